@@ -1,0 +1,1 @@
+"""The click layer: parses, calls the core, renders. Never computes."""

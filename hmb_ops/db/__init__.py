@@ -1,0 +1,1 @@
+"""Database access: URL resolution and masking, connections, the embedded server, schema, seed."""

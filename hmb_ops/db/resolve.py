@@ -1,0 +1,50 @@
+"""Which database a command talks to: --database-url, then DATABASE_URL, then the embedded default."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from hmb_ops.db import dsn as dsnmod
+
+
+@dataclass(frozen=True)
+class ResolvedDatabase:
+    url: str
+    source: str  # "flag", "environment" or "embedded"
+
+    @property
+    def masked(self) -> str:
+        return dsnmod.mask(self.url)
+
+
+def configured_url(flag_value: str | None) -> tuple[str, str] | None:
+    if flag_value:
+        return flag_value, "flag"
+    env = os.environ.get("DATABASE_URL")
+    if env:
+        return env, "environment"
+    return None
+
+
+def resolve(flag_value: str | None, state_dir: str | os.PathLike | Path, *, start: bool = True) -> ResolvedDatabase:
+    """Return a validated URL; with none configured, start (or reuse) the embedded server."""
+    configured = configured_url(flag_value)
+    if configured:
+        url, source = configured
+        dsnmod.parse(url)
+        return ResolvedDatabase(url=url, source=source)
+    from hmb_ops.db.embedded import EmbeddedServer
+
+    server = EmbeddedServer(state_dir)
+    if start:
+        status, _ = server.up()
+        url = status.url
+    else:
+        url = server.url()
+    if not url:
+        from hmb_ops.errors import DatabaseUnavailable
+
+        raise DatabaseUnavailable("the embedded PostgreSQL is not running", hint="run hmb-ops db up")
+    return ResolvedDatabase(url=url, source="embedded")

@@ -1,0 +1,89 @@
+"""Typed errors raised by the core; the CLI entry point alone turns them into exit codes.
+
+Every message is one line that says what went wrong and what to do about it. Messages must never
+contain a password: build them from masked DSNs (``hmb_ops.db.dsn.mask``).
+"""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_CHECK_FAILED = 1
+EXIT_BAD_INPUT = 2
+EXIT_ENVIRONMENT = 3
+
+
+class HmbOpsError(Exception):
+    """Base class: a problem a user can cause or fix. Never shown with a traceback (unless --debug)."""
+
+    exit_code = EXIT_BAD_INPUT
+
+    def __init__(self, message: str, *, hint: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def one_line(self) -> str:
+        text = " ".join(self.message.split())
+        if self.hint:
+            text = f"{text} ({' '.join(self.hint.split())})"
+        return text
+
+
+class UsageError(HmbOpsError):
+    """Bad input on the command line: a value out of range, conflicting options."""
+
+    exit_code = EXIT_BAD_INPUT
+
+
+class ConfigError(HmbOpsError):
+    """A YAML file or a spec that cannot be used: syntax, type, unknown key, unknown name."""
+
+    exit_code = EXIT_BAD_INPUT
+
+    def __init__(self, message: str, *, path: str | None = None, line: int | None = None,
+                 field: str | None = None, hint: str | None = None):
+        where = ""
+        if path:
+            where = str(path) + (f":{line}" if line else "")
+        parts = [p for p in (where, f"field '{field}'" if field else "") if p]
+        prefix = ": ".join(parts)
+        super().__init__(f"{prefix}: {message}" if prefix else message, hint=hint)
+        self.path, self.line, self.field = path, line, field
+
+
+class InvalidDatabaseUrl(HmbOpsError):
+    exit_code = EXIT_BAD_INPUT
+
+
+class EnvironmentUnusable(HmbOpsError):
+    """The machine or a service is not usable: unreachable database, port in use, missing binary."""
+
+    exit_code = EXIT_ENVIRONMENT
+
+
+class DatabaseUnavailable(EnvironmentUnusable):
+    pass
+
+
+class PortInUse(EnvironmentUnusable):
+    pass
+
+
+class StateDirError(EnvironmentUnusable):
+    pass
+
+
+class LockBusy(EnvironmentUnusable):
+    """Another hmb-ops process holds a lock we need (for example a concurrent `indexes apply`)."""
+
+
+class CheckFailed(HmbOpsError):
+    """A check ran and found problems (drift, SLO breach, verify failure). The report is already out."""
+
+    exit_code = EXIT_CHECK_FAILED
+
+
+class OperationFailed(HmbOpsError):
+    """A step that was started failed in a way the user must act on (a unique build hit duplicates)."""
+
+    exit_code = EXIT_CHECK_FAILED

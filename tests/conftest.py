@@ -1,0 +1,97 @@
+"""Shared fixtures: one real PostgreSQL server per test session, fresh databases, the CLI as a user runs it.
+
+The server is the embedded one (started in a temporary state folder) unless
+HMB_OPS_TEST_DATABASE_URL names an existing server.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+HMB_OPS = [sys.executable, "-m", "hmb_ops.cli.main"]
+
+
+@pytest.fixture(scope="session")
+def pg_state_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("state")
+
+
+@pytest.fixture(scope="session")
+def pg_server(pg_state_dir):
+    """(admin URL, EmbeddedServer or None). Starts the embedded server once per session."""
+    external = os.environ.get("HMB_OPS_TEST_DATABASE_URL")
+    if external:
+        yield external, None
+        return
+    from hmb_ops.db.embedded import EmbeddedServer
+
+    server = EmbeddedServer(pg_state_dir)
+    status, _ = server.up()
+    yield status.url, server
+    server.down()
+
+
+@pytest.fixture(scope="session")
+def pg_url(pg_server) -> str:
+    return pg_server[0]
+
+
+def _create_database(admin_url: str, name: str) -> str:
+    from hmb_ops.db.connect import connection
+    from hmb_ops.db.dsn import parse
+
+    with connection(admin_url, autocommit=True) as conn, conn.cursor() as cur:
+        cur.execute(f'CREATE DATABASE "{name}"')
+    return parse(admin_url).with_database(name).url
+
+
+def _drop_database(admin_url: str, name: str) -> None:
+    from hmb_ops.db.connect import connection
+
+    with connection(admin_url, autocommit=True) as conn, conn.cursor() as cur:
+        cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def new_database(pg_url):
+    """Factory: a fresh empty database on the session server; dropped after the test."""
+    created: list[str] = []
+
+    def make(prefix: str = "t") -> str:
+        name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+        created.append(name)
+        return _create_database(pg_url, name)
+
+    yield make
+    for name in created:
+        _drop_database(pg_url, name)
+
+
+@pytest.fixture(scope="module")
+def module_database(pg_url):
+    """A fresh database shared by the tests of one module (for expensive set-up such as seeding)."""
+    name = f"m_{uuid.uuid4().hex[:10]}"
+    url = _create_database(pg_url, name)
+    yield url
+    _drop_database(pg_url, name)
+
+
+def run_hmb(args: list[str], *, env: dict | None = None, cwd: str | Path | None = None,
+            timeout: float = 120, input: str | None = None) -> subprocess.CompletedProcess:
+    """Run `hmb-ops` in a real subprocess, the way a user does."""
+    full_env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "HMB_OPS_STATE_DIR")}
+    full_env.update(env or {})
+    return subprocess.run(HMB_OPS + list(args), capture_output=True, text=True, env=full_env,
+                          cwd=str(cwd or REPO), timeout=timeout, input=input)
+
+
+@pytest.fixture
+def hmb():
+    return run_hmb
