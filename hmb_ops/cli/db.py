@@ -54,14 +54,21 @@ def status(ctx: Ctx, as_json: bool):
     """Report whether the database runs, its version, URL (masked) and data size.
 
     With --database-url / DATABASE_URL it reports on that server; otherwise on the embedded one.
-    Exit 0 either way: `running` says whether it answered.
+    Exits 0 when the server answers and 3 when it does not (the report is printed either way),
+    so `hmb-ops db status || hmb-ops db up` works in scripts.
     """
     from hmb_ops.db.status import database_status
 
     report = database_status(ctx.database_url, ctx.state_dir)
     if as_json:
         emit_json(report)
-        return
+    else:
+        _print_status(report)
+    if not report["running"]:
+        raise click.exceptions.Exit(3)
+
+
+def _print_status(report: dict) -> None:
     out(f"running:  {'yes' if report['running'] else 'no'}")
     out(f"source:   {report['source']}")
     out(f"url:      {report['url'] or '-'}")

@@ -54,7 +54,7 @@ class LazyGroup(click.Group):
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, "--version", prog_name="hmb-ops", message="%(prog)s %(version)s")
-@click.option("--database-url", envvar="DATABASE_URL", metavar="URL",
+@click.option("--database-url", metavar="URL",
               help="PostgreSQL URL (env DATABASE_URL). Default: the embedded server in the state folder.")
 @click.option("--state-dir", envvar="HMB_OPS_STATE_DIR", type=click.Path(file_okay=False), metavar="DIR",
               help="Where hmb-ops keeps its embedded database and results (env HMB_OPS_STATE_DIR; default .hmb-ops).")
@@ -87,7 +87,11 @@ def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = _debug_requested(argv)
     try:
-        cli.main(args=argv, prog_name="hmb-ops", standalone_mode=False)
+        # Without standalone mode click returns the code of a raised click.exceptions.Exit
+        # (commands use it for "ran fine, but the answer is no", e.g. db status on a stopped server).
+        code = cli.main(args=argv, prog_name="hmb-ops", standalone_mode=False)
+        if isinstance(code, int) and not isinstance(code, bool):
+            sys.exit(code)
     except HmbOpsError as exc:
         if debug:
             import traceback

@@ -77,6 +77,7 @@ def mask_text(text: str, *urls: str) -> str:
         except ValueError:
             pw = None
         if pw:
-            text = text.replace(pw, MASK).replace(quote(pw, safe=""), MASK)
+            for form in {pw, unquote(pw), quote(unquote(pw), safe="")}:
+                text = text.replace(form, MASK)
     return _PW_PARAM.sub(lambda m: m[1] + MASK, re.sub(
         r"([a-zA-Z][a-zA-Z0-9+.-]*://[^:@/\s]*):([^@/\s]+)@", lambda m: f"{m[1]}:{MASK}@", text))
