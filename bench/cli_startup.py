@@ -11,6 +11,7 @@ import statistics
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 
 def timed(cmd: list[str], runs: int) -> list[float]:
@@ -29,8 +30,8 @@ def main() -> None:
     args = parser.parse_args()
     cases = {
         "python -c pass": [sys.executable, "-c", "pass"],
-        "hmb-ops --help": [sys.executable, "-m", "hmb_ops.cli.main", "--help"],
-        "hmb-ops tune --help": [sys.executable, "-m", "hmb_ops.cli.main", "tune", "--help"],
+        "hmb-ops --help": [str(Path(sys.executable).parent / "hmb-ops"), "--help"],
+        "hmb-ops db --help": [str(Path(sys.executable).parent / "hmb-ops"), "db", "--help"],
     }
     results = {name: timed(cmd, args.runs) for name, cmd in cases.items()}
     base = statistics.median(results["python -c pass"])
