@@ -1,0 +1,86 @@
+"""One verdict over a results document: thresholds, baseline comparisons and validity together."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterable
+
+from . import baseline as bl
+from . import thresholds as th
+
+
+@dataclass(frozen=True)
+class Verdict:
+    profile: str | None
+    valid: bool
+    invalid_reasons: tuple[str, ...]
+    allow_invalid: bool
+    thresholds: tuple[th.ThresholdResult, ...] = ()
+    comparisons: tuple[bl.Comparison, ...] = ()
+    baseline_path: str | None = None
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def checked(self) -> bool:
+        return bool(self.thresholds or self.comparisons)
+
+    @property
+    def refused_invalid(self) -> bool:
+        """Checks never pass on a run that measured its own generator instead of the server."""
+        return self.checked and not self.valid and not self.allow_invalid
+
+    @property
+    def failures(self) -> list[str]:
+        out = [r.message for r in self.thresholds if not r.passed]
+        out += [c.message for c in self.comparisons if not c.passed]
+        if self.refused_invalid:
+            out.insert(0, "results not valid: " + "; ".join(self.invalid_reasons or ("no reason given",)))
+        return out
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.passed else 1
+
+    def headline(self) -> str:
+        if not self.checked:
+            return "no checks requested"
+        n = len(self.thresholds) + len(self.comparisons)
+        if self.passed:
+            extra = " (results marked not valid, allowed by --allow-invalid)" if not self.valid else ""
+            return f"PASS: {n} check{'s' if n != 1 else ''} passed{extra}"
+        return f"FAIL: {len(self.failures)} of {n + (1 if self.refused_invalid else 0)} checks failed"
+
+    def to_dict(self) -> dict:
+        return {"passed": self.passed, "checked": self.checked, "valid": self.valid,
+                "invalid_reasons": list(self.invalid_reasons), "allow_invalid": self.allow_invalid,
+                "refused_invalid": self.refused_invalid, "headline": self.headline(),
+                "thresholds": [r.to_dict() for r in self.thresholds],
+                "baseline": {"path": self.baseline_path, "comparisons": [c.to_dict() for c in self.comparisons]}
+                if self.baseline_path else None,
+                "failures": self.failures, "notes": list(self.notes)}
+
+
+def judge(results: dict, thresholds: Iterable[th.Threshold] = (), *, baseline: dict | None = None,
+          baseline_path: str | None = None, latency_tolerance: float = bl.DEFAULT_LATENCY_TOLERANCE,
+          throughput_tolerance: float = bl.DEFAULT_THROUGHPUT_TOLERANCE,
+          allow_invalid: bool = False) -> Verdict:
+    """Evaluate everything; raises UsageError (exit 2) for unknown endpoints or a foreign baseline."""
+    results_t = tuple(th.evaluate_all(thresholds, results))
+    comparisons: tuple[bl.Comparison, ...] = ()
+    notes: list[str] = []
+    if baseline is not None:
+        comparisons = tuple(bl.compare(results, baseline, latency_tolerance=latency_tolerance,
+                                       throughput_tolerance=throughput_tolerance, baseline_path=baseline_path))
+        if baseline.get("tier") != results.get("tier"):
+            notes.append(f"baseline tier '{baseline.get('tier')}' differs from this run's '{results.get('tier')}'")
+        if baseline.get("valid") is False:
+            notes.append("the baseline itself was marked not valid")
+    valid = results.get("valid", True) is not False
+    return Verdict(profile=results.get("profile"), valid=valid,
+                   invalid_reasons=tuple(results.get("invalid_reasons") or ()), allow_invalid=allow_invalid,
+                   thresholds=results_t, comparisons=comparisons, baseline_path=baseline_path,
+                   notes=tuple(notes))

@@ -1,0 +1,1 @@
+"""Renderings of one results document: console, Markdown, JUnit XML, HTML, JSON, PNG chart."""
