@@ -1,0 +1,97 @@
+"""SQL text for index statements, built without a database so plans stay plain, testable data.
+
+Identifiers are quoted the way ``psycopg2.sql.Identifier`` / ``quote_ident`` would when they need
+it; plain lower-case names stay bare so the printed plan reads like hand-written SQL. Expressions
+and predicates are SQL by nature and are passed through (PostgreSQL validates them first in a
+rolled-back scratch schema, see validate.py).
+"""
+
+from __future__ import annotations
+
+import re
+
+from hmb_ops.indexes.spec import IndexDef, KeyPart
+
+_BARE = re.compile(r"^[a-z_][a-z0-9_$]*$")
+# Reserved words that cannot be bare column or table names (PostgreSQL's "reserved" category).
+_RESERVED = frozenset("""
+all analyse analyze and any array as asc asymmetric both case cast check collate column constraint
+create current_catalog current_date current_role current_time current_timestamp current_user default
+deferrable desc distinct do else end except false fetch for foreign from grant group having in initially
+intersect into lateral leading limit localtime localtimestamp not null offset on only or order placing
+primary references returning select session_user some symmetric system_user table then to trailing true
+union unique user using variadic when where window with authorization binary collation concurrently
+cross current_schema freeze full ilike inner is isnull join left like natural notnull outer overlaps
+right similar tablesample verbose
+""".split())
+
+
+def quote_ident(name: str) -> str:
+    if _BARE.match(name) and name not in _RESERVED:
+        return name
+    return '"' + name.replace('"', '""') + '"'
+
+
+def qualified(schema: str, name: str) -> str:
+    return f"{quote_ident(schema)}.{quote_ident(name)}"
+
+
+def _opclass(name: str) -> str:
+    return ".".join(quote_ident(part) for part in name.split("."))
+
+
+def key_sql(part: KeyPart) -> str:
+    text = quote_ident(part.column) if part.column is not None else f"({part.expression})"
+    if part.opclass:
+        text += " " + _opclass(part.opclass)
+    if part.order:
+        text += " " + part.order.upper()
+    if part.nulls:
+        text += " NULLS " + part.nulls.upper()
+    return text
+
+
+def create_index_sql(ix: IndexDef, schema: str, *, name: str | None = None, concurrently: bool = True,
+                     table_schema: str | None = None) -> str:
+    """CREATE [UNIQUE] INDEX [CONCURRENTLY] name ON schema.table USING method (...) — never IF NOT EXISTS."""
+    parts = ["CREATE"]
+    if ix.unique:
+        parts.append("UNIQUE")
+    parts.append("INDEX")
+    if concurrently:
+        parts.append("CONCURRENTLY")
+    parts.append(quote_ident(name or ix.name))
+    parts.append("ON " + qualified(table_schema or schema, ix.table))
+    parts.append("USING " + ix.method)
+    parts.append("(" + ", ".join(key_sql(k) for k in ix.columns) + ")")
+    if ix.include:
+        parts.append("INCLUDE (" + ", ".join(quote_ident(c) for c in ix.include) + ")")
+    if ix.where:
+        parts.append(f"WHERE {ix.where}")
+    return " ".join(parts)
+
+
+def drop_index_sql(schema: str, name: str, *, concurrently: bool = True) -> str:
+    return f"DROP INDEX {'CONCURRENTLY ' if concurrently else ''}{qualified(schema, name)}"
+
+
+def rename_index_sql(schema: str, old: str, new: str) -> str:
+    return f"ALTER INDEX {qualified(schema, old)} RENAME TO {quote_ident(new)}"
+
+
+def analyze_sql(schema: str, table: str) -> str:
+    return f"ANALYZE {qualified(schema, table)}"
+
+
+def create_extension_sql(name: str) -> str:
+    return f"CREATE EXTENSION {quote_ident(name)}"
+
+
+def temp_name(name: str, suffix: str) -> str:
+    """A sibling name for an online replace, kept under PostgreSQL's 63-byte limit."""
+    return f"{name[: 63 - len(suffix) - 1]}_{suffix}"
+
+
+def is_cic_broken(server_version_num: int) -> bool:
+    """PostgreSQL 14.0–14.3 can silently corrupt indexes built CONCURRENTLY (fixed in 14.4)."""
+    return 140000 <= server_version_num < 140004

@@ -1,0 +1,285 @@
+"""Declared vs live → a plan: plain data (statements with timeouts and hazards), no database here."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+from hmb_ops.indexes import ddl
+from hmb_ops.indexes.catalog import BuildProgress, Catalog, LiveIndex
+from hmb_ops.indexes.normalize import Normalized
+from hmb_ops.indexes.spec import IndexSpec
+
+NEW_SUFFIX = "hmbnew"
+OLD_SUFFIX = "hmbold"
+
+
+@dataclass(frozen=True)
+class PlanOptions:
+    create_extensions: bool = False
+    allow_replace: bool = False
+    drop_undeclared: bool = False
+    lock_timeout_ms: int = 2_000          # DDL that takes a lock: fail fast, retry
+    lock_retries: int = 5
+    build_lock_wait_ms: int = 60_000      # CIC waiting for older transactions counts as a lock wait
+    build_timeout_ms: int = 2 * 3600_000  # the build itself
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Hazard:
+    code: str
+    message: str
+    allowed: bool = True
+    flag: str | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Action:
+    id: int
+    kind: str            # create_extension | create | drop | build_replacement | swap | analyze
+    index: str | None
+    table: str | None
+    statements: tuple[str, ...]
+    transactional: bool  # True: the statements run in one transaction (the rename swap)
+    lock_timeout_ms: int
+    statement_timeout_ms: int
+    retries: int
+    reason: str
+    hazards: tuple[Hazard, ...] = ()
+
+    @property
+    def refused(self) -> list[Hazard]:
+        return [h for h in self.hazards if not h.allowed]
+
+    def to_dict(self) -> dict:
+        return {"id": self.id, "kind": self.kind, "index": self.index, "table": self.table,
+                "sql": list(self.statements), "transactional": self.transactional,
+                "lock_timeout_ms": self.lock_timeout_ms, "statement_timeout_ms": self.statement_timeout_ms,
+                "retries": self.retries, "reason": self.reason, "hazards": [h.to_dict() for h in self.hazards]}
+
+
+@dataclass(frozen=True)
+class IndexState:
+    name: str
+    table: str
+    status: str           # ok | missing | different | invalid | building
+    declared: str         # normalised declared definition
+    live: str | None      # live definition (normalised the same way), None when absent
+    size_bytes: int | None = None
+    scans: int | None = None
+    detail: str = ""
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Finding:
+    kind: str             # undeclared | redundant | duplicate | unused | debris | building
+    index: str
+    table: str
+    detail: str
+    covered_by: str | None = None
+
+    def to_dict(self) -> dict:
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+
+@dataclass(frozen=True)
+class Plan:
+    schema: str
+    server_version_num: int
+    options: PlanOptions
+    indexes: tuple[IndexState, ...]
+    actions: tuple[Action, ...]
+    findings: tuple[Finding, ...] = ()
+
+    @property
+    def refused(self) -> list[tuple[Action, Hazard]]:
+        return [(a, h) for a in self.actions for h in a.refused]
+
+    def summary(self) -> dict:
+        counts: dict[str, int] = {}
+        for st in self.indexes:
+            counts[st.status] = counts.get(st.status, 0) + 1
+        return {"declared": len(self.indexes), **{k: counts.get(k, 0) for k in
+                ("ok", "missing", "different", "invalid", "building")},
+                "actions": len(self.actions), "refused": len(self.refused)}
+
+    def to_dict(self) -> dict:
+        return {"schema": self.schema, "server_version_num": self.server_version_num,
+                "summary": self.summary(), "options": self.options.to_dict(),
+                "indexes": [s.to_dict() for s in self.indexes],
+                "actions": [a.to_dict() for a in self.actions],
+                "findings": [f.to_dict() for f in self.findings]}
+
+    def sql_script(self) -> str:
+        """The plan as a psql script (autocommit, one statement at a time, timeouts per step)."""
+        if not self.actions:
+            return "-- nothing to do: every declared index exists, is valid and matches\n"
+        lines = ["-- hmb-ops indexes plan: run with psql in autocommit mode (no BEGIN around CONCURRENTLY)"]
+        for a in self.actions:
+            lines.append(f"\n-- [{a.id}] {a.kind} {a.index or a.table or ''}: {a.reason}")
+            for h in a.hazards:
+                lines.append(f"--   hazard {h.code}: {h.message}" + ("" if h.allowed else f" (needs {h.flag})"))
+            lines.append(f"SET lock_timeout = '{a.lock_timeout_ms}ms';")
+            lines.append(f"SET statement_timeout = '{a.statement_timeout_ms}ms';")
+            if a.transactional:
+                lines.append("BEGIN;")
+            lines.extend(s + ";" for s in a.statements)
+            if a.transactional:
+                lines.append("COMMIT;")
+        lines.append("RESET lock_timeout;\nRESET statement_timeout;")
+        return "\n".join(lines) + "\n"
+
+
+def _key_signature(ix: LiveIndex) -> list[tuple]:
+    return [(k, ix.opclasses[i] if i < len(ix.opclasses) else None, ix.options[i] if i < len(ix.options) else None)
+            for i, k in enumerate(ix.key_parts)]
+
+
+def redundancy(indexes: list[LiveIndex]) -> list[Finding]:
+    """Duplicate and prefix-redundant indexes: same table, method and predicate, leading keys covered.
+
+    A unique index is never called redundant (it enforces something); it can cover others.
+    """
+    out: list[Finding] = []
+    usable = [ix for ix in indexes if ix.valid]
+    for a in usable:
+        for b in usable:
+            if a.name == b.name or a.table != b.table or a.method != b.method or a.predicate != b.predicate:
+                continue
+            if a.method != "btree" or a.unique:
+                continue
+            sa, sb = _key_signature(a), _key_signature(b)
+            if len(sa) > len(sb) or sb[:len(sa)] != sa:
+                continue
+            if len(sa) == len(sb):
+                if b.unique or a.name > b.name:  # report an exact duplicate pair once
+                    out.append(Finding("duplicate", a.name, a.table,
+                                       f"same definition as {b.name}", covered_by=b.name))
+            else:
+                out.append(Finding("redundant", a.name, a.table,
+                                   f"its keys ({', '.join(a.key_parts)}) are a prefix of {b.name} "
+                                   f"({', '.join(b.key_parts)})", covered_by=b.name))
+    return out
+
+
+def _debris_base(name: str) -> str | None:
+    for suffix in (NEW_SUFFIX, OLD_SUFFIX):
+        if name.endswith("_" + suffix):
+            return name[: -len(suffix) - 1]
+    return None
+
+
+def build_plan(spec: IndexSpec, catalog: Catalog, norm: Normalized, options: PlanOptions = PlanOptions()) -> Plan:
+    live = catalog.by_name()
+    building: dict[str, BuildProgress] = {p.index: p for p in catalog.building if p.index}
+    schema = spec.schema_name
+    declared_names = {ix.name for ix in spec.declared}
+    debris_prefixes = {ddl.temp_name(n, s): n for n in declared_names for s in (NEW_SUFFIX, OLD_SUFFIX)}
+    actions: list[dict] = []
+    states: list[IndexState] = []
+    findings: list[Finding] = []
+    touched: list[str] = []
+
+    lock_step = dict(lock_timeout_ms=options.lock_timeout_ms, statement_timeout_ms=options.lock_timeout_ms * 30,
+                     retries=options.lock_retries)
+    build_step = dict(lock_timeout_ms=options.build_lock_wait_ms, statement_timeout_ms=options.build_timeout_ms,
+                      retries=0)
+
+    def add(kind, index, table, statements, reason, step, hazards=(), transactional=False):
+        actions.append(dict(kind=kind, index=index, table=table, statements=tuple(statements), reason=reason,
+                            hazards=tuple(hazards), transactional=transactional, **step))
+        if kind in ("create", "build_replacement") and table not in touched:
+            touched.append(table)
+
+    for ext in norm.missing_extensions:
+        add("create_extension", None, None, [ddl.create_extension_sql(ext)],
+            f"extension {ext} is declared but not installed", lock_step,
+            [Hazard("extension", f"creates extension {ext} in the database", options.create_extensions,
+                    "--create-extensions")])
+
+    # Leftovers of an interrupted online replace (ours by name): always safe to drop.
+    for name, ix in sorted(live.items()):
+        base = debris_prefixes.get(name)
+        if base and name not in declared_names and name not in building:
+            findings.append(Finding("debris", name, ix.table, f"left by an interrupted replace of {base}"))
+            add("drop", name, ix.table, [ddl.drop_index_sql(schema, name)],
+                f"leftover of an interrupted replace of {base}", lock_step)
+
+    for ix in spec.declared:
+        want = norm.canonical.get(ix.name, "")
+        create = ddl.create_index_sql(ix, schema)
+        unique_hazard = ([Hazard("unique_build", "fails if existing rows hold duplicate keys; the invalid index it "
+                                 "leaves still enforces uniqueness until repaired")] if ix.unique else [])
+        have = live.get(ix.name)
+        if have is None:
+            states.append(IndexState(ix.name, ix.table, "missing", want, None))
+            add("create", ix.name, ix.table, [create], "declared, not in the database", build_step, unique_hazard)
+            continue
+        base = dict(name=ix.name, table=ix.table, declared=want, live=have.canonical,
+                    size_bytes=have.size_bytes, scans=have.scans)
+        if ix.name in building:
+            p = building[ix.name]
+            states.append(IndexState(**base, status="building",
+                                     detail=f"being built by pid {p.pid} ({p.phase})"))
+            continue
+        if not (have.valid and have.ready):
+            states.append(IndexState(**base, status="invalid",
+                                     detail="left by a failed or interrupted build: unusable for reads, still "
+                                            "maintained on writes"))
+            add("drop", ix.name, ix.table, [ddl.drop_index_sql(schema, ix.name)],
+                "invalid index (failed or interrupted build): drop before rebuilding", lock_step)
+            add("create", ix.name, ix.table, [create], "rebuild the invalid index", build_step, unique_hazard)
+            continue
+        if have.table != ix.table or have.canonical != want:
+            states.append(IndexState(**base, status="different", detail="live definition differs from the declared one"))
+            tmp_new, tmp_old = ddl.temp_name(ix.name, NEW_SUFFIX), ddl.temp_name(ix.name, OLD_SUFFIX)
+            hz = [Hazard("replace", f"replaces {ix.name} online (build {tmp_new}, swap names, drop the old one)",
+                         options.allow_replace, "--allow-replace")]
+            add("build_replacement", ix.name, ix.table, [ddl.create_index_sql(ix, schema, name=tmp_new)],
+                "definition changed: build the new definition under a temporary name", build_step, hz + unique_hazard)
+            add("swap", ix.name, ix.table, [ddl.rename_index_sql(schema, ix.name, tmp_old),
+                                            ddl.rename_index_sql(schema, tmp_new, ix.name)],
+                "swap the new index in under the declared name", lock_step, hz, transactional=True)
+            add("drop", tmp_old, have.table, [ddl.drop_index_sql(schema, tmp_old)], "drop the replaced index",
+                lock_step, hz)
+            continue
+        states.append(IndexState(**base, status="ok"))
+
+    for name, have in sorted(live.items()):
+        if name in declared_names or have.primary or have.constraint_backed or name in debris_prefixes:
+            continue
+        if name in building:
+            findings.append(Finding("building", name, have.table, f"being built by pid {building[name].pid}"))
+            continue
+        findings.append(Finding("undeclared", name, have.table,
+                                "not in the spec" + ("" if options.drop_undeclared else
+                                                     " (kept; --drop-undeclared drops it)")))
+        if options.drop_undeclared:
+            add("drop", name, have.table, [ddl.drop_index_sql(schema, name)], "undeclared index", lock_step,
+                [Hazard("drop_undeclared", f"drops {name}, which the spec does not declare", True,
+                        "--drop-undeclared")])
+
+    live_list = [ix for ix in catalog.indexes]
+    findings.extend(redundancy(live_list))
+    for f in redundancy(list(norm.scratch)):
+        if f.index in live and f.covered_by in live:
+            continue  # already reported from the live catalog
+        findings.append(Finding(f.kind, f.index, f.table, f.detail + " (in the spec)", covered_by=f.covered_by))
+    for ix in live_list:
+        if ix.valid and not ix.unique and not ix.primary and ix.scans == 0:
+            findings.append(Finding("unused", ix.name, ix.table, "idx_scan = 0 since statistics were last reset"))
+
+    for table in touched:
+        add("analyze", None, table, [ddl.analyze_sql(schema, table)], "refresh planner statistics", lock_step)
+
+    numbered = tuple(Action(id=i + 1, **a) for i, a in enumerate(actions))
+    return Plan(schema=schema, server_version_num=catalog.server_version_num, options=options,
+                indexes=tuple(states), actions=numbered, findings=tuple(findings))

@@ -1,0 +1,120 @@
+"""The operations behind the CLI and the API: validate → plan → (lock) → apply, status."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from hmb_ops.errors import ConfigError
+from hmb_ops.indexes import apply as applymod
+from hmb_ops.indexes.catalog import Catalog, read_catalog
+from hmb_ops.indexes.normalize import Normalized, normalize
+from hmb_ops.indexes.plan import Plan, PlanOptions, build_plan
+from hmb_ops.indexes.spec import IndexSpec
+
+
+class SpecInvalid(ConfigError):
+    """The spec does not fit the database; every problem is named (exit 2, nothing changed)."""
+
+    def __init__(self, problems: list[str], source: str):
+        n = len(problems)
+        super().__init__(f"{n} problem{'s' if n != 1 else ''} in the index spec: " + "; ".join(problems),
+                         path=source or None, hint="fix the spec; nothing was changed")
+        self.problems = list(problems)
+
+
+@dataclass(frozen=True)
+class Inspection:
+    catalog: Catalog
+    normalized: Normalized
+
+
+def inspect(conn, spec: IndexSpec) -> Inspection:
+    """Validate the spec against the database (all problems at once) and read the live catalog."""
+    norm = normalize(conn, spec)
+    if norm.problems:
+        raise SpecInvalid(list(norm.problems), spec.source)
+    return Inspection(catalog=read_catalog(conn, spec.schema_name), normalized=norm)
+
+
+def _connect(url: str, name: str, timeout: int | None = None):
+    from hmb_ops.db.connect import connect
+
+    return connect(url, autocommit=True, timeout=timeout, application_name=f"hmb-ops indexes {name}")
+
+
+def make_plan(url: str, spec: IndexSpec, options: PlanOptions = PlanOptions(), *, timeout: int | None = None) -> Plan:
+    conn = _connect(url, "plan", timeout)
+    try:
+        found = inspect(conn, spec)
+        return build_plan(spec, found.catalog, found.normalized, options)
+    finally:
+        conn.close()
+
+
+def apply(url: str, spec: IndexSpec, options: PlanOptions = PlanOptions(), *, wait: bool = False,
+          progress=None, on_plan=None, timeout: int | None = None) -> applymod.ApplyResult:
+    """Lock, validate, plan, hand the plan to ``on_plan`` (to print it), execute exactly it."""
+    mon = _connect(url, "monitor", timeout)
+    try:
+        with mon.cursor() as cur:
+            cur.execute("SHOW server_version_num")
+            applymod.check_server_version(int(cur.fetchone()[0]))
+        applymod.acquire_apply_lock(mon, wait=wait, progress=progress)
+        try:
+            started = time.monotonic()
+            found = inspect(mon, spec)
+            plan = build_plan(spec, found.catalog, found.normalized, options)
+            if on_plan:
+                on_plan(plan)
+            result = applymod.execute_plan(url, plan, mon, progress=progress, connect_timeout=timeout)
+            return applymod.ApplyResult(plan=plan, steps=result.steps, seconds=time.monotonic() - started)
+        finally:
+            if not mon.closed:
+                applymod.release_apply_lock(mon)
+    finally:
+        mon.close()
+
+
+@dataclass(frozen=True)
+class StatusRow:
+    name: str
+    table: str
+    declared: bool
+    exists: bool
+    valid: bool | None
+    ready: bool | None
+    matches: bool | None
+    size_bytes: int | None
+    scans: int | None
+    state: str
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+def status(url: str, spec: IndexSpec, *, timeout: int | None = None) -> dict:
+    """Declared vs live, with size, scans and validity (every secondary index of the schema)."""
+    plan = make_plan(url, spec, timeout=timeout)
+    conn = _connect(url, "status", timeout)
+    try:
+        catalog = read_catalog(conn, spec.schema_name)
+    finally:
+        conn.close()
+    live = catalog.by_name()
+    rows: list[StatusRow] = []
+    for st in plan.indexes:
+        ix = live.get(st.name)
+        rows.append(StatusRow(st.name, st.table, True, ix is not None, ix.valid if ix else None,
+                              ix.ready if ix else None, (st.status == "ok") if ix else None,
+                              ix.size_bytes if ix else None, ix.scans if ix else None, st.status))
+    declared = {st.name for st in plan.indexes}
+    for ix in catalog.indexes:
+        if ix.name in declared or ix.primary:
+            continue
+        rows.append(StatusRow(ix.name, ix.table, False, True, ix.valid, ix.ready, None, ix.size_bytes, ix.scans,
+                              "constraint" if ix.constraint_backed else "undeclared"))
+    return {"schema": spec.schema_name, "server_version_num": catalog.server_version_num,
+            "summary": plan.summary(), "indexes": [r.to_dict() for r in rows],
+            "findings": [f.to_dict() for f in plan.findings],
+            "building": [b.to_dict() for b in catalog.building]}

@@ -1,0 +1,135 @@
+"""Declared indexes: the typed model of configs/indexes.yaml (or a user's --file).
+
+Structure is checked here (pydantic, file:line errors, exit 2). Whether tables, columns, operator
+classes and immutability hold is decided later against the live database by ``validate.py``,
+because only PostgreSQL can answer those questions reliably.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from hmb_ops.settings.loader import StrictModel, load_yaml, parse_model, shipped_config_dir
+
+SECTION = "indexes"
+MAX_IDENTIFIER = 63  # PostgreSQL truncates longer names silently, which would look like drift forever
+
+_PLAIN_COLUMN = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_$]*)\s*(?:\s(asc|desc))?\s*(?:\snulls\s+(first|last))?\s*$",
+                           re.IGNORECASE)
+_PARAM = re.compile(r"%\((\w+)\)s")
+
+
+class KeyPart(StrictModel):
+    """One key of an index: a column or an expression, with optional ordering and operator class."""
+
+    column: str | None = None
+    expression: str | None = None
+    order: Literal["asc", "desc"] | None = None
+    nulls: Literal["first", "last"] | None = None
+    opclass: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, value: Any) -> Any:
+        # "created_at DESC" is a column; anything else written as a string is an expression.
+        if isinstance(value, str):
+            m = _PLAIN_COLUMN.match(value)
+            if m:
+                return {"column": m.group(1), "order": (m.group(2) or "").lower() or None,
+                        "nulls": (m.group(3) or "").lower() or None}
+            return {"expression": value.strip()}
+        return value
+
+    @model_validator(mode="after")
+    def _one_of(self) -> "KeyPart":
+        if (self.column is None) == (self.expression is None):
+            raise ValueError("give exactly one of 'column' or 'expression'")
+        return self
+
+
+class QuerySpec(StrictModel):
+    """A query the index serves: psycopg2 SQL with %(name)s parameters and sample values."""
+
+    name: str = Field(min_length=1)
+    sql: str = Field(min_length=1)
+    params: dict[str, Any] = Field(default_factory=dict)
+    target_ms: float | None = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def _params_match(self) -> "QuerySpec":
+        used = set(_PARAM.findall(self.sql))
+        missing = sorted(used - set(self.params))
+        if missing:
+            raise ValueError(f"query '{self.name}' uses parameters without sample values: {', '.join(missing)}")
+        return self
+
+
+class IndexDef(StrictModel):
+    name: str = Field(min_length=1, max_length=MAX_IDENTIFIER)
+    table: str = Field(min_length=1)
+    columns: list[KeyPart] = Field(min_length=1)
+    unique: bool = False
+    method: str = "btree"
+    where: str | None = None
+    include: list[str] = Field(default_factory=list)
+    reason: str = ""
+    queries: list[QuerySpec] = Field(default_factory=list)
+
+    @field_validator("method")
+    @classmethod
+    def _lower_method(cls, v: str) -> str:
+        return v.strip().lower()
+
+
+class IndexSpec(StrictModel):
+    schema_name: str = Field(default="public", alias="schema")
+    extensions: list[str] = Field(default_factory=list)
+    declared: list[IndexDef] = Field(default_factory=list)
+    source: str = ""
+
+    def by_name(self) -> dict[str, IndexDef]:
+        return {ix.name: ix for ix in self.declared}
+
+    def tables(self) -> list[str]:
+        return sorted({ix.table for ix in self.declared})
+
+    def to_dict(self) -> dict:
+        return {"source": self.source, "schema": self.schema_name, "extensions": list(self.extensions),
+                "declared": [ix.model_dump(exclude_none=True) for ix in self.declared]}
+
+
+def default_spec_path() -> Path:
+    return shipped_config_dir() / "indexes.yaml"
+
+
+def load(path: str | Path | None = None) -> IndexSpec:
+    """Load a spec file (default: the shipped configs/indexes.yaml). Structural errors exit 2."""
+    from hmb_ops.errors import ConfigError
+
+    p = Path(path) if path else default_spec_path()
+    data, lines = load_yaml(p)
+    if not isinstance(data, dict) or SECTION not in data:
+        raise ConfigError(f"expected a top-level '{SECTION}:' mapping", path=str(p), line=1,
+                          hint="see the indexes section of the README for the format")
+    body = data[SECTION]
+    if not isinstance(body, dict):
+        raise ConfigError(f"'{SECTION}' must be a mapping with 'declared:' and optional 'extensions:'",
+                          path=str(p), line=lines.get((SECTION,), 1))
+    spec = parse_model({**body, "source": str(p)}, IndexSpec, source=str(p), lines=lines, prefix=(SECTION,))
+    return spec
+
+
+def placeholders(sql: str) -> tuple[str, list[str]]:
+    """psycopg2 %(name)s parameters → PostgreSQL $n (for EXPLAIN GENERIC_PLAN) and their order."""
+    order: list[str] = []
+
+    def repl(m: re.Match) -> str:
+        if m.group(1) not in order:
+            order.append(m.group(1))
+        return f"${order.index(m.group(1)) + 1}"
+
+    return _PARAM.sub(repl, sql).replace("%%", "%"), order
