@@ -1,0 +1,1 @@
+"""Gunicorn and worker configuration: tiers, a pure recommendation, rendering, validation, drift checks."""

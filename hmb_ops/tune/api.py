@@ -1,0 +1,127 @@
+"""The tune entry points other areas call (app serve --tier, load runs, capacity).
+
+    plan = plan_for(tier="default")
+    files = write_files(plan, out_dir)
+    GunicornProcess(url, config_file=out_dir / "gunicorn.conf.py", env=tier_environment(plan))
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from hmb_ops.errors import DatabaseUnavailable, StateDirError, UsageError
+from hmb_ops.resources import Resources, declared, detect, parse_cpus, parse_size
+from hmb_ops.tune.plan import REFAPP, AppProfile, TunePlan
+from hmb_ops.tune.recommend import recommend
+from hmb_ops.tune.render import render_all
+from hmb_ops.tune.render import tier_environment as _tier_environment
+from hmb_ops.tune.tiers import get_tier
+from hmb_ops.tune.validate import check_app_name, check_worker_class
+
+
+def plan_for(*, tier: str | None = None, cpus: float | None = None, memory: str | int | None = None,
+             config_files: tuple[str, ...] = (), app: str = REFAPP,
+             worker_class: str | None = None, database_url: str | None = None,
+             measure_memory: bool = False, threads: int | None = None,
+             worker_memory: str | int | None = None, max_connections: int | None = None,
+             pool_max: int | None = None, pool_min: int | None = None,
+             background_workers: int | None = None, preload: bool | None = None,
+             root: str | os.PathLike = "/", database_required: bool = False) -> TunePlan:
+    """A plan for a tier, a declared machine (cpus/memory) or this machine (detected).
+
+    max_connections: declared value wins; else read from ``database_url`` when it answers (when
+    ``database_required`` an unreachable database is an error); else PostgreSQL's default is assumed
+    and a fixed tier that would exceed it only warns.
+    """
+    if tier is not None and (cpus is not None or memory is not None):
+        raise UsageError("--tier and --cpus/--memory are alternatives", hint="give a tier or a machine, not both")
+    check_app_name(app)
+    if worker_class is not None:
+        check_worker_class(worker_class)
+    if threads is not None and threads < 1:
+        raise UsageError(f"--threads must be at least 1, got {threads}")
+    if max_connections is not None and max_connections < 1:
+        raise UsageError(f"--max-connections must be at least 1, got {max_connections}")
+    if pool_max is not None and pool_max < 1:
+        raise UsageError(f"--pool-max must be at least 1, got {pool_max}")
+
+    tier_obj = None
+    if tier is not None:
+        tier_obj = get_tier(tier, config_files)
+        if tier_obj.worker_class and worker_class is None:
+            check_worker_class(tier_obj.worker_class)
+        resources: Resources = declared(tier_obj.cpus, tier_obj.memory, source=f"tier {tier}",
+                                        base=Resources(0, "", 0, "", dev_shm=True, somaxconn=None))
+    elif cpus is not None or memory is not None:
+        c = parse_cpus(cpus, what="--cpus") if cpus is not None else None
+        m = parse_size(memory, what="--memory") if memory is not None else None
+        base = None if (c is not None and m is not None) else detect(root)
+        resources = declared(c, m, base=base or Resources(0, "", 0, "", dev_shm=True, somaxconn=None),
+                             source="declared")
+    else:
+        resources = detect(root)
+
+    worker_bytes = master_bytes = None
+    worker_source = ""
+    if worker_memory is not None:
+        worker_bytes = parse_size(worker_memory, what="--worker-memory")
+        worker_source = f"declared --worker-memory {worker_memory}"
+    elif measure_memory:
+        if app != REFAPP:
+            raise UsageError("--measure-memory can only start the reference app",
+                             hint="declare the per-worker memory of your app with --worker-memory SIZE")
+        from hmb_ops.tune.measure import worker_memory as measure
+
+        worker_bytes, master_bytes, worker_source = measure(app=app, database_url=database_url)
+
+    conn_source = ""
+    if max_connections is not None:
+        conn_source = f"declared --max-connections {max_connections}"
+    elif database_url:
+        from hmb_ops.db import dsn
+        from hmb_ops.tune.measure import max_connections as read_max
+
+        try:
+            max_connections = read_max(database_url)
+            conn_source = f"live: SHOW max_connections on {dsn.mask(database_url)}"
+        except DatabaseUnavailable:
+            if database_required:
+                raise
+    profile = AppProfile(app=app, worker_class=worker_class, threads=threads,
+                         worker_memory_bytes=worker_bytes, worker_memory_source=worker_source,
+                         master_memory_bytes=master_bytes, opens_db_at_import=None if preload is None else not preload,
+                         pool_min=pool_min, pool_max=pool_max, max_connections=max_connections,
+                         max_connections_source=conn_source, background_workers=background_workers)
+    return recommend(resources, profile, tier=tier_obj, tier_name=tier)
+
+
+def render_files(plan: TunePlan) -> dict[str, str]:
+    return render_all(plan)
+
+
+def tier_environment(plan: TunePlan) -> dict[str, str]:
+    return _tier_environment(plan)
+
+
+def write_files(plan: TunePlan, out_dir) -> list[Path]:
+    """Write the rendered files; each lands whole (temp file + rename) or not at all."""
+    out = Path(out_dir)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StateDirError(f"cannot create {out}: {exc.strerror or exc}", hint="choose another --out") from None
+    written = []
+    for name, text in render_files(plan).items():
+        target = out / name
+        try:
+            fd, tmp = tempfile.mkstemp(prefix=f".{name}.", dir=out)
+            with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
+                fh.write(text)
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, target)
+        except OSError as exc:
+            raise StateDirError(f"cannot write {target}: {exc.strerror or exc}", hint="choose another --out") from None
+        written.append(target)
+    return written

@@ -1,0 +1,232 @@
+"""Resources × tier × app profile → TunePlan. Pure: no I/O, no clock, same inputs → same plan.
+
+Each value says how it was computed and which constraint bound it, so `tune --explain` can show
+why a 2-CPU container gets 4 workers and not the host's 129.
+"""
+
+from __future__ import annotations
+
+import math
+
+from hmb_ops.errors import ConfigError, UsageError
+from hmb_ops.resources import Resources, format_size
+from hmb_ops.tune.plan import APP, CPU, DB, DEFAULT, FLAG, MEMORY, PLATFORM, TIER, AppProfile, PlanValue, TunePlan
+from hmb_ops.tune.tiers import Tier
+
+MiB = 1024 * 1024
+# Until measured: a Flask + psycopg2 worker with a few threads sits well under this.
+ESTIMATED_WORKER_MEMORY = 128 * MiB
+ESTIMATED_MASTER_MEMORY = 48 * MiB
+# Leave 10 % for the kernel, page cache and allocation spikes; an OOM kill costs more than a worker.
+MEMORY_USABLE_FRACTION = 0.9
+DB_USABLE_FRACTION = 0.8
+DEPLOY_COPIES = 2          # zero-downtime deploys run the old and the new release side by side
+PG_DEFAULT_MAX_CONNECTIONS = 100
+DEFAULT_THREADS = 4        # the seed's gthread setting
+THREADED = {"gthread"}
+
+
+def _cpu_workers(cpus: float) -> int:
+    # Gunicorn's (2 × cores) + 1, on fractional CPUs too: 0.5 CPU → 2 workers, never 0.
+    return max(1, math.floor(2 * cpus + 1))
+
+
+def recommend(resources: Resources, profile: AppProfile, *, tier: Tier | None = None,
+              tier_name: str | None = None) -> TunePlan:
+    items: list[PlanValue] = []
+    warnings: list[str] = []
+
+    def add(name, value, formula, binding, reason=""):
+        items.append(PlanValue(name, value, formula, binding, reason))
+
+    # Worker class and threads first: they decide the pool size, which decides the DB budget.
+    if profile.worker_class:
+        worker_class, wc_binding, wc_formula = profile.worker_class, FLAG, "--worker-class"
+    elif tier is not None and tier.worker_class:
+        worker_class, wc_binding, wc_formula = tier.worker_class, TIER, f"tier {tier_name}"
+    else:
+        worker_class, wc_binding, wc_formula = "gthread", APP, "WSGI app doing blocking database I/O"
+    threaded = worker_class in THREADED
+
+    if not threaded:
+        threads, th_binding, th_formula = 1, APP, f"{worker_class} workers do not use threads"
+        if profile.threads and profile.threads > 1:
+            warnings.append(f"--threads {profile.threads} ignored: only gthread workers use threads")
+    elif profile.threads:
+        threads, th_binding, th_formula = profile.threads, FLAG, "--threads"
+    elif tier is not None and tier.threads:
+        threads, th_binding, th_formula = tier.threads, TIER, f"tier {tier_name}"
+    else:
+        threads, th_binding, th_formula = DEFAULT_THREADS, DEFAULT, "seed's 4 threads per gthread worker"
+
+    if profile.pool_max:
+        pool_max, pm_binding, pm_formula = profile.pool_max, FLAG, "--pool-max"
+    elif tier is not None and tier.db_pool_max:
+        pool_max, pm_binding, pm_formula = tier.db_pool_max, TIER, f"tier {tier_name}"
+    else:
+        pool_max, pm_binding, pm_formula = threads + 1, APP, f"threads + 1 = {threads} + 1"
+    if profile.pool_min is not None:
+        pool_min, pmin_binding, pmin_formula = profile.pool_min, FLAG, "--pool-min"
+    elif tier is not None and tier.db_pool_min is not None:
+        pool_min, pmin_binding, pmin_formula = tier.db_pool_min, TIER, f"tier {tier_name}"
+    else:
+        pool_min, pmin_binding, pmin_formula = min(2, pool_max), DEFAULT, "min(2, pool max)"
+    if pool_min > pool_max:
+        raise UsageError(f"database pool min {pool_min} is larger than pool max {pool_max}")
+    if threaded and pool_max < threads:
+        warnings.append(f"pool max {pool_max} < {threads} threads: threads will queue for a connection "
+                        f"(up to DB_POOL_TIMEOUT={profile.pool_timeout_s}s)")
+
+    if profile.background_workers is not None:
+        background, bg_binding, bg_formula = profile.background_workers, FLAG, "--background-workers"
+    elif tier is not None:
+        background, bg_binding, bg_formula = tier.background_workers, TIER, f"tier {tier_name}"
+    else:
+        background = max(2, round(2 * resources.cpus))
+        bg_binding, bg_formula = CPU, f"max(2, 2 × CPUs) = max(2, 2 × {resources.cpus:g})"
+
+    # Memory budget.
+    worker_mem = profile.worker_memory_bytes or ESTIMATED_WORKER_MEMORY
+    worker_mem_source = profile.worker_memory_source or (
+        f"estimate {format_size(ESTIMATED_WORKER_MEMORY)} (not measured; use --worker-memory or --measure-memory)")
+    master_mem = profile.master_memory_bytes or ESTIMATED_MASTER_MEMORY
+    usable = int(resources.memory_bytes * MEMORY_USABLE_FRACTION)
+    mem_workers = (usable - master_mem) // worker_mem
+    if mem_workers < 1:
+        needed = math.ceil((master_mem + worker_mem) / MEMORY_USABLE_FRACTION)
+        raise UsageError(
+            f"memory {format_size(resources.memory_bytes)} is too small for even one worker: "
+            f"needs at least {format_size(needed)} (master {format_size(master_mem)} + one worker "
+            f"{format_size(worker_mem)}, using {MEMORY_USABLE_FRACTION:.0%} of memory)",
+            hint="give more memory (--memory) or declare a smaller --worker-memory if the app really is smaller")
+
+    # Database connection budget.
+    max_conn = profile.max_connections
+    conn_known = max_conn is not None
+    conn_source = profile.max_connections_source if conn_known else (
+        f"assumed PostgreSQL default {PG_DEFAULT_MAX_CONNECTIONS} (declare --max-connections or read it with --live-db)")
+    max_conn = max_conn if conn_known else PG_DEFAULT_MAX_CONNECTIONS
+    conn_budget = math.floor(DB_USABLE_FRACTION * max_conn)
+    db_workers = (conn_budget // DEPLOY_COPIES - background) // pool_max
+
+    def db_error(workers: int) -> ConfigError:
+        per_copy = workers * pool_max + background
+        fit_pool = max(0, (conn_budget // DEPLOY_COPIES - background) // max(1, workers))
+        return ConfigError(
+            f"database connections over budget: ({workers} workers × pool max {pool_max} + {background} "
+            f"background) × {DEPLOY_COPIES} during deploys = {per_copy * DEPLOY_COPIES} > "
+            f"{DB_USABLE_FRACTION:g} × max_connections {max_conn} = {conn_budget}",
+            hint=(f"use a smaller pool (--pool-max {fit_pool})" if fit_pool >= 1 else "a smaller pool cannot fit")
+            + f", fewer workers (at most {max(db_workers, 0)} with this pool), fewer background workers, "
+              "or put PgBouncer in front and declare its pool with --max-connections")
+
+    cpu_workers = _cpu_workers(resources.cpus)
+    if tier is not None and tier.workers:
+        workers, w_binding = tier.workers, TIER
+        w_formula = f"tier {tier_name} fixes {tier.workers}"
+        if tier.workers > mem_workers:
+            workers, w_binding = mem_workers, MEMORY
+            w_formula = (f"tier {tier_name} fixes {tier.workers}, memory allows ({format_size(usable)} − "
+                         f"{format_size(master_mem)}) ÷ {format_size(worker_mem)} = {mem_workers}")
+            warnings.append(
+                f"tier {tier_name}'s {tier.workers} workers would need {format_size(master_mem + tier.workers * worker_mem)} "
+                f"but the memory budget is {format_size(usable)}; using {mem_workers}")
+        if workers > db_workers:
+            if conn_known:
+                raise db_error(workers)
+            warnings.append(
+                f"database connections: ({workers} × {pool_max} + {background}) × {DEPLOY_COPIES} = "
+                f"{(workers * pool_max + background) * DEPLOY_COPIES} would exceed {DB_USABLE_FRACTION:g} × "
+                f"{max_conn} = {conn_budget} on a server with PostgreSQL's default max_connections; "
+                "declare the real value with --max-connections")
+    else:
+        if db_workers < 1:
+            raise db_error(1)
+        workers = min(cpu_workers, mem_workers, db_workers)
+        if workers == cpu_workers:
+            w_binding, w_formula = CPU, f"(2 × CPUs) + 1 = (2 × {resources.cpus:g}) + 1 → {cpu_workers}"
+        elif workers == mem_workers:
+            w_binding = MEMORY
+            w_formula = (f"({format_size(usable)} − {format_size(master_mem)}) ÷ {format_size(worker_mem)} = "
+                         f"{mem_workers} (CPU rule gave {cpu_workers})")
+        else:
+            w_binding = DB
+            w_formula = (f"(⌊{DB_USABLE_FRACTION:g} × {max_conn}⌋ ÷ {DEPLOY_COPIES} − {background}) ÷ {pool_max} = "
+                         f"{db_workers} (CPU rule gave {cpu_workers})")
+    add("workers", workers, w_formula, w_binding,
+        "web worker processes (WEB_CONCURRENCY overrides at run time)")
+    add("threads", threads, th_formula, th_binding, "request threads per worker (WEB_THREADS overrides)")
+    add("worker_class", worker_class, wc_formula, wc_binding,
+        "threads let one process overlap requests waiting on PostgreSQL" if threaded else "")
+
+    statement_s = profile.statement_timeout_ms / 1000
+    if tier is not None and tier.timeout:
+        timeout, t_binding, t_formula = tier.timeout, TIER, f"tier {tier_name}"
+    else:
+        timeout = max(30, math.ceil(2 * statement_s))
+        t_binding, t_formula = APP, f"2 × DB_STATEMENT_TIMEOUT ({statement_s:g} s)"
+    add("timeout", timeout, t_formula, t_binding,
+        "above the statement timeout so PostgreSQL cancels a slow query before Gunicorn kills the worker")
+    graceful = min(timeout, 30)
+    add("graceful_timeout", graceful, "min(timeout, 30)", PLATFORM,
+        "PaaS platforms send SIGKILL about 30 s after SIGTERM; in-flight requests and queued background jobs drain inside it")
+    add("keepalive", 5, "seed's value", DEFAULT,
+        "behind a PaaS proxy; short so idle keep-alive connections do not hold gthread threads")
+    add("max_requests", 1000, "seed's value", DEFAULT, "recycle workers to bound slow memory growth")
+    add("max_requests_jitter", 100, "max_requests ÷ 10", DEFAULT, "so workers do not all restart at once")
+    if profile.opens_db_at_import is False:
+        add("preload_app", True, "app opens no pools or threads at import", APP,
+            "share the imported code copy-on-write between workers")
+    else:
+        why = ("the app opens database pools at import" if profile.opens_db_at_import
+               else "not known whether the app opens pools or threads at import")
+        add("preload_app", False, why, APP,
+            "a pool or thread created in the master before fork would be shared by every worker")
+    if resources.dev_shm:
+        add("worker_tmp_dir", "/dev/shm", "/dev/shm exists", PLATFORM,
+            "the worker heartbeat file on a container's disk can block workers; tmpfs never does")
+    else:
+        add("worker_tmp_dir", None, "no /dev/shm", PLATFORM, "Gunicorn's default temporary directory")
+    backlog = min(2048, resources.somaxconn) if resources.somaxconn else 2048
+    add("backlog", backlog,
+        f"min(2048, net.core.somaxconn {resources.somaxconn})" if resources.somaxconn else "Gunicorn default 2048",
+        PLATFORM if resources.somaxconn and resources.somaxconn < 2048 else DEFAULT,
+        "the kernel silently truncates a listen backlog above somaxconn")
+    add("db_pool_min", pool_min, pmin_formula, pmin_binding, "DB_POOL_MIN: connections each worker opens up front")
+    add("db_pool_max", pool_max, pm_formula, pm_binding, "DB_POOL_MAX: connections per worker process at most")
+    add("db_pool_timeout", profile.pool_timeout_s, "reference app default", APP,
+        "DB_POOL_TIMEOUT: seconds a thread waits for a free connection")
+    add("db_statement_timeout_ms", profile.statement_timeout_ms, "reference app default", APP,
+        "DB_STATEMENT_TIMEOUT_MS")
+    add("background_workers", background, bg_formula, bg_binding,
+        "BACKGROUND_WORKERS: background job threads (fan-out, e-mail, push)")
+
+    per_copy = workers * pool_max + background
+    budgets = {
+        "memory": {
+            "memory_bytes": resources.memory_bytes,
+            "usable_bytes": usable,
+            "usable_fraction": MEMORY_USABLE_FRACTION,
+            "master_bytes": master_mem,
+            "worker_bytes": worker_mem,
+            "worker_source": worker_mem_source,
+            "planned_bytes": master_mem + workers * worker_mem,
+            "max_workers": mem_workers,
+            "ok": master_mem + workers * worker_mem <= usable,
+        },
+        "db_connections": {
+            "max_connections": max_conn,
+            "source": conn_source,
+            "declared": conn_known,
+            "budget": conn_budget,
+            "per_release": per_copy,
+            "peak_during_deploy": per_copy * DEPLOY_COPIES,
+            "formula": f"({workers} workers × pool max {pool_max} + {background} background) × {DEPLOY_COPIES} "
+                       f"≤ {DB_USABLE_FRACTION:g} × max_connections",
+            "max_workers": max(db_workers, 0),
+            "ok": per_copy * DEPLOY_COPIES <= conn_budget,
+        },
+        "cpu": {"cpus": resources.cpus, "cpu_rule_workers": cpu_workers},
+    }
+    return TunePlan(tier=tier_name, app=profile.app, resources=resources, items=tuple(items),
+                    budgets=budgets, warnings=tuple(warnings))

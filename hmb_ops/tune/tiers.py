@@ -1,0 +1,59 @@
+"""Resource tiers declared in configs/tiers.yaml (section ``tiers``) plus user files."""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+from pydantic import Field, RootModel, field_validator
+
+from hmb_ops.errors import ConfigError, UsageError
+from hmb_ops.resources import format_size, parse_size
+from hmb_ops.settings import StrictModel, load_section
+
+
+class Tier(StrictModel):
+    description: str = ""
+    cpus: float = Field(gt=0)
+    memory: int
+    workers: int | None = Field(default=None, ge=1, le=512)
+    threads: int | None = Field(default=None, ge=1, le=256)
+    background_workers: int = Field(default=4, ge=0, le=256)
+    db_pool_min: int | None = Field(default=None, ge=0, le=1000)
+    db_pool_max: int | None = Field(default=None, ge=1, le=1000)
+    worker_class: str | None = None
+    timeout: int | None = Field(default=None, ge=1, le=3600)
+
+    @field_validator("memory", mode="before")
+    @classmethod
+    def _size(cls, v):
+        try:
+            return parse_size(v)
+        except UsageError as exc:
+            raise ValueError(exc.message) from None
+
+    def to_dict(self, name: str) -> dict:
+        return {"name": name, "description": self.description, "cpus": self.cpus,
+                "memory_bytes": self.memory, "memory": format_size(self.memory),
+                "workers": self.workers, "threads": self.threads,
+                "background_workers": self.background_workers,
+                "db_pool_min": self.db_pool_min, "db_pool_max": self.db_pool_max,
+                "worker_class": self.worker_class, "timeout": self.timeout}
+
+
+class Tiers(RootModel[dict[str, Tier]]):
+    model_config = {"frozen": True}
+
+
+def load_tiers(config_files: Iterable[str] = ()) -> dict[str, Tier]:
+    tiers = load_section("tiers", Tiers, user_files=tuple(config_files), shipped_name="tiers.yaml").root
+    if not tiers:
+        raise ConfigError("no tiers are defined", hint="configs/tiers.yaml must have a 'tiers' mapping")
+    return tiers
+
+
+def get_tier(name: str, config_files: Iterable[str] = ()) -> Tier:
+    tiers = load_tiers(config_files)
+    if name not in tiers:
+        raise UsageError(f"unknown tier '{name}'",
+                         hint=f"known tiers: {', '.join(sorted(tiers))}; add your own with --config FILE")
+    return tiers[name]
