@@ -1,0 +1,206 @@
+"""Run the reference app (or any WSGI target) under a real Gunicorn master, and always clean up.
+
+Every user of the reference app (tests, load runs, `app serve`) goes through `GunicornProcess`, so
+the rules live in one place: the bind address is given on the command line (it wins over any
+config file), a taken port is reported before Gunicorn spends five seconds retrying it, the master
+runs in its own process group so stopping it can never leave a worker behind, and each run gets
+its own Prometheus multiprocess folder so /metrics never mixes two runs.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from hmb_ops.errors import EnvironmentUnusable, PortInUse
+
+DEFAULT_CONFIG = str(Path(__file__).with_name("gunicorn_default.py"))
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def port_is_free(host: str, port: int) -> bool:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        # Same option Gunicorn sets, so a port in TIME_WAIT is not reported as taken.
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def _last_line(path: Path) -> str:
+    try:
+        lines = [ln.strip() for ln in path.read_text(errors="replace").splitlines() if ln.strip()]
+    except OSError:
+        return ""
+    return lines[-1] if lines else ""
+
+
+class GunicornProcess:
+    """A Gunicorn master serving `app` on host:port; a context manager that never leaks processes."""
+
+    def __init__(self, database_url: str, *, host: str = "127.0.0.1", port: int = 0,
+                 config_file: str | None = None, workers: int | None = None,
+                 threads: int | None = None, worker_class: str | None = None,
+                 env: dict[str, str] | None = None, log_dir: str | None = None,
+                 app: str = "hmb_ops.refapp.wsgi:app"):
+        self.database_url = database_url
+        self.host = host
+        self.port = int(port or 0)
+        self.config_file = str(config_file) if config_file else DEFAULT_CONFIG
+        self.workers = workers
+        self.threads = threads
+        self.worker_class = worker_class
+        self.extra_env = dict(env or {})
+        self.app = app
+        self._own_log_dir = log_dir is None
+        self.log_dir = Path(log_dir) if log_dir else Path(tempfile.mkdtemp(prefix="hmb-gunicorn-"))
+        self.log_file = self.log_dir / "gunicorn.log"
+        self._proc: subprocess.Popen | None = None
+        self._metrics_dir: str | None = None
+        self._log_handle = None
+        self.url = ""
+        self.pid = 0
+
+    # -- lifecycle ------------------------------------------------------------------------------
+    def command(self) -> list[str]:
+        cmd = [sys.executable, "-m", "gunicorn", "--config", self.config_file,
+               "--bind", f"{self.host}:{self.port}"]
+        if self.workers is not None:
+            cmd += ["--workers", str(self.workers)]
+        if self.threads is not None:
+            cmd += ["--threads", str(self.threads)]
+        if self.worker_class:
+            cmd += ["--worker-class", self.worker_class]
+        return cmd + [self.app]
+
+    def environment(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(self.extra_env)
+        env["DATABASE_URL"] = self.database_url
+        env["PROMETHEUS_MULTIPROC_DIR"] = self._metrics_dir or ""
+        env.setdefault("PYTHONUNBUFFERED", "1")
+        return env
+
+    def start(self, ready_timeout: float = 30) -> "GunicornProcess":
+        if self._proc is not None:
+            return self
+        if self.port == 0:
+            self.port = free_port(self.host)
+        elif not port_is_free(self.host, self.port):
+            raise PortInUse(f"port {self.port} on {self.host} is already in use",
+                            hint="stop what listens there or choose another with --port")
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self._metrics_dir = tempfile.mkdtemp(prefix="hmb-metrics-")
+        self._log_handle = open(self.log_file, "ab")
+        self._proc = subprocess.Popen(self.command(), env=self.environment(), stdout=self._log_handle,
+                                      stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                      start_new_session=True, cwd=os.getcwd())
+        self.pid = self._proc.pid
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        self.url = f"http://{host}:{self.port}"
+        atexit.register(self.stop)
+        try:
+            self._wait_ready(ready_timeout)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _wait_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            code = self._proc.poll()
+            if code is not None:
+                line = _last_line(self.log_file) or f"exit code {code}"
+                if "in use" in line.lower():
+                    raise PortInUse(f"port {self.port} on {self.host} is already in use: {line}",
+                                    hint="choose another with --port")
+                raise EnvironmentUnusable(f"gunicorn exited at start: {line}", hint=f"see {self.log_file}")
+            try:
+                with urllib.request.urlopen(self.url + "/health", timeout=2) as resp:
+                    if resp.status == 200:
+                        return
+            except (urllib.error.URLError, OSError, ValueError):
+                pass
+            time.sleep(0.1)
+        raise EnvironmentUnusable(f"gunicorn did not answer GET /health within {timeout:.0f} s: "
+                                  f"{_last_line(self.log_file)}", hint=f"see {self.log_file}")
+
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def wait(self, timeout: float | None = None) -> int | None:
+        """Wait for the master to exit by itself (returns its exit code, None on timeout)."""
+        if self._proc is None:
+            return None
+        try:
+            return self._proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def worker_pids(self) -> list[int]:
+        if not self.running():
+            return []
+        import psutil
+
+        try:
+            return sorted(c.pid for c in psutil.Process(self.pid).children())
+        except psutil.Error:
+            return []
+
+    def stop(self, timeout: float = 30) -> None:
+        """Graceful SIGTERM (workers drain their background jobs), then SIGKILL the whole group."""
+        proc = self._proc
+        if proc is not None:
+            try:
+                if proc.poll() is None:
+                    proc.send_signal(signal.SIGTERM)
+                    try:
+                        proc.wait(timeout)
+                    except subprocess.TimeoutExpired:
+                        pass
+            finally:
+                try:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
+                try:
+                    proc.wait(5)
+                except subprocess.TimeoutExpired:
+                    pass
+            self._proc = None
+            atexit.unregister(self.stop)
+        if self._log_handle is not None:
+            self._log_handle.close()
+            self._log_handle = None
+        if self._metrics_dir:
+            shutil.rmtree(self._metrics_dir, ignore_errors=True)
+            self._metrics_dir = None
+
+    def cleanup_logs(self) -> None:
+        if self._own_log_dir:
+            shutil.rmtree(self.log_dir, ignore_errors=True)
+
+    def __enter__(self) -> "GunicornProcess":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
