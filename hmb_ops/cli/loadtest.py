@@ -1,0 +1,146 @@
+"""`hmb-ops loadtest`: run a load profile against the reference app (or --target) and report it."""
+
+from __future__ import annotations
+
+import re
+import time
+
+import click
+
+from hmb_ops.cli.common import Ctx, console, emit_json, info, interactive, json_option, out, pass_ctx, table
+from hmb_ops.cli.gates import gate_options
+
+QUIET_EVERY_S = 5.0
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
+
+
+def parse_duration(text: str | None) -> float | None:
+    """'90', '90s', '5m', '1h' → seconds; anything else is a usage error (exit 2)."""
+    if text is None:
+        return None
+    m = _DURATION.match(text)
+    if not m:
+        from hmb_ops.errors import UsageError
+
+        raise UsageError(f"--duration {text!r} is not a duration", hint="use seconds or 30s, 5m, 1h")
+    return float(m.group(1)) * {"ms": 0.001, "s": 1, "m": 60, "h": 3600, None: 1}[m.group(2)]
+
+
+class Progress:
+    """A callable progress sink: a rich live panel on a terminal, a line every few seconds otherwise."""
+
+    def __init__(self, live: bool):
+        self.live = live
+        self._live = None
+        self._bar = None
+        self._task = None
+        self._last_line = 0.0
+
+    def __enter__(self) -> "Progress":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+
+    def _start_bar(self, total: float) -> None:
+        from rich.progress import BarColumn, Progress as RichProgress, TextColumn, TimeRemainingColumn
+
+        self._bar = RichProgress(TextColumn("[bold]load"), BarColumn(), TextColumn("{task.fields[stats]}"),
+                                 TimeRemainingColumn(), console=console(), transient=False)
+        self._task = self._bar.add_task("load", total=total, stats="")
+        self._bar.start()
+
+    def __call__(self, event: dict) -> None:
+        if "phase" in event:
+            info(event["message"])
+            return
+        stats = (f"{event['users']} users  {event['rps']:.0f} req/s  p95 {event['p95_ms']:.1f} ms  "
+                 f"failures {event['failures']}  total {event['total_requests']}")
+        if self.live:
+            if self._bar is None:
+                self._start_bar(event["duration_s"])
+            self._bar.update(self._task, completed=min(event["elapsed_s"], event["duration_s"]), stats=stats)
+            return
+        now = time.monotonic()
+        if now - self._last_line >= QUIET_EVERY_S:
+            self._last_line = now
+            info(f"t={event['elapsed_s']:.0f}s/{event['duration_s']:.0f}s  {stats}")
+
+
+def summary(doc: dict) -> None:
+    s = doc["summary"]
+    lat = s["latency_ms"]
+    keys = ["p50", "p90", "p95", "p99", "p999", "max"]
+    out(f"profile {doc['profile']} against {doc['target']}: {s['requests']} requests in {doc['duration_s']:.1f} s, "
+        f"{s['rps']:.1f} req/s, {s['failures']} failures ({s['error_rate'] * 100:.2f} %)"
+        + (f", offered {doc['offered_rps']:g} req/s" if doc.get("offered_rps") else ""))
+    table("Latency (ms, HDR histogram of raw times)", ["endpoint", "requests", "failures", "req/s"] + keys,
+          [["TOTAL", s["requests"], s["failures"], s["rps"]] + [lat[k] for k in keys]]
+          + [[e["name"], e["requests"], e["failures"], e["rps"]] + [e["latency_ms"][k] for k in keys]
+             for e in doc["endpoints"]])
+    if len(doc["steps"]) > 1:
+        table("Steps (ramp excluded)", ["step", "users", "window", "req/s", "p95 ms", "errors", "worker CPU %"],
+              [[st["index"], st["users"], f"{st['start_s']:.0f}-{st['end_s']:.0f}s", st["rps"],
+                st["latency_ms"]["p95"], f"{st['error_rate'] * 100:.2f}%", st["server"]["cpu_percent_per_worker"]]
+               for st in doc["steps"]])
+    kinds = {k: v for k, v in s["failures_by_kind"].items() if v}
+    if kinds:
+        out("failures by kind: " + ", ".join(f"{k}={v}" for k, v in sorted(kinds.items())))
+    g = doc["generator"]
+    out(f"generator: {g['processes']} process(es), CPU max {g['cpu_percent_max']} % mean {g['cpu_percent_mean']} %, "
+        f"{g['cpu_ms_per_request']} ms CPU per request")
+    if not doc["valid"]:
+        out("NOT VALID: " + "; ".join(doc["invalid_reasons"]))
+
+
+@click.command("loadtest")
+@click.option("--profile", default="smoke", show_default=True, metavar="NAME",
+              help="Profile from configs/profiles.yaml or a --config file (smoke, baseline, step, spike, soak, ci, health).")
+@click.option("--tier", metavar="NAME", help="Tier whose tuned Gunicorn config serves the app (default: default).")
+@click.option("--target", metavar="URL", help="Load an already running app instead of starting the reference app.")
+@click.option("--users", type=int, metavar="N", help="Concurrent users (flattens a stepped profile to one stage).")
+@click.option("--spawn-rate", type=float, metavar="R", help="Users started per second.")
+@click.option("--duration", metavar="T", help="Run length: seconds, or 30s / 5m / 1h.")
+@click.option("--arrival-rate", type=float, metavar="RPS",
+              help="Open model: a constant request rate, latency measured from each request's intended send time.")
+@click.option("--processes", type=int, metavar="N", help="Locust master + N worker processes on this machine.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), metavar="DIR",
+              help="Results folder (default: <state dir>/results/<timestamp>-<profile>).")
+@click.option("--allow-remote", is_flag=True, help="Allow a --target outside loopback (you own it).")
+@gate_options
+@json_option
+@pass_ctx
+def loadtest(ctx: Ctx, profile, tier, target, users, spawn_rate, duration, arrival_rate, processes, out_dir,
+             allow_remote, as_json, gates):
+    """Run a Locust load profile headless and report HDR latency percentiles, throughput and errors.
+
+    Without --target it starts the database (embedded by default), seeds it, applies the declared
+    indexes, serves the reference app under Gunicorn with the tier's config, runs the load and
+    stops everything it started. Writes results.json, timeseries.csv and report.html.
+    Exit codes: 0 ok, 1 a --check failed, 2 bad input, 3 environment (target silent, port in use),
+    130 interrupted (partial results saved).
+    """
+    from hmb_ops.cli.gates import run_gates, validate_gates
+    from hmb_ops.loadtest.api import LoadRequest, run_load
+
+    if gates.requested or gates.save_baseline:
+        validate_gates(gates, ctx.config_files, profile=profile)
+    req = LoadRequest(profile=profile, tier=tier, target=target, users=users, spawn_rate=spawn_rate,
+                      duration=parse_duration(duration), arrival_rate=arrival_rate, processes=processes,
+                      out_dir=out_dir, allow_remote=allow_remote, config_files=tuple(ctx.config_files),
+                      database_url=ctx.database_url, state_dir=str(ctx.state_dir))
+    with Progress(live=interactive()) as progress:
+        doc = run_load(req, progress=progress)
+    if as_json:
+        emit_json(doc)
+    else:
+        summary(doc)
+    info(f"results: {doc['out_dir']}/results.json, timeseries.csv, report.html")
+    code = 0
+    if gates.requested or gates.save_baseline or gates.junit or gates.summary_md:
+        code = run_gates(gates, doc, doc["out_dir"])
+    if doc.get("interrupted"):
+        info("interrupted: partial results saved")
+        raise click.exceptions.Exit(130)
+    raise click.exceptions.Exit(code)

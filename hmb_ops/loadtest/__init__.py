@@ -1,0 +1,1 @@
+"""Load tests: profiles, Locust behaviour (child processes only), measurement, orchestration."""

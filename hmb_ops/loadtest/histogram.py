@@ -1,0 +1,49 @@
+"""HDR histograms of raw response times (microseconds in, milliseconds out)."""
+
+from __future__ import annotations
+
+import base64
+from array import array
+from typing import Iterable
+
+from hdrh.histogram import HdrHistogram
+
+LOWEST_US = 1
+HIGHEST_US = 300_000_000  # 5 minutes: longer than any request timeout we allow
+DIGITS = 3
+PERCENTILES = (("p50", 50.0), ("p90", 90.0), ("p95", 95.0), ("p99", 99.0), ("p999", 99.9))
+LATENCY_KEYS = tuple(k for k, _ in PERCENTILES) + ("max", "mean")
+
+
+def new() -> HdrHistogram:
+    return HdrHistogram(LOWEST_US, HIGHEST_US, DIGITS)
+
+
+def decode_values(encoded: str) -> array:
+    """The child's base64 uint32 array of latencies in µs."""
+    values = array("I")
+    values.frombytes(base64.b64decode(encoded))
+    return values
+
+
+def record_all(hist: HdrHistogram, values: Iterable[int]) -> None:
+    rec = hist.record_value
+    for v in values:
+        rec(min(max(v, LOWEST_US), HIGHEST_US))
+
+
+def of(values: Iterable[int]) -> HdrHistogram:
+    h = new()
+    record_all(h, values)
+    return h
+
+
+def latency_ms(hist: HdrHistogram) -> dict[str, float]:
+    """p50…p99.9, max and mean in ms (0.0 for an empty histogram)."""
+    if hist.get_total_count() == 0:
+        return {k: 0.0 for k in LATENCY_KEYS}
+    found = hist.get_percentile_to_value_dict([p for _, p in PERCENTILES])
+    out = {k: round(found[p] / 1000.0, 3) for k, p in PERCENTILES}
+    out["max"] = round(hist.get_max_value() / 1000.0, 3)
+    out["mean"] = round(hist.get_mean_value() / 1000.0, 3)
+    return out

@@ -1,0 +1,158 @@
+"""Bring up what a run against the reference app needs, and take down exactly what we started.
+
+Order: database (configured, or the embedded one started on demand) → schema + seed data (reused
+when already there) → the declared indexes (or their absence) → the reference app under Gunicorn
+with the tier's generated config on a free loopback port. Teardown runs in reverse, also when a
+step fails or the user interrupts.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+import urllib.error
+import urllib.request
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Callable
+from urllib.parse import urlsplit
+
+from hmb_ops.errors import EnvironmentUnusable, UsageError
+
+DEFAULT_TIER = "default"
+PROBE_TIMEOUT_S = 3.0
+
+
+def check_target(target: str, allow_remote: bool) -> str:
+    """A usable http(s) base URL; anything outside loopback needs allow_remote (exit 2 otherwise)."""
+    parts = urlsplit(target)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UsageError(f"--target must be an http:// or https:// URL, got {target!r}")
+    host = parts.hostname
+    loopback = host == "localhost"
+    try:
+        loopback = loopback or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        pass
+    if not loopback and not allow_remote:
+        raise UsageError(f"refusing to load-test {host}: only loopback targets by default",
+                         hint="add --allow-remote if you own that server and mean it")
+    return target.rstrip("/")
+
+
+def probe(target: str, timeout: float = PROBE_TIMEOUT_S) -> None:
+    """Any HTTP answer will do; silence or a refused connection is exit 3, fast."""
+    try:
+        with urllib.request.urlopen(target + "/", timeout=timeout):
+            return
+    except urllib.error.HTTPError:
+        return
+    except (urllib.error.URLError, socket.timeout, TimeoutError, ConnectionError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise EnvironmentUnusable(f"the target {target} does not answer: {reason}",
+                                  hint="start it, or check --target") from None
+
+
+class Stack:
+    """Context manager: database, data, indexes and the app. `.url`, `.app`, `.database_url`."""
+
+    def __init__(self, req, work_dir: Path, *, note: Callable[[str], None] = lambda _m: None,
+                 should_stop: Callable[[], bool] = lambda: False):
+        self.req = req
+        self.work_dir = work_dir
+        self.note = note
+        self.should_stop = should_stop
+        self._stack = ExitStack()
+        self.database_url: str | None = None
+        self.app = None
+        self.url: str | None = None
+        self.server_info: dict = {}
+        self.seeded_users: int | None = None
+
+    def _checkpoint(self) -> None:
+        if self.should_stop():
+            raise KeyboardInterrupt
+
+    def __enter__(self) -> "Stack":
+        try:
+            self._up()
+        except BaseException:
+            self._stack.close()
+            raise
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stack.close()
+
+    def _database(self) -> str:
+        from hmb_ops.db import dsn
+        from hmb_ops.db.resolve import configured_url
+
+        configured = configured_url(self.req.database_url)
+        if configured:
+            dsn.parse(configured[0])
+            return configured[0]
+        from hmb_ops.db.embedded import EmbeddedServer
+
+        server = EmbeddedServer(self.req.state_dir)
+        status, started = server.up()
+        if started:
+            self.note("started the embedded PostgreSQL (stopped again after the run)")
+            self._stack.callback(server.down)
+        return status.url
+
+    def _up(self) -> None:
+        req = self.req
+        self.database_url = url = self._database()
+        self._checkpoint()
+        from hmb_ops.db.seed import ensure_seeded, seeded_info
+
+        self.note(f"data: ensuring seed scale {req.seed_scale}")
+        ensure_seeded(url, scale=req.seed_scale)
+        info = seeded_info(url) or {}
+        self.seeded_users = int(info.get("users") or 0) or None
+        self._checkpoint()
+        if req.with_indexes:
+            from hmb_ops.indexes.api import ensure_indexes
+
+            self.note("indexes: applying the declared indexes")
+            ensure_indexes(url)
+        else:
+            from hmb_ops.indexes.api import drop_declared_indexes
+
+            self.note("indexes: dropping the declared indexes (with_indexes=False)")
+            drop_declared_indexes(url)
+        self._checkpoint()
+        self._start_app(url)
+
+    def _start_app(self, url: str) -> None:
+        from hmb_ops.refapp.runner import GunicornProcess
+        from hmb_ops.tune.api import plan_for, tier_environment, write_files
+
+        req = self.req
+        app_dir = self.work_dir / "app"
+        tier = req.tier or DEFAULT_TIER
+        plan = plan_for(tier=tier, config_files=tuple(req.config_files), database_url=url,
+                        worker_class=req.app_worker_class)
+        write_files(plan, app_dir)
+        env = dict(tier_environment(plan))
+        env.update(req.app_env or {})
+        config_file = req.app_config_file or str(app_dir / "gunicorn.conf.py")
+        values = plan.values
+        workers = req.app_workers if req.app_workers is not None else values.get("workers")
+        threads = req.app_threads if req.app_threads is not None else values.get("threads")
+        if req.app_workers is not None:
+            env["WEB_CONCURRENCY"] = str(req.app_workers)
+        if req.app_threads is not None:
+            env["WEB_THREADS"] = str(req.app_threads)
+        self.note(f"app: starting the reference app under Gunicorn (tier {tier}, {workers} workers × {threads} threads)")
+        app = GunicornProcess(url, config_file=config_file, workers=req.app_workers, threads=req.app_threads,
+                              worker_class=req.app_worker_class, env=env, log_dir=str(app_dir))
+        self._stack.callback(app.stop)
+        app.start(ready_timeout=60)
+        self.app = app
+        self.url = app.url
+        self.server_info = {"workers": workers, "threads": threads,
+                            "worker_class": req.app_worker_class or values.get("worker_class"),
+                            "tier": tier, "config_file": config_file,
+                            "app_env": {k: v for k, v in env.items() if "SECRET" not in k and "URL" not in k}}
