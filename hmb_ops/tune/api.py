@@ -20,6 +20,9 @@ from hmb_ops.tune.render import tier_environment as _tier_environment
 from hmb_ops.tune.tiers import get_tier
 from hmb_ops.tune.validate import check_app_name, check_worker_class
 
+# A worker idling on /health has no pool connections, request buffers or caches yet.
+MEASURED_GROWTH = 1.5
+
 
 def plan_for(*, tier: str | None = None, cpus: float | None = None, memory: str | int | None = None,
              config_files: tuple[str, ...] = (), app: str = REFAPP,
@@ -74,7 +77,9 @@ def plan_for(*, tier: str | None = None, cpus: float | None = None, memory: str 
                              hint="declare the per-worker memory of your app with --worker-memory SIZE")
         from hmb_ops.tune.measure import worker_memory as measure
 
-        worker_bytes, master_bytes, worker_source = measure(app=app, database_url=database_url)
+        rss, master_bytes, measured = measure(app=app, database_url=database_url)
+        worker_bytes = int(rss * MEASURED_GROWTH)
+        worker_source = f"{measured} × {MEASURED_GROWTH:g} growth allowance under load"
 
     conn_source = ""
     if max_connections is not None:

@@ -1,0 +1,167 @@
+"""`hmb-ops tune`: generate Gunicorn + worker configs from one explained plan; detect, list tiers, check drift."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from hmb_ops.cli.common import Ctx, emit_json, info, json_option, out, pass_ctx, table
+
+
+@click.group(invoke_without_command=True)
+@click.option("--tier", metavar="NAME", help="Plan for a tier from configs/tiers.yaml (or --config): small, default, high.")
+@click.option("--cpus", metavar="N", help="Plan for a machine with N CPUs (fractions allowed: 0.5).")
+@click.option("--memory", metavar="SIZE", help="Plan for a machine with this much memory (512MB, 2GB).")
+@click.option("--app", default="hmb_ops.refapp.wsgi:app", show_default=True, metavar="MODULE:VAR",
+              help="WSGI application the files start.")
+@click.option("--worker-class", metavar="CLASS", help="Gunicorn worker class (gthread, sync, gevent, a dotted path).")
+@click.option("--threads", type=int, metavar="N", help="Threads per gthread worker (default: the tier's, else 4).")
+@click.option("--worker-memory", metavar="SIZE", help="Declared memory per worker (skips measuring).")
+@click.option("--measure-memory/--no-measure-memory", default=None,
+              help="Start the reference app with 1 worker and measure its RSS (default: on for the reference app).")
+@click.option("--max-connections", type=int, metavar="N",
+              help="The database's max_connections (or PgBouncer's pool) to budget against.")
+@click.option("--live-db", is_flag=True, help="Read max_connections from the database (starts the embedded one if none is configured).")
+@click.option("--pool-max", type=int, metavar="N", help="Database pool max per worker (default: threads + 1).")
+@click.option("--background-workers", type=int, metavar="N", help="BACKGROUND_WORKERS (default: the tier's, else 2 × CPUs).")
+@click.option("--preload/--no-preload", default=None, help="Declare that the app opens no pools/threads at import (--preload) or that it does.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), metavar="DIR",
+              help="Write gunicorn.conf.py, hmb-ops.env, Procfile and render.yaml here (validated first).")
+@click.option("--explain", is_flag=True, help="Show each value with its formula and binding constraint.")
+@click.option("--no-check-config", is_flag=True, help="With --out: skip running `gunicorn --check-config`.")
+@json_option
+@pass_ctx
+@click.pass_context
+def tune(cctx, ctx: Ctx, tier, cpus, memory, app, worker_class, threads, worker_memory, measure_memory,
+         max_connections, live_db, pool_max, background_workers, preload, out_dir, explain,
+         no_check_config, as_json):
+    """Generate Gunicorn, env, Procfile and render.yaml from one plan for a tier or machine.
+
+    Without --tier / --cpus / --memory it plans for this machine (see `tune detect`). Without --out
+    it prints the files. Exit 2 on bad input or when the database connection budget is exceeded.
+    """
+    if cctx.invoked_subcommand is not None:
+        return
+    from hmb_ops.tune.api import plan_for, render_files, write_files
+    from hmb_ops.tune.plan import REFAPP
+    from hmb_ops.tune.validate import validate_rendered
+
+    database_url = None
+    if live_db:
+        database_url = ctx.database().url
+    elif ctx.database_url:
+        database_url = ctx.database_url
+    if measure_memory is None:
+        measure_memory = app == REFAPP and worker_memory is None
+    plan = plan_for(tier=tier, cpus=cpus, memory=memory, config_files=ctx.config_files, app=app,
+                    worker_class=worker_class, database_url=database_url, measure_memory=measure_memory,
+                    threads=threads, worker_memory=worker_memory, max_connections=max_connections,
+                    pool_max=pool_max, background_workers=background_workers, preload=preload,
+                    database_required=live_db)
+    files = render_files(plan)
+    written, notes = [], []
+    if out_dir:
+        notes = validate_rendered(files, app, run_check_config=not no_check_config)
+        written = [str(p) for p in write_files(plan, out_dir)]
+    if as_json:
+        emit_json({**plan.to_dict(), "files": files if not out_dir else None, "written": written,
+                   "validation": notes})
+        return
+    for w in plan.warnings:
+        info(f"warning: {w}")
+    if explain:
+        table(f"tune plan ({'tier ' + plan.tier if plan.tier else 'resources'}: {plan.resources.cpus:g} CPU "
+              f"({plan.resources.cpus_source}), {plan.resources.to_dict()['memory']} ({plan.resources.memory_source}))",
+              ["setting", "value", "formula", "binding constraint"],
+              [[i.name, i.value, i.formula, i.binding] for i in plan.items])
+        db = plan.budgets["db_connections"]
+        mem = plan.budgets["memory"]
+        info(f"database connections: peak {db['peak_during_deploy']} of budget {db['budget']} "
+             f"({db['formula']}; max_connections {db['max_connections']}: {db['source']})")
+        info(f"memory: {mem['planned_bytes'] // 2**20} MiB planned of {mem['usable_bytes'] // 2**20} MiB usable "
+             f"(worker: {mem['worker_source']})")
+    if out_dir:
+        for n in notes:
+            info(n)
+        for p in written:
+            out(p)
+    elif not explain:
+        for name, text in files.items():
+            out(f"==> {name} <==")
+            sys.stdout.write(text)
+            out()
+
+
+@tune.command()
+@click.option("--root", default="/", show_default=True, type=click.Path(file_okay=False), metavar="DIR",
+              help="Read /proc and /sys/fs/cgroup under DIR (a container image or a test tree).")
+@json_option
+def detect(root, as_json):
+    """Show the CPUs and memory this process may use, and where each number came from."""
+    from hmb_ops.resources import detect as detect_resources
+
+    res = detect_resources(root)
+    if as_json:
+        emit_json(res.to_dict())
+        return
+    d = res.to_dict()
+    out(f"cpus:    {res.cpus:g}  ({res.cpus_source})")
+    out(f"memory:  {d['memory']}  ({res.memory_source})")
+    table("readings", ["kind", "value", "source"],
+          [[c.kind, "no limit" if c.value is None else c.value, c.source] for c in res.candidates])
+
+
+@tune.command()
+@json_option
+@pass_ctx
+def tiers(ctx: Ctx, as_json):
+    """List the resource tiers (shipped configs/tiers.yaml plus --config files)."""
+    from hmb_ops.tune.tiers import load_tiers
+
+    all_tiers = load_tiers(ctx.config_files)
+    rows = [t.to_dict(name) for name, t in all_tiers.items()]
+    if as_json:
+        emit_json({"tiers": rows})
+        return
+    table("tiers", ["name", "cpus", "memory", "workers", "threads", "background", "description"],
+          [[r["name"], f"{r['cpus']:g}", r["memory"], r["workers"] or "computed", r["threads"] or "default",
+            r["background_workers"], r["description"]] for r in rows])
+
+
+@tune.command()
+@click.argument("directory", default=".", metavar="[DIR]")
+@click.option("--max-connections", type=click.IntRange(1), metavar="N",
+              help="The database's max_connections for the budget check (default: assume 100).")
+@click.option("--memory", metavar="SIZE", help="Machine memory, to check workers × worker memory against.")
+@click.option("--worker-memory", metavar="SIZE", help="Memory per worker for the memory check (default estimate 128 MiB).")
+@click.option("--timeout", type=click.FloatRange(1, 120), default=10, show_default=True,
+              help="Seconds allowed to evaluate gunicorn.conf.py.")
+@json_option
+def check(directory, max_connections, memory, worker_memory, timeout, as_json):
+    """Report drift between gunicorn.conf.py, Procfile, render.yaml and env files in DIR.
+
+    Exit 0 when they agree and fit the budgets, 1 when anything is found, 2 on unusable input.
+    """
+    from hmb_ops.errors import CheckFailed
+    from hmb_ops.resources import parse_size
+    from hmb_ops.tune.check import check_directory
+
+    report = check_directory(directory, max_connections=max_connections,
+                             memory_bytes=parse_size(memory, what="--memory") if memory else None,
+                             worker_memory_bytes=parse_size(worker_memory, what="--worker-memory") if worker_memory else None,
+                             timeout=timeout)
+    if as_json:
+        emit_json(report)
+    else:
+        table(f"effective settings in {directory}", ["surface", "app", "workers", "threads", "worker_class",
+                                                     "preload", "timeout"],
+              [[s.name, s.settings.get("app"), s.settings.get("workers"), s.settings.get("threads"),
+                s.settings.get("worker_class"), s.settings.get("preload_app"), s.settings.get("timeout")]
+               for s in report.surfaces])
+        for f in report.findings:
+            out(f"{f.kind}: {f.message}")
+        if report.ok:
+            out("no drift, no unknown settings, within budget")
+    if not report.ok:
+        raise CheckFailed(f"tune check found {len(report.findings)} problem(s) in {directory}")

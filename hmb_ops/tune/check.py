@@ -1,0 +1,519 @@
+"""`tune check`: what an existing app's deploy files really start, and where they disagree.
+
+Each way the app can be started is a *surface*: gunicorn.conf.py on its own, the Procfile's web
+process, each render.yaml web service, each env file applied to the config. For every surface the
+effective Gunicorn settings are worked out the way Gunicorn does (config file evaluated with that
+surface's environment, then command-line flags on top, then Gunicorn's defaults), and the
+surfaces are compared. The config file is executed in a separate, time-limited process with a
+controlled environment, never in ours.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import shlex
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from hmb_ops.errors import ConfigError, UsageError
+
+CONF_NAMES = ("gunicorn.conf.py", "gunicorn_config.py", "gunicorn.py")
+COMPARED = ("app", "workers", "threads", "worker_class", "preload_app", "timeout", "graceful_timeout",
+            "keepalive", "max_requests")
+POOL_VARS = ("DB_POOL_MAX", "DB_POOL_SIZE", "DATABASE_POOL_SIZE", "POOL_SIZE", "DB_MAX_CONNECTIONS")
+BACKGROUND_VAR = "BACKGROUND_WORKERS"
+ASSUMED_POOL = 5
+ASSUMED_BACKGROUND = 4
+SKIP_DIRS = {".git", ".venv", "venv", "node_modules", "__pycache__", ".tox", "site-packages", ".hmb-ops"}
+MAX_SCANNED_FILES = 500
+
+# Runs in the child: load the file the way Gunicorn's get_config_from_filename does (a module
+# executed from its path), then describe every public name. Prints go to stderr so stdout stays JSON.
+_EVALUATOR = r"""
+import importlib.util, json, sys, types, traceback
+path = sys.argv[1]
+sys.path.insert(0, sys.argv[2])
+real_stdout = sys.stdout
+sys.stdout = sys.stderr
+try:
+    spec = importlib.util.spec_from_file_location("__config__", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+except BaseException as exc:
+    tb = traceback.extract_tb(exc.__traceback__)
+    line = next((f.lineno for f in reversed(tb) if f.filename == path), None)
+    msg = str(exc).splitlines()[0] if str(exc) else ""
+    real_stdout.write(json.dumps({"error": type(exc).__name__ + (": " + msg if msg else ""), "line": line}))
+    sys.exit(0)
+out = {"values": {}, "callables": [], "modules": []}
+for name, value in vars(mod).items():
+    if name.startswith("_"):
+        continue
+    if isinstance(value, types.ModuleType):
+        out["modules"].append(name)
+    elif callable(value):
+        out["callables"].append(name)
+    else:
+        try:
+            json.dumps(value)
+            out["values"][name] = value
+        except (TypeError, ValueError):
+            out["values"][name] = repr(value)
+real_stdout.write(json.dumps(out))
+"""
+
+
+def controlled_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """Only what Python needs to run, plus the surface's own variables: nothing from our shell leaks in."""
+    env = {k: os.environ[k] for k in ("PATH", "LANG", "LC_ALL", "HOME", "TMPDIR", "SYSTEMROOT") if k in os.environ}
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    env.update(extra or {})
+    return env
+
+
+def evaluate_config(path: str | os.PathLike, *, env: dict[str, str] | None = None,
+                    timeout: float = 10) -> dict:
+    """{"settings": {known name: value}, "unknown": [names], "callables": [...]} for one config file."""
+    from hmb_ops.tune.validate import known_settings, suggest_setting
+
+    p = Path(path)
+    cmd = [sys.executable, "-I", "-c", _EVALUATOR, str(p.resolve()), str(p.resolve().parent)]
+    try:
+        proc = subprocess.run(cmd, env=controlled_env(env), cwd=str(p.resolve().parent), capture_output=True,
+                              text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        raise ConfigError(f"evaluating it took longer than {timeout:g} s", path=str(p),
+                          hint="a config file should only assign settings; move slow work out of it") from None
+    try:
+        data = json.loads(proc.stdout)
+    except ValueError:
+        last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        raise ConfigError(f"evaluating it failed: {last}", path=str(p)) from None
+    if "error" in data:
+        raise ConfigError(f"evaluating it raised {data['error']}", path=str(p), line=data.get("line"),
+                          hint="Gunicorn would refuse to start with this file; fix the line named")
+    known = known_settings()
+    settings = {k: v for k, v in data["values"].items() if k in known}
+    settings.update({k: "<function>" for k in data["callables"] if k in known})
+    unknown = sorted(k for k in data["values"] if k not in known)
+    # A function whose name is one letter off a hook (post_fork vs postfork) is a hook that never runs.
+    unknown += sorted(k for k in data["callables"] if k not in known and suggest_setting(k))
+    return {"settings": settings, "unknown": unknown, "callables": sorted(data["callables"])}
+
+
+_VAR = re.compile(r"\$(?:\{(\w+)(?:(:?-)([^}]*))?\}|(\w+))")
+
+
+def expand(text: str, env: dict[str, str]) -> str:
+    """Shell-style $VAR, ${VAR}, ${VAR:-default} and ${VAR-default} expansion."""
+    def sub(m):
+        name = m.group(1) or m.group(4)
+        op, default = m.group(2), m.group(3)
+        val = env.get(name)
+        if op == ":-" and not val:
+            return default or ""
+        if op == "-" and val is None:
+            return default or ""
+        return val or ""
+    return _VAR.sub(sub, text)
+
+
+@dataclass
+class Surface:
+    name: str
+    file: str
+    env: dict[str, str] = field(default_factory=dict)
+    command: str | None = None
+    settings: dict = field(default_factory=dict)
+    origins: dict = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "file": self.file, "command": self.command, "env": self.env,
+                "settings": self.settings, "origins": self.origins, "notes": self.notes}
+
+
+@dataclass(frozen=True)
+class Finding:
+    kind: str       # drift | unknown_setting | worker_class | budget | command
+    key: str
+    message: str
+    values: tuple = ()
+
+    def to_dict(self) -> dict:
+        return {"kind": self.kind, "key": self.key, "message": self.message, "values": list(self.values)}
+
+
+@dataclass(frozen=True)
+class CheckReport:
+    directory: str
+    files: tuple[str, ...]
+    surfaces: tuple[Surface, ...]
+    pool_sizes: tuple[dict, ...]
+    findings: tuple[Finding, ...]
+
+    @property
+    def ok(self) -> bool:
+        return not self.findings
+
+    def to_dict(self) -> dict:
+        return {"directory": self.directory, "ok": self.ok, "files": list(self.files),
+                "surfaces": [s.to_dict() for s in self.surfaces], "pool_sizes": list(self.pool_sizes),
+                "findings": [f.to_dict() for f in self.findings]}
+
+
+def _gunicorn_defaults() -> dict:
+    from gunicorn.config import KNOWN_SETTINGS
+
+    return {s.name: s.default for s in KNOWN_SETTINGS}
+
+
+def _normalise_worker_class(name) -> str:
+    from gunicorn.workers import SUPPORTED_WORKERS
+
+    if not isinstance(name, str):
+        return str(name)
+    for alias, path in SUPPORTED_WORKERS.items():
+        if name == path:
+            return alias
+    return name
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    env = {}
+    for raw in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("export "):
+            line = line[7:].strip()
+        if "=" not in line:
+            continue
+        key, _, value = line.partition("=")
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+            value = value[1:-1]
+        else:
+            value = value.split(" #", 1)[0].strip()
+        env[key.strip()] = value
+    return env
+
+
+def _parse_gunicorn_command(command: str, env: dict[str, str]) -> tuple[dict | None, dict[str, str], list[str]]:
+    """(flags given on the command line, inline VAR=value assignments, notes); flags None = not gunicorn."""
+    from gunicorn.config import Config
+
+    notes: list[str] = []
+    try:
+        words = shlex.split(command)
+    except ValueError as exc:
+        return None, {}, [f"cannot split the command: {exc}"]
+    inline: dict[str, str] = {}
+    while words and re.fullmatch(r"\w+=.*", words[0]):
+        k, _, v = words.pop(0).partition("=")
+        inline[k] = v
+    while words and words[0] in ("exec", "env"):
+        words.pop(0)
+        while words and re.fullmatch(r"\w+=.*", words[0]):
+            k, _, v = words.pop(0).partition("=")
+            inline[k] = v
+    scope = {**env, **inline}
+    words = [expand(w, scope) for w in words]
+    idx = next((i for i, w in enumerate(words) if os.path.basename(w) == "gunicorn"), None)
+    if idx is None:
+        return None, inline, notes
+    args = words[idx + 1:]
+    parser = Config().parser()
+    try:
+        ns, rest = parser.parse_known_args(args)
+    except SystemExit:
+        return {}, inline, [f"gunicorn rejects these arguments: {' '.join(args)}"]
+    if rest:
+        notes.append(f"gunicorn does not know: {' '.join(rest)}")
+    flags = {k: v for k, v in vars(ns).items() if v is not None and k != "args"}
+    if getattr(ns, "args", None):
+        flags["app"] = ns.args[0]
+    return flags, inline, notes
+
+
+def _walk(root: Path, suffixes: tuple[str, ...], max_depth: int):
+    count = 0
+    for dirpath, dirnames, filenames in os.walk(root):
+        depth = len(Path(dirpath).relative_to(root).parts)
+        dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS and depth < max_depth)
+        for name in sorted(filenames):
+            if name.endswith(suffixes):
+                count += 1
+                if count > MAX_SCANNED_FILES:
+                    return
+                yield Path(dirpath) / name
+
+
+_DOC_POOL = re.compile(r"(\d+)\s+(?:database\s+|db\s+)?connections?\s+per\s+worker", re.I)
+_CODE_POOL = re.compile(r"[\"'](" + "|".join(POOL_VARS) + r")[\"']\s*,\s*[\"']?(\d+)")
+_CODE_BACKGROUND = re.compile(r"[\"']" + BACKGROUND_VAR + r"[\"']\s*,\s*[\"']?(\d+)")
+
+
+def _pool_claims(root: Path) -> tuple[list[dict], int | None]:
+    """Pool sizes stated in docs (*.md) and defaulted in code (*.py); the code's background default."""
+    claims: list[dict] = []
+    background = None
+    for path in _walk(root, (".md", ".rst", ".txt"), 3):
+        text = path.read_text(encoding="utf-8", errors="replace")
+        for m in _DOC_POOL.finditer(text):
+            line = text.count("\n", 0, m.start()) + 1
+            claims.append({"source": f"{path.relative_to(root)}:{line}", "kind": "docs", "value": int(m.group(1))})
+    for path in _walk(root, (".py",), 4):
+        if path.name in CONF_NAMES:
+            continue
+        text = path.read_text(encoding="utf-8", errors="replace")
+        for m in _CODE_POOL.finditer(text):
+            line = text.count("\n", 0, m.start()) + 1
+            claims.append({"source": f"{path.relative_to(root)}:{line}", "kind": "code default",
+                           "value": int(m.group(2)), "variable": m.group(1)})
+        if background is None and (mb := _CODE_BACKGROUND.search(text)):
+            background = int(mb.group(1))
+    return claims, background
+
+
+def _render_services(path: Path) -> list[tuple[str, str | None, dict[str, str]]]:
+    from hmb_ops.settings import load_yaml
+
+    data, _ = load_yaml(path)
+    services = (data or {}).get("services") if isinstance(data, dict) else None
+    if not isinstance(services, list):
+        raise ConfigError("expected a 'services' list", path=str(path))
+    out = []
+    for i, svc in enumerate(services):
+        if not isinstance(svc, dict) or svc.get("type", "web") != "web":
+            continue
+        env = {}
+        for item in svc.get("envVars") or []:
+            if isinstance(item, dict) and "key" in item and "value" in item:
+                env[str(item["key"])] = str(item["value"]).lower() if isinstance(item["value"], bool) else str(item["value"])
+        name = str(svc.get("name") or f"service[{i}]")
+        out.append((name, svc.get("startCommand"), env))
+    return out
+
+
+class _Evaluator:
+    def __init__(self, conf: Path | None, timeout: float):
+        self.conf, self.timeout = conf, timeout
+        self.cache: dict[tuple, dict] = {}
+
+    def __call__(self, env: dict[str, str], conf: Path | None = None) -> dict | None:
+        conf = conf or self.conf
+        if conf is None:
+            return None
+        key = (str(conf), tuple(sorted(env.items())))
+        if key not in self.cache:
+            self.cache[key] = evaluate_config(conf, env=env, timeout=self.timeout)
+        return self.cache[key]
+
+
+def _resolve(surface: Surface, evaluated: dict | None, conf_name: str | None, flags: dict | None,
+             defaults: dict) -> None:
+    conf_settings = (evaluated or {}).get("settings", {})
+    env_note = ", ".join(f"{k}={v}" for k, v in sorted(surface.env.items()) if k in
+                         ("WEB_CONCURRENCY", "WEB_THREADS", "GUNICORN_TIMEOUT", "PORT"))
+    for key in COMPARED:
+        setting = "wsgi_app" if key == "app" else key
+        if flags and key in flags:
+            val, origin = flags[key], "command line"
+        elif setting in conf_settings and conf_settings[setting] is not None:
+            val = conf_settings[setting]
+            origin = conf_name + (f" with {env_note}" if env_note and key in ("workers", "threads", "timeout") else "")
+        elif key == "workers" and surface.env.get("WEB_CONCURRENCY", "").strip():
+            val, origin = surface.env["WEB_CONCURRENCY"], "WEB_CONCURRENCY (Gunicorn's default for workers)"
+        elif key == "app":
+            val, origin = None, "not named"
+        else:
+            val, origin = defaults.get(setting), "Gunicorn default"
+        if key == "worker_class" and val is not None:
+            val = _normalise_worker_class(val)
+        if key in ("workers", "threads", "timeout", "graceful_timeout", "keepalive", "max_requests"):
+            try:
+                val = int(val)
+            except (TypeError, ValueError):
+                pass
+        surface.settings[key] = val
+        surface.origins[key] = origin
+
+
+def check_directory(directory: str | os.PathLike, *, max_connections: int | None = None,
+                    memory_bytes: int | None = None, worker_memory_bytes: int | None = None,
+                    timeout: float = 10) -> CheckReport:
+    from hmb_ops.tune.recommend import (DB_USABLE_FRACTION, DEPLOY_COPIES, ESTIMATED_MASTER_MEMORY,
+                                        ESTIMATED_WORKER_MEMORY, MEMORY_USABLE_FRACTION,
+                                        PG_DEFAULT_MAX_CONNECTIONS)
+    from hmb_ops.resources import format_size
+    from hmb_ops.tune.validate import suggest_setting, worker_class_problem
+
+    root = Path(directory)
+    if not root.exists():
+        raise UsageError(f"{root}: no such directory", hint="give the folder that holds gunicorn.conf.py / Procfile / render.yaml")
+    if not root.is_dir():
+        raise UsageError(f"{root}: not a directory", hint="give the folder, not a file")
+    try:
+        names = sorted(os.listdir(root))
+    except OSError as exc:
+        raise UsageError(f"{root}: cannot read the directory: {exc.strerror or exc}",
+                         hint="check its permissions") from None
+
+    conf = next((root / n for n in CONF_NAMES if n in names), None)
+    procfile = root / "Procfile" if "Procfile" in names else None
+    render = next((root / n for n in ("render.yaml", "render.yml") if n in names), None)
+    env_files = [root / n for n in names if (n == ".env" or n.endswith(".env") or n.startswith(".env."))
+                 and (root / n).is_file()]
+    files = [p for p in [conf, procfile, render, *env_files] if p is not None]
+    if not files:
+        raise UsageError(f"{root}: no deploy files found",
+                         hint="expected gunicorn.conf.py, Procfile, render.yaml or an env file")
+    for p in files:
+        if not os.access(p, os.R_OK):
+            raise UsageError(f"{p}: cannot read the file", hint="check its permissions")
+
+    defaults = _gunicorn_defaults()
+    evaluate = _Evaluator(conf, timeout)
+    surfaces: list[Surface] = []
+    findings: list[Finding] = []
+    conf_name = conf.name if conf else None
+
+    if conf is not None:
+        s = Surface(name=conf.name, file=conf.name)
+        ev = evaluate({})
+        _resolve(s, ev, conf_name, None, defaults)
+        surfaces.append(s)
+        for name in ev["unknown"]:
+            close = suggest_setting(name)
+            findings.append(Finding("unknown_setting", name,
+                                    f"{conf.name}: '{name}' is not a Gunicorn setting; Gunicorn ignores it silently"
+                                    + (f" (did you mean '{close}'?)" if close else "")))
+
+    def command_surface(name: str, file: str, command: str | None, env: dict[str, str]) -> None:
+        s = Surface(name=name, file=file, env=dict(env), command=command)
+        flags, inline, notes = _parse_gunicorn_command(command, env) if command else ({}, {}, [])
+        s.env.update(inline)
+        s.notes.extend(notes)
+        if flags is None:
+            s.notes.append("does not start gunicorn")
+            findings.append(Finding("command", "command", f"{name}: '{command}' does not start Gunicorn"))
+            surfaces.append(s)
+            return
+        # Without --config Gunicorn reads ./gunicorn.conf.py only under that exact name.
+        conf_path = conf if conf is not None and conf.name == "gunicorn.conf.py" else None
+        if flags.get("config"):
+            cand = root / str(flags["config"]).removeprefix("python:")
+            conf_path = cand if cand.is_file() else None
+            if conf_path is None:
+                findings.append(Finding("command", "config", f"{name}: config file {flags['config']} not found in {root}"))
+        ev = evaluate(s.env, conf_path) if conf_path else None
+        _resolve(s, ev, conf_path.name if conf_path else None, flags, defaults)
+        for n in notes:
+            findings.append(Finding("command", "command", f"{name}: {n}"))
+        surfaces.append(s)
+
+    if procfile is not None:
+        for line in procfile.read_text(encoding="utf-8", errors="replace").splitlines():
+            m = re.match(r"^\s*([\w-]+)\s*:\s*(.+)$", line)
+            if m and m.group(1) == "web":
+                command_surface("Procfile web", "Procfile", m.group(2).strip(), {})
+    if render is not None:
+        for svc, command, env in _render_services(render):
+            if command:
+                command_surface(f"{render.name} {svc}", render.name, str(command), env)
+            else:
+                s = Surface(name=f"{render.name} {svc}", file=render.name, env=env)
+                _resolve(s, evaluate(env), conf_name, None, defaults)
+                s.notes.append("no startCommand: assumes gunicorn with the config file")
+                surfaces.append(s)
+    for env_file in env_files:
+        env = read_env_file(env_file)
+        if conf is None and not any(k in env for k in ("WEB_CONCURRENCY", "WEB_THREADS", "GUNICORN_TIMEOUT")):
+            continue
+        s = Surface(name=f"{conf_name or 'gunicorn'} + {env_file.name}", file=env_file.name, env=env)
+        _resolve(s, evaluate(env), conf_name, None, defaults)
+        surfaces.append(s)
+
+    # Drift between the surfaces.
+    for key in COMPARED:
+        vals = [(s.name, s.settings.get(key), s.origins.get(key)) for s in surfaces if s.settings.get(key) is not None]
+        distinct = {json.dumps(v, sort_keys=True, default=str) for _, v, _ in vals}
+        if len(distinct) > 1:
+            desc = "; ".join(f"{n}: {v} ({o})" for n, v, o in vals)
+            findings.append(Finding("drift", key, f"{key} differs: {desc}",
+                                    tuple({"surface": n, "value": v, "origin": o} for n, v, o in vals)))
+
+    # Worker classes that the installed Gunicorn cannot load.
+    seen = set()
+    for s in surfaces:
+        wc = s.settings.get("worker_class")
+        if wc and wc not in seen:
+            seen.add(wc)
+            problem = worker_class_problem(str(wc))
+            if problem:
+                findings.append(Finding("worker_class", "worker_class", f"{s.name}: {problem}",
+                                        ({"surface": s.name, "value": wc},)))
+
+    # Pool size: what docs state, what code defaults to, what env sets.
+    claims, code_background = _pool_claims(root)
+    for s in surfaces:
+        for var in POOL_VARS:
+            if s.env.get(var, "").strip().isdigit():
+                claims.append({"source": s.name, "kind": "environment", "value": int(s.env[var]), "variable": var})
+    if len({c["value"] for c in claims}) > 1:
+        desc = "; ".join(f"{c['source']} ({c['kind']}): {c['value']}" for c in claims)
+        findings.append(Finding("drift", "db_pool_max", f"database pool size per worker differs: {desc}",
+                                tuple(claims)))
+
+    # Connection budget per surface.
+    conn = max_connections or PG_DEFAULT_MAX_CONNECTIONS
+    conn_src = "declared" if max_connections else "assumed PostgreSQL default"
+    budget = math.floor(DB_USABLE_FRACTION * conn)
+    code_pool = next((c["value"] for c in claims if c["kind"] == "code default"), None)
+    docs_pool = next((c["value"] for c in claims if c["kind"] == "docs"), None)
+    for s in surfaces:
+        workers = s.settings.get("workers")
+        if not isinstance(workers, int):
+            continue
+        pool_env = next((int(s.env[v]) for v in POOL_VARS if s.env.get(v, "").strip().isdigit()), None)
+        pool, pool_src = next(((p, src) for p, src in ((pool_env, "environment"), (code_pool, "code default"),
+                                                        (docs_pool, "docs"), (ASSUMED_POOL, "assumed"))
+                               if p is not None))
+        bg_env = s.env.get(BACKGROUND_VAR, "").strip()
+        background = int(bg_env) if bg_env.isdigit() else (code_background if code_background is not None
+                                                             else ASSUMED_BACKGROUND)
+        peak = (workers * pool + background) * DEPLOY_COPIES
+        if peak > budget:
+            findings.append(Finding(
+                "budget", "db_connections",
+                f"{s.name}: ({workers} workers × pool {pool} ({pool_src}) + {background} background) × "
+                f"{DEPLOY_COPIES} during deploys = {peak} > {DB_USABLE_FRACTION:g} × max_connections {conn} "
+                f"({conn_src}) = {budget}; use a smaller pool, fewer workers or PgBouncer",
+                ({"surface": s.name, "peak": peak, "budget": budget},)))
+        if docs_pool is not None and docs_pool != pool:
+            docs_peak = (workers * docs_pool + background) * DEPLOY_COPIES
+            if docs_peak > budget:
+                findings.append(Finding(
+                    "budget", "db_connections",
+                    f"{s.name}: with the documented pool of {docs_pool} per worker: ({workers} × {docs_pool} + "
+                    f"{background}) × {DEPLOY_COPIES} = {docs_peak} > {DB_USABLE_FRACTION:g} × max_connections "
+                    f"{conn} ({conn_src}) = {budget}; fix the docs or size the pool for the budget",
+                    ({"surface": s.name, "peak": docs_peak, "budget": budget, "pool": docs_pool},)))
+        if memory_bytes:
+            wm = worker_memory_bytes or ESTIMATED_WORKER_MEMORY
+            need = ESTIMATED_MASTER_MEMORY + workers * wm
+            usable = int(memory_bytes * MEMORY_USABLE_FRACTION)
+            if need > usable:
+                findings.append(Finding(
+                    "budget", "memory",
+                    f"{s.name}: {workers} workers × {format_size(wm)} + master {format_size(ESTIMATED_MASTER_MEMORY)} "
+                    f"= {format_size(need)} > {format_size(usable)} usable of {format_size(memory_bytes)}",
+                    ({"surface": s.name, "needed_bytes": need, "usable_bytes": usable},)))
+    return CheckReport(directory=str(root), files=tuple(p.name for p in files), surfaces=tuple(surfaces),
+                       pool_sizes=tuple(claims), findings=tuple(findings))
