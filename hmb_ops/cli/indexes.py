@@ -1,0 +1,239 @@
+"""`hmb-ops indexes`: plan, apply, verify, status and bench declared PostgreSQL indexes."""
+
+from __future__ import annotations
+
+import click
+
+from hmb_ops.cli.common import Ctx, console, emit_json, info, interactive, json_option, out, pass_ctx, table
+
+file_option = click.option("--file", "spec_file", type=click.Path(dir_okay=False), metavar="FILE",
+                           help="Index spec YAML (default: the shipped configs/indexes.yaml).")
+
+
+def _plan_options(fn):
+    fn = click.option("--create-extensions", is_flag=True,
+                      help="Allow CREATE EXTENSION for declared extensions (pg_trgm).")(fn)
+    fn = click.option("--allow-replace", is_flag=True,
+                      help="Allow replacing an index whose definition changed (online: build, swap, drop).")(fn)
+    fn = click.option("--drop-undeclared", is_flag=True, help="Also drop secondary indexes the spec does not declare.")(fn)
+    return fn
+
+
+def _options(create_extensions, allow_replace, drop_undeclared, **timeouts):
+    from hmb_ops.indexes.plan import PlanOptions
+
+    extra = {k: int(v * 1000) for k, v in timeouts.items() if v is not None}
+    return PlanOptions(create_extensions=create_extensions, allow_replace=allow_replace,
+                       drop_undeclared=drop_undeclared, **extra)
+
+
+def _spec(spec_file):
+    from hmb_ops.indexes.spec import load
+
+    return load(spec_file)
+
+
+def _mb(n):
+    return "-" if n is None else f"{n / 1e6:.2f} MB"
+
+
+def _print_plan(plan, *, sql: bool) -> None:
+    if sql:
+        out(plan.sql_script().rstrip())
+        return
+    table("declared indexes", ["index", "table", "status", "detail"],
+          [[s.name, s.table, s.status, s.detail] for s in plan.indexes if s.status != "ok"]
+          or [["(all declared indexes exist, are valid and match)", "", "ok", ""]])
+    if plan.actions:
+        table("plan", ["#", "action", "index/table", "lock timeout", "statement timeout", "hazards", "sql"],
+              [[a.id, a.kind, a.index or a.table, f"{a.lock_timeout_ms} ms", f"{a.statement_timeout_ms} ms",
+                ", ".join(h.code + ("" if h.allowed else f" (needs {h.flag})") for h in a.hazards),
+                " ; ".join(a.statements)] for a in plan.actions])
+    else:
+        out("nothing to do")
+    notable = [f for f in plan.findings if f.kind != "unused"]
+    if notable:
+        table("findings", ["kind", "index", "table", "detail"], [[f.kind, f.index, f.table, f.detail] for f in notable])
+    unused = [f.index for f in plan.findings if f.kind == "unused"]
+    if unused:
+        info(f"unused (idx_scan = 0): {len(unused)} index(es); `hmb-ops indexes status` lists them")
+
+
+@click.group()
+def indexes():
+    """Reconcile declared PostgreSQL indexes with a live database, online and safely.
+
+    plan shows what differs; apply builds it with CREATE INDEX CONCURRENTLY (invalid leftovers are
+    dropped and rebuilt); verify proves the declared queries use their indexes within target.
+    """
+
+
+@indexes.command()
+@file_option
+@_plan_options
+@click.option("--sql", "as_sql", is_flag=True, help="Print the plan as a psql script.")
+@click.option("--exit-code", is_flag=True, help="Exit 1 when the plan is not empty (for CI drift checks).")
+@json_option
+@pass_ctx
+def plan(ctx: Ctx, spec_file, create_extensions, allow_replace, drop_undeclared, as_sql, exit_code, as_json):
+    """Classify every declared index against the database and list the actions that would fix it."""
+    from hmb_ops.errors import CheckFailed
+    from hmb_ops.indexes.service import make_plan
+
+    spec = _spec(spec_file)
+    db = ctx.database()
+    result = make_plan(db.url, spec, _options(create_extensions, allow_replace, drop_undeclared))
+    if as_json:
+        emit_json({"database": db.masked, "spec": spec.source, **result.to_dict()})
+    else:
+        _print_plan(result, sql=as_sql)
+    if exit_code and result.actions:
+        raise CheckFailed(f"{len(result.actions)} action(s) pending", hint="run `hmb-ops indexes apply`")
+
+
+class _Progress:
+    """Live bar on a terminal (from pg_stat_progress_create_index), quiet lines otherwise."""
+
+    def __init__(self, live: bool):
+        self.live = live
+        self.bar = None
+        self.task = None
+
+    def __call__(self, ev: dict) -> None:
+        kind = ev["event"]
+        if kind == "waiting_for_lock":
+            info(f"waiting for another apply (pid {ev['holder_pid']}) to finish")
+        elif kind == "start":
+            label = f"[{ev['action']}] {ev['kind']} {ev['index'] or ev['table'] or ''}"
+            if self.live:
+                from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+                self.bar = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[phase]}"),
+                                    TimeElapsedColumn(), console=console(),
+                                    transient=True)
+                self.bar.start()
+                self.task = self.bar.add_task(label, total=1.0, phase="")
+            else:
+                info(f"{label} ...")
+        elif kind == "progress" and self.bar is not None:
+            phase = ev.get("phase") or ""
+            if ev.get("blocked_by"):
+                phase += f" (waiting for pid {', '.join(map(str, ev['blocked_by']))})"
+            self.bar.update(self.task, completed=ev.get("fraction") or 0.0, phase=phase)
+        elif kind == "retry":
+            info(f"  lock busy (pids {ev['blocked_by'] or '?'}); retry {ev['attempt']} in {ev['delay_s']}s")
+        elif kind == "done":
+            self.stop()
+            info(f"[{ev['action']}] {ev['kind']} {ev['index'] or ev['table'] or ''} done in {ev['seconds']}s")
+
+    def stop(self):
+        if self.bar is not None:
+            self.bar.stop()
+            self.bar = None
+
+
+@indexes.command()
+@file_option
+@_plan_options
+@click.option("--wait", is_flag=True, help="Wait for a concurrent apply instead of failing (exit 3).")
+@click.option("--lock-timeout", type=click.FloatRange(0.1, 600), default=2.0, show_default=True, metavar="S",
+              help="Lock wait per try for steps that take locks (drop, rename, extension, analyze).")
+@click.option("--lock-retries", type=click.IntRange(0, 50), default=5, show_default=True, metavar="N",
+              help="Retries (with backoff) for those steps when the lock is busy.")
+@click.option("--lock-wait", "build_lock_wait", type=click.FloatRange(0.1, 86400), default=60.0, show_default=True,
+              metavar="S", help="How long a concurrent build may wait for older transactions before giving up.")
+@click.option("--build-timeout", type=click.FloatRange(1, 7 * 86400), default=7200.0, show_default=True,
+              metavar="S", help="statement_timeout for each CREATE INDEX CONCURRENTLY.")
+@json_option
+@pass_ctx
+def apply(ctx: Ctx, spec_file, create_extensions, allow_replace, drop_undeclared, wait, lock_timeout, lock_retries,
+          build_lock_wait, build_timeout, as_json):
+    """Execute the plan online: CONCURRENTLY, one statement at a time, then ANALYZE what changed."""
+    from hmb_ops.indexes.service import apply as run_apply
+
+    spec = _spec(spec_file)
+    db = ctx.database()
+    opts = _options(create_extensions, allow_replace, drop_undeclared, lock_timeout_ms=lock_timeout,
+                    build_lock_wait_ms=build_lock_wait, build_timeout_ms=build_timeout)
+    opts = type(opts)(**{**opts.to_dict(), "lock_retries": lock_retries})
+    progress = _Progress(live=interactive() and not as_json)
+
+    def show(p):
+        if not as_json:
+            _print_plan(p, sql=False)
+
+    try:
+        result = run_apply(db.url, spec, opts, wait=wait, progress=progress, on_plan=show)
+    finally:
+        progress.stop()
+    if as_json:
+        emit_json({"database": db.masked, "spec": spec.source, **result.to_dict()})
+    elif result.steps:
+        info(f"applied {len(result.steps)} step(s) in {result.seconds:.2f}s")
+
+
+@indexes.command()
+@file_option
+@click.option("--runs", type=click.IntRange(0, 10000), default=20, show_default=True,
+              help="Timed runs per query (0 skips latency).")
+@json_option
+@pass_ctx
+def verify(ctx: Ctx, spec_file, runs, as_json):
+    """Every declared index valid and matching; every declared query uses it, within its target."""
+    from hmb_ops.errors import CheckFailed
+    from hmb_ops.indexes.verify import verify as run_verify
+
+    spec = _spec(spec_file)
+    report = run_verify(ctx.database().url, spec, runs=runs)
+    if as_json:
+        emit_json(report.to_dict())
+    else:
+        table("queries", ["query", "index", "status", "p50 ms", "p95 ms", "target ms", "reason"],
+              [[q.name, q.index, q.status, q.latency_ms.get("p50"), q.latency_ms.get("p95"), q.target_ms,
+                q.reason] for q in report.queries])
+    if not report.ok:
+        raise CheckFailed(f"verify failed: {'; '.join(report.failures())}")
+    if not as_json:
+        info(f"verify passed: {len(report.indexes)} indexes, {len(report.queries)} queries")
+
+
+@indexes.command()
+@file_option
+@json_option
+@pass_ctx
+def status(ctx: Ctx, spec_file, as_json):
+    """Declared vs live indexes with size, scans and validity."""
+    from hmb_ops.indexes.service import status as run_status
+
+    report = run_status(ctx.database().url, _spec(spec_file))
+    if as_json:
+        emit_json(report)
+        return
+    table("indexes", ["index", "table", "declared", "state", "valid", "size", "scans"],
+          [[r["name"], r["table"], "yes" if r["declared"] else "no", r["state"],
+            "-" if r["valid"] is None else ("yes" if r["valid"] else "NO"), _mb(r["size_bytes"]),
+            "-" if r["scans"] is None else r["scans"]] for r in report["indexes"]])
+    for f in report["findings"]:
+        if f["kind"] != "unused":
+            info(f"{f['kind']}: {f['index']} ({f['table']}): {f['detail']}")
+
+
+@indexes.command()
+@file_option
+@click.option("--runs", type=click.IntRange(1, 10000), default=50, show_default=True, help="Timed runs per query and mode.")
+@click.option("--query", "only", multiple=True, metavar="NAME", help="Only this query or index (repeatable).")
+@json_option
+@pass_ctx
+def bench(ctx: Ctx, spec_file, runs, only, as_json):
+    """Each declared query without vs with its index (applies the spec first; locks tables briefly)."""
+    from hmb_ops.indexes.bench import bench as run_bench
+
+    report = run_bench(ctx.database().url, _spec(spec_file), runs=runs, only=tuple(only),
+                       progress=None if as_json else (lambda ev: info(f"timing {ev['query']} ...")))
+    if as_json:
+        emit_json(report.to_dict())
+        return
+    table(f"without vs with the index ({runs} runs each, client-side ms)",
+          ["query", "index", "rows", "without p50", "without p95", "with p50", "with p95", "speedup", "target"],
+          [[r.name, r.index, r.rows, r.without_ms["p50"], r.without_ms["p95"], r.with_ms["p50"], r.with_ms["p95"],
+            f"{r.speedup}x" if r.speedup else "-", r.target_ms or "-"] for r in report.rows])
