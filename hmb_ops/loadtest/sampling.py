@@ -92,14 +92,18 @@ class GeneratorSampler(_Sampler):
         return sum(self.cpu_seconds.values()) - getattr(self, "cpu_at_start", 0.0)
 
     def saturated_since(self, after: float) -> float | None:
-        """Wall time when a process stayed above the line for SATURATED_SAMPLES samples, or None."""
-        run = 0
+        """Start (wall time, end of its first sample) of the first stretch of SATURATED_SAMPLES
+        consecutive samples above the line, or None."""
+        run, first = 0, None
         for s in self.samples:
             if s["t"] < after:
                 continue
-            run = run + 1 if s["max"] > SATURATED_CPU_PERCENT else 0
-            if run >= SATURATED_SAMPLES:
-                return s["t"]
+            if s["max"] > SATURATED_CPU_PERCENT:
+                run, first = run + 1, first if run else s["t"]
+                if run >= SATURATED_SAMPLES:
+                    return first
+            else:
+                run = 0
         return None
 
 
