@@ -1,0 +1,106 @@
+"""The knee of a stepped run: the highest load step that met the SLO with errors under the limit.
+
+Every step is judged by the same threshold expressions as a whole run (per-endpoint ones cannot
+judge a step: steps carry no per-endpoint data). When the SLO names no error-rate threshold the
+default limit (`error_rate<1%`) is added, because a step that answers fast by failing is not
+sustainable.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable
+
+from hmb_ops.errors import UsageError
+
+from . import thresholds as th
+
+DEFAULT_ERROR_LIMIT = "error_rate<1%"
+
+
+@dataclass(frozen=True)
+class StepVerdict:
+    index: int
+    users: float
+    rps: float
+    p95_ms: float | None
+    error_rate: float | None
+    passed: bool
+    breaches: tuple[str, ...]
+
+    def to_dict(self) -> dict:
+        return {"index": self.index, "users": self.users, "rps": self.rps, "p95_ms": self.p95_ms,
+                "error_rate": self.error_rate, "passed": self.passed, "breaches": list(self.breaches)}
+
+
+@dataclass(frozen=True)
+class Knee:
+    slo: tuple[str, ...]
+    steps: tuple[StepVerdict, ...]
+    index: int | None              # position in `steps` of the knee, None when no step passed
+    reason: str                    # one line: how the knee was found or why there is none
+    slo_held_throughout: bool      # every step passed: the real capacity is above the last step
+    non_monotonic: bool            # a lower step failed while a higher one passed (noisy run)
+
+    @property
+    def step(self) -> StepVerdict | None:
+        return None if self.index is None else self.steps[self.index]
+
+    @property
+    def sustainable_rps(self) -> float:
+        return self.step.rps if self.step else 0.0
+
+    def to_dict(self) -> dict:
+        st = self.step
+        return {"slo": list(self.slo), "step_index": st.index if st else None,
+                "users": st.users if st else None, "sustainable_rps": self.sustainable_rps,
+                "p95_ms": st.p95_ms if st else None, "error_rate": st.error_rate if st else None,
+                "reason": self.reason, "slo_held_throughout": self.slo_held_throughout,
+                "non_monotonic": self.non_monotonic, "steps": [s.to_dict() for s in self.steps]}
+
+
+def slo_for_steps(expressions: Iterable[str]) -> list[th.Threshold]:
+    """Parse the SLO for judging steps; add the default error limit when none is given."""
+    parsed = th.parse_all(expressions)
+    for t in parsed:
+        if t.endpoint is not None:
+            raise UsageError(f"SLO '{t.expression}': per-endpoint thresholds cannot judge a load step",
+                             hint="steps carry totals only; use whole-run metrics such as 'p95<100ms'")
+    if not any(t.metric == "error_rate" for t in parsed):
+        parsed.append(th.parse(DEFAULT_ERROR_LIMIT))
+    return parsed
+
+
+def find_knee(steps: list[dict], slo: list[th.Threshold]) -> Knee:
+    verdicts: list[StepVerdict] = []
+    for i, st in enumerate(sorted(steps, key=lambda s: (s.get("users") or 0, s.get("index") or 0))):
+        results = [th.evaluate(t, st) for t in slo]
+        breaches = tuple(r.message for r in results if not r.passed)
+        verdicts.append(StepVerdict(index=int(st.get("index", i)), users=float(st.get("users") or 0),
+                                    rps=float(st.get("rps") or 0.0),
+                                    p95_ms=(st.get("latency_ms") or {}).get("p95"),
+                                    error_rate=st.get("error_rate"), passed=not breaches, breaches=breaches))
+    names = tuple(t.name for t in slo)
+    if not verdicts:
+        return Knee(names, (), None, "the results have no load steps (run a stepped profile such as 'step')",
+                    False, False)
+    passing = [i for i, v in enumerate(verdicts) if v.passed]
+    if not passing:
+        first = verdicts[0]
+        return Knee(names, tuple(verdicts), None,
+                    f"no step met the SLO; already at {first.users:g} users: {'; '.join(first.breaches)}",
+                    False, False)
+    knee = passing[-1]
+    non_monotonic = any(not v.passed for v in verdicts[:knee])
+    held = knee == len(verdicts) - 1
+    k = verdicts[knee]
+    if held:
+        reason = (f"the SLO held at every step up to {k.users:g} users: capacity is at least "
+                  f"{k.rps:.1f} req/s (add higher steps to find the knee)")
+    else:
+        nxt = verdicts[knee + 1]
+        reason = (f"highest step meeting the SLO: {k.users:g} users at {k.rps:.1f} req/s; "
+                  f"next step ({nxt.users:g} users) breached: {'; '.join(nxt.breaches)}")
+    if non_monotonic:
+        reason += " (a lower step failed: the run is noisy, consider a longer step duration)"
+    return Knee(names, tuple(verdicts), knee, reason, held, non_monotonic)

@@ -1,0 +1,243 @@
+"""Capacity per tier: run the stepped profile under each tier's tuned config, then analyse.
+
+`analyse` is pure (a results document in, a TierCapacity out) so every rule is testable on
+hand-written documents; `run_capacity` only adds the load runs (engineer D's `run_load`) and the
+chart. All input is validated before the first run starts: a typo in the SLO or the users model
+must not cost a ten-minute sweep.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+from hmb_ops.errors import UsageError
+
+from . import knee as kn
+from . import thresholds as th
+from . import usl
+from .users import UsersEstimate, UsersModel, users_supported
+
+MAX_TIERS = 8
+
+
+@dataclass(frozen=True)
+class TierCapacity:
+    tier: str
+    results_path: str | None
+    profile: str
+    valid: bool
+    invalid_reasons: tuple[str, ...]
+    workers: int | None
+    threads: int | None
+    steps: tuple[dict, ...]
+    knee: kn.Knee
+    fit: usl.UslFit
+    users: UsersEstimate
+    at_knee: dict          # server readings at the knee step: CPU %/worker, RSS MB/worker, DB connections
+
+    @property
+    def sustainable_rps(self) -> float:
+        return self.knee.sustainable_rps
+
+    def to_dict(self) -> dict:
+        k = self.knee.step
+        return {"tier": self.tier, "results": self.results_path, "profile": self.profile, "valid": self.valid,
+                "invalid_reasons": list(self.invalid_reasons), "workers": self.workers, "threads": self.threads,
+                "sustainable_rps": self.sustainable_rps, "knee_users": k.users if k else None,
+                "p95_ms_at_knee": k.p95_ms if k else None, "error_rate_at_knee": k.error_rate if k else None,
+                "cpu_percent_per_worker": self.at_knee.get("cpu_percent_per_worker"),
+                "rss_mb_per_worker": self.at_knee.get("rss_mb_per_worker"),
+                "db_connections": self.at_knee.get("db_connections"),
+                "users_supported": round(self.users.registered_users),
+                "concurrent_users_supported": round(self.users.concurrent_users, 1),
+                "headroom": self.users.headroom, "knee": self.knee.to_dict(), "usl": self.fit.to_dict()}
+
+
+@dataclass(frozen=True)
+class CapacityReport:
+    tiers: tuple[TierCapacity, ...]
+    slo: tuple[str, ...]
+    model: UsersModel
+    target_users: int
+    target_rps: float
+    assumptions: tuple[str, ...]
+    conditions: dict
+    chart: str | None = None
+    out_dir: str | None = None
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    def to_dict(self) -> dict:
+        return {"kind": "capacity", "slo": list(self.slo), "target_users": self.target_users,
+                "target_rps": self.target_rps, "users_model": self.model.model_dump(),
+                "assumptions": list(self.assumptions), "conditions": self.conditions,
+                "tiers": [t.to_dict() for t in self.tiers], "chart": self.chart, "out_dir": self.out_dir,
+                "notes": list(self.notes)}
+
+
+def analyse(results: dict, slo: list[th.Threshold], model: UsersModel, *, target_users: int | None = None,
+            tier: str | None = None, results_path: str | None = None) -> TierCapacity:
+    steps = list(results.get("steps") or [])
+    knee = kn.find_knee(steps, slo)
+    fit = usl.fit_steps(steps)
+    at_knee: dict = {}
+    if knee.step is not None:
+        raw = next((s for s in steps if int(s.get("index", -1)) == knee.step.index), None) or {}
+        at_knee = dict(raw.get("server") or {})
+    server = results.get("server") or {}
+    return TierCapacity(tier=tier or str(results.get("tier") or "?"), results_path=results_path,
+                        profile=str(results.get("profile")), valid=results.get("valid", True) is not False,
+                        invalid_reasons=tuple(results.get("invalid_reasons") or ()),
+                        workers=server.get("workers"), threads=server.get("threads"), steps=tuple(steps),
+                        knee=knee, fit=fit, users=users_supported(model, knee.sustainable_rps, target_users),
+                        at_knee=at_knee)
+
+
+def parse_tiers(text: str) -> list[str]:
+    names = [t.strip() for t in (text or "").split(",") if t.strip()]
+    if not names:
+        raise UsageError("--tiers: give at least one tier name, e.g. --tiers small,default")
+    if len(names) != len(set(names)):
+        raise UsageError(f"--tiers {text}: a tier is named twice")
+    if len(names) > MAX_TIERS:
+        raise UsageError(f"--tiers: at most {MAX_TIERS} tiers per run")
+    return names
+
+
+def parse_steps(text: str | None, step_seconds: float | None) -> tuple[tuple[int, float], ...] | None:
+    """`--steps 10,20,40 --step-seconds 20` → stages ((10, 20), (20, 20), (40, 20)); None = the profile's."""
+    if text is None:
+        if step_seconds is not None:
+            raise UsageError("--step-seconds needs --steps")
+        return None
+    try:
+        users = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise UsageError(f"--steps {text}: expected comma-separated user counts, e.g. 10,20,40") from None
+    if not users or any(u < 1 for u in users):
+        raise UsageError(f"--steps {text}: user counts must be whole numbers of at least 1")
+    if users != sorted(users):
+        raise UsageError(f"--steps {text}: user counts must increase")
+    seconds = 30.0 if step_seconds is None else float(step_seconds)
+    if not 1 <= seconds <= 3600:
+        raise UsageError(f"--step-seconds {step_seconds}: must be between 1 and 3600")
+    return tuple((u, seconds) for u in users)
+
+
+def conditions(*, profile: str, stages, seed_scale: str) -> dict:
+    try:
+        from hmb_ops.resources import detect
+
+        res = detect()
+        cpus, memory = res.cpus, res.to_dict()["memory"]
+    except Exception:  # conditions are informative; a detection quirk must not stop the analysis
+        cpus, memory = os.cpu_count(), None
+    return {"machine": platform.node() or "unknown", "platform": platform.platform(terse=True),
+            "cpus": cpus, "memory": memory, "python": platform.python_version(), "profile": profile,
+            "stages": [list(s) for s in stages] if stages else "profile default", "seed_scale": seed_scale,
+            "measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+
+
+@dataclass(frozen=True)
+class CapacityRequest:
+    tiers: tuple[str, ...]
+    slo: tuple[str, ...]
+    model: UsersModel
+    target_users: int | None = None
+    profile: str = "step"
+    stages: tuple | None = None
+    out_dir: str | None = None
+    state_dir: str = ".hmb-ops"
+    database_url: str | None = None
+    config_files: tuple[str, ...] = ()
+    seed_scale: str = "small"
+
+
+def default_out_dir(state_dir: str) -> Path:
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    return Path(state_dir) / "capacity" / stamp
+
+
+def validate(req: CapacityRequest) -> list[th.Threshold]:
+    """Everything that can be wrong before a run: SLO, tier names, profile (exit 2)."""
+    slo = kn.slo_for_steps(req.slo)
+    from hmb_ops.tune.tiers import get_tier
+
+    for name in req.tiers:
+        get_tier(name, req.config_files)
+    try:
+        from hmb_ops.loadtest.profiles import get_profile
+    except ImportError:
+        return slo
+    prof = get_profile(req.profile, req.config_files)
+    if not prof.stages and not req.stages:
+        raise UsageError(f"profile '{req.profile}' has no stages: capacity needs a stepped profile",
+                         hint="use --profile step, or give --steps 10,20,40")
+    return slo
+
+
+def run_capacity(req: CapacityRequest, *, progress: Callable[[str], None] | None = None,
+                 run_load=None) -> CapacityReport:
+    slo = validate(req)
+    if run_load is None:
+        from hmb_ops.loadtest.api import run_load
+    from hmb_ops.loadtest.api import LoadRequest
+
+    out = Path(req.out_dir) if req.out_dir else default_out_dir(req.state_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    tiers: list[TierCapacity] = []
+    notes: list[str] = []
+    for name in req.tiers:
+        if progress:
+            progress(f"tier {name}: running profile '{req.profile}'")
+        tier_dir = out / name
+        doc = run_load(LoadRequest(profile=req.profile, tier=name, out_dir=str(tier_dir),
+                                   config_files=req.config_files, database_url=req.database_url,
+                                   state_dir=str(req.state_dir), seed_scale=req.seed_scale,
+                                   stages=req.stages), progress=None)
+        path = str(Path(doc.get("out_dir") or tier_dir) / "results.json")
+        cap = analyse(doc, slo, req.model, target_users=req.target_users, tier=name, results_path=path)
+        if not cap.valid:
+            notes.append(f"tier {name}: results not valid ({'; '.join(cap.invalid_reasons)}); "
+                         "its capacity is a lower bound measured on a saturated generator")
+        if progress:
+            progress(f"tier {name}: {cap.knee.reason}")
+        tiers.append(cap)
+    report = finish(tiers, slo, req.model, req.target_users, out,
+                    conditions(profile=req.profile, stages=req.stages, seed_scale=req.seed_scale), notes)
+    return report
+
+
+def finish(tiers: list[TierCapacity], slo: list[th.Threshold], model: UsersModel, target_users: int | None,
+           out: Path | None, conds: dict, notes: list[str] | None = None) -> CapacityReport:
+    """Assemble the report; write capacity.json and capacity.png into `out` when given."""
+    from .users import required_rps
+
+    target = int(target_users or model.registered_users)
+    base = users_supported(model, 0.0, target)
+    # One target and one model for every tier, whatever each analysis was given.
+    tiers = [replace(t, users=users_supported(model, t.sustainable_rps, target)) for t in tiers]
+    chart_path = None
+    notes = list(notes or [])
+    for t in tiers:
+        if not t.fit.ok:
+            notes.append(f"tier {t.tier}: {t.fit.reason}")
+    report = CapacityReport(tiers=tuple(tiers), slo=tuple(s.name for s in slo), model=model, target_users=target,
+                            target_rps=required_rps(model, target), assumptions=tuple(base.assumptions()),
+                            conditions=conds, out_dir=str(out) if out else None, notes=tuple(notes))
+    if out is not None:
+        from hmb_ops.report.chart import capacity_chart
+
+        p95 = next((s.limit for s in slo if s.metric == "p95" and s.op in ("<", "<=")), None)
+        chart_path = out / "capacity.png"
+        chart_path.write_bytes(capacity_chart(
+            [{"tier": t.tier, "steps": list(t.steps), "knee_users": t.knee.step.users if t.knee.step else None,
+              "knee_rps": t.sustainable_rps, "usl": t.fit.to_dict()} for t in tiers], slo_p95_ms=p95))
+        report = CapacityReport(**{**report.__dict__, "chart": str(chart_path)})
+        (out / "capacity.json").write_text(json.dumps({"schema_version": 1, **report.to_dict()}, indent=2) + "\n")
+    return report

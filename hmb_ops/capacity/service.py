@@ -1,0 +1,53 @@
+"""What `hmb-ops capacity` does, as one call: resolve the inputs, run or read, analyse, report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+from hmb_ops.errors import UsageError
+
+from . import knee as kn
+from .results import read_results
+from .runner import CapacityRequest, analyse, default_out_dir, finish, parse_steps, parse_tiers, run_capacity
+from .slo import shipped_slo
+from .users import load_model
+
+
+def capacity(*, tiers: str, slo: tuple[str, ...], users_model: str | None, target_users: int | None,
+             profile: str, steps: str | None, step_seconds: float | None, seed_scale: str,
+             results_files: tuple[str, ...], out_dir: str | None, state_dir: str, database_url: str | None,
+             config_files: tuple[str, ...], progress: Callable[[str], None] | None = None):
+    expressions = tuple(slo) or shipped_slo(config_files).checks
+    if not expressions:
+        raise UsageError("no SLO: give --slo 'p95<100ms' or a 'thresholds: checks:' list in configs/slo.yaml")
+    slo_t = kn.slo_for_steps(expressions)
+    model = load_model(config_files, users_model)
+    stages = parse_steps(steps, step_seconds)
+    if results_files:
+        return _from_results(results_files, slo_t, model, target_users, out_dir, state_dir, seed_scale)
+    req = CapacityRequest(tiers=tuple(parse_tiers(tiers)), slo=expressions, model=model, target_users=target_users,
+                          profile=profile, stages=stages, out_dir=out_dir, state_dir=state_dir,
+                          database_url=database_url, config_files=tuple(config_files), seed_scale=seed_scale)
+    return run_capacity(req, progress=progress)
+
+
+def _from_results(files, slo_t, model, target_users, out_dir, state_dir, seed_scale):
+    caps = []
+    docs = [(f, read_results(f)) for f in files]
+    for f, doc in docs:
+        if not doc.get("steps"):
+            raise UsageError(f"{f}: these results have no load steps (profile '{doc.get('profile')}')",
+                             hint="capacity needs a stepped run, e.g. hmb-ops loadtest --profile step")
+    names = [str(doc.get("tier") or Path(f).parent.name) for f, doc in docs]
+    for i, name in enumerate(names):
+        if names.count(name) > 1:
+            names[i] = f"{name} ({Path(docs[i][0]).parent.name})"
+    for (f, doc), name in zip(docs, names):
+        caps.append(analyse(doc, slo_t, model, target_users=target_users, tier=name, results_path=str(f)))
+    out = Path(out_dir) if out_dir else default_out_dir(state_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    # The machine that measured is not necessarily this one: say only what the files say.
+    conds = {"source": "existing results", "files": [str(f) for f, _ in docs],
+             "profile": str(docs[0][1].get("profile")), "measured_at": docs[0][1].get("started_at")}
+    return finish(caps, slo_t, model, target_users, out, conds)

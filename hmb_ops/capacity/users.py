@@ -1,0 +1,120 @@
+"""From requests per second to people: the users model and every assumption it rests on.
+
+    daily active        = registered × daily_active_share
+    peak-hour sessions  = daily active × sessions_per_day × peak_hour_share
+    concurrent users    ≈ peak-hour sessions × session length (s) / 3600        (Little's law)
+    requests/s          = concurrent users × requests per active minute / 60
+
+Run backwards, a sustainable requests/s gives the registered users a tier supports. Shares are
+written as fractions (0.3) or percentages ("30%"); a share above 100 % is impossible (exit 2).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable
+
+from pydantic import Field, field_validator
+
+from hmb_ops.settings.loader import StrictModel, load_section, load_yaml, parse_model
+
+DEFAULT_TARGET_USERS = 100_000
+
+
+def _share(value) -> float:
+    if isinstance(value, bool):
+        raise ValueError("expected a share such as 0.3 or '30%'")
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            number = float(text[:-1]) / 100.0 if text.endswith("%") else float(text)
+        except ValueError:
+            raise ValueError(f"'{value}' is not a share (write 0.3 or '30%')") from None
+    elif isinstance(value, (int, float)):
+        number = float(value)
+    else:
+        raise ValueError("expected a share such as 0.3 or '30%'")
+    if not 0.0 < number <= 1.0:
+        raise ValueError(f"share {value!r} is impossible: it must be above 0 and at most 100%")
+    return number
+
+
+class UsersModel(StrictModel):
+    registered_users: int = Field(DEFAULT_TARGET_USERS, gt=0, description="target registered users")
+    daily_active_share: float = Field(0.30, description="share of registered users active on a day")
+    sessions_per_day: float = Field(1.0, gt=0, description="sessions per daily active user")
+    peak_hour_share: float = Field(0.10, description="share of a day's sessions that start in the peak hour")
+    session_minutes: float = Field(10.0, gt=0, le=24 * 60, description="average session length")
+    requests_per_active_minute: float = Field(12.0, gt=0, description="API requests per user per minute in a session")
+
+    @field_validator("daily_active_share", "peak_hour_share", mode="before")
+    @classmethod
+    def _shares(cls, value):
+        return _share(value)
+
+
+@dataclass(frozen=True)
+class UsersEstimate:
+    model: UsersModel
+    rps: float
+    target_users: int
+    concurrent_users: float
+    peak_hour_sessions: float
+    daily_active_users: float
+    registered_users: float
+    target_rps: float
+    headroom: float | None        # supported / target users (1.0 = exactly the target)
+
+    def assumptions(self) -> list[str]:
+        m = self.model
+        return [
+            f"daily active share: {m.daily_active_share * 100:g}% of registered users",
+            f"sessions per active user per day: {m.sessions_per_day:g}",
+            f"peak-hour share: {m.peak_hour_share * 100:g}% of a day's sessions start in the busiest hour",
+            f"session length: {m.session_minutes:g} min",
+            f"requests per active minute: {m.requests_per_active_minute:g}",
+            "concurrent users ≈ peak-hour sessions × session length (s) / 3600",
+            "requests/s = concurrent users × requests per active minute / 60",
+            f"target: {self.target_users:,} registered users → {self.target_rps:.1f} req/s at the peak hour",
+        ]
+
+    def to_dict(self) -> dict:
+        return {"rps": self.rps, "concurrent_users": self.concurrent_users,
+                "peak_hour_sessions": self.peak_hour_sessions, "daily_active_users": self.daily_active_users,
+                "registered_users": self.registered_users, "target_users": self.target_users,
+                "target_rps": self.target_rps, "headroom": self.headroom,
+                "model": self.model.model_dump(), "assumptions": self.assumptions()}
+
+
+def required_rps(model: UsersModel, registered: float) -> float:
+    daily = registered * model.daily_active_share
+    peak_sessions = daily * model.sessions_per_day * model.peak_hour_share
+    concurrent = peak_sessions * model.session_minutes * 60 / 3600
+    return concurrent * model.requests_per_active_minute / 60
+
+
+def users_supported(model: UsersModel, rps: float, target_users: int | None = None) -> UsersEstimate:
+    target = int(target_users or model.registered_users)
+    concurrent = rps * 60 / model.requests_per_active_minute
+    peak_sessions = concurrent * 3600 / (model.session_minutes * 60)
+    daily = peak_sessions / (model.sessions_per_day * model.peak_hour_share)
+    registered = daily / model.daily_active_share
+    return UsersEstimate(model=model, rps=rps, target_users=target, concurrent_users=concurrent,
+                         peak_hour_sessions=peak_sessions, daily_active_users=daily,
+                         registered_users=registered, target_rps=required_rps(model, target),
+                         headroom=registered / target if target else None)
+
+
+def load_model(config_files: Iterable[str] = (), users_model_file: str | None = None) -> UsersModel:
+    """configs/users.yaml < --config files < --users-model FILE (its `users_model` section, or the whole file)."""
+    model = load_section("users_model", UsersModel, user_files=tuple(config_files), shipped_name="users.yaml")
+    if users_model_file:
+        data, lines = load_yaml(users_model_file)
+        prefix: tuple = ()
+        if isinstance(data, dict) and "users_model" in data:
+            data, prefix = data["users_model"], ("users_model",)
+        if not isinstance(data, dict):
+            data = {"": data}
+        merged = {**model.model_dump(), **data}
+        model = parse_model(merged, UsersModel, source=str(users_model_file), lines=lines, prefix=prefix)
+    return model

@@ -1,0 +1,83 @@
+"""`hmb-ops capacity`: sustainable load per tier, users supported; `capacity claims`: the seed's claims."""
+
+from __future__ import annotations
+
+import click
+
+from hmb_ops.cli.common import Ctx, emit_json, info, json_option, out, pass_ctx
+
+
+@click.group(invoke_without_command=True)
+@click.option("--tiers", default="small,default,high", show_default=True, metavar="A,B,...",
+              help="Tiers to measure (configs/tiers.yaml or --config), one stepped run each.")
+@click.option("--slo", "slo", multiple=True, metavar="EXPR",
+              help="SLO for the knee, e.g. 'p95<100ms' (repeatable; default: configs/slo.yaml). "
+                   "error_rate<1% is added when no error-rate check is given.")
+@click.option("--users-model", type=click.Path(dir_okay=False), metavar="FILE",
+              help="YAML users model (section users_model) overriding configs/users.yaml.")
+@click.option("--target-users", type=click.IntRange(1, 10**10), metavar="N",
+              help="Registered users to size for (default: users_model.registered_users, 100000).")
+@click.option("--profile", default="step", show_default=True, help="Stepped load profile to run.")
+@click.option("--steps", metavar="N,N,...", help="User counts per step instead of the profile's, e.g. 10,20,40,80.")
+@click.option("--step-seconds", type=float, metavar="S", help="Seconds per step with --steps (default 30).")
+@click.option("--seed-scale", default="small", show_default=True, help="Data set the runs seed or reuse.")
+@click.option("--results", "results_files", multiple=True, type=click.Path(dir_okay=False), metavar="RESULTS.json",
+              help="Analyse existing stepped results instead of running (repeatable; one per tier).")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), metavar="DIR",
+              help="Folder for results, capacity.json and capacity.png (default: under the state folder).")
+@json_option
+@pass_ctx
+@click.pass_context
+def capacity(click_ctx, ctx: Ctx, tiers, slo, users_model, target_users, profile, steps, step_seconds, seed_scale,
+             results_files, out_dir, as_json) -> None:
+    """Find the knee per tier (highest step meeting the SLO), cross-check it with a Universal
+    Scalability Law fit, and translate it into users supported, printing every assumption."""
+    if click_ctx.invoked_subcommand is not None:
+        return
+    from hmb_ops.capacity import service
+
+    report = service.capacity(tiers=tiers, slo=slo, users_model=users_model, target_users=target_users,
+                              profile=profile, steps=steps, step_seconds=step_seconds, seed_scale=seed_scale,
+                              results_files=results_files, out_dir=out_dir, state_dir=str(ctx.state_dir),
+                              database_url=ctx.database_url, config_files=tuple(ctx.config_files),
+                              progress=info)
+    if as_json:
+        emit_json(report)
+        return
+    from hmb_ops.report.capacity_view import render_capacity
+
+    out(render_capacity(report))
+
+
+@capacity.command("claims")
+@click.option("--only", default="workers,background,indexes", show_default=True, metavar="A,B",
+              help="Which claims to measure: workers, background, indexes.")
+@click.option("--tier", default="default", show_default=True, help="Tier the app runs with.")
+@click.option("--users", type=int, default=24, show_default=True, help="Saturating users for the workers claim.")
+@click.option("--post-users", type=int, default=4, show_default=True, help="Users creating posts (background claim).")
+@click.option("--duration", type=float, default=20.0, show_default=True, help="Seconds per load run.")
+@click.option("--notify-delay-ms", type=int, default=200, show_default=True,
+              help="Simulated e-mail/push work per post (the app's NOTIFY_DELAY_MS).")
+@click.option("--query-runs", type=int, default=30, show_default=True, help="Executions per query and variant.")
+@click.option("--seed-scale", default="small", show_default=True, help="Data set to seed or reuse.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), metavar="DIR", help="Folder for the runs.")
+@json_option
+@pass_ctx
+def claims(ctx: Ctx, only, tier, users, post_users, duration, notify_delay_ms, query_runs, seed_scale, out_dir,
+           as_json) -> None:
+    """Measure the seed's claims (2x from 4 workers, 140x from background jobs, 10-50x from
+    indexes) on the reference app and print claimed vs measured with the conditions."""
+    from hmb_ops.capacity.claims import ClaimsRequest, run_claims
+
+    req = ClaimsRequest(only=tuple(x.strip() for x in only.split(",") if x.strip()), tier=tier, users=users,
+                        post_users=post_users, duration=duration, notify_delay_ms=notify_delay_ms,
+                        query_runs=query_runs, seed_scale=seed_scale, out_dir=out_dir,
+                        state_dir=str(ctx.state_dir), database_url=ctx.database_url,
+                        config_files=tuple(ctx.config_files))
+    report = run_claims(req, progress=info)
+    if as_json:
+        emit_json(report)
+        return
+    from hmb_ops.report.capacity_view import render_claims
+
+    out(render_claims(report))

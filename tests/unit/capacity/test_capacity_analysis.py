@@ -1,0 +1,100 @@
+"""Knee, USL fit and users model on hand-written step results."""
+
+import pytest
+
+from hmb_ops.capacity import knee, usl, users
+from hmb_ops.errors import ConfigError, UsageError
+
+
+def test_knee_is_the_highest_step_meeting_the_slo(step_results):
+    k = knee.find_knee(step_results["steps"], knee.slo_for_steps(["p95<100ms"]))
+    assert k.step.users == 80 and k.sustainable_rps == pytest.approx(187.3)
+    assert not k.slo_held_throughout and not k.non_monotonic
+    assert "next step (100 users) breached: p95<100ms" in k.reason
+    assert [s.passed for s in k.steps] == [True] * 5 + [False] * 2
+
+
+def test_error_limit_is_added_when_the_slo_has_none(step_results):
+    slo = knee.slo_for_steps(["p95<1s"])
+    assert [t.name for t in slo] == ["p95<1000ms", "error_rate<1%"]
+    k = knee.find_knee(step_results["steps"], slo)
+    assert k.step.users == 100  # 0.4 % errors pass, 3 % at 120 users does not
+    assert "error_rate<1%: 3%" in k.reason
+
+
+def test_no_step_passing_and_all_passing(step_results):
+    none = knee.find_knee(step_results["steps"], knee.slo_for_steps(["p95<5ms"]))
+    assert none.step is None and none.sustainable_rps == 0 and "no step met the SLO" in none.reason
+    everything = knee.find_knee(step_results["steps"], knee.slo_for_steps(["p95<10s", "error_rate<5%"]))
+    assert everything.slo_held_throughout and "at least" in everything.reason
+
+
+def test_noisy_run_is_flagged(step_results):
+    step_results["steps"][1]["latency_ms"]["p95"] = 500.0
+    k = knee.find_knee(step_results["steps"], knee.slo_for_steps(["p95<100ms"]))
+    assert k.step.users == 80 and k.non_monotonic and "noisy" in k.reason
+
+
+def test_per_endpoint_slo_cannot_judge_steps():
+    with pytest.raises(UsageError, match="per-endpoint"):
+        knee.slo_for_steps(["GET /api/feed: p95<50ms"])
+
+
+def test_usl_recovers_known_parameters(step_results):
+    fit = usl.fit_steps(step_results["steps"])
+    assert fit.ok
+    assert fit.sigma == pytest.approx(0.02, rel=0.05)
+    assert fit.kappa == pytest.approx(0.0002, rel=0.05)
+    assert fit.lambda_ == pytest.approx(9.0, rel=0.02)
+    assert fit.n_max == 70
+    assert fit.x_max == pytest.approx(188.3, rel=0.01)
+    assert fit.r_squared > 0.999
+
+
+def test_usl_linear_scaling_has_no_peak():
+    fit = usl.fit([1, 2, 3, 4, 5, 6], [10, 20, 30, 40, 50, 60])
+    assert fit.ok and fit.n_max is None and fit.kappa == pytest.approx(0, abs=1e-6)
+    assert fit.r_squared > 0.999
+
+
+def test_usl_refuses_fewer_than_six_points(step_results):
+    fit = usl.fit_steps(step_results["steps"][:5])
+    assert not fit.ok and fit.sigma is None
+    assert "5 load steps" in fit.reason and "at least 6" in fit.reason and "knee alone" in fit.reason
+
+
+def test_users_model_defaults_and_round_trip():
+    model = users.load_model()
+    assert users.required_rps(model, 100_000) == pytest.approx(100.0)
+    est = users.users_supported(model, 150.0)
+    assert est.registered_users == pytest.approx(150_000)
+    assert est.concurrent_users == pytest.approx(750)
+    assert est.headroom == pytest.approx(1.5)
+    assert any("session length: 10 min" in a for a in est.assumptions())
+    assert users.users_supported(model, 50.0, target_users=25_000).headroom == pytest.approx(2.0)
+
+
+def test_users_model_file_overrides_and_percent_strings(tmp_path):
+    f = tmp_path / "users.yaml"
+    f.write_text("users_model:\n  daily_active_share: '50%'\n  requests_per_active_minute: 6\n")
+    model = users.load_model((), str(f))
+    assert model.daily_active_share == 0.5 and model.requests_per_active_minute == 6
+    assert model.session_minutes == 10
+
+
+@pytest.mark.parametrize("body, fragment", [
+    ("users_model:\n  daily_active_share: '150%'\n", "impossible"),
+    ("users_model:\n  peak_hour_share: 1.5\n", "impossible"),
+    ("users_model:\n  peak_hour_share: 0\n", "impossible"),
+    ("users_model:\n  session_minutes: -3\n", "greater than 0"),
+    ("users_model:\n  daily_active_share: lots\n", "not a share"),
+    ("users_model:\n  visitors: 3\n", "unknown key"),
+])
+def test_impossible_users_model_is_bad_input(tmp_path, body, fragment):
+    f = tmp_path / "users.yaml"
+    f.write_text(body)
+    with pytest.raises(ConfigError) as err:
+        users.load_model((), str(f))
+    assert fragment in err.value.one_line()
+    assert f"{f}:2" in err.value.one_line()
+    assert err.value.exit_code == 2
