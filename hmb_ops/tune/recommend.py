@@ -82,8 +82,8 @@ def recommend(resources: Resources, profile: AppProfile, *, tier: Tier | None = 
     elif tier is not None:
         background, bg_binding, bg_formula = tier.background_workers, TIER, f"tier {tier_name}"
     else:
-        background = max(2, round(2 * resources.cpus))
-        bg_binding, bg_formula = CPU, f"max(2, 2 × CPUs) = max(2, 2 × {resources.cpus:g})"
+        background = min(8, max(2, round(2 * resources.cpus)))
+        bg_binding, bg_formula = CPU, f"2 × CPUs within the seed's 2..8 = 2 × {resources.cpus:g}"
 
     # Memory budget.
     worker_mem = profile.worker_memory_bytes or ESTIMATED_WORKER_MEMORY
