@@ -227,225 +227,304 @@ class _QueueReader:
 
 
 # -- generation -----------------------------------------------------------------------------------
-def _generate_and_load(conn, scale: Scale, seed: int, password_hash: str, loader: _Loader,
-                       timings: dict[str, float]) -> dict[str, int]:
-    import numpy as np
+# Each table draws from its own random stream (seed, table number), so the rows do not depend on
+# which connection loads which table first.
+STREAMS = {name: i for i, name in enumerate((
+    "users", "jobs", "job_applications", "reviews", "follows", "posts", "post_likes", "post_comments",
+    "conversations", "messages", "notifications", "profile_pictures"))}
+GROUP_A = ("users", "jobs", "job_applications", "reviews", "follows", "posts", "post_likes", "post_comments")
+GROUP_B = ("conversations", "messages", "notifications", "profile_pictures")
 
-    rng = np.random.default_rng(seed)
-    U = scale.users
-    rows: dict[str, int] = {}
 
-    def count(per_user: float) -> int:
-        return max(1, int(round(U * per_user)))
+class _Generator:
+    def __init__(self, scale: Scale, seed: int, password_hash: str):
+        import numpy as np
 
-    def stamp(n):  # random creation times over the year before BASE_TIME
-        return BASE_TIME_US - rng.integers(0, YEAR_US, n, dtype=np.int64)
+        self.np = np
+        self.scale = scale
+        self.seed = seed
+        self.U = scale.users
+        self.password_hash = password_hash
+        self.n_posts = self.count(scale.posts)
+        self.n_jobs = self.count(scale.jobs)
+        self._job_emp = None
+        self._post_created = None
+        self._likes = None
+        self._messages = None
 
-    def timed(table, fn):
+    def rng(self, table: str):
+        return self.np.random.default_rng([self.seed, STREAMS[table]])
+
+    def count(self, per_user: float) -> int:
+        return max(1, int(round(self.U * per_user)))
+
+    def stamp(self, rng, n):
+        """Random creation times over the year before BASE_TIME."""
+        return BASE_TIME_US - rng.integers(0, YEAR_US, n, dtype=self.np.int64)
+
+    # Arrays other tables refer to are computed on first use, from their own stream only.
+    def job_employers(self):
+        if self._job_emp is None:
+            self._job_emp = self.rng("jobs").integers(1, self.U + 1, self.n_jobs)
+        return self._job_emp
+
+    def post_created(self):
+        if self._post_created is None:
+            self._post_created = self.np.sort(self.stamp(self.rng("posts"), self.n_posts))
+        return self._post_created
+
+    def likes(self):
+        if self._likes is None:
+            np, rng, npo = self.np, self.rng("post_likes"), self.n_posts
+            n = self.count(self.scale.likes)
+            newest_bias = np.minimum((npo * rng.random(n) ** 2).astype(np.int64), npo - 1)
+            post = npo - newest_bias  # recent posts get more likes
+            user, post = _unique_pairs(np, rng.integers(1, self.U + 1, n), post, max(self.U, npo))
+            created = np.maximum(self.post_created()[post - 1], self.stamp(rng, len(user)))
+            self._likes = (user, post, created)
+        return self._likes
+
+    # -- one method per table: returns (columns, row count, chunk maker) --------------------------
+    def users(self):
+        np, rng, U = self.np, self.rng("users"), self.U
+        created = np.sort(self.stamp(rng, U))
+        first_idx = rng.integers(0, len(FIRST), U)
+        last_idx = rng.integers(0, len(LAST), U)
+        loc_idx = rng.integers(0, len(LOCATIONS), U)
+        for_hire = rng.random(U) < 0.3
+        has_phone = rng.random(U) < 0.6
+        phones = rng.integers(2_420_000_000, 2_429_999_999, U, dtype=np.int64)
+        roles = (rng.random(U) < 0.1).astype(int)
+        pw = self.password_hash
+
+        def chunk(a, b):
+            ids = range(a + 1, b + 1)
+            ts = _ts_text(np, created[a:b])
+            return [[str(i) for i in ids], [f"user{i}@example.test" for i in ids], [pw] * (b - a),
+                    _pick(np, FIRST, first_idx[a:b]), _pick(np, LAST, last_idx[a:b]), [f"user{i}" for i in ids],
+                    [("+" + str(p)) if h else "\\N" for p, h in zip(phones[a:b].tolist(), has_phone[a:b].tolist())],
+                    _pick(np, LOCATIONS, loc_idx[a:b]), _pick(np, ["user", "employer"], roles[a:b]),
+                    _bools(for_hire[a:b]), ts, ts]
+
+        return (["id", "email", "hashed_password", "first_name", "last_name", "username", "phone", "location",
+                 "role", "is_available_for_hire", "created_at", "updated_at"], U, chunk)
+
+    def jobs(self):
+        np, nj = self.np, self.n_jobs
+        emp = self.job_employers()
+        rng = np.random.default_rng([self.seed, STREAMS["jobs"], 1])
+        created = np.sort(self.stamp(rng, nj))
+        level = rng.integers(0, len(LEVELS), nj)
+        role = rng.integers(0, len(ROLES), nj)
+        cat = rng.integers(0, len(CATEGORIES), nj)
+        jtype = rng.integers(0, len(JOB_TYPES), nj)
+        company = rng.integers(0, len(COMPANIES), nj)
+        loc = rng.integers(0, len(LOCATIONS), nj)
+        sal_min = (rng.integers(20, 90, nj) * 1000).astype(np.int64)
+        sal_max = sal_min + rng.integers(5, 40, nj) * 1000
+        no_salary = rng.random(nj) < 0.2
+        remote = rng.random(nj) < 0.2
+        active = (rng.random(nj) < 0.85).astype(int)
+        titles = [f"{LEVELS[lv]} {ROLES[r]}".strip() for lv, r in zip(level.tolist(), role.tolist())]
+
+        def chunk(a, b):
+            ts = _ts_text(np, created[a:b])
+            companies = _pick(np, COMPANIES, company[a:b])
+            return [_ints(np.arange(a + 1, b + 1)), titles[a:b], companies,
+                    [f"{t} at {c}" for t, c in zip(titles[a:b], companies)],
+                    _pick(np, CATEGORIES, cat[a:b]), _pick(np, JOB_TYPES, jtype[a:b]), _pick(np, LOCATIONS, loc[a:b]),
+                    ["\\N" if n else str(v) for v, n in zip(sal_min[a:b].tolist(), no_salary[a:b].tolist())],
+                    ["\\N" if n else str(v) for v, n in zip(sal_max[a:b].tolist(), no_salary[a:b].tolist())],
+                    _bools(remote[a:b]), _pick(np, ["closed", "active"], active[a:b]), _ints(emp[a:b]), ts, ts]
+
+        return (["id", "title", "company", "description", "category", "job_type", "location", "salary_min",
+                 "salary_max", "is_remote", "status", "employer_id", "created_at", "updated_at"], nj, chunk)
+
+    def job_applications(self):
+        np, rng = self.np, self.rng("job_applications")
+        n = self.count(self.scale.applications)
+        job, user = _unique_pairs(np, rng.integers(1, self.n_jobs + 1, n), rng.integers(1, self.U + 1, n), self.U)
+        created = self.stamp(rng, len(job))
+        status = rng.integers(0, 4, len(job))
+        return (["id", "job_id", "applicant_id", "cover_letter", "status", "created_at"], len(job),
+                lambda a, b: [_ints(np.arange(a + 1, b + 1)), _ints(job[a:b]), _ints(user[a:b]),
+                              ["I would love to join your team."] * (b - a),
+                              _pick(np, ["pending", "reviewed", "accepted", "rejected"], status[a:b]),
+                              _ts_text(np, created[a:b])])
+
+    def reviews(self):
+        np, rng = self.np, self.rng("reviews")
+        n = self.count(self.scale.reviews)
+        job = rng.integers(1, self.n_jobs + 1, n)
+        reviewer = rng.integers(1, self.U + 1, n)
+        reviewee = self.job_employers()[job - 1]
+        rating = rng.integers(1, 6, n)
+        created = self.stamp(rng, n)
+        return (["id", "job_id", "reviewer_id", "reviewee_id", "rating", "comment", "created_at"], n,
+                lambda a, b: [_ints(np.arange(a + 1, b + 1)), _ints(job[a:b]), _ints(reviewer[a:b]),
+                              _ints(reviewee[a:b]), _ints(rating[a:b]), ["Good to work with."] * (b - a),
+                              _ts_text(np, created[a:b])])
+
+    def follows(self):
+        # Who is followed is power-law skewed (user 1 the most), followers are uniform.
+        np, rng, U = self.np, self.rng("follows"), self.U
+        n = self.count(self.scale.follows)
+        followed = np.minimum((U * rng.random(n) ** 3).astype(np.int64) + 1, U)
+        follower = rng.integers(1, U + 1, n)
+        follower, followed = _unique_pairs(np, follower, followed, U)
+        created = self.stamp(rng, len(follower))
+        return (["id", "follower_id", "followed_id", "created_at"], len(follower),
+                lambda a, b: [_ints(np.arange(a + 1, b + 1)), _ints(follower[a:b]), _ints(followed[a:b]),
+                              _ts_text(np, created[a:b])])
+
+    def posts(self):
+        np, npo = self.np, self.n_posts
+        created = self.post_created()
+        rng = np.random.default_rng([self.seed, STREAMS["posts"], 1])
+        user = rng.integers(1, self.U + 1, npo)
+        text = rng.integers(0, len(SENTENCES), npo)
+        kind = rng.choice(4, npo, p=[0.7, 0.1, 0.15, 0.05])
+        like_counts = np.bincount(self.likes()[1], minlength=npo + 1)[1:]
+
+        def chunk(a, b):
+            ts = _ts_text(np, created[a:b])
+            kinds = _pick(np, ["text", "job", "image", "video"], kind[a:b])
+            return [_ints(np.arange(a + 1, b + 1)), _ints(user[a:b]), _pick(np, SENTENCES, text[a:b]),
+                    [f"https://img.example.test/{i}.jpg" if k == "image" else "\\N"
+                     for i, k in zip(range(a + 1, b + 1), kinds)],
+                    kinds, _ints(like_counts[a:b]), ts, ts]
+
+        return (["id", "user_id", "content", "image_url", "post_type", "like_count", "created_at", "updated_at"],
+                npo, chunk)
+
+    def post_likes(self):
+        np = self.np
+        user, post, created = self.likes()
+        return (["id", "user_id", "post_id", "created_at"], len(user),
+                lambda a, b: [_ints(np.arange(a + 1, b + 1)), _ints(user[a:b]), _ints(post[a:b]),
+                              _ts_text(np, created[a:b])])
+
+    def post_comments(self):
+        np, rng = self.np, self.rng("post_comments")
+        n = self.count(self.scale.comments)
+        post = rng.integers(1, self.n_posts + 1, n)
+        user = rng.integers(1, self.U + 1, n)
+        text = rng.integers(0, len(SENTENCES), n)
+        created = np.maximum(self.post_created()[post - 1], self.stamp(rng, n))
+        return (["id", "post_id", "user_id", "content", "created_at", "updated_at"], n,
+                lambda a, b: [_ints(np.arange(a + 1, b + 1)), _ints(post[a:b]), _ints(user[a:b]),
+                              _pick(np, SENTENCES, text[a:b]), *([_ts_text(np, created[a:b])] * 2)])
+
+    def _conversation_data(self):
+        # Conversations are unique unordered pairs; updated_at is their last message's time.
+        if self._messages is None:
+            np, U = self.np, self.U
+            rng = self.rng("conversations")
+            n = self.count(self.scale.conversations)
+            p1, p2 = rng.integers(1, U + 1, n), rng.integers(1, U + 1, n)
+            lo, hi = _unique_pairs(np, np.minimum(p1, p2), np.maximum(p1, p2), U)
+            conv_created = self.stamp(rng, len(lo))
+            mrng = self.rng("messages")
+            nm = self.count(self.scale.messages)
+            conv = mrng.integers(1, len(lo) + 1, nm)
+            from_first = mrng.random(nm) < 0.5
+            sender = np.where(from_first, lo[conv - 1], hi[conv - 1])
+            receiver = np.where(from_first, hi[conv - 1], lo[conv - 1])
+            created = np.maximum(conv_created[conv - 1], self.stamp(mrng, nm))
+            read = mrng.random(nm) < 0.8
+            text = mrng.integers(0, len(MESSAGES), nm)
+            updated = conv_created.copy()
+            np.maximum.at(updated, conv - 1, created)
+            self._messages = (lo, hi, conv_created, updated, conv, sender, receiver, created, read, text)
+        return self._messages
+
+    def conversations(self):
+        np = self.np
+        lo, hi, created, updated = self._conversation_data()[:4]
+        return (["id", "participant_1_id", "participant_2_id", "created_at", "updated_at"], len(lo),
+                lambda a, b: [_ints(np.arange(a + 1, b + 1)), _ints(lo[a:b]), _ints(hi[a:b]),
+                              _ts_text(np, created[a:b]), _ts_text(np, updated[a:b])])
+
+    def messages(self):
+        np = self.np
+        conv, sender, receiver, created, read, text = self._conversation_data()[4:]
+        return (["id", "conversation_id", "sender_id", "receiver_id", "content", "is_read", "created_at"], len(conv),
+                lambda a, b: [_ints(np.arange(a + 1, b + 1)), _ints(conv[a:b]), _ints(sender[a:b]),
+                              _ints(receiver[a:b]), _pick(np, MESSAGES, text[a:b]), _bools(read[a:b]),
+                              _ts_text(np, created[a:b])])
+
+    def notifications(self):
+        np, rng, U = self.np, self.rng("notifications"), self.U
+        n = self.count(self.scale.notifications)
+        user = np.minimum((U * rng.random(n) ** 2).astype(np.int64) + 1, U)
+        actor = rng.integers(1, U + 1, n)
+        kind = rng.integers(0, len(NOTIFY_TYPES), n)
+        related = rng.integers(1, self.n_posts + 1, n)
+        read = rng.random(n) < 0.7
+        created = self.stamp(rng, n)
+        texts = [NOTIFY_TEXT[t] for t in NOTIFY_TYPES]
+        return (["id", "user_id", "actor_id", "notification_type", "content", "related_id", "is_read", "created_at"],
+                n, lambda a, b: [_ints(np.arange(a + 1, b + 1)), _ints(user[a:b]), _ints(actor[a:b]),
+                                 _pick(np, NOTIFY_TYPES, kind[a:b]), _pick(np, texts, kind[a:b]),
+                                 _ints(related[a:b]), _bools(read[a:b]), _ts_text(np, created[a:b])])
+
+    def profile_pictures(self):
+        np, rng = self.np, self.rng("profile_pictures")
+        n = self.count(self.scale.pictures)
+        user = rng.integers(1, self.U + 1, n)
+        created = self.stamp(rng, n)
+        # The newest picture of each user is the current one.
+        order = np.lexsort((-created, user))
+        current = np.zeros(n, dtype=bool)
+        current[order[np.r_[True, user[order][1:] != user[order][:-1]]]] = True
+        return (["id", "user_id", "file_url", "is_current", "created_at"], n,
+                lambda a, b: [_ints(np.arange(a + 1, b + 1)), _ints(user[a:b]),
+                              [f"https://img.example.test/u/{i}.jpg" for i in range(a + 1, b + 1)],
+                              _bools(current[a:b]), _ts_text(np, created[a:b])])
+
+
+FEED_SQL = ("INSERT INTO feed_items (user_id, post_id, author_id, created_at)"
+            " SELECT f.follower_id, p.id, p.user_id, p.created_at FROM posts p"
+            " JOIN follows f ON f.followed_id = p.user_id WHERE p.id BETWEEN %(lo)s AND %(hi)s"
+            " UNION ALL SELECT p.user_id, p.id, p.user_id, p.created_at FROM posts p"
+            " WHERE p.id BETWEEN %(lo)s AND %(hi)s")
+
+
+def _load_tables(conn, gen: _Generator, tables, progress, rows: dict, timings: dict) -> None:
+    loader = _Loader(conn, progress)
+    for table in tables:
         t0 = time.perf_counter()
-        rows[table] = fn()
+        columns, n, chunk = getattr(gen, table)()
+        rows[table] = loader.copy(table, columns, n, chunk)
         timings[table] = time.perf_counter() - t0
 
-    # users
-    user_created = np.sort(stamp(U))
-    first_idx = rng.integers(0, len(FIRST), U)
-    last_idx = rng.integers(0, len(LAST), U)
-    loc_idx = rng.integers(0, len(LOCATIONS), U)
-    for_hire = rng.random(U) < 0.3
-    has_phone = rng.random(U) < 0.6
-    phones = rng.integers(2_420_000_000, 2_429_999_999, U, dtype=np.int64)
-    roles = np.where(rng.random(U) < 0.1, 1, 0)
 
-    def users_chunk(a, b):
-        ids = range(a + 1, b + 1)
-        ts = _ts_text(np, user_created[a:b])
-        return [[str(i) for i in ids], [f"user{i}@example.test" for i in ids], [password_hash] * (b - a),
-                _pick(np, FIRST, first_idx[a:b]), _pick(np, LAST, last_idx[a:b]), [f"user{i}" for i in ids],
-                [("+" + str(p)) if h else "\\N" for p, h in zip(phones[a:b].tolist(), has_phone[a:b].tolist())],
-                _pick(np, LOCATIONS, loc_idx[a:b]), _pick(np, ["user", "employer"], roles[a:b]),
-                _bools(for_hire[a:b]), ts, ts]
-
-    timed("users", lambda: loader.copy("users", ["id", "email", "hashed_password", "first_name", "last_name",
-                                                "username", "phone", "location", "role", "is_available_for_hire",
-                                                "created_at", "updated_at"], U, users_chunk))
-
-    # jobs (employers are a minority of users)
-    nj = count(scale.jobs)
-    job_created = np.sort(stamp(nj))
-    job_emp = rng.integers(1, U + 1, nj)
-    job_level = rng.integers(0, len(LEVELS), nj)
-    job_role = rng.integers(0, len(ROLES), nj)
-    job_cat = rng.integers(0, len(CATEGORIES), nj)
-    job_type = rng.integers(0, len(JOB_TYPES), nj)
-    job_company = rng.integers(0, len(COMPANIES), nj)
-    job_loc = rng.integers(0, len(LOCATIONS), nj)
-    sal_min = (rng.integers(20, 90, nj) * 1000).astype(np.int64)
-    sal_max = sal_min + rng.integers(5, 40, nj) * 1000
-    no_salary = rng.random(nj) < 0.2
-    remote = rng.random(nj) < 0.2
-    active = rng.random(nj) < 0.85
-    titles = [(f"{LEVELS[lv]} {ROLES[r]}".strip()) for lv, r in zip(job_level.tolist(), job_role.tolist())]
-
-    def jobs_chunk(a, b):
-        ts = _ts_text(np, job_created[a:b])
-        return [_ints(np.arange(a + 1, b + 1)), titles[a:b], _pick(np, COMPANIES, job_company[a:b]),
-                [f"{t} at {c}" for t, c in zip(titles[a:b], _pick(np, COMPANIES, job_company[a:b]))],
-                _pick(np, CATEGORIES, job_cat[a:b]), _pick(np, JOB_TYPES, job_type[a:b]),
-                _pick(np, LOCATIONS, job_loc[a:b]),
-                ["\\N" if n else str(v) for v, n in zip(sal_min[a:b].tolist(), no_salary[a:b].tolist())],
-                ["\\N" if n else str(v) for v, n in zip(sal_max[a:b].tolist(), no_salary[a:b].tolist())],
-                _bools(remote[a:b]), _pick(np, ["closed", "active"], active[a:b].astype(int)),
-                _ints(job_emp[a:b]), ts, ts]
-
-    timed("jobs", lambda: loader.copy("jobs", ["id", "title", "company", "description", "category", "job_type",
-                                              "location", "salary_min", "salary_max", "is_remote", "status",
-                                              "employer_id", "created_at", "updated_at"], nj, jobs_chunk))
-
-    # job applications: unique (job, applicant)
-    app_job, app_user = _unique_pairs(np, rng.integers(1, nj + 1, count(scale.applications)),
-                                      rng.integers(1, U + 1, count(scale.applications)), U)
-    na = len(app_job)
-    app_created = stamp(na)
-    app_status = rng.integers(0, 4, na)
-    timed("job_applications", lambda: loader.copy(
-        "job_applications", ["id", "job_id", "applicant_id", "cover_letter", "status", "created_at"], na,
-        lambda a, b: [_ints(np.arange(a + 1, b + 1)), _ints(app_job[a:b]), _ints(app_user[a:b]),
-                      ["I would love to join your team."] * (b - a),
-                      _pick(np, ["pending", "reviewed", "accepted", "rejected"], app_status[a:b]),
-                      _ts_text(np, app_created[a:b])]))
-
-    # follows: who is followed is power-law skewed (user 1 the most), followers are uniform
-    nf = count(scale.follows)
-    followed = np.minimum((U * rng.random(nf) ** 3).astype(np.int64) + 1, U)
-    follower = rng.integers(1, U + 1, nf)
-    follower, followed = _unique_pairs(np, follower, followed, U)
-    nf = len(follower)
-    follow_created = stamp(nf)
-    timed("follows", lambda: loader.copy(
-        "follows", ["id", "follower_id", "followed_id", "created_at"], nf,
-        lambda a, b: [_ints(np.arange(a + 1, b + 1)), _ints(follower[a:b]), _ints(followed[a:b]),
-                      _ts_text(np, follow_created[a:b])]))
-
-    # posts (ids in time order, like a live system), likes computed first for like_count
-    npo = count(scale.posts)
-    post_created = np.sort(stamp(npo))
-    post_user = rng.integers(1, U + 1, npo)
-    post_text = rng.integers(0, len(SENTENCES), npo)
-    post_kind = rng.choice(4, npo, p=[0.7, 0.1, 0.15, 0.05])
-    like_post_raw = np.minimum((npo * rng.random(count(scale.likes)) ** 2).astype(np.int64), npo - 1)
-    like_post = npo - like_post_raw  # recent posts get more likes
-    like_user, like_post = _unique_pairs(np, rng.integers(1, U + 1, len(like_post)), like_post, max(U, npo))
-    like_counts = np.bincount(like_post, minlength=npo + 1)[1:]
-
-    def posts_chunk(a, b):
-        ts = _ts_text(np, post_created[a:b])
-        kinds = _pick(np, ["text", "job", "image", "video"], post_kind[a:b])
-        return [_ints(np.arange(a + 1, b + 1)), _ints(post_user[a:b]), _pick(np, SENTENCES, post_text[a:b]),
-                [f"https://img.example.test/{i}.jpg" if k == "image" else "\\N"
-                 for i, k in zip(range(a + 1, b + 1), kinds)],
-                kinds, _ints(like_counts[a:b]), ts, ts]
-
-    timed("posts", lambda: loader.copy("posts", ["id", "user_id", "content", "image_url", "post_type", "like_count",
-                                                "created_at", "updated_at"], npo, posts_chunk))
-    nl = len(like_user)
-    like_created = np.maximum(post_created[like_post - 1], stamp(nl))
-    timed("post_likes", lambda: loader.copy(
-        "post_likes", ["id", "user_id", "post_id", "created_at"], nl,
-        lambda a, b: [_ints(np.arange(a + 1, b + 1)), _ints(like_user[a:b]), _ints(like_post[a:b]),
-                      _ts_text(np, like_created[a:b])]))
-
-    nc = count(scale.comments)
-    com_post = rng.integers(1, npo + 1, nc)
-    com_user = rng.integers(1, U + 1, nc)
-    com_text = rng.integers(0, len(SENTENCES), nc)
-    com_created = np.maximum(post_created[com_post - 1], stamp(nc))
-    timed("post_comments", lambda: loader.copy(
-        "post_comments", ["id", "post_id", "user_id", "content", "created_at", "updated_at"], nc,
-        lambda a, b: [_ints(np.arange(a + 1, b + 1)), _ints(com_post[a:b]), _ints(com_user[a:b]),
-                      _pick(np, SENTENCES, com_text[a:b]), *([_ts_text(np, com_created[a:b])] * 2)]))
-
-    # conversations: unique unordered pairs; messages inside them; updated_at = last message
-    p1 = rng.integers(1, U + 1, count(scale.conversations))
-    p2 = rng.integers(1, U + 1, len(p1))
-    lo, hi = np.minimum(p1, p2), np.maximum(p1, p2)
-    lo, hi = _unique_pairs(np, lo, hi, U)
-    ncv = len(lo)
-    conv_created = stamp(ncv)
-    nm = count(scale.messages)
-    msg_conv = rng.integers(1, ncv + 1, nm)
-    from_first = rng.random(nm) < 0.5
-    msg_sender = np.where(from_first, lo[msg_conv - 1], hi[msg_conv - 1])
-    msg_receiver = np.where(from_first, hi[msg_conv - 1], lo[msg_conv - 1])
-    msg_created = np.maximum(conv_created[msg_conv - 1], stamp(nm))
-    msg_read = rng.random(nm) < 0.8
-    msg_text = rng.integers(0, len(MESSAGES), nm)
-    conv_updated = conv_created.copy()
-    np.maximum.at(conv_updated, msg_conv - 1, msg_created)
-    timed("conversations", lambda: loader.copy(
-        "conversations", ["id", "participant_1_id", "participant_2_id", "created_at", "updated_at"], ncv,
-        lambda a, b: [_ints(np.arange(a + 1, b + 1)), _ints(lo[a:b]), _ints(hi[a:b]),
-                      _ts_text(np, conv_created[a:b]), _ts_text(np, conv_updated[a:b])]))
-    timed("messages", lambda: loader.copy(
-        "messages", ["id", "conversation_id", "sender_id", "receiver_id", "content", "is_read", "created_at"], nm,
-        lambda a, b: [_ints(np.arange(a + 1, b + 1)), _ints(msg_conv[a:b]), _ints(msg_sender[a:b]),
-                      _ints(msg_receiver[a:b]), _pick(np, MESSAGES, msg_text[a:b]), _bools(msg_read[a:b]),
-                      _ts_text(np, msg_created[a:b])]))
-
-    nn = count(scale.notifications)
-    n_user = np.minimum((U * rng.random(nn) ** 2).astype(np.int64) + 1, U)
-    n_actor = rng.integers(1, U + 1, nn)
-    n_type = rng.integers(0, len(NOTIFY_TYPES), nn)
-    n_related = rng.integers(1, npo + 1, nn)
-    n_read = rng.random(nn) < 0.7
-    n_created = stamp(nn)
-    texts = [NOTIFY_TEXT[t] for t in NOTIFY_TYPES]
-    timed("notifications", lambda: loader.copy(
-        "notifications", ["id", "user_id", "actor_id", "notification_type", "content", "related_id", "is_read",
-                          "created_at"], nn,
-        lambda a, b: [_ints(np.arange(a + 1, b + 1)), _ints(n_user[a:b]), _ints(n_actor[a:b]),
-                      _pick(np, NOTIFY_TYPES, n_type[a:b]), _pick(np, texts, n_type[a:b]),
-                      _ints(n_related[a:b]), _bools(n_read[a:b]), _ts_text(np, n_created[a:b])]))
-
-    nr = count(scale.reviews)
-    r_job = rng.integers(1, nj + 1, nr)
-    r_reviewer = rng.integers(1, U + 1, nr)
-    r_reviewee = job_emp[r_job - 1]
-    r_rating = rng.integers(1, 6, nr)
-    r_created = stamp(nr)
-    timed("reviews", lambda: loader.copy(
-        "reviews", ["id", "job_id", "reviewer_id", "reviewee_id", "rating", "comment", "created_at"], nr,
-        lambda a, b: [_ints(np.arange(a + 1, b + 1)), _ints(r_job[a:b]), _ints(r_reviewer[a:b]),
-                      _ints(r_reviewee[a:b]), _ints(r_rating[a:b]), ["Good to work with."] * (b - a),
-                      _ts_text(np, r_created[a:b])]))
-
-    npp = count(scale.pictures)
-    pic_user = rng.integers(1, U + 1, npp)
-    pic_created = stamp(npp)
-    # The newest picture of each user is the current one.
-    order = np.lexsort((-pic_created, pic_user))
-    current = np.zeros(npp, dtype=bool)
-    firsts = order[np.r_[True, pic_user[order][1:] != pic_user[order][:-1]]]
-    current[firsts] = True
-    timed("profile_pictures", lambda: loader.copy(
-        "profile_pictures", ["id", "user_id", "file_url", "is_current", "created_at"], npp,
-        lambda a, b: [_ints(np.arange(a + 1, b + 1)), _ints(pic_user[a:b]),
-                      [f"https://img.example.test/u/{i}.jpg" for i in range(a + 1, b + 1)],
-                      _bools(current[a:b]), _ts_text(np, pic_created[a:b])]))
-
-    # feed_items: what fan-out on write would have produced (followers + the author), in time order
-    t0 = time.perf_counter()
+def _fill_feed(conn, lo: int, hi: int) -> int:
+    """feed_items as fan-out on write would have produced them: followers and the author."""
     with conn.cursor() as cur:
-        cur.execute(
-            "INSERT INTO feed_items (user_id, post_id, author_id, created_at)"
-            " SELECT r.user_id, r.post_id, r.author_id, r.created_at FROM ("
-            "  SELECT f.follower_id AS user_id, p.id AS post_id, p.user_id AS author_id, p.created_at"
-            "  FROM posts p JOIN follows f ON f.followed_id = p.user_id"
-            "  UNION ALL SELECT p.user_id, p.id, p.user_id, p.created_at FROM posts p) r")
-        rows["feed_items"] = cur.rowcount
-    timings["feed_items"] = time.perf_counter() - t0
-    if loader.progress:
-        loader.progress("feed_items", rows["feed_items"], rows["feed_items"])
-    return rows
+        cur.execute(FEED_SQL, {"lo": lo, "hi": hi})
+        return cur.rowcount
+
+
+def _in_parallel(*jobs):
+    """Run callables on threads (each with its own connection); re-raise the first failure."""
+    errors: list[BaseException] = []
+    results: list = [None] * len(jobs)
+
+    def run(i, fn):
+        try:
+            results[i] = fn()
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(i, fn), daemon=True) for i, fn in enumerate(jobs)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
+    return results
 
 
 # -- public API -----------------------------------------------------------------------------------
@@ -497,7 +576,7 @@ def seed(url: str, *, scale: str = "small", seed: int = 42, password: str = DEFA
         if busy and not reset:
             raise UsageError("the database already holds data",
                              hint="add --reset to replace it with the reference data set")
-        return _load(conn, scale, spec, seed, password, hash_rounds, progress)
+        return _load(conn, url, scale, spec, seed, password, hash_rounds, progress)
     finally:
         conn.close()
 
@@ -514,26 +593,66 @@ def _lock(conn) -> None:
     conn.commit()
 
 
-def _load(conn, scale: str, spec: Scale, seed: int, password: str, hash_rounds: int,
+def _session(conn) -> bool:
+    """Session settings for bulk loading; returns whether FK triggers are off for this session."""
+    with conn.cursor() as cur:
+        cur.execute("SET TimeZone = 'UTC'")
+        cur.execute("SET synchronous_commit = off")
+    conn.commit()
+    return _try_defer_fk(conn)
+
+
+def _load(conn, url: str, scale: str, spec: Scale, seed: int, password: str, hash_rounds: int,
           progress: ProgressFn | None) -> SeedResult:
     import json
 
+    from hmb_ops.db.connect import connect
     from hmb_ops.db.schema import TABLES, create_schema, drop_schema
     from hmb_ops.refapp.auth import hash_password
 
     started = time.perf_counter()
+    fk_deferred = _session(conn)
     with conn.cursor() as cur:
-        cur.execute("SET TimeZone = 'UTC'")
-        cur.execute("SET synchronous_commit = off")
         cur.execute(f"DROP TABLE IF EXISTS {META_TABLE}")
     conn.commit()
     drop_schema(conn)
     create_schema(conn)
-    password_hash = hash_password(password, hash_rounds)
-    fk_deferred = _try_defer_fk(conn)
+    gen = _Generator(spec, seed, hash_password(password, hash_rounds))
+    rows: dict[str, int] = {}
     timings: dict[str, float] = {}
+    second = None
+
+    def group(c, tables):
+        _load_tables(c, gen, tables, progress, rows, timings)
+        c.commit()
+
+    def feed(c, lo, hi):
+        n = _fill_feed(c, lo, hi)
+        c.commit()
+        return n
+
     try:
-        rows = _generate_and_load(conn, spec, seed, password_hash, _Loader(conn, progress), timings)
+        t_feed = 0.0
+        if fk_deferred:
+            # Foreign keys are not checked per row, so independent tables can load side by side
+            # on two connections: the server, not Python, is the bottleneck of COPY.
+            second = connect(url, application_name="hmb-ops seed")
+            _session(second)
+            _in_parallel(lambda: group(conn, GROUP_A), lambda: group(second, GROUP_B))
+            t0 = time.perf_counter()
+            mid = gen.n_posts // 2
+            halves = _in_parallel(lambda: feed(conn, 1, mid), lambda: feed(second, mid + 1, gen.n_posts))
+            rows["feed_items"] = sum(halves)
+            t_feed = time.perf_counter() - t0
+        else:
+            group(conn, GROUP_A + GROUP_B)
+            t0 = time.perf_counter()
+            rows["feed_items"] = feed(conn, 1, gen.n_posts)
+            t_feed = time.perf_counter() - t0
+        timings["feed_items"] = t_feed
+        if progress:
+            progress("feed_items", rows["feed_items"], rows["feed_items"])
+        rows = {t: rows[t] for t in TABLES}
         with conn.cursor() as cur:
             for table in TABLES:
                 cur.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'),"
@@ -541,24 +660,45 @@ def _load(conn, scale: str, spec: Scale, seed: int, password: str, hash_rounds: 
             _meta_ddl(cur)
             cur.execute(f"INSERT INTO {META_TABLE} (scale, seed, users, hash_rounds, password_hash, rows, seconds)"
                         " VALUES (%s, %s, %s, %s, %s, %s, %s)",
-                        (scale, seed, rows["users"], hash_rounds, password_hash, json.dumps(rows),
+                        (scale, seed, rows["users"], hash_rounds, gen.password_hash, json.dumps(rows),
                          time.perf_counter() - started))
         conn.commit()
+        # Fresh statistics so the first queries are planned on the real sizes.
+        t0 = time.perf_counter()
+        conns = [conn] + ([second] if second is not None else [])
+        for c in conns:
+            c.autocommit = True
+        _in_parallel(*[(lambda c=c, part=TABLES[i::len(conns)]: _analyze(c, part)) for i, c in enumerate(conns)])
+        timings["analyze"] = time.perf_counter() - t0
     except BaseException:
-        conn.rollback()
+        # Nothing half-applied: a failed load leaves no tables behind, not partial ones.
+        for c in (conn, second):
+            if c is not None and not c.closed:
+                try:
+                    c.rollback()
+                except Exception:
+                    pass
+        if second is not None:
+            second.close()
+            second = None
+        try:
+            conn.autocommit = False
+            drop_schema(conn)
+        except Exception:
+            pass
         raise
     finally:
-        if fk_deferred and not conn.closed:
-            with conn.cursor() as cur:
-                cur.execute("RESET session_replication_role")
-            conn.commit()
-    # Fresh statistics so the first queries are planned on the real sizes.
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute("ANALYZE")
+        if second is not None:
+            second.close()
     elapsed = time.perf_counter() - started
     return SeedResult(scale=scale, seed=seed, rows=rows, seconds=elapsed, hash_rounds=hash_rounds,
                       fk_checks_deferred=fk_deferred, seconds_by_table=timings)
+
+
+def _analyze(conn, tables) -> None:
+    with conn.cursor() as cur:
+        for table in tables:
+            cur.execute(f"ANALYZE {table}")
 
 
 def _try_defer_fk(conn) -> bool:
@@ -618,7 +758,7 @@ def ensure_seeded(url: str, *, scale: str = "small", seed: int = 42, password: s
                                 (new_hash, rounds))
                 conn.commit()
             return False
-        _load(conn, scale, spec, seed, password, hash_rounds or DEFAULT_HASH_ROUNDS, progress)
+        _load(conn, url, scale, spec, seed, password, hash_rounds or DEFAULT_HASH_ROUNDS, progress)
         return True
     finally:
         conn.close()
