@@ -231,10 +231,13 @@ def execute_plan(url: str, plan: Plan, mon, *, progress: Progress | None = None,
     if refused:
         from hmb_ops.errors import UsageError
 
-        flags = sorted({h.flag for _, h in refused if h.flag})
-        names = ", ".join(sorted({f"{a.index or a.table} ({h.code})" for a, h in refused}))
-        raise UsageError(f"the plan has hazards that were not allowed: {names}; nothing was changed",
-                         hint=f"rerun with {' '.join(flags)} to allow them")
+        by_flag: dict[str, set[str]] = {}
+        for a, h in refused:
+            if not (a.kind == "drop" and h.code == "replace"):  # its swap step already names the index
+                by_flag.setdefault(h.flag or h.code, set()).add(a.index or a.table or h.code)
+        needs = "; ".join(f"{flag} for {', '.join(sorted(names))}" for flag, names in sorted(by_flag.items()))
+        raise UsageError(f"the plan has hazards that were not allowed ({needs}); nothing was changed",
+                         hint=f"rerun with {' '.join(sorted(by_flag))} to allow them")
     started = time.monotonic()
     steps: list[StepResult] = []
     if not plan.actions:

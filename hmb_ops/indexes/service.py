@@ -110,10 +110,10 @@ def status(url: str, spec: IndexSpec, *, timeout: int | None = None) -> dict:
                               ix.size_bytes if ix else None, ix.scans if ix else None, st.status))
     declared = {st.name for st in plan.indexes}
     for ix in catalog.indexes:
-        if ix.name in declared or ix.primary:
+        if ix.name in declared:
             continue
         rows.append(StatusRow(ix.name, ix.table, False, True, ix.valid, ix.ready, None, ix.size_bytes, ix.scans,
-                              "constraint" if ix.constraint_backed else "undeclared"))
+                              "primary_key" if ix.primary else "constraint" if ix.constraint_backed else "undeclared"))
     return {"schema": spec.schema_name, "server_version_num": catalog.server_version_num,
             "summary": plan.summary(), "indexes": [r.to_dict() for r in rows],
             "findings": [f.to_dict() for f in plan.findings],

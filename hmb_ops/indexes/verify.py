@@ -61,6 +61,39 @@ def _analyze_if_never(cur, schema: str, tables: list[str]) -> None:
         cur.execute(analyze_sql(schema, table))
 
 
+def _usable_without(conn, ix: IndexDef, q: QuerySpec, others: list[str]) -> bool:
+    """On a small table, hide the competing indexes (DROP inside a rolled-back transaction) and re-plan.
+
+    The DROP takes an ACCESS EXCLUSIVE lock for the milliseconds before the rollback; a short
+    lock_timeout makes it give up rather than queue behind live traffic.
+    """
+    import psycopg2
+
+    from hmb_ops.indexes.ddl import quote_ident
+
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SET LOCAL lock_timeout = '200ms'")
+            cur.execute("SET LOCAL enable_seqscan = off")
+            hidden: set[str] = set()
+            for _ in range(4):
+                for name in others:
+                    if name not in hidden:
+                        cur.execute(f"DROP INDEX {quote_ident(name)}")
+                        hidden.add(name)
+                used = ex.indexes_in_plan(ex.explain(cur, q, generic=False))
+                if ix.name in used:
+                    return True
+                others = [n for n in used if n not in hidden]
+                if not others:
+                    return False
+        return False
+    except psycopg2.Error:
+        return False
+    finally:
+        conn.rollback()
+
+
 def check_query(conn, ix: IndexDef, q: QuerySpec, *, rows: int, generic_ok: bool, runs: int,
                 small_rows: int = SMALL_TABLE_ROWS) -> QueryCheck:
     import psycopg2
@@ -101,6 +134,10 @@ def check_query(conn, ix: IndexDef, q: QuerySpec, *, rows: int, generic_ok: bool
                     status = "other_index" if others else "not_usable"
                     reason = (f"the planner uses {', '.join(others)} instead of {ix.name}: {chosen}" if others else
                               f"plan does not use {ix.name} even with enable_seqscan=off: {chosen}")
+                    if others and rows < small_rows and _usable_without(conn, ix, q, others):
+                        status = "usable_not_chosen"
+                        reason = (f"{ix.table} has ~{rows} rows; the planner prefers {', '.join(others)} "
+                                  f"({chosen}); {ix.name} is used once those are out of the way")
             samples = ex.time_query(cur, q, runs=runs) if runs > 0 else []
         conn.rollback()
     except psycopg2.Error as exc:
