@@ -47,11 +47,11 @@ def tune(cctx, ctx: Ctx, tier, cpus, memory, app, worker_class, threads, worker_
     from hmb_ops.tune.plan import REFAPP
     from hmb_ops.tune.validate import validate_rendered
 
-    database_url = None
-    if live_db:
-        database_url = ctx.database().url
-    elif ctx.database_url:
-        database_url = ctx.database_url
+    from hmb_ops.db.resolve import configured_url
+
+    # Only a configured database is read; the embedded one is started just for --live-db.
+    configured = configured_url(ctx.database_url)
+    database_url = ctx.database().url if live_db else (configured[0] if configured else None)
     if measure_memory is None:
         measure_memory = app == REFAPP and worker_memory is None
     plan = plan_for(tier=tier, cpus=cpus, memory=memory, config_files=ctx.config_files, app=app,
