@@ -79,15 +79,15 @@ def format_value(metric: str, value: float | None) -> str:
     if value is None:
         return "n/a"
     if metric in LATENCY_METRICS:
-        return f"{_trim(value)}ms"
+        return f"{_trim(value, 1)}ms"
     if metric == "error_rate":
-        return f"{_trim(value * 100)}%"
-    return _trim(value)
+        return f"{_trim(value * 100, 3)}%"
+    return _trim(value, 1)
 
 
-def _trim(value: float) -> str:
+def _trim(value: float, digits: int) -> str:
     if isinstance(value, float) and math.isfinite(value) and value != int(value):
-        return f"{value:.3f}".rstrip("0").rstrip(".")
+        return f"{value:.{digits}f}".rstrip("0").rstrip(".")
     return str(int(value)) if math.isfinite(value) else str(value)
 
 
