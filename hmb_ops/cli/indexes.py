@@ -16,15 +16,26 @@ def _plan_options(fn):
     fn = click.option("--allow-replace", is_flag=True,
                       help="Allow replacing an index whose definition changed (online: build, swap, drop).")(fn)
     fn = click.option("--drop-undeclared", is_flag=True, help="Also drop secondary indexes the spec does not declare.")(fn)
+    fn = click.option("--build-timeout", type=click.FloatRange(1, 7 * 86400), default=7200.0, show_default=True,
+                      metavar="S", help="statement_timeout for each CREATE INDEX CONCURRENTLY.")(fn)
+    fn = click.option("--lock-wait", "build_lock_wait", type=click.FloatRange(0.1, 86400), default=60.0,
+                      show_default=True, metavar="S",
+                      help="How long a concurrent build may wait for older transactions before giving up.")(fn)
+    fn = click.option("--lock-retries", type=click.IntRange(0, 50), default=5, show_default=True, metavar="N",
+                      help="Retries (with backoff) for those steps when the lock is busy.")(fn)
+    fn = click.option("--lock-timeout", type=click.FloatRange(0.1, 600), default=2.0, show_default=True, metavar="S",
+                      help="Lock wait per try for steps that take locks (drop, rename, extension, analyze).")(fn)
     return fn
 
 
-def _options(create_extensions, allow_replace, drop_undeclared, **timeouts):
+def _options(create_extensions, allow_replace, drop_undeclared, lock_timeout, lock_retries, build_lock_wait,
+             build_timeout):
     from hmb_ops.indexes.plan import PlanOptions
 
-    extra = {k: int(v * 1000) for k, v in timeouts.items() if v is not None}
     return PlanOptions(create_extensions=create_extensions, allow_replace=allow_replace,
-                       drop_undeclared=drop_undeclared, **extra)
+                       drop_undeclared=drop_undeclared, lock_timeout_ms=int(lock_timeout * 1000),
+                       lock_retries=lock_retries, build_lock_wait_ms=int(build_lock_wait * 1000),
+                       build_timeout_ms=int(build_timeout * 1000))
 
 
 def _spec(spec_file):
@@ -75,14 +86,14 @@ def indexes():
 @click.option("--exit-code", is_flag=True, help="Exit 1 when the plan is not empty (for CI drift checks).")
 @json_option
 @pass_ctx
-def plan(ctx: Ctx, spec_file, create_extensions, allow_replace, drop_undeclared, as_sql, exit_code, as_json):
+def plan(ctx: Ctx, spec_file, as_sql, exit_code, as_json, **flags):
     """Classify every declared index against the database and list the actions that would fix it."""
     from hmb_ops.errors import CheckFailed
     from hmb_ops.indexes.service import make_plan
 
     spec = _spec(spec_file)
     db = ctx.database()
-    result = make_plan(db.url, spec, _options(create_extensions, allow_replace, drop_undeclared))
+    result = make_plan(db.url, spec, _options(**flags))
     if as_json:
         emit_json({"database": db.masked, "spec": spec.source, **result.to_dict()})
     else:
@@ -136,26 +147,15 @@ class _Progress:
 @file_option
 @_plan_options
 @click.option("--wait", is_flag=True, help="Wait for a concurrent apply instead of failing (exit 3).")
-@click.option("--lock-timeout", type=click.FloatRange(0.1, 600), default=2.0, show_default=True, metavar="S",
-              help="Lock wait per try for steps that take locks (drop, rename, extension, analyze).")
-@click.option("--lock-retries", type=click.IntRange(0, 50), default=5, show_default=True, metavar="N",
-              help="Retries (with backoff) for those steps when the lock is busy.")
-@click.option("--lock-wait", "build_lock_wait", type=click.FloatRange(0.1, 86400), default=60.0, show_default=True,
-              metavar="S", help="How long a concurrent build may wait for older transactions before giving up.")
-@click.option("--build-timeout", type=click.FloatRange(1, 7 * 86400), default=7200.0, show_default=True,
-              metavar="S", help="statement_timeout for each CREATE INDEX CONCURRENTLY.")
 @json_option
 @pass_ctx
-def apply(ctx: Ctx, spec_file, create_extensions, allow_replace, drop_undeclared, wait, lock_timeout, lock_retries,
-          build_lock_wait, build_timeout, as_json):
+def apply(ctx: Ctx, spec_file, wait, as_json, **flags):
     """Execute the plan online: CONCURRENTLY, one statement at a time, then ANALYZE what changed."""
     from hmb_ops.indexes.service import apply as run_apply
 
     spec = _spec(spec_file)
     db = ctx.database()
-    opts = _options(create_extensions, allow_replace, drop_undeclared, lock_timeout_ms=lock_timeout,
-                    build_lock_wait_ms=build_lock_wait, build_timeout_ms=build_timeout)
-    opts = type(opts)(**{**opts.to_dict(), "lock_retries": lock_retries})
+    opts = _options(**flags)
     progress = _Progress(live=interactive() and not as_json)
 
     def show(p):

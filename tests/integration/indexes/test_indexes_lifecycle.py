@@ -38,7 +38,7 @@ def test_plan_apply_plan_verify_on_the_seeded_database(seeded):
     again = service.make_plan(seeded, spec)
     assert again.to_dict()["actions"] == [] and again.summary()["ok"] == 39
 
-    report = verify(seeded, spec, runs=3)
+    report = verify(seeded, spec, runs=0)
     assert report.ok, report.failures()
     statuses = {q.name: q.status for q in report.queries}
     assert statuses["login"] == "uses_index" and statuses["feed"] == "uses_index"
@@ -105,3 +105,23 @@ def test_bench_queries_without_and_with(schema_db, ixh, tmp_path):
     assert "Seq Scan on users" in r["without_plan"] and "idx_users_email_lower" in r["with_plan"]
     # the "without" half ran in a rolled-back transaction: the index is still there
     assert service.make_plan(schema_db, api.load_spec(ixh.write_spec(tmp_path, ixh.USERS_SPEC))).actions == ()
+
+
+def test_verify_measures_latency_and_fails_a_missed_target(schema_db, ixh, tmp_path):
+    ixh.fill_users(schema_db, 100)
+    body = ixh.USERS_SPEC.replace("target_ms: 1000", "target_ms: 0.000001")
+    spec = api.load_spec(ixh.write_spec(tmp_path, body))
+    service.apply(schema_db, spec)
+    report = verify(schema_db, spec, runs=5)
+    (login,) = report.queries
+    assert login.latency_ms["runs"] == 5 and login.latency_ms["p50"] <= login.latency_ms["p95"]
+    assert login.within_target is False and not login.ok and not report.ok
+    assert "login: usable_not_chosen (p95" in report.failures()[0] or "login: uses_index (p95" in report.failures()[0]
+
+
+def test_verify_fails_when_an_index_is_missing(schema_db, ixh, tmp_path):
+    spec = api.load_spec(ixh.write_spec(tmp_path, ixh.USERS_SPEC))
+    report = verify(schema_db, spec, runs=0)
+    assert not report.ok
+    assert "idx_users_email_lower: missing" in report.failures()
+    assert report.queries[0].status == "not_usable" and "missing" in report.queries[0].reason
