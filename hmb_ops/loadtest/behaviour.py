@@ -18,11 +18,18 @@ import time
 from array import array
 
 import gevent
+import geventhttpclient.client as _ghc_client
 from geventhttpclient.url import URL
 from locust import LoadTestShape, task
 from locust.contrib.fasthttp import FastHttpUser
 
 from hmb_ops.loadtest.endpoints import ENDPOINTS
+
+# geventhttpclient silently resends an idempotent request whose connection broke mid-flight, so a
+# Gunicorn worker killed under load would show up as slower answers instead of errors. Count every
+# broken connection as a failure, like wrk and k6 do. (Pooled sockets the server closed while idle
+# are still detected and replaced before use, so keep-alive expiry does not become a failure.)
+_ghc_client._may_retry_after_send_error = lambda _method: False
 
 SEARCH_WORDS = ("engineer", "chef", "nurse", "driver", "teacher", "manager", "sales", "remote")
 LATE_SEND_S = 0.010  # an open-model send leaving later than this after its slot counts as late

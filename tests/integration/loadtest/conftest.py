@@ -1,0 +1,25 @@
+"""A seeded database with the declared indexes, and the reference app under real Gunicorn."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture(scope="module")
+def seeded_url(module_database):
+    from hmb_ops.db.seed import ensure_seeded
+    from hmb_ops.indexes.api import ensure_indexes
+
+    ensure_seeded(module_database, scale="small")
+    ensure_indexes(module_database)
+    return module_database
+
+
+@pytest.fixture
+def app(seeded_url, tmp_path):
+    from hmb_ops.refapp.runner import GunicornProcess
+
+    proc = GunicornProcess(seeded_url, workers=2, threads=4, log_dir=str(tmp_path / "app"))
+    proc.start(ready_timeout=60)
+    yield proc
+    proc.stop()

@@ -1,0 +1,85 @@
+"""Faults under load: the database restarted mid-run (our own server, never the session's), and
+Locust's own master/worker mode."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import psutil
+import pytest
+
+from hmb_ops.loadtest.api import LoadRequest, run_load
+
+BUSY = ("profiles:\n  busy:\n    users: 6\n    spawn_rate: 6\n    duration: 12\n    think_time: [0, 0.05]\n"
+        "    mix: {feed: 3, jobs: 2, unread_count: 1, health: 1}\n")
+
+
+@pytest.fixture
+def own_server(tmp_path):
+    from hmb_ops.db.embedded import EmbeddedServer
+
+    server = EmbeddedServer(tmp_path / "own-state")
+    status, _ = server.up()
+    try:
+        yield server, status.url
+    finally:
+        server.down()
+
+
+def _restart_same_port(server) -> None:
+    # EmbeddedServer.restart() re-picks its port with a plain bind(), which fails while the app's
+    # old connections sit in TIME_WAIT, so the server would come back elsewhere; pg_ctl restart
+    # reuses the recorded options (and port), like a real database restart.
+    port = server._port()
+    res = server._run([str(server._bin("pg_ctl")), "-D", str(server.data), "-l", str(server.log), "-w", "-t", "60", "-m", "fast",
+                       "restart"], timeout=90)
+    assert res.returncode == 0, res.stderr
+    server._wait_accepting(port)
+
+
+@pytest.mark.slow
+def test_database_restarted_mid_run(own_server, tmp_path):
+    from hmb_ops.db.seed import ensure_seeded
+    from hmb_ops.refapp.runner import GunicornProcess
+
+    server, url = own_server
+    ensure_seeded(url, scale="small")
+    (tmp_path / "busy.yaml").write_text(BUSY)
+    box: dict = {}
+    with GunicornProcess(url, workers=2, threads=4, log_dir=str(tmp_path / "app"),
+                         env={"DB_POOL_TIMEOUT": "1", "DB_STATEMENT_TIMEOUT_MS": "2000"}) as app:
+        app.start(ready_timeout=60)
+        req = LoadRequest(profile="busy", target=app.url, config_files=(str(tmp_path / "busy.yaml"),),
+                          out_dir=str(tmp_path / "r"))
+        t = threading.Thread(target=lambda: box.setdefault("doc", run_load(req)), daemon=True)
+        t.start()
+        time.sleep(3)
+        restarted_at = time.time()
+        _restart_same_port(server)
+        t.join(timeout=90)
+        assert not t.is_alive()
+    doc = box["doc"]
+    ts = doc["timeseries"]
+    failing = [r["t"] for r in ts if r["failures"]]
+    assert doc["summary"]["failures"] >= 1, doc["summary"]["failures_by_kind"]
+    assert failing and min(failing) >= 2 and restarted_at
+    kinds = {k for k, v in doc["summary"]["failures_by_kind"].items() if v}
+    assert kinds & {"http_503", "http_500", "connection", "timeout"}
+    # the app recovered: the last seconds carry load again without failures
+    assert ts[-2]["rps"] > 0 and ts[-2]["failures"] == 0
+    # /health (no database) kept answering through the restart
+    health = next(e for e in doc["endpoints"] if e["name"] == "GET /health")
+    assert health["requests"] > 0
+
+
+@pytest.mark.slow
+def test_locust_master_and_workers_with_processes(seeded_url, app, tmp_path):
+    doc = run_load(LoadRequest(profile="ci", target=app.url, users=6, duration=5, processes=2,
+                               out_dir=str(tmp_path / "r")))
+    assert doc["generator"]["processes"] == 2
+    assert doc["summary"]["requests"] > 20 and doc["summary"]["failures"] == 0
+    assert max(r["users"] for r in doc["timeseries"]) == 6
+    assert not [p for p in psutil.process_iter(["cmdline"])
+                if "hmb_ops.loadtest.worker" in " ".join(p.info["cmdline"] or [])
+                and str(tmp_path) in " ".join(p.info["cmdline"] or [])]
