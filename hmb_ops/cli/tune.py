@@ -43,6 +43,7 @@ def tune(cctx, ctx: Ctx, tier, cpus, memory, app, worker_class, threads, worker_
     """
     if cctx.invoked_subcommand is not None:
         return
+    from hmb_ops.errors import EnvironmentUnusable
     from hmb_ops.tune.api import plan_for, render_files, write_files
     from hmb_ops.tune.plan import REFAPP
     from hmb_ops.tune.validate import validate_rendered
@@ -52,13 +53,21 @@ def tune(cctx, ctx: Ctx, tier, cpus, memory, app, worker_class, threads, worker_
     # Only a configured database is read; the embedded one is started just for --live-db.
     configured = configured_url(ctx.database_url)
     database_url = ctx.database().url if live_db else (configured[0] if configured else None)
-    if measure_memory is None:
+    implicit = measure_memory is None
+    if implicit:
         measure_memory = app == REFAPP and worker_memory is None
-    plan = plan_for(tier=tier, cpus=cpus, memory=memory, config_files=ctx.config_files, app=app,
-                    worker_class=worker_class, database_url=database_url, measure_memory=measure_memory,
-                    threads=threads, worker_memory=worker_memory, max_connections=max_connections,
-                    pool_max=pool_max, background_workers=background_workers, preload=preload,
-                    database_required=live_db)
+    kwargs = dict(tier=tier, cpus=cpus, memory=memory, config_files=ctx.config_files, app=app,
+                  worker_class=worker_class, database_url=database_url, threads=threads,
+                  worker_memory=worker_memory, max_connections=max_connections, pool_max=pool_max,
+                  background_workers=background_workers, preload=preload, database_required=live_db)
+    try:
+        plan = plan_for(measure_memory=measure_memory, **kwargs)
+    except EnvironmentUnusable as exc:
+        if not (implicit and measure_memory):
+            raise
+        # Measuring was our idea, not the user's: fall back to the estimate and say so.
+        info(f"warning: could not measure worker memory ({exc.one_line()}); using the estimate")
+        plan = plan_for(measure_memory=False, **kwargs)
     files = render_files(plan)
     written, notes = [], []
     if out_dir:

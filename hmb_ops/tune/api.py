@@ -49,6 +49,10 @@ def plan_for(*, tier: str | None = None, cpus: float | None = None, memory: str 
         raise UsageError(f"--max-connections must be at least 1, got {max_connections}")
     if pool_max is not None and pool_max < 1:
         raise UsageError(f"--pool-max must be at least 1, got {pool_max}")
+    if pool_min is not None and pool_min < 0:
+        raise UsageError(f"--pool-min must be 0 or more, got {pool_min}")
+    if background_workers is not None and background_workers < 0:
+        raise UsageError(f"--background-workers must be 0 or more, got {background_workers}")
 
     tier_obj = None
     if tier is not None:
