@@ -93,9 +93,9 @@ def evaluate_config(path: str | os.PathLike, *, env: dict[str, str] | None = Non
         data = json.loads(proc.stdout)
     except ValueError:
         last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-        raise ConfigError(f"evaluating it failed: {last}", path=str(p)) from None
+        raise ConfigError(f"evaluating it failed: {_mask(last)}", path=str(p)) from None
     if "error" in data:
-        raise ConfigError(f"evaluating it raised {data['error']}", path=str(p), line=data.get("line"),
+        raise ConfigError(f"evaluating it raised {_mask(data['error'])}", path=str(p), line=data.get("line"),
                           hint="Gunicorn would refuse to start with this file; fix the line named")
     known = known_settings()
     settings = {k: v for k, v in data["values"].items() if k in known}
@@ -134,8 +134,19 @@ class Surface:
     notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "file": self.file, "command": self.command, "env": self.env,
-                "settings": self.settings, "origins": self.origins, "notes": self.notes}
+        return {"name": self.name, "file": self.file, "command": _mask(self.command) if self.command else None,
+                "env": {k: ("***" if _SECRET_NAME.search(k) else _mask(v)) for k, v in self.env.items()},
+                "settings": self.settings, "origins": self.origins, "notes": [_mask(n) for n in self.notes]}
+
+
+_SECRET_NAME = re.compile(r"SECRET|PASSWORD|PASSWD|TOKEN|KEY|CREDENTIAL|AUTH", re.I)
+
+
+def _mask(text: str) -> str:
+    # Deploy files may carry real credentials (DATABASE_URL=postgres://u:pw@…); reports never repeat them.
+    from hmb_ops.db.dsn import mask_text
+
+    return mask_text(text)
 
 
 @dataclass(frozen=True)
@@ -319,15 +330,15 @@ class _Evaluator:
 def _resolve(surface: Surface, evaluated: dict | None, conf_name: str | None, flags: dict | None,
              defaults: dict) -> None:
     conf_settings = (evaluated or {}).get("settings", {})
-    env_note = ", ".join(f"{k}={v}" for k, v in sorted(surface.env.items()) if k in
-                         ("WEB_CONCURRENCY", "WEB_THREADS", "GUNICORN_TIMEOUT", "PORT"))
+    env_vars = {"workers": "WEB_CONCURRENCY", "threads": "WEB_THREADS", "timeout": "GUNICORN_TIMEOUT"}
     for key in COMPARED:
         setting = "wsgi_app" if key == "app" else key
         if flags and key in flags:
             val, origin = flags[key], "command line"
         elif setting in conf_settings and conf_settings[setting] is not None:
             val = conf_settings[setting]
-            origin = conf_name + (f" with {env_note}" if env_note and key in ("workers", "threads", "timeout") else "")
+            var = env_vars.get(key)
+            origin = conf_name + (f" with {var}={surface.env[var]}" if var and var in surface.env else "")
         elif key == "workers" and surface.env.get("WEB_CONCURRENCY", "").strip():
             val, origin = surface.env["WEB_CONCURRENCY"], "WEB_CONCURRENCY (Gunicorn's default for workers)"
         elif key == "app":

@@ -136,3 +136,16 @@ def test_env_file_and_procfile_inline_env(tmp_path):
 def test_expand():
     env = {"A": "1", "E": ""}
     assert expand("${A:-9} ${B:-9} $A ${E:-x} ${E-x} ${B}", env) == "1 9 1 x  "
+
+
+def test_secrets_in_deploy_files_are_masked(tmp_path):
+    (tmp_path / "Procfile").write_text(
+        "web: DATABASE_URL=postgresql://app:hunter2pw@db/app gunicorn -w 2 app:app\n")
+    (tmp_path / "render.yaml").write_text(
+        "services:\n  - type: web\n    name: api\n    startCommand: gunicorn -w 2 app:app\n    envVars:\n"
+        "      - key: SECRET_KEY\n        value: s3cr3tvalue\n      - key: DATABASE_URL\n"
+        "        value: postgresql://app:hunter2pw@db/app\n")
+    import json
+
+    text = json.dumps(check_directory(tmp_path).to_dict())
+    assert "hunter2pw" not in text and "s3cr3tvalue" not in text
