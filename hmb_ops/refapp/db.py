@@ -40,6 +40,7 @@ class Database:
         self._generation = 0
         self._born: dict[int, int] = {}
         self._in_use = 0
+        self._count_lock = threading.Lock()
 
     # -- pool management ------------------------------------------------------------------------
     def _connect_kwargs(self) -> dict:
@@ -128,7 +129,8 @@ class Database:
             self._gate.release()
             raise
         metrics.POOL_WAIT.observe(time.perf_counter() - started)
-        self._in_use += 1
+        with self._count_lock:
+            self._in_use += 1
         self._publish()
         broken = False
         try:
@@ -140,7 +142,8 @@ class Database:
                 raise DatabaseDown(str(exc).strip().splitlines()[0] if str(exc).strip() else "connection lost")
             raise
         finally:
-            self._in_use -= 1
+            with self._count_lock:
+                self._in_use -= 1
             try:
                 self._checkin(pool, conn, broken)
             finally:

@@ -6,6 +6,8 @@ from __future__ import annotations
 import threading
 import time
 
+import pytest
+
 from hmb_ops.refapp.runner import GunicornProcess
 
 SECRET = {"HMB_REFAPP_TOKEN_SECRET": "refapp-test-secret"}
@@ -115,11 +117,18 @@ def test_metrics_are_summed_across_two_workers(seeded_url, tmp_path, client_for)
     assert not os.path.exists(metrics_dir)  # the runner cleans its per-run folder
 
 
-def test_graceful_stop_drains_background_queue(seeded_url, tmp_path, client_for):
+@pytest.mark.parametrize("config", ["default", "no-hooks"])
+def test_graceful_stop_drains_background_queue(seeded_url, tmp_path, client_for, config):
     from hmb_ops.db.connect import connection
 
-    env = {**SECRET, "BACKGROUND_WORKERS": "1", "NOTIFY_DELAY_MS": "400"}
-    app = GunicornProcess(seeded_url, workers=1, threads=4, env=env, log_dir=str(tmp_path))
+    config_file = None
+    if config == "no-hooks":
+        # A tier's generated config has no worker_exit hook of ours: the app's atexit drains.
+        config_file = tmp_path / "gunicorn.conf.py"
+        config_file.write_text('worker_class = "gthread"\ngraceful_timeout = 30\n')
+    env = {**SECRET, "BACKGROUND_WORKERS": "1", "NOTIFY_DELAY_MS": "300"}
+    app = GunicornProcess(seeded_url, workers=1, threads=4, env=env, log_dir=str(tmp_path),
+                          config_file=str(config_file) if config_file else None)
     with app:
         client = client_for(app.url)
         token = client.login(3)
@@ -145,3 +154,18 @@ def test_inline_mode_fans_out_before_answering(seeded_url, tmp_path, client_for)
         with connection(seeded_url) as conn, conn.cursor() as cur:
             cur.execute("SELECT count(*) FROM feed_items WHERE post_id = %s", (doc["id"],))
             assert cur.fetchone()[0] >= 1
+
+
+def test_bcrypt_rounds_rehash_on_login(seeded_url, tmp_path, client_for):
+    from hmb_ops.db.connect import connection
+    from hmb_ops.refapp.auth import hash_cost
+
+    env = {**SECRET, "BCRYPT_ROUNDS": "5"}
+    with GunicornProcess(seeded_url, workers=1, threads=2, env=env, log_dir=str(tmp_path)) as app:
+        client = client_for(app.url)
+        client.login(77)
+        client.login(77)  # the new hash still verifies
+    with connection(seeded_url) as conn, conn.cursor() as cur:
+        cur.execute("SELECT id, hashed_password FROM users WHERE id IN (77, 78) ORDER BY id")
+        (_, rehashed), (_, untouched) = cur.fetchall()
+    assert hash_cost(rehashed) == 5 and hash_cost(untouched) == 4

@@ -112,3 +112,41 @@ def test_inline_mode_runs_in_request_thread():
     seen: list[str] = []
     assert jobs.submit("t", lambda: seen.append(threading.current_thread().name)) == "inline"
     assert seen == [threading.current_thread().name]
+
+
+def test_wsgi_target_imports_and_checks_without_database(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    proc = subprocess.run([sys.executable, "-m", "gunicorn", "--check-config", "hmb_ops.refapp.wsgi:app"],
+                          capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_runner_port_in_use_is_port_in_use_error():
+    import socket
+
+    from hmb_ops.errors import PortInUse
+    from hmb_ops.refapp.runner import GunicornProcess
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        proc = GunicornProcess("postgresql://u:p@127.0.0.1:1/x", port=port)
+        with pytest.raises(PortInUse, match=str(port)):
+            proc.start()
+        assert not proc.running()
+
+
+def test_runner_reports_gunicorn_dying_at_start(tmp_path):
+    from hmb_ops.errors import EnvironmentUnusable
+    from hmb_ops.refapp.runner import GunicornProcess
+
+    proc = GunicornProcess("postgresql://u:p@127.0.0.1:1/x", env={"BACKGROUND_MODE": "bogus"},
+                           log_dir=str(tmp_path), workers=1)
+    with pytest.raises(EnvironmentUnusable, match="gunicorn"):
+        proc.start(ready_timeout=30)
+    assert not proc.running()
