@@ -127,6 +127,7 @@ def _holds(measured: float | None, low: float) -> bool | None:
 def run_claims(req: ClaimsRequest, *, progress: Callable[[str], None] | None = None) -> ClaimsReport:
     validate(req)
     from hmb_ops.capacity.runner import conditions as machine_conditions
+    from hmb_ops.capacity.runner import load_progress
     from hmb_ops.loadtest.api import LoadRequest, run_load
 
     from datetime import datetime, timezone
@@ -144,7 +145,8 @@ def run_claims(req: ClaimsRequest, *, progress: Callable[[str], None] | None = N
         say(f"claims: {name}")
         return run_load(LoadRequest(profile=profile, tier=req.tier, out_dir=str(out / name),
                                     config_files=config_files, database_url=req.database_url,
-                                    state_dir=str(req.state_dir), seed_scale=req.seed_scale, **kw))
+                                    state_dir=str(req.state_dir), seed_scale=req.seed_scale, **kw),
+                        progress=load_progress(progress, name))
 
     claims: list[Claim] = []
     notes: list[str] = []

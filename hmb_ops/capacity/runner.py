@@ -181,6 +181,23 @@ def validate(req: CapacityRequest) -> list[th.Threshold]:
     return slo
 
 
+def load_progress(say: Callable[[str], None] | None, label: str, every_s: float = 10.0):
+    """Turn run_load's progress events into a line every `every_s` seconds of load (quiet logs in CI)."""
+    if say is None:
+        return None
+    last = {"t": -every_s}
+
+    def on_event(event: dict) -> None:
+        if "message" in event:
+            say(f"{label}: {event['message']}")
+        elif "elapsed_s" in event and event["elapsed_s"] - last["t"] >= every_s:
+            last["t"] = event["elapsed_s"]
+            say(f"{label}: t={event['elapsed_s']:.0f}s/{event.get('duration_s') or 0:.0f}s "
+                f"{event.get('users')} users {event.get('rps', 0):.0f} req/s p95 {event.get('p95_ms', 0):.1f} ms")
+
+    return on_event
+
+
 def run_capacity(req: CapacityRequest, *, progress: Callable[[str], None] | None = None,
                  run_load=None) -> CapacityReport:
     slo = validate(req)
@@ -199,7 +216,7 @@ def run_capacity(req: CapacityRequest, *, progress: Callable[[str], None] | None
         doc = run_load(LoadRequest(profile=req.profile, tier=name, out_dir=str(tier_dir),
                                    config_files=req.config_files, database_url=req.database_url,
                                    state_dir=str(req.state_dir), seed_scale=req.seed_scale,
-                                   stages=req.stages), progress=None)
+                                   stages=req.stages), progress=load_progress(progress, f"tier {name}"))
         path = str(Path(doc.get("out_dir") or tier_dir) / "results.json")
         cap = analyse(doc, slo, req.model, target_users=req.target_users, tier=name, results_path=path)
         if not cap.valid:

@@ -38,11 +38,11 @@ def render(console, results: dict, verdict: Verdict | None = None) -> None:
             console.print(verdict.headline(), style=style, markup=False)
 
 
-def render_text(results: dict, verdict: Verdict | None = None, width: int = 120) -> str:
+def render_text(results: dict, verdict: Verdict | None = None, width: int = 170) -> str:
     import io
 
     from rich.console import Console
 
     c = Console(record=True, width=width, file=io.StringIO(), color_system=None)
     render(c, results, verdict)
-    return c.export_text()
+    return "\n".join(line.rstrip() for line in c.export_text().splitlines()) + "\n"

@@ -132,3 +132,14 @@ def test_claims_view():
         {"machine": "vm", "cpus": 2}, "/tmp/x")
     text = render_claims(rep)
     assert "1.12x" in text and "does NOT hold" in text and "not measured" in text and "cpus=2" in text
+
+
+def test_load_progress_is_throttled():
+    lines = []
+    on = runner.load_progress(lines.append, "tier small", every_s=10)
+    on({"phase": "setup", "message": "app: starting"})
+    for t in (0.5, 3, 9, 10.6, 12, 21):
+        on({"elapsed_s": t, "duration_s": 30, "users": 4, "rps": 100.0, "p95_ms": 12.5})
+    assert lines[0] == "tier small: app: starting"
+    assert [line.split()[2] for line in lines[1:]] == ["t=0s/30s", "t=11s/30s", "t=21s/30s"]
+    assert runner.load_progress(None, "x") is None
