@@ -108,11 +108,13 @@ def summary(doc: dict) -> None:
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), metavar="DIR",
               help="Results folder (default: <state dir>/results/<timestamp>-<profile>).")
 @click.option("--allow-remote", is_flag=True, help="Allow a --target outside loopback (you own it).")
+@click.option("--from-raw", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Build results from a distributed run's raw file (Locust --master with hmb_ops/loadtest/locustfile.py).")
 @gate_options
 @json_option
 @pass_ctx
 def loadtest(ctx: Ctx, profile, tier, target, users, spawn_rate, duration, arrival_rate, processes, out_dir,
-             allow_remote, as_json, gates):
+             allow_remote, from_raw, as_json, gates):
     """Run a Locust load profile headless and report HDR latency percentiles, throughput and errors.
 
     Without --target it starts the database (embedded by default), seeds it, applies the declared
@@ -122,7 +124,7 @@ def loadtest(ctx: Ctx, profile, tier, target, users, spawn_rate, duration, arriv
     130 interrupted (partial results saved).
     """
     from hmb_ops.cli.gates import run_gates, validate_gates
-    from hmb_ops.loadtest.api import LoadRequest, run_load
+    from hmb_ops.loadtest.api import LoadRequest, results_from_raw, run_load
 
     if gates.requested or gates.save_baseline:
         validate_gates(gates, ctx.config_files, profile=profile)
@@ -130,8 +132,12 @@ def loadtest(ctx: Ctx, profile, tier, target, users, spawn_rate, duration, arriv
                       duration=parse_duration(duration), arrival_rate=arrival_rate, processes=processes,
                       out_dir=out_dir, allow_remote=allow_remote, config_files=tuple(ctx.config_files),
                       database_url=ctx.database_url, state_dir=str(ctx.state_dir))
-    with Progress(live=interactive()) as progress:
-        doc = run_load(req, progress=progress)
+    if from_raw:
+        doc = results_from_raw(from_raw, profile=profile, config_files=req.config_files, out_dir=out_dir,
+                               state_dir=req.state_dir)
+    else:
+        with Progress(live=interactive()) as progress:
+            doc = run_load(req, progress=progress)
     if as_json:
         emit_json(doc)
     else:

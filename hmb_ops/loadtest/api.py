@@ -159,6 +159,52 @@ class _Null:
         return None
 
 
+def results_from_raw(raw_path, *, profile: str, config_files: tuple[str, ...] = (), out_dir: str | None = None,
+                     state_dir: str = ".hmb-ops") -> dict:
+    """Results of a distributed run driven by Locust's own CLI (see locustfile.py) from its raw lines."""
+    import json
+
+    from hmb_ops.errors import ConfigError
+    from hmb_ops.loadtest.results import build_document
+    from hmb_ops.loadtest.runner import Collected
+
+    plan = build_plan(profile, config_files=tuple(config_files))
+    got = Collected()
+    target = "unknown"
+    try:
+        lines = Path(raw_path).read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise ConfigError(f"cannot read raw measurements: {exc.strerror or exc}", path=str(raw_path)) from None
+    for n, line in enumerate(lines, 1):
+        try:
+            msg = json.loads(line)
+            kind = msg["type"]
+            if kind == "started" and got.started_at is None:
+                got.started_at, target = float(msg["t"]), msg.get("target") or target
+            elif kind == "interval":
+                got.ingest(msg)
+            elif kind == "done":
+                got.ended_at = float(msg["t"])
+        except (ValueError, KeyError, TypeError):
+            raise ConfigError("not a raw measurement line from hmb_ops/loadtest/locustfile.py",
+                              path=str(raw_path), line=n) from None
+    if got.started_at is None:
+        raise ConfigError("no 'started' line: was the run started?", path=str(raw_path))
+    if got.ended_at is None:
+        got.ended_at = got.started_at + (max(got.seconds) + 1 if got.seconds else 0)
+    started_iso = datetime.fromtimestamp(got.started_at, timezone.utc).isoformat(timespec="seconds")
+    out = _make_dir(Path(out_dir).absolute() if out_dir else default_out_dir(state_dir, profile))
+    doc = build_document(plan=plan, collected=got, target=target, tier=None, started_iso=started_iso, server=None,
+                         server_samples=None, config={"users": plan.max_users, "spawn_rate": plan.spawn_rate,
+                                                      "duration_s": plan.duration, "arrival_rate": None,
+                                                      "stages": [list(s) for s in plan.stages],
+                                                      "distributed": True,
+                                                      "generator_cpu": "not sampled: check each worker machine"})
+    doc["out_dir"] = str(out)
+    write_outputs(doc, out)
+    return doc
+
+
 def load_results(path) -> dict:
     """A results.json (or the folder holding it), validated; corrupt or missing → ConfigError (exit 2)."""
     return _load_results(path)

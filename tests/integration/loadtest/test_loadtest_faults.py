@@ -83,3 +83,50 @@ def test_locust_master_and_workers_with_processes(seeded_url, app, tmp_path):
     assert not [p for p in psutil.process_iter(["cmdline"])
                 if "hmb_ops.loadtest.worker" in " ".join(p.info["cmdline"] or [])
                 and str(tmp_path) in " ".join(p.info["cmdline"] or [])]
+
+
+@pytest.mark.slow
+def test_locust_cli_master_and_worker_with_our_locustfile_then_from_raw(app, tmp_path, hmb):
+    """The README's several-machines form, on one machine: locust --master + locust --worker."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    locustfile = Path(__file__).resolve().parents[3] / "hmb_ops" / "loadtest" / "locustfile.py"
+    profile = tmp_path / "p.yaml"
+    profile.write_text("profiles:\n  dist:\n    spawn_rate: 10\n    stages: [{users: 2, duration: 3}, "
+                       "{users: 4, duration: 3}]\n    think_time: [0, 0.1]\n    mix: {feed: 2, jobs: 1}\n")
+    raw = tmp_path / "raw.jsonl"
+    env = {**os.environ, "HMB_PROFILE": "dist", "HMB_OPS_CONFIG": str(profile), "HMB_RAW_OUT": str(raw)}
+    port = str(_free_port())
+    master = subprocess.Popen([sys.executable, "-m", "locust", "-f", str(locustfile), "--master", "--headless",
+                               "--expect-workers", "1", "--host", app.url, "--master-bind-host", "127.0.0.1",
+                               "--master-bind-port", port, "--loglevel", "ERROR", "--only-summary"],
+                              env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    worker = subprocess.Popen([sys.executable, "-m", "locust", "-f", str(locustfile), "--worker",
+                               "--master-host", "127.0.0.1", "--master-port", port, "--loglevel", "ERROR"],
+                              env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        master.wait(timeout=90)
+        worker.wait(timeout=30)
+    finally:
+        for p in (master, worker):
+            if p.poll() is None:
+                p.kill()
+    res = hmb(["--config", str(profile), "loadtest", "--profile", "dist", "--from-raw", str(raw),
+               "--out", str(tmp_path / "out"), "--json"])
+    assert res.returncode == 0, res.stderr
+    doc = json.loads(res.stdout)
+    assert doc["target"] == app.url and doc["summary"]["requests"] > 10 and doc["summary"]["failures"] == 0
+    assert [s["users"] for s in doc["steps"]] == [2, 4]
+    assert {e["name"] for e in doc["endpoints"]} >= {"GET /api/feed", "GET /api/jobs"}
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
