@@ -114,6 +114,8 @@ class Database:
         # psycopg2 keeps at most `minconn` idle connections and closes the others on return:
         # DB_POOL_MIN below the thread count therefore means reconnects under load.
         pool.putconn(conn)
+        if conn.closed:
+            self._born.pop(id(conn), None)
 
     @contextmanager
     def connection(self):
