@@ -206,3 +206,15 @@ def test_check_not_a_directory(hmb, tmp_path):
     f = tmp_path / "Procfile"
     f.write_text("web: gunicorn app:app\n")
     assert "not a directory" in one_error_line(hmb(["tune", "check", str(f)]), 2)
+
+
+def test_user_tier_without_fixed_workers_is_computed(hmb, tmp_path):
+    f = tmp_path / "t.yaml"
+    f.write_text("tiers:\n  tiny:\n    cpus: 0.5\n    memory: 512MB\n    background_workers: 1\n")
+    res = hmb(["--config", str(f), "tune", "--tier", "tiny", "--json", "--out", str(tmp_path / "o")] + FAST)
+    assert res.returncode == 0, res.stderr
+    doc = json.loads(res.stdout)
+    assert doc["values"]["workers"] == 2 and doc["values"]["background_workers"] == 1
+    assert next(e for e in doc["explain"] if e["name"] == "workers")["binding"] == "CPU"
+    assert doc["files"] is None and len(doc["written"]) == 4
+    assert "gunicorn --check-config passed with hmb_ops.refapp.wsgi:app" in doc["validation"]
