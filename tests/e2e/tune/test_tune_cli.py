@@ -43,6 +43,7 @@ def _workers_of(proc, expected, timeout=20.0):
     return pids
 
 
+@pytest.mark.slow
 def test_tier_default_out_starts_the_reference_app(hmb, tmp_path):
     from hmb_ops.refapp.runner import GunicornProcess
 
