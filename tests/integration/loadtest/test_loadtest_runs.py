@@ -42,7 +42,7 @@ def test_closed_run_measures_every_endpoint_of_the_mix_without_failures(app, tmp
 
 
 def test_open_model_holds_the_rate_and_reports_offered_vs_achieved(app, tmp_path):
-    doc = run_load(LoadRequest(profile="ci", target=app.url, users=8, duration=4, arrival_rate=40,
+    doc = run_load(LoadRequest(profile="ci", target=app.url, users=8, duration=3, arrival_rate=40,
                                out_dir=str(tmp_path / "r")))
     assert doc["model"] == "open" and doc["offered_rps"] == 40.0
     om = doc["open_model"]
@@ -56,6 +56,7 @@ BUSY = ("profiles:\n  busy:\n    users: 8\n    spawn_rate: 8\n    duration: 6\n 
         "    mix: {feed: 3, jobs: 2, unread_count: 1}\n")
 
 
+@pytest.mark.slow
 def test_a_gunicorn_worker_killed_mid_run_is_counted_with_its_time(app, tmp_path):
     # No think time: every user always has a request in flight, so the kill must break some.
     (tmp_path / "busy.yaml").write_text(BUSY)
