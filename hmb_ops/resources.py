@@ -169,7 +169,7 @@ def _rel(root: Path, p: Path) -> str:
 
 def _v1_mount(root: Path, controller: str) -> Path | None:
     base = root / "sys/fs/cgroup"
-    for name in (controller, f"{controller},cpuacct", f"cpuacct,{controller}", f"cpu,cpuacct"):
+    for name in (controller, f"{controller},cpuacct", f"cpuacct,{controller}"):
         d = base / name
         if d.is_dir() and (controller != "cpu" or (d / "cpu.cfs_quota_us").exists()):
             return d
@@ -345,7 +345,10 @@ def detect(root: str | os.PathLike = "/", *, env: Mapping[str, str] | None = Non
 
 def declared(cpus: float | None, memory: int | None, *, base: Resources | None = None,
              source: str = "declared") -> Resources:
-    """Resources for a target machine (flags or a tier); missing halves come from ``base``."""
+    """Resources for a target machine (flags or a tier); missing halves come from ``base`` (detected).
+
+    A declared machine is assumed to be a Linux container with /dev/shm; its somaxconn is unknown.
+    """
     if (cpus is None or memory is None) and base is None:
         base = detect()
     return Resources(

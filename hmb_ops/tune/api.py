@@ -59,14 +59,12 @@ def plan_for(*, tier: str | None = None, cpus: float | None = None, memory: str 
         tier_obj = get_tier(tier, config_files)
         if tier_obj.worker_class and worker_class is None:
             check_worker_class(tier_obj.worker_class)
-        resources: Resources = declared(tier_obj.cpus, tier_obj.memory, source=f"tier {tier}",
-                                        base=Resources(0, "", 0, "", dev_shm=True, somaxconn=None))
+        resources: Resources = declared(tier_obj.cpus, tier_obj.memory, source=f"tier {tier}")
     elif cpus is not None or memory is not None:
         c = parse_cpus(cpus, what="--cpus") if cpus is not None else None
         m = parse_size(memory, what="--memory") if memory is not None else None
         base = None if (c is not None and m is not None) else detect(root)
-        resources = declared(c, m, base=base or Resources(0, "", 0, "", dev_shm=True, somaxconn=None),
-                             source="declared")
+        resources = declared(c, m, base=base, source="declared")
     else:
         resources = detect(root)
 
