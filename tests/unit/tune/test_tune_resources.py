@@ -163,3 +163,12 @@ def test_parsers():
     for bad in ("0", "-1", "x"):
         with pytest.raises(UsageError):
             parse_cpus(bad)
+
+
+def test_v2_host_path_not_visible_in_container_uses_the_mount(tmp_path):
+    # Without a cgroup namespace /proc/self/cgroup names a host path the container cannot see;
+    # the cgroup mounted at /sys/fs/cgroup is then the container's own.
+    v2_tree(tmp_path, cpu_max="250000 100000", memory_max=str(GiB))
+    write(tmp_path, "proc/self/cgroup", "0::/system.slice/docker-abc.scope\n")
+    res = detect(tmp_path, env={}, affinity=16)
+    assert res.cpus == 2.5 and res.memory_bytes == GiB
