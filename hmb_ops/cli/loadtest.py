@@ -68,21 +68,24 @@ class Progress:
             info(f"t={event['elapsed_s']:.0f}s/{event['duration_s']:.0f}s  {stats}")
 
 
+def _ms(v: float) -> str:
+    return f"{v:.1f}" if v >= 100 else f"{v:.2f}"
+
+
 def summary(doc: dict) -> None:
     s = doc["summary"]
-    lat = s["latency_ms"]
     keys = ["p50", "p90", "p95", "p99", "p999", "max"]
     out(f"profile {doc['profile']} against {doc['target']}: {s['requests']} requests in {doc['duration_s']:.1f} s, "
         f"{s['rps']:.1f} req/s, {s['failures']} failures ({s['error_rate'] * 100:.2f} %)"
         + (f", offered {doc['offered_rps']:g} req/s" if doc.get("offered_rps") else ""))
-    table("Latency (ms, HDR histogram of raw times)", ["endpoint", "requests", "failures", "req/s"] + keys,
-          [["TOTAL", s["requests"], s["failures"], s["rps"]] + [lat[k] for k in keys]]
-          + [[e["name"], e["requests"], e["failures"], e["rps"]] + [e["latency_ms"][k] for k in keys]
-             for e in doc["endpoints"]])
+    rows = [["TOTAL", s]] + [[e["name"], e] for e in doc["endpoints"]]
+    table("Latency in ms (HDR histogram of raw times)", ["endpoint", "req", "fail", "req/s"] + keys,
+          [[name, b["requests"], b["failures"], f"{b['rps']:.1f}"] + [_ms(b["latency_ms"][k]) for k in keys]
+           for name, b in rows])
     if len(doc["steps"]) > 1:
         table("Steps (ramp excluded)", ["step", "users", "window", "req/s", "p95 ms", "errors", "worker CPU %"],
-              [[st["index"], st["users"], f"{st['start_s']:.0f}-{st['end_s']:.0f}s", st["rps"],
-                st["latency_ms"]["p95"], f"{st['error_rate'] * 100:.2f}%", st["server"]["cpu_percent_per_worker"]]
+              [[st["index"], st["users"], f"{st['start_s']:.0f}-{st['end_s']:.0f}s", f"{st['rps']:.1f}",
+                _ms(st["latency_ms"]["p95"]), f"{st['error_rate'] * 100:.2f}%", st["server"]["cpu_percent_per_worker"]]
                for st in doc["steps"]])
     kinds = {k: v for k, v in s["failures_by_kind"].items() if v}
     if kinds:

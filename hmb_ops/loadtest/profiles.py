@@ -7,7 +7,7 @@ the API refuse the same nonsense with the same message.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Iterable
 
 from pydantic import Field, RootModel, field_validator, model_validator
@@ -116,8 +116,6 @@ class RunPlan:
     arrival_rate: float | None = None
     processes: int = 1
     stepped: bool = False
-    constant_users: int = 0
-    extra: dict = field(default_factory=dict)
 
     @property
     def duration(self) -> float:

@@ -167,6 +167,9 @@ def run_generator(plan: RunPlan, spec: dict, work_dir: Path, *, progress: Callab
         log.close()
     if got.ended_at is None:
         got.ended_at = time.time()
+        if got.started_at is not None and not got.interrupted and not got.problems:
+            got.problems.append(f"the load generator exited early (exit code {proc.returncode}); "
+                                f"see {work_dir / 'generator.log'}")
     if got.started_at is None and not got.interrupted:
         tail = (work_dir / "generator.log").read_text(errors="replace").strip().splitlines()[-1:] or ["no output"]
         raise EnvironmentUnusable(f"the load generator did not start: {tail[0]}",
