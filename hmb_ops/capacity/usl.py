@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass
 
 MIN_POINTS = 6
+POOR_FIT_R2 = 0.7  # below this the fitted curve explains too little of the data to cross-check anything
 
 
 @dataclass(frozen=True)
@@ -26,13 +27,19 @@ class UslFit:
     x_max: float | None = None      # predicted peak throughput
     r_squared: float | None = None
 
+    @property
+    def quality(self) -> str:
+        if not self.ok or self.r_squared is None:
+            return "none"
+        return "good" if self.r_squared >= 0.9 else ("fair" if self.r_squared >= POOR_FIT_R2 else "poor")
+
     def predict(self, n: float) -> float:
         return _usl(n, self.lambda_, self.sigma, self.kappa)
 
     def to_dict(self) -> dict:
         return {"points": self.points, "ok": self.ok, "reason": self.reason, "sigma": self.sigma,
                 "kappa": self.kappa, "lambda": self.lambda_, "n_max": self.n_max, "x_max": self.x_max,
-                "r_squared": self.r_squared}
+                "r_squared": self.r_squared, "quality": self.quality}
 
 
 def _usl(n, lam, sigma, kappa):
@@ -83,6 +90,11 @@ def fit(loads: list[float], throughputs: list[float]) -> UslFit:
         x_max = float(lam / sigma) if sigma > 1e-6 else None
         reason = (f"fit on {len(pts)} steps, R² = {r2:.3f}; no throughput peak within 100× the tested load "
                   f"(κ ≈ 0)")
+    if r2 < POOR_FIT_R2:
+        reason += "; poor fit: the steps do not follow the USL, so it cannot cross-check the knee"
+        first = min(pts)[1]
+        if first >= 0.8 * float(x.max()):
+            reason += " (throughput is already near its peak at the first step: add lower steps)"
     return UslFit(len(pts), True, reason, sigma, kappa, lam, n_max, x_max, r2)
 
 

@@ -22,7 +22,7 @@ def _table(title, header, rows):
 
     t = Table(title=title, header_style="bold", title_justify="left")
     for i, h in enumerate(header):
-        t.add_column(h, justify="left" if i == 0 else "right")
+        t.add_column(h, justify="left" if i == 0 else "right", no_wrap=True)
     for r in rows:
         t.add_row(*["–" if v is None else str(v) for v in r])
     return t
@@ -42,8 +42,14 @@ def render_capacity(report) -> str:
     for t in report.tiers:
         k = t.knee.step
         fit = t.fit
-        cross = (f"{fit.x_max:.0f} @ {fit.n_max:g}" if fit.ok and fit.n_max is not None and fit.x_max is not None
-                 else (f"no peak (R² {fit.r_squared:.2f})" if fit.ok else "n/a (<6 steps)"))
+        if not fit.ok:
+            cross = "n/a (<6 steps)"
+        elif fit.quality == "poor":
+            cross = f"poor fit (R² {fit.r_squared:.2f})"
+        elif fit.n_max is not None and fit.x_max is not None:
+            cross = f"{fit.x_max:.0f} @ {fit.n_max:g}"
+        else:
+            cross = "no peak in reach"
         head = t.users.headroom
         # When the SLO held at every step the knee was not reached: the figures are lower bounds.
         at_least = "≥" if t.knee.slo_held_throughout else ""
@@ -55,9 +61,9 @@ def render_capacity(report) -> str:
                      f"{at_least}{head:.2f}×" if head is not None else "–", cross, "yes" if t.valid else "NO"])
     c.print(_table(f"Capacity per tier (SLO: {', '.join(report.slo)}; target {report.target_users:,} users "
                    f"= {report.target_rps:.1f} req/s at the peak hour)",
-                   ["tier", "w×t", "sustainable req/s", "knee users", "p95 at knee ms", "CPU %/worker",
-                    "RSS MB/worker", "DB conns", "users supported", "headroom vs target",
-                    "USL X_max @ N_max", "valid"], rows))
+                   ["tier", "w×t", "sustainable req/s", "knee users", "p95 ms", "CPU %/worker",
+                    "RSS MB/worker", "DB conns", "users supported", "headroom", "USL peak (req/s @ users)",
+                    "valid"], rows))
     for t in report.tiers:
         c.print(f"{t.tier}: {t.knee.reason}", markup=False)
         if t.fit.ok:

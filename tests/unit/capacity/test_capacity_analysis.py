@@ -98,3 +98,10 @@ def test_impossible_users_model_is_bad_input(tmp_path, body, fragment):
     assert fragment in err.value.one_line()
     assert f"{f}:2" in err.value.one_line()
     assert err.value.exit_code == 2
+
+
+def test_usl_flags_a_poor_fit_on_flat_throughput():
+    fit = usl.fit([10, 20, 40, 60, 80, 120], [230, 180, 240, 150, 235, 170])
+    assert fit.ok and fit.quality == "poor" and fit.r_squared < 0.7
+    assert "poor fit" in fit.reason and "add lower steps" in fit.reason
+    assert usl.fit([1, 2, 3, 4, 5, 6], [10, 20, 30, 40, 50, 60]).quality == "good"
