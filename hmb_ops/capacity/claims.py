@@ -76,6 +76,8 @@ class ClaimsRequest:
 
 
 def validate(req: ClaimsRequest) -> None:
+    from hmb_ops.capacity.runner import check_seed_scale
+
     unknown = [n for n in req.only if n not in CLAIM_NAMES]
     if unknown or not req.only:
         raise UsageError(f"--only {','.join(req.only)}: unknown claim '{unknown[0] if unknown else ''}'",
@@ -88,6 +90,7 @@ def validate(req: ClaimsRequest) -> None:
         raise UsageError(f"--notify-delay-ms {req.notify_delay_ms}: must be between 0 and 60000")
     if not 3 <= req.query_runs <= 1000:
         raise UsageError(f"--query-runs {req.query_runs}: must be between 3 and 1000")
+    check_seed_scale(req.seed_scale)
     from hmb_ops.tune.tiers import get_tier
 
     get_tier(req.tier, req.config_files)

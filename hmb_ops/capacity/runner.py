@@ -163,9 +163,17 @@ def default_out_dir(state_dir: str) -> Path:
     return Path(state_dir) / "capacity" / stamp
 
 
+def check_seed_scale(scale: str) -> None:
+    from hmb_ops.db.seed import SCALES
+
+    if scale not in SCALES:
+        raise UsageError(f"--seed-scale {scale}: unknown data scale", hint=f"scales: {', '.join(SCALES)}")
+
+
 def validate(req: CapacityRequest) -> list[th.Threshold]:
     """Everything that can be wrong before a run: SLO, tier names, profile (exit 2)."""
     slo = kn.slo_for_steps(req.slo)
+    check_seed_scale(req.seed_scale)
     from hmb_ops.tune.tiers import get_tier
 
     for name in req.tiers:

@@ -82,6 +82,8 @@ def test_validate_refuses_unknown_tier_and_bad_slo_before_running():
         runner.validate(runner.CapacityRequest(tiers=("small", "huge"), slo=("p95<100ms",), model=model))
     with pytest.raises(UsageError, match="malformed threshold"):
         runner.validate(runner.CapacityRequest(tiers=("small",), slo=("p95<<1",), model=model))
+    with pytest.raises(UsageError, match="unknown data scale"):
+        runner.validate(runner.CapacityRequest(tiers=("small",), slo=("p95<1s",), model=model, seed_scale="xl"))
     with pytest.raises(UsageError, match="no stages"):
         runner.validate(runner.CapacityRequest(tiers=("small",), slo=("p95<1s",), model=model, profile="smoke"))
 
@@ -118,6 +120,7 @@ def test_claims_profiles_are_valid_loadtest_profiles(tmp_path):
 @pytest.mark.parametrize("kw, fragment", [
     ({"only": ("workers", "magic")}, "unknown claim 'magic'"), ({"duration": 1}, "--duration"),
     ({"notify_delay_ms": -1}, "--notify-delay-ms"), ({"tier": "nope"}, "unknown tier"),
+    ({"seed_scale": "galactic"}, "unknown data scale"),
 ])
 def test_claims_bad_input(kw, fragment):
     with pytest.raises(UsageError, match=fragment):
