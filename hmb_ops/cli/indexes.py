@@ -44,6 +44,13 @@ def _spec(spec_file):
     return load(spec_file)
 
 
+def _dur(ms: int) -> str:
+    for unit, size in (("h", 3_600_000), ("min", 60_000), ("s", 1000)):
+        if ms >= size and ms % size == 0:
+            return f"{ms // size}{unit}"
+    return f"{ms}ms"
+
+
 def _mb(n):
     return "-" if n is None else f"{n / 1e6:.2f} MB"
 
@@ -52,14 +59,22 @@ def _print_plan(plan, *, sql: bool) -> None:
     if sql:
         out(plan.sql_script().rstrip())
         return
-    table("declared indexes", ["index", "table", "status", "detail"],
-          [[s.name, s.table, s.status, s.detail] for s in plan.indexes if s.status != "ok"]
-          or [["(all declared indexes exist, are valid and match)", "", "ok", ""]])
+    not_ok = [[s.name, s.table, s.status, s.detail] for s in plan.indexes if s.status != "ok"]
+    if not_ok:
+        table("declared indexes that need work", ["index", "table", "status", "detail"], not_ok)
+    else:
+        out(f"{len(plan.indexes)} declared indexes: all exist, are valid and match their declaration")
     if plan.actions:
-        table("plan", ["#", "action", "index/table", "lock timeout", "statement timeout", "hazards", "sql"],
-              [[a.id, a.kind, a.index or a.table, f"{a.lock_timeout_ms} ms", f"{a.statement_timeout_ms} ms",
-                ", ".join(h.code + ("" if h.allowed else f" (needs {h.flag})") for h in a.hazards),
-                " ; ".join(a.statements)] for a in plan.actions])
+        refused = sorted({h.flag for _, h in plan.refused if h.flag})
+        out(f"plan: {len(plan.actions)} action(s)" + (f", refused without {' '.join(refused)}" if refused else ""))
+        for a in plan.actions:
+            target = f"{a.index} on {a.table}" if a.index and a.table else (a.index or a.table or "")
+            hazards = ", ".join(h.code + ("" if h.allowed else f" (needs {h.flag})") for h in a.hazards)
+            out(f"  [{a.id}] {a.kind} {target}  "
+                f"(lock_timeout {_dur(a.lock_timeout_ms)}, statement_timeout {_dur(a.statement_timeout_ms)}"
+                + (f", retries {a.retries}" if a.retries else "") + ")" + (f"  hazards: {hazards}" if hazards else ""))
+            for stmt in a.statements:
+                out(f"      {stmt}")
     else:
         out("nothing to do")
     notable = [f for f in plan.findings if f.kind != "unused"]
@@ -188,9 +203,16 @@ def verify(ctx: Ctx, spec_file, runs, as_json):
     if as_json:
         emit_json(report.to_dict())
     else:
-        table("queries", ["query", "index", "status", "p50 ms", "p95 ms", "target ms", "reason"],
-              [[q.name, q.index, q.status, q.latency_ms.get("p50"), q.latency_ms.get("p95"), q.target_ms,
-                q.reason] for q in report.queries])
+        for st in report.indexes:
+            if st.status != "ok":
+                out(f"FAIL index {st.name} on {st.table}: {st.status} {st.detail}".rstrip())
+        for q in report.queries:
+            lat = (f"p50 {q.latency_ms['p50']} / p95 {q.latency_ms['p95']} ms" if q.latency_ms else "not timed")
+            target = f" (target {q.target_ms:g} ms)" if q.target_ms else ""
+            how = f"{q.status} {q.index}" + (f" [{q.plan_mode} plan]" if q.plan_mode else "")
+            out(f"{'ok  ' if q.ok else 'FAIL'} {q.name}: {how}; {lat}{target}")
+            if q.status != "uses_index":
+                out(f"       {q.reason}")
     if not report.ok:
         raise CheckFailed(f"verify failed: {'; '.join(report.failures())}")
     if not as_json:

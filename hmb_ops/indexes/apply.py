@@ -234,7 +234,8 @@ def execute_plan(url: str, plan: Plan, mon, *, progress: Progress | None = None,
         by_flag: dict[str, set[str]] = {}
         for a, h in refused:
             if not (a.kind == "drop" and h.code == "replace"):  # its swap step already names the index
-                by_flag.setdefault(h.flag or h.code, set()).add(a.index or a.table or h.code)
+                label = a.index or a.table or (a.statements[0].split()[-1] if a.statements else h.code)
+                by_flag.setdefault(h.flag or h.code, set()).add(label)
         needs = "; ".join(f"{flag} for {', '.join(sorted(names))}" for flag, names in sorted(by_flag.items()))
         raise UsageError(f"the plan has hazards that were not allowed ({needs}); nothing was changed",
                          hint=f"rerun with {' '.join(sorted(by_flag))} to allow them")
