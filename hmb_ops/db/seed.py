@@ -232,8 +232,13 @@ class _QueueReader:
 STREAMS = {name: i for i, name in enumerate((
     "users", "jobs", "job_applications", "reviews", "follows", "posts", "post_likes", "post_comments",
     "conversations", "messages", "notifications", "profile_pictures"))}
-GROUP_A = ("users", "jobs", "job_applications", "reviews", "follows", "posts", "post_likes", "post_comments")
-GROUP_B = ("conversations", "messages", "notifications", "profile_pictures")
+# Foreign-key order, for a role that must load with FK checks on (one connection).
+FK_ORDER = ("users", "jobs", "job_applications", "reviews", "follows", "posts", "post_likes", "post_comments",
+            "conversations", "messages", "notifications", "profile_pictures")
+# With FK checks off, biggest first so two connections finish together; feed parts go last.
+BIG_FIRST = ("follows", "posts", "notifications", "messages", "post_likes", "users", "conversations",
+             "post_comments", "job_applications", "profile_pictures", "jobs", "reviews")
+FEED_PARTS = 2
 
 
 class _Generator:
@@ -251,6 +256,7 @@ class _Generator:
         self._post_created = None
         self._likes = None
         self._messages = None
+        self._lazy = threading.RLock()  # two loader threads may ask for the same shared array
 
     def rng(self, table: str):
         return self.np.random.default_rng([self.seed, STREAMS[table]])
@@ -264,16 +270,28 @@ class _Generator:
 
     # Arrays other tables refer to are computed on first use, from their own stream only.
     def job_employers(self):
+        with self._lazy:
+            return self._job_employers()
+
+    def _job_employers(self):
         if self._job_emp is None:
             self._job_emp = self.rng("jobs").integers(1, self.U + 1, self.n_jobs)
         return self._job_emp
 
     def post_created(self):
+        with self._lazy:
+            return self._post_created_()
+
+    def _post_created_(self):
         if self._post_created is None:
             self._post_created = self.np.sort(self.stamp(self.rng("posts"), self.n_posts))
         return self._post_created
 
     def likes(self):
+        with self._lazy:
+            return self._likes_()
+
+    def _likes_(self):
         if self._likes is None:
             np, rng, npo = self.np, self.rng("post_likes"), self.n_posts
             n = self.count(self.scale.likes)
@@ -416,6 +434,10 @@ class _Generator:
                               _pick(np, SENTENCES, text[a:b]), *([_ts_text(np, created[a:b])] * 2)])
 
     def _conversation_data(self):
+        with self._lazy:
+            return self._conversation_data_()
+
+    def _conversation_data_(self):
         # Conversations are unique unordered pairs; updated_at is their last message's time.
         if self._messages is None:
             np, U = self.np, self.U
@@ -490,13 +512,69 @@ FEED_SQL = ("INSERT INTO feed_items (user_id, post_id, author_id, created_at)"
             " WHERE p.id BETWEEN %(lo)s AND %(hi)s")
 
 
-def _load_tables(conn, gen: _Generator, tables, progress, rows: dict, timings: dict) -> None:
-    loader = _Loader(conn, progress)
-    for table in tables:
-        t0 = time.perf_counter()
-        columns, n, chunk = getattr(gen, table)()
-        rows[table] = loader.copy(table, columns, n, chunk)
-        timings[table] = time.perf_counter() - t0
+def _load_table(conn, gen: _Generator, table: str, progress, rows: dict, timings: dict) -> None:
+    t0 = time.perf_counter()
+    columns, n, chunk = getattr(gen, table)()
+    rows[table] = _Loader(conn, progress).copy(table, columns, n, chunk)
+    conn.commit()
+    timings[table] = time.perf_counter() - t0
+
+
+def _run_tasks(conns, gen: _Generator, order: tuple[str, ...], feed_parts: int, progress,
+               rows: dict, timings: dict) -> None:
+    """Load the tables, then fill feed_items in parts, on every connection at once.
+
+    A connection takes the next table in `order`; feed parts become ready once posts and follows
+    are committed. Each task commits on its own.
+    """
+    cond = threading.Condition()
+    pending = list(order)
+    step = -(-gen.n_posts // feed_parts)
+    parts = [(lo, min(gen.n_posts, lo + step - 1)) for lo in range(1, gen.n_posts + 1, step)]
+    committed: set[str] = set()
+    feed_rows: list[int] = []
+    feed_seconds: list[float] = []
+    failed: list[bool] = []
+
+    def next_task():
+        with cond:
+            while not failed:
+                if pending:
+                    return "table", pending.pop(0)
+                if not parts:
+                    return None
+                if {"posts", "follows"} <= committed:
+                    return "feed", parts.pop(0)
+                cond.wait(0.5)
+            return None
+
+    def work(conn):
+        try:
+            while (task := next_task()) is not None:
+                kind, arg = task
+                if kind == "table":
+                    _load_table(conn, gen, arg, progress, rows, timings)
+                    with cond:
+                        committed.add(arg)
+                        cond.notify_all()
+                else:
+                    t0 = time.perf_counter()
+                    n = _fill_feed(conn, *arg)
+                    conn.commit()
+                    with cond:
+                        feed_rows.append(n)
+                        feed_seconds.append(time.perf_counter() - t0)
+        except BaseException:
+            with cond:
+                failed.append(True)
+                cond.notify_all()
+            raise
+
+    _in_parallel(*[(lambda c=c: work(c)) for c in conns])
+    rows["feed_items"] = sum(feed_rows)
+    timings["feed_items"] = sum(feed_seconds)
+    if progress:
+        progress("feed_items", rows["feed_items"], rows["feed_items"])
 
 
 def _fill_feed(conn, lo: int, hi: int) -> int:
@@ -622,36 +700,15 @@ def _load(conn, url: str, scale: str, spec: Scale, seed: int, password: str, has
     timings: dict[str, float] = {}
     second = None
 
-    def group(c, tables):
-        _load_tables(c, gen, tables, progress, rows, timings)
-        c.commit()
-
-    def feed(c, lo, hi):
-        n = _fill_feed(c, lo, hi)
-        c.commit()
-        return n
-
     try:
-        t_feed = 0.0
         if fk_deferred:
-            # Foreign keys are not checked per row, so independent tables can load side by side
-            # on two connections: the server, not Python, is the bottleneck of COPY.
+            # Foreign keys are not checked per row, so tables load side by side on two
+            # connections: the server, not Python, is the bottleneck of COPY.
             second = connect(url, application_name="hmb-ops seed")
             _session(second)
-            _in_parallel(lambda: group(conn, GROUP_A), lambda: group(second, GROUP_B))
-            t0 = time.perf_counter()
-            mid = gen.n_posts // 2
-            halves = _in_parallel(lambda: feed(conn, 1, mid), lambda: feed(second, mid + 1, gen.n_posts))
-            rows["feed_items"] = sum(halves)
-            t_feed = time.perf_counter() - t0
+            _run_tasks([conn, second], gen, BIG_FIRST, FEED_PARTS, progress, rows, timings)
         else:
-            group(conn, GROUP_A + GROUP_B)
-            t0 = time.perf_counter()
-            rows["feed_items"] = feed(conn, 1, gen.n_posts)
-            t_feed = time.perf_counter() - t0
-        timings["feed_items"] = t_feed
-        if progress:
-            progress("feed_items", rows["feed_items"], rows["feed_items"])
+            _run_tasks([conn], gen, FK_ORDER, 1, progress, rows, timings)
         rows = {t: rows[t] for t in TABLES}
         with conn.cursor() as cur:
             for table in TABLES:

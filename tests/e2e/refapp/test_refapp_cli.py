@@ -183,3 +183,30 @@ def test_app_serve_unreachable_database_exits_3(hmb, tmp_path):
     proc = hmb(["--state-dir", str(tmp_path), "app", "serve", "--port", "0"],
                env={"DATABASE_URL": UNREACHABLE, "HMB_OPS_CONNECT_TIMEOUT": "2"})
     assert proc.returncode == 3 and "secretpw" not in one_clean_line(proc)
+
+
+def test_seed_as_non_superuser_loads_in_fk_order(pg_url, new_database):
+    """A role that may not switch off FK triggers loads on one connection, parents first."""
+    import uuid
+
+    from hmb_ops.db.connect import connection
+    from hmb_ops.db.dsn import parse
+    from hmb_ops.db.seed import seed, seeded_info
+
+    url = new_database()
+    role = f"seeder_{uuid.uuid4().hex[:8]}"
+    dbname = parse(url).dbname
+    with connection(pg_url, autocommit=True) as conn, conn.cursor() as cur:
+        cur.execute(f"CREATE ROLE {role} LOGIN PASSWORD 'seeder-pw'")
+        cur.execute(f'ALTER DATABASE "{dbname}" OWNER TO {role}')
+    try:
+        admin = parse(url)
+        role_url = f"postgresql://{role}:seeder-pw@{admin.host}:{admin.port}/{dbname}"
+        result = seed(role_url, scale="small", seed=11, hash_rounds=4)
+        assert result.fk_checks_deferred is False
+        assert result.rows["feed_items"] > 0 and seeded_info(role_url)["seed"] == 11
+    finally:
+        with connection(pg_url, autocommit=True) as conn, conn.cursor() as cur:
+            cur.execute(f'ALTER DATABASE "{dbname}" OWNER TO CURRENT_USER')
+            cur.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
+            cur.execute(f"DROP ROLE IF EXISTS {role}")
