@@ -53,6 +53,13 @@ def _last_line(path: Path) -> str:
     return lines[-1] if lines else ""
 
 
+def _tail(path: Path, lines: int = 20) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
 class GunicornProcess:
     """A Gunicorn master serving `app` on host:port; a context manager that never leaks processes."""
 
@@ -130,7 +137,7 @@ class GunicornProcess:
             code = self._proc.poll()
             if code is not None:
                 line = _last_line(self.log_file) or f"exit code {code}"
-                if "in use" in line.lower():
+                if "connection in use" in _tail(self.log_file).lower():
                     raise PortInUse(f"port {self.port} on {self.host} is already in use: {line}",
                                     hint="choose another with --port")
                 raise EnvironmentUnusable(f"gunicorn exited at start: {line}", hint=f"see {self.log_file}")

@@ -8,6 +8,7 @@ import threading
 from pathlib import Path
 from typing import Callable
 
+from hmb_ops.errors import EnvironmentUnusable
 from hmb_ops.refapp.runner import GunicornProcess
 
 
@@ -63,6 +64,11 @@ def serve_app(database_url: str, *, on_ready: Callable[[GunicornProcess, dict], 
                 if not proc.running():
                     break
             code = None if stop.is_set() else proc.wait(0)
+            if code is not None:
+                from hmb_ops.refapp.runner import _last_line
+
+                raise EnvironmentUnusable(f"gunicorn exited unexpectedly (code {code}): {_last_line(proc.log_file)}",
+                                          hint=f"see {proc.log_file}")
         finally:
             proc.stop()
             for s, handler in previous.items():
