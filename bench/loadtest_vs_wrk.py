@@ -17,7 +17,9 @@ import argparse
 import csv
 import json
 import re
+import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -26,7 +28,6 @@ import urllib.request
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-WARMUP_S = 3
 sys.path.insert(0, str(REPO))
 
 BENCH_PROFILES = """profiles:
@@ -103,16 +104,25 @@ def write_wrk_users(work: Path, base: str, users: int, mix: dict) -> Path:
 _UNITS = {"k": 1e3, "M": 1e6}
 
 
+def _children_cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
 def run_wrk(wrk: str, url: str, users: int, duration: int, script: Path | None) -> dict:
     cmd = [wrk, "-t1", f"-c{users}", f"-d{duration}s", "--latency"]
     if script:
         cmd += ["-s", str(script)]
+    cpu0 = _children_cpu()
     res = subprocess.run(cmd + [url], capture_output=True, text=True, timeout=duration + 60)
+    cpu = _children_cpu() - cpu0
     text = res.stdout
     rps = float(re.search(r"Requests/sec:\s+([0-9.]+)", text).group(1))
     non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", text)
     errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
+    total = re.search(r"(\d+) requests in", text)
     return {"rps": rps, "non_2xx": int(non2xx.group(1)) if non2xx else 0,
+            "cpu_ms_per_request": round(cpu * 1000 / int(total.group(1)), 4) if total else None,
             "socket_errors": sum(int(x) for x in errors.groups()) if errors else 0, "command": " ".join(cmd)}
 
 
@@ -120,12 +130,14 @@ def run_hmb(url: str, profile: str, config: Path, out: Path) -> dict:
     from hmb_ops.loadtest.api import LoadRequest, run_load
 
     doc = run_load(LoadRequest(profile=profile, target=url, config_files=(str(config),), out_dir=str(out)))
-    # wrk starts with ready tokens; our users log in (bcrypt) first: compare the steady part too.
-    steady = [r["rps"] for r in doc["timeseries"][WARMUP_S:-1]] or [doc["achieved_rps"]]
-    return {"rps": doc["achieved_rps"], "steady_rps": round(sum(steady) / len(steady), 1),
+    # wrk starts with ready tokens; our users log in (bcrypt) first. The step window starts once
+    # every user is logged in, so it is the figure comparable with wrk's.
+    return {"rps": doc["achieved_rps"], "steady_rps": doc["steps"][0]["rps"],
+            "steady_window_s": [doc["steps"][0]["start_s"], doc["steps"][0]["end_s"]],
             "failures": doc["summary"]["failures"],
             "failures_by_kind": {k: v for k, v in doc["summary"]["failures_by_kind"].items() if v},
             "p95_ms": doc["summary"]["latency_ms"]["p95"], "valid": doc["valid"],
+            "cpu_ms_per_request": doc["generator"]["cpu_ms_per_request"],
             "invalid_reasons": doc["invalid_reasons"], "generator": doc["generator"]}
 
 
@@ -135,19 +147,31 @@ def run_plain_locust(url: str, users: int, duration: int, work: Path) -> dict:
     prefix = work / "plain"
     cmd = [sys.executable, "-m", "locust", "-f", str(locustfile), "--headless", "-u", str(users), "-r", str(users),
            "-t", f"{duration}s", "--host", url, "--csv", str(prefix), "--only-summary", "--loglevel", "ERROR"]
+    cpu0 = _children_cpu()
     subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 60)
+    cpu = _children_cpu() - cpu0  # includes importing locust (~1 s of CPU)
     with open(f"{prefix}_stats.csv") as fh:
         rows = {r["Name"]: r for r in csv.DictReader(fh)}
     agg = rows["Aggregated"]
     # Locust's own req/s includes the spawn second; use requests / run time like the others.
     return {"rps": float(agg["Requests/s"]), "requests": int(agg["Request Count"]),
-            "failures": int(agg["Failure Count"]), "command": " ".join(cmd[2:])}
+            "failures": int(agg["Failure Count"]), "command": " ".join(cmd[2:]),
+            "cpu_ms_per_request_incl_startup": round(cpu * 1000 / max(1, int(agg["Request Count"])), 4)}
+
+
+def median_run(runs: list[dict]) -> dict:
+    """The run with the median req/s, plus every round's figure (the machine is shared: noise)."""
+    key = "steady_rps" if "steady_rps" in runs[0] else "rps"
+    ordered = sorted(runs, key=lambda r: r[key])
+    return {**ordered[len(ordered) // 2], "rounds_rps": [round(r[key], 1) for r in runs],
+            "median_rps": statistics.median(r[key] for r in runs)}
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--users", type=int, default=16)
     ap.add_argument("--duration", type=int, default=15)
+    ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds per tool; medians are compared")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
 
@@ -180,11 +204,16 @@ def main() -> int:
             results: dict = {"users": args.users, "duration_s": args.duration, "tier": "default",
                              "app": {"workers": plan.values.get("workers"), "threads": plan.values.get("threads")}}
             time.sleep(1)
-            results["mixed"] = {"wrk": run_wrk(wrk, base, args.users, args.duration, script)}
-            results["mixed"]["hmb_ops"] = run_hmb(base, "bench-mix", config, work / "out-mix")
-            results["health"] = {"wrk": run_wrk(wrk, base + "/health", args.users, args.duration, None)}
-            results["health"]["hmb_ops"] = run_hmb(base, "bench-health", config, work / "out-health")
-            results["health"]["plain_locust"] = run_plain_locust(base, args.users, args.duration, work)
+            runs: dict = {k: [] for k in ("mw", "mh", "hw", "hh", "hp")}
+            for i in range(args.rounds):  # interleaved, so drift in the machine's load hits every tool
+                runs["mw"].append(run_wrk(wrk, base, args.users, args.duration, script))
+                runs["mh"].append(run_hmb(base, "bench-mix", config, work / f"out-mix-{i}"))
+                runs["hw"].append(run_wrk(wrk, base + "/health", args.users, args.duration, None))
+                runs["hh"].append(run_hmb(base, "bench-health", config, work / f"out-health-{i}"))
+                runs["hp"].append(run_plain_locust(base, args.users, args.duration, work))
+            results["mixed"] = {"wrk": median_run(runs["mw"]), "hmb_ops": median_run(runs["mh"])}
+            results["health"] = {"wrk": median_run(runs["hw"]), "hmb_ops": median_run(runs["hh"]),
+                                 "plain_locust": median_run(runs["hp"])}
     finally:
         server.down()
         shutil.rmtree(work, ignore_errors=True)
@@ -194,18 +223,22 @@ def main() -> int:
         "mixed_hmb_ops_vs_wrk": round(mixed["hmb_ops"]["rps"] / mixed["wrk"]["rps"], 3),
         "mixed_hmb_ops_steady_vs_wrk": round(mixed["hmb_ops"]["steady_rps"] / mixed["wrk"]["rps"], 3),
         "health_hmb_ops_vs_wrk": round(health["hmb_ops"]["rps"] / health["wrk"]["rps"], 3),
+        "health_hmb_ops_steady_vs_wrk": round(health["hmb_ops"]["steady_rps"] / health["wrk"]["rps"], 3),
         "health_plain_locust_vs_wrk": round(health["plain_locust"]["rps"] / health["wrk"]["rps"], 3),
         "health_hmb_ops_vs_plain_locust": round(health["hmb_ops"]["rps"] / health["plain_locust"]["rps"], 3),
+        "health_hmb_ops_steady_vs_plain_locust": round(health["hmb_ops"]["steady_rps"]
+                                                       / health["plain_locust"]["rps"], 3),
     }
     if args.json:
         print(json.dumps(results, indent=2))
     else:
         print(f"reference app, tier default ({results['app']['workers']} workers x {results['app']['threads']} threads), "
-              f"{args.users} connections/users, {args.duration} s each, one generator process each")
+              f"{args.users} connections/users, {args.duration} s each, one generator process each, "
+              f"median of {args.rounds} interleaved rounds")
         print(f"mixed:   wrk {mixed['wrk']['rps']:.0f} req/s (non-2xx {mixed['wrk']['non_2xx']})   "
               f"hmb-ops {mixed['hmb_ops']['rps']:.0f} req/s (failures {mixed['hmb_ops']['failures']}, "
               f"p95 {mixed['hmb_ops']['p95_ms']} ms)   ratio {results['ratios']['mixed_hmb_ops_vs_wrk']}; "
-              f"after the {WARMUP_S} s login warm-up {mixed['hmb_ops']['steady_rps']:.0f} req/s, ratio "
+              f"once all users are logged in {mixed['hmb_ops']['steady_rps']:.0f} req/s, ratio "
               f"{results['ratios']['mixed_hmb_ops_steady_vs_wrk']}")
         print(f"/health: wrk {health['wrk']['rps']:.0f} req/s   hmb-ops {health['hmb_ops']['rps']:.0f} req/s "
               f"(ratio {results['ratios']['health_hmb_ops_vs_wrk']}, generator "
@@ -214,6 +247,11 @@ def main() -> int:
               f"plain Locust {health['plain_locust']['rps']:.0f} req/s (ratio "
               f"{results['ratios']['health_plain_locust_vs_wrk']})   hmb-ops / plain Locust "
               f"{results['ratios']['health_hmb_ops_vs_plain_locust']}")
+        print(f"generator CPU per request on /health: wrk {health['wrk']['cpu_ms_per_request']} ms, hmb-ops "
+              f"{health['hmb_ops']['cpu_ms_per_request']} ms, plain Locust "
+              f"{health['plain_locust']['cpu_ms_per_request_incl_startup']} ms (incl. its start-up)")
+        print("rounds req/s: " + json.dumps({f"{k}/{t}": v["rounds_rps"] for k in ("mixed", "health")
+                                              for t, v in results[k].items()}))
     return 0
 
 

@@ -43,6 +43,7 @@ class Recorder:
         self.failures: dict[str, dict[str, int]] = {}
         self.late = 0
         self.sent = 0
+        self.ready = 0  # users past on_start (logged in, ids learned): the ramp ends when all are
 
     def series(self, name: str) -> array:
         v = self.values.get(name)
@@ -57,7 +58,7 @@ class Recorder:
     def drain(self) -> dict:
         values, failures, late, sent = self.values, self.failures, self.late, self.sent
         self.values, self.failures, self.late, self.sent = {}, {}, 0, 0
-        return {"t": time.time(),
+        return {"t": time.time(), "ready": self.ready,
                 "v": {k: base64.b64encode(a.tobytes()).decode() for k, a in values.items()},
                 "f": failures, "late": late, "sent": sent}
 
@@ -146,6 +147,7 @@ def make_user_class(spec: dict) -> type:
                 if any(ENDPOINTS[k].needs == "conversation" for k in keys):
                     self.conversation_ids = extract_ids(self.call("conversations", learn=True) or b"",
                                                         ("id", "conversation_id"))
+            rec.ready += 1
 
         def login(self) -> None:
             body = json.dumps({"email": f"user{self.number}@example.test", "password": password})

@@ -73,12 +73,19 @@ def _on_init(environment, **_kw):
         lambda **_k: out.write({"type": "started", "t": time.time(), "target": environment.host}))
     environment.events.quitting.add_listener(lambda **_k: out.write({"type": "done", "t": time.time()}))
     if isinstance(runner, MasterRunner):
-        runner.register_message(
-            "hmb_data", lambda msg, **_k: out.write({"type": "interval", "users": runner.user_count, **msg.data}))
+        ready_by_worker: dict = {}
+
+        def on_data(msg, **_k):
+            ready_by_worker[msg.node_id] = int(msg.data.get("ready", 0))
+            out.write({"type": "interval", **msg.data,
+                       "users": min(runner.user_count, sum(ready_by_worker.values()))})
+
+        runner.register_message("hmb_data", on_data)
     else:  # a plain local run: this process is the generator
         def flush_local():
             while True:
                 gevent.sleep(1.0)
-                out.write({"type": "interval", "users": runner.user_count, **behaviour.RECORDER.drain()})
+                data = behaviour.RECORDER.drain()
+                out.write({"type": "interval", **data, "users": min(runner.user_count, data["ready"])})
 
         gevent.spawn(flush_local)

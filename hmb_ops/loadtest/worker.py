@@ -55,8 +55,11 @@ def run_local_or_master(spec: dict) -> int:
     if processes > 1:
         runner = env.create_master_runner("127.0.0.1", int(spec["master_port"]))
 
+        ready_by_worker: dict = {}
+
         def on_data(msg, **_kw):
-            emit({"type": "interval", "users": runner.user_count, **msg.data})
+            ready_by_worker[msg.node_id] = int(msg.data.get("ready", 0))
+            emit({"type": "interval", **msg.data, "users": min(runner.user_count, sum(ready_by_worker.values()))})
 
         runner.register_message("hmb_data", on_data)
         for i in range(processes):
@@ -73,7 +76,8 @@ def run_local_or_master(spec: dict) -> int:
             return 3
     else:
         runner = env.create_local_runner()
-        gevent.spawn(_flush_loop, lambda d: emit({"type": "interval", "users": runner.user_count, **d}))
+        gevent.spawn(_flush_loop, lambda d: emit({"type": "interval", **d,
+                                                  "users": min(runner.user_count, d["ready"])}))
 
     stopping = {"flag": False}
 
