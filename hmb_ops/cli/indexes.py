@@ -255,7 +255,8 @@ def bench(ctx: Ctx, spec_file, runs, only, as_json):
     if as_json:
         emit_json(report.to_dict())
         return
-    table(f"without vs with the index ({runs} runs each, client-side ms)",
-          ["query", "index", "rows", "without p50", "without p95", "with p50", "with p95", "speedup", "target"],
-          [[r.name, r.index, r.rows, r.without_ms["p50"], r.without_ms["p95"], r.with_ms["p50"], r.with_ms["p95"],
-            f"{r.speedup}x" if r.speedup else "-", r.target_ms or "-"] for r in report.rows])
+    table(f"each query without vs with its index ({runs} runs each, client-side ms)",
+          ["query", "table rows", "without p50 / p95", "with p50 / p95", "speedup", "target"],
+          [[r.name, f"{r.rows:,}", f"{r.without_ms['p50']} / {r.without_ms['p95']}",
+            f"{r.with_ms['p50']} / {r.with_ms['p95']}", f"{r.speedup}x" if r.speedup else "-",
+            f"{r.target_ms:g}" if r.target_ms else "-"] for r in report.rows])
