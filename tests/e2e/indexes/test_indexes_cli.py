@@ -33,6 +33,7 @@ def seeded(module_database):
     return module_database
 
 
+@pytest.mark.slow
 def test_plan_apply_empty_plan_verify_status_with_the_shipped_spec(seeded, hmb):
     env = env_for(seeded)
     plan = hmb(["indexes", "plan", "--json"], env=env)
@@ -125,6 +126,7 @@ def test_second_apply_exits_3(schema_db, hmb, ixh, tmp_path):
         holder.close()
 
 
+@pytest.mark.slow
 def test_ctrl_c_mid_build_exits_130_and_the_next_apply_repairs(schema_db, ixh, tmp_path, blocker, hmb):
     spec = ixh.write_spec(tmp_path, ixh.USERS_SPEC)
     b = blocker(schema_db)
