@@ -201,7 +201,7 @@ def _fail(action: Action, exc: BaseException, blockers: set[int], mon) -> Except
         detail = getattr(diag, "message_detail", None) or ""
         return OperationFailed(
             f"unique index {action.index} cannot be built: the table {action.table} has duplicate keys: "
-            f"{detail or primary}.{leftover}",
+            f"{(detail or primary).rstrip('.')}.{leftover}",
             hint="remove the duplicate rows, then rerun `hmb-ops indexes apply`")
     if code == errorcodes.LOCK_NOT_AVAILABLE:
         who = _describe_blockers(mon, blockers)
@@ -210,13 +210,13 @@ def _fail(action: Action, exc: BaseException, blockers: set[int], mon) -> Except
             hint="end or wait for that transaction (pg_terminate_backend(pid) if it is stuck), "
                  "or allow a longer wait with --lock-wait")
     if code == errorcodes.QUERY_CANCELED:
-        return OperationFailed(f"{what} was cancelled ({primary}).{leftover}",
+        return OperationFailed(f"{what} was cancelled ({primary.rstrip('.')}).{leftover}",
                                hint="raise --build-timeout if the build needs longer")
     if isinstance(exc, psycopg2.OperationalError) or code in (errorcodes.ADMIN_SHUTDOWN, errorcodes.CRASH_SHUTDOWN):
-        return OperationFailed(f"{what} was interrupted: the connection was lost ({primary}).{leftover}",
+        return OperationFailed(f"{what} was interrupted: the connection was lost ({primary.rstrip('.')}).{leftover}",
                                hint="rerun `hmb-ops indexes apply` once the server is back")
     if isinstance(exc, psycopg2.Error):
-        return OperationFailed(f"{what} failed: {primary}.{leftover}")
+        return OperationFailed(f"{what} failed: {primary.rstrip('.')}.{leftover}")
     return exc if isinstance(exc, Exception) else OperationFailed(f"{what} failed: {exc!r}")
 
 
