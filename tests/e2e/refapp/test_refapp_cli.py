@@ -73,9 +73,22 @@ def test_db_seed_json_deterministic_and_reset(hmb, new_database):
     other = hmb(["db", "seed", "--seed", "6", "--reset", "--hash-rounds", "4", "--json"], env={"DATABASE_URL": a})
     assert other.returncode == 0, other.stderr
     assert table_digest(a, "posts") != table_digest(b, "posts")
+    from hmb_ops.db.connect import connection
+    from hmb_ops.db.schema import TABLES
     from hmb_ops.db.seed import seeded_info
 
     assert seeded_info(a)["seed"] == 6 and seeded_info(a)["scale"] == "small"
+    # The loaded schema has exactly the keys `db init` creates (primary keys rebuilt after COPY).
+    def keys(url):
+        with connection(url) as conn, conn.cursor() as cur:
+            cur.execute("SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid) FROM pg_constraint"
+                        " WHERE contype IN ('p', 'f') AND connamespace = 'public'::regnamespace"
+                        " AND conrelid::regclass::text <> 'hmb_ops_seed_info' ORDER BY 1, 2")
+            return cur.fetchall()
+
+    fresh = new_database()
+    assert hmb(["db", "init"], env={"DATABASE_URL": fresh}).returncode == 0
+    assert keys(a) == keys(fresh) and {t for t, _, _ in keys(a)} >= set(TABLES)
 
 
 @pytest.mark.parametrize("args", [["--scale", "huge"], ["--seed", "-1"], ["--hash-rounds", "40"]])
