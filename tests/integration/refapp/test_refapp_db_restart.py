@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 import time
 
 import pytest
@@ -15,7 +17,10 @@ def test_database_outage_and_recovery(tmp_path, client_for):
     from hmb_ops.db.embedded import EmbeddedServer
     from hmb_ops.db.seed import seed
 
-    server = EmbeddedServer(tmp_path / "own-pg")  # our own server: the session one stays up
+    # Our own server (the session one stays up), outside pytest's tmp root: a concurrent pytest
+    # session chmods that root to 0700, which would lock the postgres service user out.
+    own = tempfile.mkdtemp(prefix="hmb-refapp-pg-")
+    server = EmbeddedServer(own)
     url = server.up()[0].url
     try:
         seed(url, scale="small", seed=1, hash_rounds=4)
@@ -45,3 +50,4 @@ def test_database_outage_and_recovery(tmp_path, client_for):
             assert all(client.get("/api/feed", token=token)[0] == 200 for _ in range(10))
     finally:
         server.down()
+        shutil.rmtree(own, ignore_errors=True)
