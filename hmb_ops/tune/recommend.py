@@ -26,9 +26,19 @@ DEFAULT_THREADS = 4        # the seed's gthread setting
 THREADED = {"gthread"}
 
 
-def _cpu_workers(cpus: float) -> int:
-    # Gunicorn's (2 × cores) + 1, on fractional CPUs too: 0.5 CPU → 2 workers, never 0.
-    return max(1, math.floor(2 * cpus + 1))
+def _cpu_workers(cpus: float, threaded: bool) -> tuple[int, str]:
+    """(workers, formula) from CPUs alone; fractional CPUs count, the result is never 0.
+
+    Sync-style workers: Gunicorn's (2 × cores) + 1, the +1 covering a worker blocked on I/O.
+    gthread workers overlap I/O with their threads already, so the +1 only adds a process competing
+    for the same cores: 2 × CPUs (which is also the seed's own ratio: 1 → 2, 2 → 4, 4 → 8). On this
+    project's 2-CPU bench machine 4 × 4 beat 5 × 4 in every round (bench/tune_vs_defaults.py).
+    """
+    if threaded:
+        n = max(1, math.floor(2 * cpus))
+        return n, f"2 × CPUs = 2 × {cpus:g} → {n} (threads already overlap I/O)"
+    n = max(1, math.floor(2 * cpus + 1))
+    return n, f"(2 × CPUs) + 1 = (2 × {cpus:g}) + 1 → {n}"
 
 
 def recommend(resources: Resources, profile: AppProfile, *, tier: Tier | None = None,
@@ -120,7 +130,7 @@ def recommend(resources: Resources, profile: AppProfile, *, tier: Tier | None = 
             + f", fewer workers (at most {max(db_workers, 0)} with this pool), fewer background workers, "
               "or put PgBouncer in front and declare its pool with --max-connections")
 
-    cpu_workers = _cpu_workers(resources.cpus)
+    cpu_workers, cpu_formula = _cpu_workers(resources.cpus, threaded)
     if tier is not None and tier.workers:
         workers, w_binding = tier.workers, TIER
         w_formula = f"tier {tier_name} fixes {tier.workers}"
@@ -144,7 +154,7 @@ def recommend(resources: Resources, profile: AppProfile, *, tier: Tier | None = 
             raise db_error(1)
         workers = min(cpu_workers, mem_workers, db_workers)
         if workers == cpu_workers:
-            w_binding, w_formula = CPU, f"(2 × CPUs) + 1 = (2 × {resources.cpus:g}) + 1 → {cpu_workers}"
+            w_binding, w_formula = CPU, cpu_formula
         elif workers == mem_workers:
             w_binding = MEMORY
             w_formula = (f"({format_size(usable)} − {format_size(master_mem)}) ÷ {format_size(worker_mem)} = "

@@ -107,7 +107,7 @@ def test_explain_table(hmb):
     res = hmb(["tune", "--cpus", "0.5", "--memory", "512MB", "--explain"] + FAST)
     assert res.returncode == 0, res.stderr
     assert "binding constraint" in res.stdout
-    assert "(2 × 0.5) + 1" in res.stdout
+    assert "2 × CPUs = 2 × 0.5 → 1" in res.stdout
     assert "database connections: peak" in res.stderr
 
 
@@ -215,7 +215,7 @@ def test_user_tier_without_fixed_workers_is_computed(hmb, tmp_path):
     res = hmb(["--config", str(f), "tune", "--tier", "tiny", "--json", "--out", str(tmp_path / "o")] + FAST)
     assert res.returncode == 0, res.stderr
     doc = json.loads(res.stdout)
-    assert doc["values"]["workers"] == 2 and doc["values"]["background_workers"] == 1
+    assert doc["values"]["workers"] == 1 and doc["values"]["background_workers"] == 1
     assert next(e for e in doc["explain"] if e["name"] == "workers")["binding"] == "CPU"
     assert doc["files"] is None and len(doc["written"]) == 4
     assert "gunicorn --check-config passed with hmb_ops.refapp.wsgi:app" in doc["validation"]

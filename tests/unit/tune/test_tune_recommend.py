@@ -44,11 +44,15 @@ def test_every_value_has_formula_and_binding():
         assert item.formula and item.binding, item
 
 
-@pytest.mark.parametrize("cpus,workers", [(0.5, 2), (1, 3), (2, 5), (4, 9)])
-def test_cpu_rule_on_fractional_cpus(cpus, workers):
-    plan = recommend(machine(cpus, 64 * GiB), AppProfile(max_connections=10000, max_connections_source="t"))
-    assert plan.values["workers"] == workers
+@pytest.mark.parametrize("cpus,gthread,sync", [(0.5, 1, 2), (1, 2, 3), (1.5, 3, 4), (2, 4, 5), (4, 8, 9)])
+def test_cpu_rule_on_fractional_cpus(cpus, gthread, sync):
+    profile = AppProfile(max_connections=10000, max_connections_source="t")
+    plan = recommend(machine(cpus, 64 * GiB), profile)
+    assert plan.values["workers"] == gthread
     assert plan.item("workers").binding == "CPU"
+    plan = recommend(machine(cpus, 64 * GiB), AppProfile(max_connections=10000, worker_class="sync"))
+    assert plan.values["workers"] == sync
+    assert plan.item("workers").formula.startswith("(2 × CPUs) + 1")
 
 
 def test_big_host_small_memory_is_memory_bound():
