@@ -170,7 +170,6 @@ class _Loader:
         worker = threading.Thread(target=produce, name=f"seed-{table}", daemon=True)
         worker.start()
         sql = f"COPY {table} ({', '.join(columns)}) FROM STDIN"
-        done = 0
         reader = _QueueReader(chunks, self._advance(table, n))
         try:
             if n:
@@ -180,11 +179,10 @@ class _Loader:
             reader.drain()
             worker.join()
         if errors:
-            raise errors[0]
-        done = n
+            raise errors[0]  # the COPY saw an early end; the caller rolls the whole load back
         if self.progress:
-            self.progress(table, done, n)
-        return done
+            self.progress(table, n, n)
+        return n
 
     def _advance(self, table: str, total: int):
         def step(done: int):
