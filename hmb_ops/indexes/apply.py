@@ -95,8 +95,17 @@ def acquire_apply_lock(conn, *, wait: bool, progress: Progress | None = None, wa
 
 
 def release_apply_lock(conn) -> None:
-    with conn.cursor() as cur:
-        cur.execute("SELECT pg_advisory_unlock(%s, %s)", LOCK_KEYS)
+    """Best effort: a session lock also ends with its connection (e.g. after a server restart),
+    and a failure here must not hide the error that ended the apply."""
+    import psycopg2
+
+    if conn.closed:
+        return
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT pg_advisory_unlock(%s, %s)", LOCK_KEYS)
+    except psycopg2.Error:
+        pass
 
 
 def _set_timeouts(conn, action: Action) -> None:

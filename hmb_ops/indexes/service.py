@@ -70,8 +70,7 @@ def apply(url: str, spec: IndexSpec, options: PlanOptions = PlanOptions(), *, wa
             result = applymod.execute_plan(url, plan, mon, progress=progress, connect_timeout=timeout)
             return applymod.ApplyResult(plan=plan, steps=result.steps, seconds=time.monotonic() - started)
         finally:
-            if not mon.closed:
-                applymod.release_apply_lock(mon)
+            applymod.release_apply_lock(mon)
     finally:
         mon.close()
 
