@@ -196,15 +196,32 @@ def run_claims(req: ClaimsRequest, *, progress: Callable[[str], None] | None = N
     return report
 
 
-def _index_claim(req: ClaimsRequest, say, out: Path) -> Claim:
-    from hmb_ops.db.resolve import resolve
+def _bench(url: str, req: ClaimsRequest) -> list[dict]:
     from hmb_ops.db.seed import ensure_seeded
     from hmb_ops.indexes.api import bench_queries
 
-    say("claims: indexes (query bench without vs with each declared index)")
-    url = resolve(req.database_url, Path(req.state_dir), start=True).url
     ensure_seeded(url, scale=req.seed_scale)
-    rows = bench_queries(url, runs=req.query_runs)
+    return bench_queries(url, runs=req.query_runs)
+
+
+def _index_claim(req: ClaimsRequest, say, out: Path) -> Claim:
+    from hmb_ops.db.resolve import configured_url
+
+    say("claims: indexes (query bench without vs with each declared index)")
+    if configured_url(req.database_url):
+        rows = _bench(configured_url(req.database_url)[0], req)
+    else:
+        from hmb_ops.db.embedded import EmbeddedServer
+
+        # Like a load run: the embedded server is started for the bench and stopped after it,
+        # unless it was already running (then it is somebody's, and stays up).
+        server = EmbeddedServer(Path(req.state_dir))
+        status, started = server.up()
+        try:
+            rows = _bench(status.url, req)
+        finally:
+            if started:
+                server.down()
     (out / "index-bench.json").write_text(json.dumps(rows, indent=2) + "\n")
     speedups = [r["speedup"] for r in rows if r.get("speedup")]
     feed = next((r for r in rows if "feed" in str(r.get("name", "")).lower() and r.get("speedup")), None)
