@@ -15,6 +15,9 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+
+# Area fixtures shared by several test folders (tests/ is on pythonpath, see pyproject.toml).
+pytest_plugins = ["fixtures_indexes"]
 HMB_OPS = [sys.executable, "-m", "hmb_ops.cli.main"]
 
 

@@ -1,4 +1,4 @@
-"""Fixtures for the indexes area: fresh databases with the reference schema, small specs, blockers."""
+"""Fixtures for the indexes area (integration and e2e): fresh databases with the reference schema, small specs, blockers."""
 
 from __future__ import annotations
 
