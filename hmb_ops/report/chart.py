@@ -28,7 +28,8 @@ def results_chart(results: dict, *, knee_users: float | None = None, slo_p95_ms:
     fig, ax = plt.subplots(figsize=(8, 4.2))
     ax2 = ax.twinx()
     steps = results.get("steps") or []
-    if steps:
+    # One step (a constant profile) says nothing against load: show the run over time instead.
+    if len(steps) >= 2:
         x = [s.get("users") for s in steps]
         ax.plot(x, [s.get("rps") for s in steps], "o-", color="tab:blue", label="throughput (req/s)")
         ax2.plot(x, [(s.get("latency_ms") or {}).get("p95") for s in steps], "s--", color="tab:red", label="p95 (ms)")
@@ -48,7 +49,8 @@ def results_chart(results: dict, *, knee_users: float | None = None, slo_p95_ms:
     ax2.set_ylabel("latency (ms)")
     ax.set_ylim(bottom=0)
     ax2.set_ylim(bottom=0)
-    ax.set_title(f"hmb-ops {results.get('profile')}: throughput and latency vs load"
+    against = "load" if len(steps) >= 2 else "time"
+    ax.set_title(f"hmb-ops {results.get('profile')}: throughput and latency vs {against}"
                  + (f" (tier {results['tier']})" if results.get("tier") else ""))
     h1, l1 = ax.get_legend_handles_labels()
     h2, l2 = ax2.get_legend_handles_labels()
