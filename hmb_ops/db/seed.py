@@ -1,15 +1,18 @@
 """Realistic, deterministic reference data, loaded with COPY.
 
-Data is generated column-wise with numpy from one seeded generator (same `seed` → same rows), with
-the skew of a real social network: who gets followed is heavily skewed towards a few accounts
-(user 1 has the most followers), so fan-out and feeds behave like the seed's "1,000 followers"
-case. The feed table is filled server-side from posts × follows, as fan-out on write would have.
+Data is generated column-wise with numpy from seeded random streams (same `seed` → same rows,
+ids included), with the skew of a real social network: who gets followed is heavily skewed
+towards a few accounts (user 1 has the most followers), so fan-out and feeds behave like the
+seed's "1,000 followers" case. feed_items holds what fan-out on write would have produced: every
+post in its author's followers' feeds and in the author's own.
 
 Speed: each table is turned into COPY text in large chunks by joining whole columns (no per-row
 Python objects beyond one string), and a producer thread generates the next chunk while the
-server ingests the current one (psycopg2 releases the GIL while sending). Foreign keys are not
-re-checked row by row during the load when the role may set `session_replication_role` (the
-data is consistent by construction); primary keys are always enforced.
+server ingests the current one (psycopg2 releases the GIL while sending). When the role may set
+`session_replication_role`, foreign keys are not re-checked row by row (the data is consistent
+by construction) and tables load on two connections at once; otherwise one connection loads them
+in foreign-key order. Primary keys of the tables nothing refers to are built after the load, as
+pgbench does; the resulting constraints are the same as `db init` creates.
 
 Passwords: every seeded user gets the same password, hashed once with bcrypt at `hash_rounds`
 (each user still has a real bcrypt hash, only the salt is shared). A cheap cost (4) keeps load
@@ -232,11 +235,10 @@ STREAMS = {name: i for i, name in enumerate((
     "conversations", "messages", "notifications", "profile_pictures"))}
 # Foreign-key order, for a role that must load with FK checks on (one connection).
 FK_ORDER = ("users", "jobs", "job_applications", "reviews", "follows", "posts", "post_likes", "post_comments",
-            "conversations", "messages", "notifications", "profile_pictures")
+            "conversations", "messages", "notifications", "profile_pictures", "feed_items:0")
 # With FK checks off, biggest first so two connections finish together; feed parts go last.
-BIG_FIRST = ("follows", "posts", "notifications", "messages", "post_likes", "users", "conversations",
-             "post_comments", "job_applications", "profile_pictures", "jobs", "reviews")
-FEED_PARTS = 2
+BIG_FIRST = ("feed_items:0", "feed_items:1", "follows", "notifications", "messages", "post_likes", "posts",
+             "users", "conversations", "post_comments", "job_applications", "profile_pictures", "jobs", "reviews")
 # Tables no foreign key points at: their primary keys are built after the load, in one pass per
 # table (as pgbench does), instead of one index insertion and WAL record per copied row.
 LEAF_TABLES = ("feed_items", "follows", "post_likes", "messages", "notifications", "post_comments",
@@ -258,6 +260,9 @@ class _Generator:
         self._post_created = None
         self._likes = None
         self._messages = None
+        self._follows = None
+        self._post_users = None
+        self._feed = None
         self._lazy = threading.RLock()  # two loader threads may ask for the same shared array
 
     def rng(self, table: str):
@@ -385,23 +390,72 @@ class _Generator:
                               _ints(reviewee[a:b]), _ints(rating[a:b]), ["Good to work with."] * (b - a),
                               _ts_text(np, created[a:b])])
 
+    def follows_data(self):
+        with self._lazy:
+            if self._follows is None:
+                # Who is followed is power-law skewed (user 1 the most), followers are uniform.
+                np, rng, U = self.np, self.rng("follows"), self.U
+                n = self.count(self.scale.follows)
+                followed = np.minimum((U * rng.random(n) ** 3).astype(np.int64) + 1, U)
+                follower = rng.integers(1, U + 1, n)
+                follower, followed = _unique_pairs(np, follower, followed, U)
+                self._follows = (follower, followed, self.stamp(rng, len(follower)))
+            return self._follows
+
+    def post_users(self):
+        with self._lazy:
+            if self._post_users is None:
+                rng = self.np.random.default_rng([self.seed, STREAMS["posts"], 2])
+                self._post_users = rng.integers(1, self.U + 1, self.n_posts)
+            return self._post_users
+
     def follows(self):
-        # Who is followed is power-law skewed (user 1 the most), followers are uniform.
-        np, rng, U = self.np, self.rng("follows"), self.U
-        n = self.count(self.scale.follows)
-        followed = np.minimum((U * rng.random(n) ** 3).astype(np.int64) + 1, U)
-        follower = rng.integers(1, U + 1, n)
-        follower, followed = _unique_pairs(np, follower, followed, U)
-        created = self.stamp(rng, len(follower))
+        np = self.np
+        follower, followed, created = self.follows_data()
         return (["id", "follower_id", "followed_id", "created_at"], len(follower),
                 lambda a, b: [_ints(np.arange(a + 1, b + 1)), _ints(follower[a:b]), _ints(followed[a:b]),
                               _ts_text(np, created[a:b])])
+
+    def feed_plan(self, parts: int):
+        """Post ranges and first feed id of each part: fan-out of every post to its author's
+        followers and to the author, in post (= time) order, so ids are deterministic."""
+        with self._lazy:
+            if self._feed is None or self._feed[0] != parts:
+                np = self.np
+                follower, followed, _ = self.follows_data()
+                counts = np.bincount(followed, minlength=self.U + 1)
+                order = np.argsort(followed, kind="stable")
+                per_post = counts[self.post_users()] + 1
+                step = -(-self.n_posts // parts)
+                bounds = [(lo, min(self.n_posts, lo + step)) for lo in range(0, self.n_posts, step)]
+                sizes = [int(per_post[lo:hi].sum()) for lo, hi in bounds]
+                firsts = np.concatenate(([1], 1 + np.cumsum(sizes)[:-1])).tolist()
+                self._feed = (parts, bounds, sizes, firsts, counts, np.cumsum(counts) - counts, follower[order])
+            return self._feed
+
+    def feed_items(self, part: int, parts: int):
+        np = self.np
+        _, bounds, sizes, firsts, counts, starts, by_followed = self.feed_plan(parts)
+        lo, hi = bounds[part]
+        authors = self.post_users()[lo:hi]
+        per_post = counts[authors] + 1
+        total = sizes[part]
+        post_idx = np.repeat(np.arange(lo, hi), per_post)
+        k = np.arange(total) - np.repeat(np.cumsum(per_post) - per_post, per_post)
+        author = self.post_users()[post_idx]
+        pick = np.minimum(starts[author] + np.maximum(k - 1, 0), max(len(by_followed) - 1, 0))
+        user = np.where(k == 0, author, by_followed[pick] if len(by_followed) else author)
+        created = self.post_created()[post_idx]
+        first = firsts[part]
+        return (["id", "user_id", "post_id", "author_id", "created_at"], total,
+                lambda a, b: [_ints(np.arange(first + a, first + b)), _ints(user[a:b]), _ints(post_idx[a:b] + 1),
+                              _ints(author[a:b]), _ts_text(np, created[a:b])])
 
     def posts(self):
         np, npo = self.np, self.n_posts
         created = self.post_created()
         rng = np.random.default_rng([self.seed, STREAMS["posts"], 1])
-        user = rng.integers(1, self.U + 1, npo)
+        user = self.post_users()
         text = rng.integers(0, len(SENTENCES), npo)
         kind = rng.choice(4, npo, p=[0.7, 0.1, 0.15, 0.05])
         like_counts = np.bincount(self.likes()[1], minlength=npo + 1)[1:]
@@ -507,83 +561,34 @@ class _Generator:
                               _bools(current[a:b]), _ts_text(np, created[a:b])])
 
 
-FEED_SQL = ("INSERT INTO feed_items (user_id, post_id, author_id, created_at)"
-            " SELECT f.follower_id, p.id, p.user_id, p.created_at FROM posts p"
-            " JOIN follows f ON f.followed_id = p.user_id WHERE p.id BETWEEN %(lo)s AND %(hi)s"
-            " UNION ALL SELECT p.user_id, p.id, p.user_id, p.created_at FROM posts p"
-            " WHERE p.id BETWEEN %(lo)s AND %(hi)s")
-
-
-def _load_table(conn, gen: _Generator, table: str, progress, rows: dict, timings: dict) -> None:
+def _load_table(conn, gen: _Generator, task: str, parts: int, progress, rows: dict, timings: dict) -> None:
+    """COPY one table (or one part of feed_items, "feed_items:N") and commit it."""
     t0 = time.perf_counter()
-    columns, n, chunk = getattr(gen, table)()
-    rows[table] = _Loader(conn, progress).copy(table, columns, n, chunk)
+    table, _, part = task.partition(":")
+    columns, n, chunk = gen.feed_items(int(part), parts) if part else getattr(gen, table)()
+    rows[task] = _Loader(conn, progress).copy(table, columns, n, chunk)
     conn.commit()
-    timings[table] = time.perf_counter() - t0
+    timings[task] = time.perf_counter() - t0
 
 
-def _run_tasks(conns, gen: _Generator, order: tuple[str, ...], feed_parts: int, progress,
-               rows: dict, timings: dict) -> None:
-    """Load the tables, then fill feed_items in parts, on every connection at once.
-
-    A connection takes the next table in `order`; feed parts become ready once posts and follows
-    are committed. Each task commits on its own.
-    """
-    cond = threading.Condition()
+def _run_tasks(conns, gen: _Generator, order: tuple[str, ...], progress, rows: dict, timings: dict) -> None:
+    """Every connection takes the next task of `order` until none is left; each task commits."""
+    lock = threading.Lock()
     pending = list(order)
-    step = -(-gen.n_posts // feed_parts)
-    parts = [(lo, min(gen.n_posts, lo + step - 1)) for lo in range(1, gen.n_posts + 1, step)]
-    committed: set[str] = set()
-    feed_rows: list[int] = []
-    feed_seconds: list[float] = []
-    failed: list[bool] = []
-
-    def next_task():
-        with cond:
-            while not failed:
-                if pending:
-                    return "table", pending.pop(0)
-                if not parts:
-                    return None
-                if {"posts", "follows"} <= committed:
-                    return "feed", parts.pop(0)
-                cond.wait(0.5)
-            return None
+    parts = sum(1 for t in order if t.startswith("feed_items:"))
 
     def work(conn):
-        try:
-            while (task := next_task()) is not None:
-                kind, arg = task
-                if kind == "table":
-                    _load_table(conn, gen, arg, progress, rows, timings)
-                    with cond:
-                        committed.add(arg)
-                        cond.notify_all()
-                else:
-                    t0 = time.perf_counter()
-                    n = _fill_feed(conn, *arg)
-                    conn.commit()
-                    with cond:
-                        feed_rows.append(n)
-                        feed_seconds.append(time.perf_counter() - t0)
-        except BaseException:
-            with cond:
-                failed.append(True)
-                cond.notify_all()
-            raise
+        while True:
+            with lock:
+                if not pending:
+                    return
+                task = pending.pop(0)
+            _load_table(conn, gen, task, parts, progress, rows, timings)
 
     _in_parallel(*[(lambda c=c: work(c)) for c in conns])
-    rows["feed_items"] = sum(feed_rows)
-    timings["feed_items"] = sum(feed_seconds)
-    if progress:
-        progress("feed_items", rows["feed_items"], rows["feed_items"])
-
-
-def _fill_feed(conn, lo: int, hi: int) -> int:
-    """feed_items as fan-out on write would have produced them: followers and the author."""
-    with conn.cursor() as cur:
-        cur.execute(FEED_SQL, {"lo": lo, "hi": hi})
-        return cur.rowcount
+    for collected in (rows, timings):
+        pieces = [k for k in collected if k.startswith("feed_items:")]
+        collected["feed_items"] = sum(collected.pop(k) for k in pieces)
 
 
 def _in_parallel(*jobs):
@@ -712,9 +717,9 @@ def _load(conn, url: str, scale: str, spec: Scale, seed: int, password: str, has
             # connections: the server, not Python, is the bottleneck of COPY.
             second = connect(url, application_name="hmb-ops seed")
             _session(second)
-            _run_tasks([conn, second], gen, BIG_FIRST, FEED_PARTS, progress, rows, timings)
+            _run_tasks([conn, second], gen, BIG_FIRST, progress, rows, timings)
         else:
-            _run_tasks([conn], gen, FK_ORDER, 1, progress, rows, timings)
+            _run_tasks([conn], gen, FK_ORDER, progress, rows, timings)
         t0 = time.perf_counter()
         conns = [conn] + ([second] if second is not None else [])
         # feed_items alone is about as big as all the other leaf tables together.

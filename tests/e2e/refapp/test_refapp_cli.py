@@ -64,7 +64,7 @@ def test_db_seed_json_deterministic_and_reset(hmb, new_database):
     assert "seeded users: 1000 rows" in proc.stderr  # quiet, line-oriented progress off a TTY
     # Same seed elsewhere: the same rows, table by table.
     assert hmb(["db", "seed", "--seed", "5", "--hash-rounds", "4"], env={"DATABASE_URL": b}).returncode == 0
-    for table in ("users", "follows", "posts", "post_likes", "messages", "notifications", "jobs"):
+    for table in ("users", "follows", "posts", "post_likes", "messages", "notifications", "jobs", "feed_items"):
         assert table_digest(a, table) == table_digest(b, table), table
     # Seeding again needs --reset: refused in one line, data untouched.
     again = hmb(["db", "seed", "--seed", "6"], env={"DATABASE_URL": a})

@@ -178,3 +178,19 @@ def test_expired_and_forged_tokens(client):
 def test_wrong_method_is_405_json(client):
     status, headers, doc = client.request("PUT", "/api/jobs", token=client.login(1))
     assert status == 405 and doc["error"] and "GET" in headers["Allow"]
+
+
+def test_seeded_feed_is_exactly_the_fan_out_of_posts(seeded_url):
+    from hmb_ops.db.connect import connection
+
+    with connection(seeded_url) as conn, conn.cursor() as cur:
+        cur.execute(
+            "WITH expected AS (SELECT f.follower_id, p.id, p.user_id, p.created_at FROM posts p"
+            "  JOIN follows f ON f.followed_id = p.user_id WHERE p.id <= 2000"
+            "  UNION ALL SELECT p.user_id, p.id, p.user_id, p.created_at FROM posts p WHERE p.id <= 2000),"
+            " got AS (SELECT user_id, post_id, author_id, created_at FROM feed_items WHERE post_id <= 2000)"
+            " SELECT (SELECT count(*) FROM (SELECT * FROM expected EXCEPT ALL SELECT * FROM got) a),"
+            "        (SELECT count(*) FROM (SELECT * FROM got EXCEPT ALL SELECT * FROM expected) b),"
+            "        (SELECT count(*) FROM got)")
+        missing, extra, total = cur.fetchone()
+    assert (missing, extra) == (0, 0) and total > 2000
