@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import socket
 import subprocess
 import time
@@ -178,8 +179,10 @@ class EmbeddedServer:
         finally:
             pwfile.unlink(missing_ok=True)
         if res.returncode != 0:
-            raise EnvironmentUnusable(f"initdb failed: {(res.stderr or res.stdout).strip().splitlines()[-1:]}",
-                                      hint=f"remove {self.data} and retry")
+            # leave no half-initialised folder behind: the next `db up` starts clean
+            shutil.rmtree(self.data, ignore_errors=True)
+            last = ((res.stderr or res.stdout).strip().splitlines() or ["no output"])[-1]
+            raise EnvironmentUnusable(f"initdb failed: {last}", hint=f"see {self.root} and retry")
         self.password_file.write_text(password + "\n")
         os.chmod(self.password_file, 0o600)
         return True
