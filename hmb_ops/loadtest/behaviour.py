@@ -44,6 +44,7 @@ class Recorder:
         self.failures: dict[str, dict[str, int]] = {}
         self.late = 0
         self.sent = 0
+        self.slots = 0  # open model: scheduled sends dispatched (log-ins outside the schedule excluded)
         self.ready = 0  # users past on_start (logged in, ids learned): the ramp ends when all are
 
     def series(self, name: str) -> array:
@@ -57,9 +58,9 @@ class Recorder:
         by_kind[kind] = by_kind.get(kind, 0) + 1
 
     def drain(self) -> dict:
-        values, failures, late, sent = self.values, self.failures, self.late, self.sent
-        self.values, self.failures, self.late, self.sent = {}, {}, 0, 0
-        return {"t": time.time(), "ready": self.ready,
+        values, failures, late, sent, slots = self.values, self.failures, self.late, self.sent, self.slots
+        self.values, self.failures, self.late, self.sent, self.slots = {}, {}, 0, 0, 0
+        return {"t": time.time(), "ready": self.ready, "slots": slots,
                 "v": {k: base64.b64encode(a.tobytes()).decode() for k, a in values.items()},
                 "f": failures, "late": late, "sent": sent}
 
@@ -260,6 +261,7 @@ def make_user_class(spec: dict) -> type:
                         gevent.sleep(delay)
                     elif -delay > LATE_SEND_S:
                         rec.late += 1
+                    rec.slots += 1
                     self.dispatch(self.pick(), intended)
             while True:
                 self.dispatch(self.pick(), None)

@@ -161,7 +161,7 @@ def build_document(*, plan, collected, target: str, tier: str | None, started_is
     }
     if offered:
         scheduled = int(offered * duration)
-        sent = sum(s.sent for s in secs.values())
+        sent = sum(s.slots for s in secs.values())
         doc["open_model"] = {"scheduled": scheduled, "sent": sent, "dropped": max(0, scheduled - sent),
                              "late": sum(s.late for s in secs.values())}
     if server is not None:

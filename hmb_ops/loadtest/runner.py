@@ -36,6 +36,7 @@ class Second:
     users: int = 0
     late: int = 0
     sent: int = 0
+    slots: int = 0
 
 
 @dataclass
@@ -62,6 +63,7 @@ class Collected:
         sec.users = max(sec.users, int(msg.get("users", 0)))
         sec.late += int(msg.get("late", 0))
         sec.sent += int(msg.get("sent", 0))
+        sec.slots += int(msg.get("slots", 0))
         return sec
 
 

@@ -38,7 +38,8 @@ def _collected(plan, seconds):
     got = Collected(started_at=T0, ended_at=T0 + plan.duration, processes=1)
     for s, (users, values, failures) in seconds.items():
         got.ingest({"t": T0 + s + 1.0, "users": users, "v": {"GET /api/feed": enc(values)},
-                    "f": {"GET /api/feed": failures} if failures else {}, "sent": len(values)})
+                    "f": {"GET /api/feed": failures} if failures else {}, "sent": len(values),
+                    "slots": len(values)})
     return got
 
 
