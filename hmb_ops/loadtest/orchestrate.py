@@ -152,7 +152,11 @@ class Stack:
         app.start(ready_timeout=60)
         self.app = app
         self.url = app.url
+        if req.app_config_file:  # the tier's numbers do not describe someone else's config file
+            threads = req.app_threads
+            workers = req.app_workers if req.app_workers is not None else (len(app.worker_pids()) or None)
         self.server_info = {"workers": workers, "threads": threads,
-                            "worker_class": req.app_worker_class or values.get("worker_class"),
+                            "worker_class": req.app_worker_class or (None if req.app_config_file
+                                                                     else values.get("worker_class")),
                             "tier": tier, "config_file": config_file,
                             "app_env": {k: v for k, v in env.items() if "SECRET" not in k and "URL" not in k}}

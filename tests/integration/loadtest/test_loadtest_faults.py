@@ -130,3 +130,26 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_own_gunicorn_config_and_a_run_without_the_declared_indexes(seeded_url, tmp_path):
+    from hmb_ops.db.connect import connection
+    from hmb_ops.indexes.api import ensure_indexes, load_spec
+
+    conf = tmp_path / "gunicorn.conf.py"
+    conf.write_text("workers = 2\nworker_class = 'sync'\ntimeout = 30\n")
+    try:
+        doc = run_load(LoadRequest(profile="ci", users=3, duration=3, database_url=seeded_url,
+                                   state_dir=str(tmp_path / "state"), out_dir=str(tmp_path / "r"),
+                                   app_config_file=str(conf), with_indexes=False))
+        assert doc["summary"]["requests"] > 0 and doc["summary"]["failures"] == 0
+        assert doc["server"]["workers"] == 2 and doc["server"]["config_file"] == str(conf)
+        assert doc["config"]["with_indexes"] is False
+        declared = set(load_spec().by_name())
+        with connection(seeded_url) as conn, conn.cursor() as cur:
+            cur.execute("SELECT indexname FROM pg_indexes WHERE schemaname = 'public'")
+            present = {r[0] for r in cur.fetchall()}
+        assert declared and not (declared & present)
+    finally:
+        ensure_indexes(seeded_url)
