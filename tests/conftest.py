@@ -7,8 +7,10 @@ HMB_OPS_TEST_DATABASE_URL names an existing server.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import uuid
 from pathlib import Path
 
@@ -22,8 +24,12 @@ HMB_OPS = [sys.executable, "-m", "hmb_ops.cli.main"]
 
 
 @pytest.fixture(scope="session")
-def pg_state_dir(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("state")
+def pg_state_dir():
+    # Outside pytest's tmp root on purpose: a second pytest session resets that root to 0700,
+    # which would lock the unprivileged postgres service user out of this session's server.
+    path = Path(tempfile.mkdtemp(prefix="hmb-ops-test-state-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
