@@ -135,7 +135,10 @@ def build_document(*, plan, collected, target: str, tier: str | None, started_is
                       **block, "server": _server_window(server_samples or [], w0, w1)})
 
     reasons = list(extra_reasons) + list(collected.problems)
-    cpu_values = [g["max"] for g in (gen.samples if gen else []) if t0 <= g["t"] <= (collected.ended_at or t0)]
+    # The first second carries the spawn (greenlets, connections): report steady CPU, while the
+    # saturation check below still sees every sample.
+    in_run = [g for g in (gen.samples if gen else []) if t0 <= g["t"] <= (collected.ended_at or t0)]
+    cpu_values = [g["max"] for g in in_run if g["t"] >= t0 + 1.5] or [g["max"] for g in in_run]
     saturated_at = gen.saturated_since(t0) if gen else None
     if saturated_at is not None:
         reasons.append(f"generator CPU stayed above {SATURATED_CPU_PERCENT:g} % of a core from t={saturated_at - t0:.0f} s:"
