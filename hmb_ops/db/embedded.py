@@ -191,6 +191,9 @@ class EmbeddedServer:
     def _free_port(preferred: int | None) -> int:
         for candidate in ([preferred] if preferred else []) + [0]:
             with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+                # postgres binds with SO_REUSEADDR too: without it, the old port looks taken while
+                # connections of the previous run sit in TIME_WAIT, and a restart moves ports
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
                 try:
                     s.bind(("127.0.0.1", candidate))
                 except OSError:

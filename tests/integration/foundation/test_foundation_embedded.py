@@ -65,3 +65,21 @@ def test_status_reports_on_a_configured_server(hmb, pg_url, tmp_path):
     assert "***" in doc["url"] or ":" not in doc["url"].split("@")[0][len("postgresql://"):]
     # the configured server was used, not an embedded one in the state folder
     assert not (tmp_path / "postgres").exists()
+
+
+def test_restart_keeps_the_port_after_connections(tmp_path):
+    """Regression: the free-port probe lacked SO_REUSEADDR, so a restart moved to a new port."""
+    from hmb_ops.db.embedded import EmbeddedServer
+
+    server = EmbeddedServer(tmp_path / "state")
+    try:
+        status, _ = server.up()
+        for _ in range(5):
+            with connection(status.url) as conn, conn.cursor() as cur:
+                cur.execute("SELECT 1")
+        server.restart()
+        assert server.status().port == status.port
+        with connection(server.url()) as conn, conn.cursor() as cur:
+            cur.execute("SELECT 1")
+    finally:
+        server.down()
