@@ -9,22 +9,25 @@ from typing import Any, Iterable
 from hmb_ops.indexes.spec import QuerySpec, placeholders
 
 
+def _nodes(node: Any):
+    """Every plan node of an EXPLAIN (FORMAT JSON) document, depth first (Bitmap Index Scans sit deep)."""
+    if isinstance(node, dict):
+        if "Node Type" in node or "Index Name" in node:
+            yield node
+        for v in node.values():
+            yield from _nodes(v)
+    elif isinstance(node, list):
+        for v in node:
+            yield from _nodes(v)
+
+
 def indexes_in_plan(node: Any) -> list[str]:
-    """Every "Index Name" anywhere in an EXPLAIN (FORMAT JSON) tree (Bitmap Index Scans sit deep)."""
+    """Every "Index Name" anywhere in an EXPLAIN (FORMAT JSON) tree, in order of first appearance."""
     found: list[str] = []
-
-    def walk(n: Any) -> None:
-        if isinstance(n, dict):
-            name = n.get("Index Name")
-            if name and name not in found:
-                found.append(name)
-            for v in n.values():
-                walk(v)
-        elif isinstance(n, list):
-            for v in n:
-                walk(v)
-
-    walk(node)
+    for n in _nodes(node):
+        name = n.get("Index Name")
+        if name and name not in found:
+            found.append(name)
     return found
 
 
@@ -36,20 +39,11 @@ def top_node(plan_json: Any) -> dict:
 def scan_nodes(node: Any) -> list[str]:
     """Node types that read a table (Seq Scan on users, Index Scan using x on y) for reasons."""
     out: list[str] = []
-
-    def walk(n: Any) -> None:
-        if isinstance(n, dict):
-            t = n.get("Node Type", "")
-            if "Scan" in t and n.get("Relation Name"):
-                via = f" using {n['Index Name']}" if n.get("Index Name") else ""
-                out.append(f"{t}{via} on {n['Relation Name']}")
-            for v in n.values():
-                walk(v)
-        elif isinstance(n, list):
-            for v in n:
-                walk(v)
-
-    walk(node)
+    for n in _nodes(node):
+        t = n.get("Node Type", "")
+        if "Scan" in t and n.get("Relation Name"):
+            via = f" using {n['Index Name']}" if n.get("Index Name") else ""
+            out.append(f"{t}{via} on {n['Relation Name']}")
     return out
 
 

@@ -32,6 +32,16 @@ def _page(items: list[dict], rows: list, limit: int, key=lambda r: (r[-1], r[0])
     return jsonify({"items": items, "next_cursor": nxt})
 
 
+def _keyset_rows(cur, sql: list[str], params: list, cursor, limit: int, prefix: str = "") -> list:
+    """Run a newest-first list query, one page after `cursor`: keyset paging on (created_at, id)."""
+    if cursor:
+        sql = [*sql, f"AND ({prefix}created_at, {prefix}id) < (%s, %s)"]
+        params = [*params, *cursor]
+    cur.execute(" ".join([*sql, f"ORDER BY {prefix}created_at DESC, {prefix}id DESC LIMIT %s"]),
+                [*params, limit])
+    return cur.fetchall()
+
+
 # -- auth ----------------------------------------------------------------------------------------
 @bp.post("/auth/login")
 def login():
@@ -66,14 +76,8 @@ def feed():
            " p.created_at, f.created_at FROM feed_items f JOIN posts p ON p.id = f.post_id"
            " JOIN users u ON u.id = p.user_id WHERE f.user_id = %s"]
     params: list = [g.user_id]
-    if cursor:
-        sql.append("AND (f.created_at, f.id) < (%s, %s)")
-        params += list(cursor)
-    sql.append("ORDER BY f.created_at DESC, f.id DESC LIMIT %s")
-    params.append(limit)
     with _state().db.cursor() as cur:
-        cur.execute(" ".join(sql), params)
-        rows = cur.fetchall()
+        rows = _keyset_rows(cur, sql, params, cursor, limit, prefix="f.")
     items = [{"id": r[1], "author_id": r[2], "author": r[3], "content": r[4], "post_type": r[5],
               "image_url": r[6], "like_count": r[7], "created_at": iso(r[8])} for r in rows]
     return _page(items, rows, limit, key=lambda r: (r[9], r[0]))
@@ -199,14 +203,8 @@ def jobs():
         # ILIKE '%...%' is what the pg_trgm GIN index on title serves.
         sql.append("AND title ILIKE %s")
         params.append(_like_pattern(q))
-    if cursor:
-        sql.append("AND (created_at, id) < (%s, %s)")
-        params += list(cursor)
-    sql.append("ORDER BY created_at DESC, id DESC LIMIT %s")
-    params.append(limit)
     with _state().db.cursor() as cur:
-        cur.execute(" ".join(sql), params)
-        rows = cur.fetchall()
+        rows = _keyset_rows(cur, sql, params, cursor, limit)
     items = [{"id": r[0], "title": r[1], "company": r[2], "category": r[3], "job_type": r[4],
               "location": r[5], "salary_min": r[6], "salary_max": r[7], "is_remote": r[8],
               "employer_id": r[9], "created_at": iso(r[10])} for r in rows]
@@ -254,13 +252,7 @@ def conversation_messages(conversation_id: int):
         sql = ["SELECT id, sender_id, receiver_id, content, is_read, created_at FROM messages"
                " WHERE conversation_id = %s"]
         params: list = [conversation_id]
-        if cursor:
-            sql.append("AND (created_at, id) < (%s, %s)")
-            params += list(cursor)
-        sql.append("ORDER BY created_at DESC, id DESC LIMIT %s")
-        params.append(limit)
-        cur.execute(" ".join(sql), params)
-        rows = cur.fetchall()
+        rows = _keyset_rows(cur, sql, params, cursor, limit)
     items = [{"id": r[0], "sender_id": r[1], "receiver_id": r[2], "content": r[3], "is_read": r[4],
               "created_at": iso(r[5])} for r in rows]
     return _page(items, rows, limit)
@@ -286,14 +278,8 @@ def notifications():
     if unread is not None:
         sql.append("AND is_read = %s")
         params.append(not unread)
-    if cursor:
-        sql.append("AND (created_at, id) < (%s, %s)")
-        params += list(cursor)
-    sql.append("ORDER BY created_at DESC, id DESC LIMIT %s")
-    params.append(limit)
     with _state().db.cursor() as cur:
-        cur.execute(" ".join(sql), params)
-        rows = cur.fetchall()
+        rows = _keyset_rows(cur, sql, params, cursor, limit)
     items = [{"id": r[0], "actor_id": r[1], "type": r[2], "content": r[3], "related_id": r[4],
               "is_read": r[5], "created_at": iso(r[6])} for r in rows]
     return _page(items, rows, limit)
