@@ -103,4 +103,8 @@ def table(title: str | None, columns: list[str], rows: list[list[Any]]) -> None:
         t.add_column(col)
     for row in rows:
         t.add_row(*["" if v is None else str(v) for v in row])
-    Console(highlight=False, soft_wrap=False, width=max(100, Console().width)).print(t)
+    probe = Console()
+    # In logs and pipes there is no terminal to fit: let the table take its natural width
+    # instead of rich's 80-column default, which wraps endpoint names mid-word.
+    width = probe.width if probe.is_terminal else 200
+    Console(highlight=False, soft_wrap=False, width=width).print(t)
