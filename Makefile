@@ -29,8 +29,13 @@ test-fast: $(STAMP)
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -q -m slow
 
+# One benchmark at a time (they measure each other otherwise); each prints its own side-by-side figures.
 bench: $(STAMP)
-	$(BIN)/python bench/cli_startup.py
+	$(BIN)/python bench/cli_startup.py --runs 20
+	$(BIN)/python bench/seed_vs_pgbench.py --repeat 5
+	$(BIN)/python bench/loadtest_vs_wrk.py
+	$(BIN)/python bench/tune_vs_defaults.py --rounds 3 --users 8,16,32 --stage-seconds 15
+	$(BIN)/python bench/capacity_accuracy.py --out .hmb-ops/bench/capacity-accuracy
 
 clean:
 	rm -rf $(VENV) .hmb-ops .pytest_cache
