@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hmb_ops.errors import EnvironmentUnusable, StateDirError
+from hmb_ops.ports import free_port, port_is_free
 
 SERVICE_USER = "embedded_postgres"  # postgres refuses to run as root
 DB_USER = "postgres"
@@ -187,26 +188,13 @@ class EmbeddedServer:
         os.chmod(self.password_file, 0o600)
         return True
 
-    @staticmethod
-    def _free_port(preferred: int | None) -> int:
-        for candidate in ([preferred] if preferred else []) + [0]:
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-                # postgres binds with SO_REUSEADDR too: without it, the old port looks taken while
-                # connections of the previous run sit in TIME_WAIT, and a restart moves ports
-                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                try:
-                    s.bind(("127.0.0.1", candidate))
-                except OSError:
-                    continue
-                return s.getsockname()[1]
-        raise EnvironmentUnusable("no free port on 127.0.0.1")
-
     def up(self) -> tuple[EmbeddedStatus, bool]:
         """Start the server (initialising it first). Returns (status, started_now)."""
         self.init()
         if self._pid() is not None:
             return self.status(), False
-        port = self._free_port(self._port())
+        kept = self._port()
+        port = kept if kept and port_is_free("127.0.0.1", kept) else free_port()
         self.port_file.write_text(f"{port}\n")
         opts = " ".join(f"-c {k}={v}" if v else f"-c {k}=''" for k, v in
                         {**SERVER_SETTINGS, "port": str(port)}.items())

@@ -9,7 +9,6 @@ The parent process never imports locust: the generator runs in child processes
 
 from __future__ import annotations
 
-import socket
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -20,6 +19,7 @@ from hmb_ops.errors import StateDirError
 from hmb_ops.loadtest.profiles import build_plan
 from hmb_ops.loadtest.results import load_results as _load_results
 from hmb_ops.loadtest.results import write_outputs
+from hmb_ops.ports import free_port
 
 DEFAULT_PASSWORD = "hmb-ops-demo"
 DEFAULT_SEEDED_USERS = 1000
@@ -58,12 +58,6 @@ def default_out_dir(state_dir: str | Path, profile: str, now: datetime | None = 
         n += 1
         path = base.with_name(f"{base.name}-{n}")
     return path
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _make_dir(path: Path) -> Path:
@@ -121,7 +115,7 @@ def _run(req: LoadRequest, plan, target: str | None, out_dir: Path, progress) ->
                     "think_time": list(plan.think_time), "mix": plan.mix, "request_timeout": plan.request_timeout,
                     "arrival_rate": plan.arrival_rate, "processes": plan.processes, "duration": plan.duration,
                     "seeded_users": (stack.seeded_users if stack else None) or DEFAULT_SEEDED_USERS,
-                    "password": DEFAULT_PASSWORD, "master_port": _free_port() if plan.processes > 1 else None,
+                    "password": DEFAULT_PASSWORD, "master_port": free_port() if plan.processes > 1 else None,
                     "user_offset": int(time.time()) % 997}
             sampler = None
             if stack is not None and stack.app is not None:

@@ -13,7 +13,6 @@ import atexit
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -23,26 +22,9 @@ import urllib.request
 from pathlib import Path
 
 from hmb_ops.errors import EnvironmentUnusable, PortInUse
+from hmb_ops.ports import free_port, port_is_free
 
 DEFAULT_CONFIG = str(Path(__file__).with_name("gunicorn_default.py"))
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
-
-
-def port_is_free(host: str, port: int) -> bool:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as s:
-        # Same option Gunicorn sets, so a port in TIME_WAIT is not reported as taken.
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind((host, port))
-        except OSError:
-            return False
-    return True
 
 
 def _last_line(path: Path) -> str:

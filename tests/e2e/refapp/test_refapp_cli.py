@@ -13,7 +13,7 @@ import urllib.request
 
 import pytest
 
-from hmb_ops.refapp.runner import free_port
+from hmb_ops.ports import free_port
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 UNREACHABLE = "postgresql://u:secretpw@127.0.0.1:1/nothing"

@@ -10,6 +10,7 @@ import psutil
 import pytest
 
 from hmb_ops.loadtest.api import LoadRequest, run_load
+from hmb_ops.ports import free_port
 
 BUSY = ("profiles:\n  busy:\n    users: 6\n    spawn_rate: 6\n    duration: 12\n    think_time: [0, 0.05]\n"
         "    mix: {feed: 3, jobs: 2, unread_count: 1, health: 1}\n")
@@ -100,7 +101,7 @@ def test_locust_cli_master_and_worker_with_our_locustfile_then_from_raw(app, tmp
                        "{users: 4, duration: 3}]\n    think_time: [0, 0.1]\n    mix: {feed: 2, jobs: 1}\n")
     raw = tmp_path / "raw.jsonl"
     env = {**os.environ, "HMB_PROFILE": "dist", "HMB_OPS_CONFIG": str(profile), "HMB_RAW_OUT": str(raw)}
-    port = str(_free_port())
+    port = str(free_port())
     master = subprocess.Popen([sys.executable, "-m", "locust", "-f", str(locustfile), "--master", "--headless",
                                "--expect-workers", "1", "--host", app.url, "--master-bind-host", "127.0.0.1",
                                "--master-bind-port", port, "--loglevel", "ERROR", "--only-summary"],
@@ -122,14 +123,6 @@ def test_locust_cli_master_and_worker_with_our_locustfile_then_from_raw(app, tmp
     assert doc["target"] == app.url and doc["summary"]["requests"] > 10 and doc["summary"]["failures"] == 0
     assert [s["users"] for s in doc["steps"]] == [2, 4]
     assert {e["name"] for e in doc["endpoints"]} >= {"GET /api/feed", "GET /api/jobs"}
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.mark.slow
