@@ -130,13 +130,10 @@ def _holds(measured: float | None, low: float) -> bool | None:
 def run_claims(req: ClaimsRequest, *, progress: Callable[[str], None] | None = None) -> ClaimsReport:
     validate(req)
     from hmb_ops.capacity.runner import conditions as machine_conditions
-    from hmb_ops.capacity.runner import load_progress
+    from hmb_ops.capacity.runner import default_out_dir, load_progress
     from hmb_ops.loadtest.api import LoadRequest, run_load
 
-    from datetime import datetime, timezone
-
-    out = Path(req.out_dir) if req.out_dir else (Path(req.state_dir) / "claims" /
-                                                 datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ"))
+    out = Path(req.out_dir) if req.out_dir else default_out_dir(req.state_dir, "claims")
     out.mkdir(parents=True, exist_ok=True)
     cfg = profiles_file(req, out)
     config_files = tuple(req.config_files) + (str(cfg),)

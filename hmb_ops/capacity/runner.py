@@ -158,9 +158,10 @@ class CapacityRequest:
     seed_scale: str = "small"
 
 
-def default_out_dir(state_dir: str) -> Path:
+def default_out_dir(state_dir: str, kind: str = "capacity") -> Path:
+    """`<state dir>/<kind>/<UTC timestamp>/`: where capacity and claims runs keep their files."""
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    return Path(state_dir) / "capacity" / stamp
+    return Path(state_dir) / kind / stamp
 
 
 def check_seed_scale(scale: str) -> None:
