@@ -202,23 +202,12 @@ def _bench(url: str, req: ClaimsRequest) -> list[dict]:
 
 
 def _index_claim(req: ClaimsRequest, say, out: Path) -> Claim:
-    from hmb_ops.db.resolve import configured_url
+    from hmb_ops.db.resolve import database_for_run
 
     say("claims: indexes (query bench without vs with each declared index)")
-    if configured_url(req.database_url):
-        rows = _bench(configured_url(req.database_url)[0], req)
-    else:
-        from hmb_ops.db.embedded import EmbeddedServer
-
-        # Like a load run: the embedded server is started for the bench and stopped after it,
-        # unless it was already running (then it is somebody's, and stays up).
-        server = EmbeddedServer(Path(req.state_dir))
-        status, started = server.up()
-        try:
-            rows = _bench(status.url, req)
-        finally:
-            if started:
-                server.down()
+    # Like a load run: the embedded server, if it is used, runs only for the bench.
+    with database_for_run(req.database_url, req.state_dir) as (url, _started):
+        rows = _bench(url, req)
     (out / "index-bench.json").write_text(json.dumps(rows, indent=2) + "\n")
     speedups = [r["speedup"] for r in rows if r.get("speedup")]
     feed = next((r for r in rows if "feed" in str(r.get("name", "")).lower() and r.get("speedup")), None)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 from hmb_ops.db import dsn as dsnmod
 
@@ -48,3 +50,24 @@ def resolve(flag_value: str | None, state_dir: str | os.PathLike | Path, *, star
 
         raise DatabaseUnavailable("the embedded PostgreSQL is not running", hint="run hmb-ops db up")
     return ResolvedDatabase(url=url, source="embedded")
+
+
+@contextmanager
+def database_for_run(flag_value: str | None, state_dir: str | os.PathLike | Path) -> Iterator[tuple[str, bool]]:
+    """Yield (url, started_embedded) for one run: the configured database, or the embedded server,
+    started for the block and stopped after it unless it was already running (then it is somebody
+    else's and stays up)."""
+    configured = configured_url(flag_value)
+    if configured:
+        dsnmod.parse(configured[0])
+        yield configured[0], False
+        return
+    from hmb_ops.db.embedded import EmbeddedServer
+
+    server = EmbeddedServer(state_dir)
+    status, started = server.up()
+    try:
+        yield status.url, started
+    finally:
+        if started:
+            server.down()

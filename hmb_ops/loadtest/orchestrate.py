@@ -85,21 +85,12 @@ class Stack:
         self._stack.close()
 
     def _database(self) -> str:
-        from hmb_ops.db import dsn
-        from hmb_ops.db.resolve import configured_url
+        from hmb_ops.db.resolve import database_for_run
 
-        configured = configured_url(self.req.database_url)
-        if configured:
-            dsn.parse(configured[0])
-            return configured[0]
-        from hmb_ops.db.embedded import EmbeddedServer
-
-        server = EmbeddedServer(self.req.state_dir)
-        status, started = server.up()
+        url, started = self._stack.enter_context(database_for_run(self.req.database_url, self.req.state_dir))
         if started:
             self.note("started the embedded PostgreSQL (stopped again after the run)")
-            self._stack.callback(server.down)
-        return status.url
+        return url
 
     def _up(self) -> None:
         req = self.req
