@@ -13,7 +13,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
+from typing import Iterable, Mapping
 
 from hmb_ops.errors import UsageError
 
@@ -180,43 +180,46 @@ def _is_v2(root: Path) -> bool:
     return (root / "sys/fs/cgroup/cgroup.controllers").exists()
 
 
+def _tightest(found: Iterable[Candidate | None], unlimited: Candidate) -> Candidate:
+    """The smallest limit along the cgroup chain (a parent's limit binds its children too)."""
+    return min((c for c in found if c is not None), key=lambda c: c.value, default=unlimited)
+
+
+def _v1_quota(root: Path, d: Path) -> Candidate | None:
+    quota, period = _read(d / "cpu.cfs_quota_us"), _read(d / "cpu.cfs_period_us")
+    try:
+        q, p = int(quota.strip()), int(period.strip())
+    except (AttributeError, ValueError):
+        return None
+    if q <= 0 or p <= 0:
+        return None
+    return Candidate("cpus", q / p, f"cgroup v1 CFS quota {q}/{p} ({_rel(root, d)}/cpu.cfs_quota_us)")
+
+
+def _v2_cpu_max(root: Path, d: Path) -> Candidate | None:
+    fields = (_read(d / "cpu.max") or "").split()
+    if not fields or fields[0] == "max":
+        return None
+    try:
+        q = int(fields[0])
+        p = int(fields[1]) if len(fields) > 1 else 100000
+    except ValueError:
+        return None
+    if q <= 0 or p <= 0:
+        return None
+    return Candidate("cpus", q / p, f"cgroup v2 cpu.max {q} {p} ({_rel(root, d)}/cpu.max)")
+
+
 def _cgroup_cpu(root: Path) -> list[Candidate]:
     v1, v2 = _proc_cgroups(root)
     out: list[Candidate] = []
     base = root / "sys/fs/cgroup"
     if "cpu" in v1 and (mount := _v1_mount(root, "cpu")):
-        best: Candidate | None = None
-        for d in _chain(mount, v1["cpu"]):
-            quota, period = _read(d / "cpu.cfs_quota_us"), _read(d / "cpu.cfs_period_us")
-            if quota is None or period is None:
-                continue
-            try:
-                q, p = int(quota.strip()), int(period.strip())
-            except ValueError:
-                continue
-            if q > 0 and p > 0:
-                c = Candidate("cpus", q / p, f"cgroup v1 CFS quota {q}/{p} ({_rel(root, d)}/cpu.cfs_quota_us)")
-                if best is None or c.value < best.value:
-                    best = c
-        out.append(best or Candidate("cpus", None, "cgroup v1 CFS quota: -1 (no limit)"))
+        out.append(_tightest((_v1_quota(root, d) for d in _chain(mount, v1["cpu"])),
+                             Candidate("cpus", None, "cgroup v1 CFS quota: -1 (no limit)")))
     elif v2 is not None and _is_v2(root):
-        best = None
-        for d in _chain(base, v2):
-            text = _read(d / "cpu.max")
-            if text is None:
-                continue
-            fields = text.split()
-            if len(fields) >= 1 and fields[0] != "max":
-                try:
-                    q = int(fields[0])
-                    p = int(fields[1]) if len(fields) > 1 else 100000
-                except ValueError:
-                    continue
-                if q > 0 and p > 0:
-                    c = Candidate("cpus", q / p, f"cgroup v2 cpu.max {q} {p} ({_rel(root, d)}/cpu.max)")
-                    if best is None or c.value < best.value:
-                        best = c
-        out.append(best or Candidate("cpus", None, "cgroup v2 cpu.max: max (no limit)"))
+        out.append(_tightest((_v2_cpu_max(root, d) for d in _chain(base, v2)),
+                             Candidate("cpus", None, "cgroup v2 cpu.max: max (no limit)")))
     # cpuset: the CPUs the kernel will schedule us on at all.
     if "cpuset" in v1 and (mount := _v1_mount(root, "cpuset")):
         for d in _chain(mount, v1["cpuset"]):
@@ -243,36 +246,32 @@ def _meminfo_total(root: Path) -> int | None:
     return int(m.group(1)) * 1024 if m else None
 
 
+def _v1_memory_limit(root: Path, d: Path) -> Candidate | None:
+    try:
+        n = int((_read(d / "memory.limit_in_bytes") or "").strip())
+    except ValueError:
+        return None
+    if not 0 < n < _V1_UNLIMITED:
+        return None
+    return Candidate("memory", n, f"cgroup v1 memory.limit_in_bytes ({_rel(root, d)}/memory.limit_in_bytes)")
+
+
+def _v2_memory_max(root: Path, d: Path) -> Candidate | None:
+    try:
+        n = int((_read(d / "memory.max") or "").strip())
+    except ValueError:  # "max", empty or missing: no limit here
+        return None
+    return Candidate("memory", n, f"cgroup v2 memory.max ({_rel(root, d)}/memory.max)") if n > 0 else None
+
+
 def _cgroup_memory(root: Path) -> Candidate | None:
     v1, v2 = _proc_cgroups(root)
-    base = root / "sys/fs/cgroup"
-    best: Candidate | None = None
     if "memory" in v1 and (mount := _v1_mount(root, "memory")):
-        for d in _chain(mount, v1["memory"]):
-            text = _read(d / "memory.limit_in_bytes")
-            try:
-                n = int(text.strip()) if text else None
-            except ValueError:
-                n = None
-            if n is not None and 0 < n < _V1_UNLIMITED:
-                c = Candidate("memory", n, f"cgroup v1 memory.limit_in_bytes ({_rel(root, d)}/memory.limit_in_bytes)")
-                if best is None or n < best.value:
-                    best = c
-        return best or Candidate("memory", None, "cgroup v1 memory.limit_in_bytes: no limit")
+        return _tightest((_v1_memory_limit(root, d) for d in _chain(mount, v1["memory"])),
+                         Candidate("memory", None, "cgroup v1 memory.limit_in_bytes: no limit"))
     if v2 is not None and _is_v2(root):
-        for d in _chain(base, v2):
-            text = _read(d / "memory.max")
-            if not text or text.strip() == "max":
-                continue
-            try:
-                n = int(text.strip())
-            except ValueError:
-                continue
-            if n > 0:
-                c = Candidate("memory", n, f"cgroup v2 memory.max ({_rel(root, d)}/memory.max)")
-                if best is None or n < best.value:
-                    best = c
-        return best or Candidate("memory", None, "cgroup v2 memory.max: max (no limit)")
+        return _tightest((_v2_memory_max(root, d) for d in _chain(root / "sys/fs/cgroup", v2)),
+                         Candidate("memory", None, "cgroup v2 memory.max: max (no limit)"))
     return None
 
 
