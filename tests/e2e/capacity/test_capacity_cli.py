@@ -1,11 +1,11 @@
 """`hmb-ops report` and `hmb-ops capacity` as a user runs them: exit codes, one-line errors, files."""
 
 import json
-import shutil
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from cli_helpers import error_line
 
 DATA = Path(__file__).resolve().parents[2] / "unit" / "capacity" / "data"
 STEP = str(DATA / "results_step.json")
@@ -13,10 +13,7 @@ CI = str(DATA / "results_ci.json")
 
 
 def _one_error_line(proc, code, fragment):
-    assert proc.returncode == code, (proc.stdout, proc.stderr)
-    assert "Traceback" not in proc.stderr
-    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1 and fragment in errors[0], proc.stderr
+    assert fragment in error_line(proc, code), proc.stderr
 
 
 def test_report_passes_and_fails_by_the_numbers(hmb):

@@ -9,15 +9,7 @@ import threading
 import pytest
 
 from hmb_ops import __version__
-
-
-def _one_clean_error_line(proc):
-    lines = [l for l in proc.stderr.strip().splitlines() if l.strip()]
-    assert len(lines) == 1, proc.stderr
-    assert lines[0].startswith("error: ")
-    assert "Traceback" not in proc.stderr
-    return lines[0]
-
+from cli_helpers import error_line
 
 def test_version(hmb):
     proc = hmb(["--version"])
@@ -72,7 +64,7 @@ def test_help_on_every_command_and_group(hmb, path):
 def test_unknown_command_or_option_is_exit_2_one_line(hmb, args, needle):
     proc = hmb(args)
     assert proc.returncode == 2
-    assert needle in _one_clean_error_line(proc)
+    assert needle in error_line(proc, alone=True)
 
 
 def test_help_does_not_import_heavy_modules():
@@ -87,7 +79,7 @@ def test_help_does_not_import_heavy_modules():
 def test_malformed_database_url_is_exit_2_without_password(hmb, tmp_path):
     proc = hmb(["--state-dir", str(tmp_path), "db", "status"], env={"DATABASE_URL": "mysql://u:s3cretpw@h/x"})
     assert proc.returncode == 2
-    line = _one_clean_error_line(proc)
+    line = error_line(proc, alone=True)
     assert "s3cretpw" not in proc.stderr + proc.stdout and "postgresql://" in line
 
 
@@ -141,11 +133,11 @@ def test_state_folder_that_cannot_be_written_is_exit_3(hmb, tmp_path):
     blocker.write_text("not a folder")
     proc = hmb(["--state-dir", str(blocker / "state"), "db", "up"])
     assert proc.returncode == 3
-    line = _one_clean_error_line(proc)
+    line = error_line(proc, alone=True)
     assert "cannot be written" in line and "--state-dir" in line
 
 
 def test_bad_connect_timeout_is_usage_error(hmb):
     proc = hmb(["--connect-timeout", "0", "db", "status"])
     assert proc.returncode == 2
-    _one_clean_error_line(proc)
+    error_line(proc, alone=True)

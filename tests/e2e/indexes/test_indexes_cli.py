@@ -12,18 +12,11 @@ import time
 import pytest
 
 from hmb_ops.indexes.apply import LOCK_KEYS
+from cli_helpers import error_line
 
 
 def env_for(url: str) -> dict:
     return {"DATABASE_URL": url, "CI": "true"}
-
-
-def one_line_error(proc) -> str:
-    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
-    assert "Traceback" not in proc.stderr
-    assert lines and lines[-1].startswith("error: ")
-    return lines[-1]
-
 
 @pytest.fixture(scope="module")
 def seeded(module_database):
@@ -45,7 +38,7 @@ def test_plan_apply_empty_plan_verify_status_with_the_shipped_spec(seeded, hmb):
     assert set(first) >= {"id", "kind", "index", "sql", "lock_timeout_ms", "statement_timeout_ms", "hazards"}
 
     refused = hmb(["indexes", "apply"], env=env)
-    assert refused.returncode == 2 and "--create-extensions" in one_line_error(refused)
+    assert refused.returncode == 2 and "--create-extensions" in error_line(refused)
 
     sql = hmb(["indexes", "plan", "--sql"], env=env)
     assert "CREATE INDEX CONCURRENTLY idx_users_phone" in sql.stdout and "IF NOT EXISTS" not in sql.stdout
@@ -74,7 +67,7 @@ def test_plan_apply_empty_plan_verify_status_with_the_shipped_spec(seeded, hmb):
 def test_plan_exit_code_flags_drift_and_shows_the_timeouts_apply_will_use(schema_db, hmb, ixh, tmp_path):
     spec = ixh.write_spec(tmp_path, ixh.USERS_SPEC)
     proc = hmb(["indexes", "plan", "--file", spec, "--exit-code"], env=env_for(schema_db))
-    assert proc.returncode == 1 and "action(s) pending" in one_line_error(proc)
+    assert proc.returncode == 1 and "action(s) pending" in error_line(proc)
     doc = json.loads(hmb(["indexes", "plan", "--file", spec, "--json", "--lock-wait", "5", "--build-timeout", "600",
                           "--lock-timeout", "0.5"], env=env_for(schema_db)).stdout)
     builds = [a for a in doc["actions"] if a["kind"] == "create"]
@@ -87,7 +80,7 @@ def test_malformed_yaml_exits_2_with_file_and_line(schema_db, hmb, tmp_path):
     bad.write_text("indexes:\n  declared:\n    - name: x\n      columns: [a\n")
     proc = hmb(["indexes", "plan", "--file", str(bad)], env=env_for(schema_db))
     assert proc.returncode == 2
-    assert f"{bad}:" in one_line_error(proc)
+    assert f"{bad}:" in error_line(proc)
 
 
 def test_unknown_table_and_columns_exit_2_all_named(schema_db, hmb, tmp_path, ixh):
@@ -97,7 +90,7 @@ def test_unknown_table_and_columns_exit_2_all_named(schema_db, hmb, tmp_path, ix
                                     "    - {name: c, table: users, columns: [id], where: 'created_at > now()'}\n")
     proc = hmb(["indexes", "apply", "--file", spec], env=env_for(schema_db))
     assert proc.returncode == 2
-    line = one_line_error(proc)
+    line = error_line(proc)
     assert "3 problems" in line and "unknown table public.nope" in line and "users.emial" in line
     assert "IMMUTABLE" in line
 
@@ -106,7 +99,7 @@ def test_unreachable_server_exits_3_fast(hmb):
     t0 = time.monotonic()
     proc = hmb(["--connect-timeout", "2", "indexes", "plan"], env={"DATABASE_URL": "postgresql://u:pw@127.0.0.1:9/x"})
     assert proc.returncode == 3 and time.monotonic() - t0 < 15
-    line = one_line_error(proc)
+    line = error_line(proc)
     assert "pw" not in line and "127.0.0.1:9" in line
 
 
@@ -120,7 +113,7 @@ def test_second_apply_exits_3(schema_db, hmb, ixh, tmp_path):
             cur.execute("SELECT pg_advisory_lock(%s, %s)", LOCK_KEYS)
         proc = hmb(["indexes", "apply", "--file", spec], env=env_for(schema_db))
         assert proc.returncode == 3
-        line = one_line_error(proc)
+        line = error_line(proc)
         assert "another `hmb-ops indexes apply` is running" in line and "--wait" in line
     finally:
         holder.close()

@@ -13,16 +13,9 @@ from pathlib import Path
 
 import psutil
 import pytest
+from cli_helpers import error_line
 
 REPO = Path(__file__).resolve().parents[3]
-
-
-def _one_error_line(res):
-    lines = [line for line in res.stderr.strip().splitlines() if line.strip()]
-    assert "Traceback" not in res.stderr
-    assert lines and lines[-1].startswith("error: "), res.stderr
-    return lines[-1]
-
 
 @pytest.mark.parametrize("args, needle", [
     (["--profile", "nope"], "unknown profile 'nope'"),
@@ -44,7 +37,7 @@ def test_bad_input_exits_2_with_one_line_and_nothing_left(hmb, tmp_path, args, n
     out = tmp_path / "out"
     res = hmb(["--state-dir", str(tmp_path / "state"), "loadtest", "--out", str(out), *args], timeout=60)
     assert res.returncode == 2, res.stderr
-    assert needle in _one_error_line(res)
+    assert needle in error_line(res)
     assert not out.exists() and not (tmp_path / "state" / "postgres").exists()
 
 
@@ -53,7 +46,7 @@ def test_malformed_profile_file_exits_2_naming_file_and_line(hmb, tmp_path):
     bad.write_text("profiles:\n  mine:\n    users: 3\n    spawn_rate: 3\n    duration: 5\n    mix: {feeed: 1}\n")
     res = hmb(["--config", str(bad), "loadtest", "--profile", "mine", "--target", "http://127.0.0.1:9"])
     assert res.returncode == 2
-    line = _one_error_line(res)
+    line = error_line(res)
     assert f"{bad}:6" in line and "feeed" in line
 
 
@@ -67,7 +60,7 @@ def test_a_target_that_does_not_answer_exits_3_fast(hmb, tmp_path):
         for target in (f"http://127.0.0.1:{port}", "http://127.0.0.1:9"):
             res = hmb(["loadtest", "--target", target, "--out", str(tmp_path / "o")], timeout=60)
             assert res.returncode == 3, res.stderr
-            assert "does not answer" in _one_error_line(res)
+            assert "does not answer" in error_line(res)
     finally:
         silent.close()
 

@@ -14,17 +14,10 @@ import urllib.request
 import pytest
 
 from hmb_ops.ports import free_port
+from cli_helpers import error_line
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 UNREACHABLE = "postgresql://u:secretpw@127.0.0.1:1/nothing"
-
-
-def one_clean_line(proc):
-    lines = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]
-    assert len(lines) == 1, proc.stderr
-    assert "Traceback" not in proc.stderr
-    return lines[0]
-
 
 def table_digest(url: str, table: str) -> str:
     from hmb_ops.db.connect import connection
@@ -49,7 +42,7 @@ def test_db_init_is_idempotent(hmb, new_database):
 def test_db_init_unreachable_exits_3(hmb):
     proc = hmb(["db", "init"], env={"DATABASE_URL": UNREACHABLE, "HMB_OPS_CONNECT_TIMEOUT": "2"})
     assert proc.returncode == 3
-    line = one_clean_line(proc)
+    line = error_line(proc, alone=True)
     assert "secretpw" not in line and "cannot connect" in line
 
 
@@ -68,7 +61,7 @@ def test_db_seed_json_deterministic_and_reset(hmb, new_database):
         assert table_digest(a, table) == table_digest(b, table), table
     # Seeding again needs --reset: refused in one line, data untouched.
     again = hmb(["db", "seed", "--seed", "6"], env={"DATABASE_URL": a})
-    assert again.returncode == 2 and "--reset" in one_clean_line(again)
+    assert again.returncode == 2 and "--reset" in error_line(again, alone=True)
     assert table_digest(a, "posts") == table_digest(b, "posts")
     other = hmb(["db", "seed", "--seed", "6", "--reset", "--hash-rounds", "4", "--json"], env={"DATABASE_URL": a})
     assert other.returncode == 0, other.stderr
@@ -99,7 +92,7 @@ def test_db_seed_bad_options_exit_2(hmb, args):
 
 def test_db_seed_unreachable_exits_3(hmb):
     proc = hmb(["db", "seed"], env={"DATABASE_URL": UNREACHABLE, "HMB_OPS_CONNECT_TIMEOUT": "2"})
-    assert proc.returncode == 3 and "secretpw" not in one_clean_line(proc)
+    assert proc.returncode == 3 and "secretpw" not in error_line(proc, alone=True)
 
 
 def test_ensure_seeded_reuses_and_rehashes(new_database):
@@ -183,19 +176,19 @@ def test_app_serve_port_in_use_exits_3(hmb, new_database, tmp_path):
         proc = hmb(["--state-dir", str(tmp_path), "app", "serve", "--port", str(port)],
                    env={"DATABASE_URL": new_database()})
     assert proc.returncode == 3
-    assert f"port {port}" in one_clean_line(proc)
+    assert f"port {port}" in error_line(proc, alone=True)
 
 
 def test_app_serve_unknown_tier_exits_2(hmb, new_database, tmp_path):
     proc = hmb(["--state-dir", str(tmp_path), "app", "serve", "--port", "0", "--tier", "gigantic"],
                env={"DATABASE_URL": new_database()})
-    assert proc.returncode == 2 and "gigantic" in one_clean_line(proc)
+    assert proc.returncode == 2 and "gigantic" in error_line(proc, alone=True)
 
 
 def test_app_serve_unreachable_database_exits_3(hmb, tmp_path):
     proc = hmb(["--state-dir", str(tmp_path), "app", "serve", "--port", "0"],
                env={"DATABASE_URL": UNREACHABLE, "HMB_OPS_CONNECT_TIMEOUT": "2"})
-    assert proc.returncode == 3 and "secretpw" not in one_clean_line(proc)
+    assert proc.returncode == 3 and "secretpw" not in error_line(proc, alone=True)
 
 
 def test_seed_as_non_superuser_loads_in_fk_order(pg_url, new_database):

@@ -10,19 +10,11 @@ import time
 from pathlib import Path
 
 import pytest
+from cli_helpers import error_line
 
 REPO = Path(__file__).resolve().parents[3]
 SEED = REPO / "tests" / "fixtures" / "seed_app"
 FAST = ["--worker-memory", "64MB"]
-
-
-def one_error_line(proc, code):
-    assert proc.returncode == code, (proc.returncode, proc.stdout, proc.stderr)
-    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
-    assert "Traceback" not in proc.stderr
-    return lines[0]
-
 
 def env_file(path: Path) -> dict[str, str]:
     out = {}
@@ -175,13 +167,13 @@ def test_check_clean_on_generated(hmb, tmp_path):
 def test_bad_inputs_exit_2(hmb, tmp_path, args, needle):
     out = tmp_path / "never"
     extra = FAST + ["--out", str(out)] if args[1] != "check" else []
-    line = one_error_line(hmb(args + extra), 2)
+    line = error_line(hmb(args + extra), 2, alone=True)
     assert needle in line
     assert not out.exists()  # nothing half-written
 
 
 def test_over_budget_message_says_what_to_change(hmb):
-    line = one_error_line(hmb(["tune", "--tier", "high", "--max-connections", "100"] + FAST), 2)
+    line = error_line(hmb(["tune", "--tier", "high", "--max-connections", "100"] + FAST), 2, alone=True)
     assert "= 96 > 0.8 × max_connections 100 = 80" in line
     assert "--pool-max" in line and "PgBouncer" in line
 
@@ -189,24 +181,24 @@ def test_over_budget_message_says_what_to_change(hmb):
 def test_malformed_and_wrong_typed_tiers_yaml(hmb, tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("tiers:\n  x: [\n")
-    assert "bad.yaml:" in one_error_line(hmb(["--config", str(bad), "tune", "tiers"]), 2)
+    assert "bad.yaml:" in error_line(hmb(["--config", str(bad), "tune", "tiers"]), 2, alone=True)
     shipped = tmp_path / "configs"
     shipped.mkdir()
     (shipped / "tiers.yaml").write_text("tiers:\n  small:\n    cpus: 1\n    memory: 1GB\n    workers: two\n")
-    line = one_error_line(hmb(["tune", "--tier", "small"] + FAST, env={"HMB_OPS_CONFIG_DIR": str(shipped)}), 2)
+    line = error_line(hmb(["tune", "--tier", "small"] + FAST, env={"HMB_OPS_CONFIG_DIR": str(shipped)}), 2, alone=True)
     assert "tiers.yaml:5: field 'tiers.small.workers'" in line
 
 
 def test_check_config_that_raises(hmb, tmp_path):
     (tmp_path / "gunicorn.conf.py").write_text("import os\nworkers = int(os.environ['WEB_CONCURRENCY'])\n")
-    line = one_error_line(hmb(["tune", "check", str(tmp_path)]), 2)
+    line = error_line(hmb(["tune", "check", str(tmp_path)]), 2, alone=True)
     assert "gunicorn.conf.py:2" in line and "KeyError" in line
 
 
 def test_check_not_a_directory(hmb, tmp_path):
     f = tmp_path / "Procfile"
     f.write_text("web: gunicorn app:app\n")
-    assert "not a directory" in one_error_line(hmb(["tune", "check", str(f)]), 2)
+    assert "not a directory" in error_line(hmb(["tune", "check", str(f)]), 2, alone=True)
 
 
 def test_user_tier_without_fixed_workers_is_computed(hmb, tmp_path):
