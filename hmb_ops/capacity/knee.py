@@ -4,11 +4,17 @@ Every step is judged by the same threshold expressions as a whole run (per-endpo
 judge a step: steps carry no per-endpoint data). When the SLO names no error-rate threshold the
 default limit (`error_rate<1%`) is added, because a step that answers fast by failing is not
 sustainable.
+
+The sustainable throughput is read at the knee from a straight line fitted through the knee step
+and its neighbours (one each side, when their errors are under the limit), not from the knee
+step's window alone: on a shared machine one 20-second window varies by ±10 % from the next,
+while a line through three neighbouring steps keeps the local trend and averages that noise.
+With only two usable points the line passes through both, so the knee step's own value stands.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Iterable
 
 from hmb_ops.errors import UsageError
@@ -27,6 +33,7 @@ class StepVerdict:
     error_rate: float | None
     passed: bool
     breaches: tuple[str, ...]
+    errors_ok: bool = True         # the error-rate part of the SLO held (its throughput counts as served)
 
     def to_dict(self) -> dict:
         return {"index": self.index, "users": self.users, "rps": self.rps, "p95_ms": self.p95_ms,
@@ -41,6 +48,7 @@ class Knee:
     reason: str                    # one line: how the knee was found or why there is none
     slo_held_throughout: bool      # every step passed: the real capacity is above the last step
     non_monotonic: bool            # a lower step failed while a higher one passed (noisy run)
+    rps_from: tuple[int, ...] = ()  # positions in `steps` the sustainable throughput was read from
 
     @property
     def step(self) -> StepVerdict | None:
@@ -48,12 +56,17 @@ class Knee:
 
     @property
     def sustainable_rps(self) -> float:
-        return self.step.rps if self.step else 0.0
+        if self.step is None:
+            return 0.0
+        pts = [(self.steps[i].users, self.steps[i].rps) for i in self.rps_from]
+        return local_line_at(pts, self.step.users) if len(pts) >= 3 else self.step.rps
 
     def to_dict(self) -> dict:
         st = self.step
         return {"slo": list(self.slo), "step_index": st.index if st else None,
                 "users": st.users if st else None, "sustainable_rps": self.sustainable_rps,
+                "knee_step_rps": st.rps if st else None,
+                "rps_from_users": [self.steps[i].users for i in self.rps_from],
                 "p95_ms": st.p95_ms if st else None, "error_rate": st.error_rate if st else None,
                 "reason": self.reason, "slo_held_throughout": self.slo_held_throughout,
                 "non_monotonic": self.non_monotonic, "steps": [s.to_dict() for s in self.steps]}
@@ -71,15 +84,32 @@ def slo_for_steps(expressions: Iterable[str]) -> list[th.Threshold]:
     return parsed
 
 
+def local_line_at(points: list[tuple[float, float]], x: float) -> float:
+    """The least-squares line through `points`, read at `x` (never below zero)."""
+    n = len(points)
+    mx = sum(p[0] for p in points) / n
+    my = sum(p[1] for p in points) / n
+    sxx = sum((p[0] - mx) ** 2 for p in points)
+    slope = sum((p[0] - mx) * (p[1] - my) for p in points) / sxx if sxx else 0.0
+    return max(0.0, my + slope * (x - mx))
+
+
+def _neighbourhood(verdicts: list[StepVerdict], knee: int) -> tuple[int, ...]:
+    around = [i for i in (knee - 1, knee + 1) if 0 <= i < len(verdicts) and verdicts[i].errors_ok]
+    return tuple(sorted([knee, *around]))
+
+
 def find_knee(steps: list[dict], slo: list[th.Threshold]) -> Knee:
     verdicts: list[StepVerdict] = []
     for i, st in enumerate(sorted(steps, key=lambda s: (s.get("users") or 0, s.get("index") or 0))):
         results = [th.evaluate(t, st) for t in slo]
         breaches = tuple(r.message for r in results if not r.passed)
+        errors_ok = all(r.passed for t, r in zip(slo, results) if t.metric == "error_rate")
         verdicts.append(StepVerdict(index=int(st.get("index", i)), users=float(st.get("users") or 0),
                                     rps=float(st.get("rps") or 0.0),
                                     p95_ms=(st.get("latency_ms") or {}).get("p95"),
-                                    error_rate=st.get("error_rate"), passed=not breaches, breaches=breaches))
+                                    error_rate=st.get("error_rate"), passed=not breaches, breaches=breaches,
+                                    errors_ok=errors_ok))
     names = tuple(t.name for t in slo)
     if not verdicts:
         return Knee(names, (), None, "the results have no load steps (run a stepped profile such as 'step')",
@@ -94,13 +124,19 @@ def find_knee(steps: list[dict], slo: list[th.Threshold]) -> Knee:
     non_monotonic = any(not v.passed for v in verdicts[:knee])
     held = knee == len(verdicts) - 1
     k = verdicts[knee]
+    result = Knee(names, tuple(verdicts), knee, "", held, non_monotonic, _neighbourhood(verdicts, knee))
+    rps = result.sustainable_rps
+    line = ""
+    if len(result.rps_from) >= 3:
+        line = (f" ({k.rps:.1f} in the step's own window; read off a line through the steps at "
+                f"{', '.join(f'{verdicts[i].users:g}' for i in result.rps_from)} users)")
     if held:
         reason = (f"the SLO held at every step up to {k.users:g} users: capacity is at least "
-                  f"{k.rps:.1f} req/s (add higher steps to find the knee)")
+                  f"{rps:.1f} req/s{line} (add higher steps to find the knee)")
     else:
         nxt = verdicts[knee + 1]
-        reason = (f"highest step meeting the SLO: {k.users:g} users at {k.rps:.1f} req/s; "
+        reason = (f"highest step meeting the SLO: {k.users:g} users at {rps:.1f} req/s{line}; "
                   f"next step ({nxt.users:g} users) breached: {'; '.join(nxt.breaches)}")
     if non_monotonic:
         reason += " (a lower step failed: the run is noisy, consider a longer step duration)"
-    return Knee(names, tuple(verdicts), knee, reason, held, non_monotonic)
+    return replace(result, reason=reason)

@@ -8,9 +8,13 @@ from hmb_ops.errors import ConfigError, UsageError
 
 def test_knee_is_the_highest_step_meeting_the_slo(step_results):
     k = knee.find_knee(step_results["steps"], knee.slo_for_steps(["p95<100ms"]))
-    assert k.step.users == 80 and k.sustainable_rps == pytest.approx(187.3)
+    assert k.step.users == 80 and k.step.rps == pytest.approx(187.3)
+    # Read off the line through 60, 80 and 100 users: their mean, the steps being evenly spaced.
+    assert k.sustainable_rps == pytest.approx((186.98 + 187.3 + 181.45) / 3)
+    assert k.to_dict()["rps_from_users"] == [60, 80, 100] and k.to_dict()["knee_step_rps"] == 187.3
     assert not k.slo_held_throughout and not k.non_monotonic
     assert "next step (100 users) breached: p95<100ms" in k.reason
+    assert "187.3 in the step's own window" in k.reason and "60, 80, 100 users" in k.reason
     assert [s.passed for s in k.steps] == [True] * 5 + [False] * 2
 
 
@@ -20,6 +24,24 @@ def test_error_limit_is_added_when_the_slo_has_none(step_results):
     k = knee.find_knee(step_results["steps"], slo)
     assert k.step.users == 100  # 0.4 % errors pass, 3 % at 120 users does not
     assert "error_rate<1%: 3%" in k.reason
+    # The 120-user step failed by errors: its throughput was not served, so it is no neighbour.
+    assert k.to_dict()["rps_from_users"] == [80, 100] and k.sustainable_rps == pytest.approx(181.45)
+
+
+def _steps(points):
+    return [{"index": i, "users": u, "rps": x, "latency_ms": {"p95": p}, "error_rate": 0.0}
+            for i, (u, x, p) in enumerate(points)]
+
+
+def test_sustainable_rps_keeps_a_linear_trend_and_averages_noise():
+    slo = knee.slo_for_steps(["p95<100ms"])
+    rising = knee.find_knee(_steps([(10, 100, 20), (20, 200, 40), (30, 300, 90), (40, 400, 150)]), slo)
+    assert rising.step.users == 30 and rising.sustainable_rps == pytest.approx(300)  # no bias on a trend
+    noisy = knee.find_knee(_steps([(8, 540, 40), (16, 430, 80), (24, 560, 120)]), slo)
+    assert noisy.step.rps == 430 and noisy.sustainable_rps == pytest.approx(510)
+    first = knee.find_knee(_steps([(8, 540, 90), (16, 430, 180)]), slo)
+    assert first.sustainable_rps == 540 and first.to_dict()["rps_from_users"] == [8, 16]
+    assert "own window" not in first.reason  # two points: the step's own value stands
 
 
 def test_no_step_passing_and_all_passing(step_results):
