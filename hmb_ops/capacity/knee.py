@@ -5,11 +5,15 @@ judge a step: steps carry no per-endpoint data). When the SLO names no error-rat
 default limit (`error_rate<1%`) is added, because a step that answers fast by failing is not
 sustainable.
 
-The sustainable throughput is read at the knee from a straight line fitted through the knee step
-and its neighbours (one each side, when their errors are under the limit), not from the knee
-step's window alone: on a shared machine one 20-second window varies by ±10 % from the next,
-while a line through three neighbouring steps keeps the local trend and averages that noise.
-With only two usable points the line passes through both, so the knee step's own value stands.
+The sustainable throughput is read where the SLO breaks, not at the knee step's own window:
+- where: the latency limit the next step breached is met at the straight-line crossing of that
+  metric between the knee step and the next one (p95 grows about linearly with users once the
+  server is saturated). A coarse two-minute run and a fine sweep then read the same load, instead
+  of the coarse one stopping at its last passing step, up to a whole step below. A breach that is
+  not a latency limit (errors, throughput) keeps the knee step's load.
+- what: a least-squares line through the knee step and its neighbours (one each side, when their
+  errors are under the limit), read at that load. On a shared machine one 20-second window varies
+  by ±10 % from the next; the line keeps the local trend (rising or flat) and averages that noise.
 """
 
 from __future__ import annotations
@@ -49,6 +53,7 @@ class Knee:
     slo_held_throughout: bool      # every step passed: the real capacity is above the last step
     non_monotonic: bool            # a lower step failed while a higher one passed (noisy run)
     rps_from: tuple[int, ...] = ()  # positions in `steps` the sustainable throughput was read from
+    crossing_users: float | None = None  # the load where the SLO breaks (the knee's own when not interpolated)
 
     @property
     def step(self) -> StepVerdict | None:
@@ -58,14 +63,15 @@ class Knee:
     def sustainable_rps(self) -> float:
         if self.step is None:
             return 0.0
-        pts = [(self.steps[i].users, self.steps[i].rps) for i in self.rps_from]
-        return local_line_at(pts, self.step.users) if len(pts) >= 3 else self.step.rps
+        pts = [(self.steps[i].users, self.steps[i].rps) for i in self.rps_from] or [(self.step.users, self.step.rps)]
+        at = self.step.users if self.crossing_users is None else self.crossing_users
+        return local_line_at(pts, at)
 
     def to_dict(self) -> dict:
         st = self.step
         return {"slo": list(self.slo), "step_index": st.index if st else None,
                 "users": st.users if st else None, "sustainable_rps": self.sustainable_rps,
-                "knee_step_rps": st.rps if st else None,
+                "knee_step_rps": st.rps if st else None, "slo_crossing_users": self.crossing_users,
                 "rps_from_users": [self.steps[i].users for i in self.rps_from],
                 "p95_ms": st.p95_ms if st else None, "error_rate": st.error_rate if st else None,
                 "reason": self.reason, "slo_held_throughout": self.slo_held_throughout,
@@ -99,9 +105,23 @@ def _neighbourhood(verdicts: list[StepVerdict], knee: int) -> tuple[int, ...]:
     return tuple(sorted([knee, *around]))
 
 
+def _crossing(slo: list[th.Threshold], knee: dict, nxt: dict, lo: float, hi: float) -> float:
+    """The load between the knee step (`lo` users) and the next (`hi`) where the SLO breaks."""
+    at = hi
+    for t in slo:
+        if th.evaluate(t, nxt).passed:
+            continue
+        a, b = th.metric_value(t.metric, knee), th.metric_value(t.metric, nxt)
+        if t.metric not in th.LATENCY_METRICS or t.op not in ("<", "<=") or a is None or b is None or b <= a:
+            return lo
+        at = min(at, lo + (t.limit - a) / (b - a) * (hi - lo))
+    return min(hi, max(lo, at))
+
+
 def find_knee(steps: list[dict], slo: list[th.Threshold]) -> Knee:
     verdicts: list[StepVerdict] = []
-    for i, st in enumerate(sorted(steps, key=lambda s: (s.get("users") or 0, s.get("index") or 0))):
+    ordered = sorted(steps, key=lambda s: (s.get("users") or 0, s.get("index") or 0))
+    for i, st in enumerate(ordered):
         results = [th.evaluate(t, st) for t in slo]
         breaches = tuple(r.message for r in results if not r.passed)
         errors_ok = all(r.passed for t, r in zip(slo, results) if t.metric == "error_rate")
@@ -124,18 +144,21 @@ def find_knee(steps: list[dict], slo: list[th.Threshold]) -> Knee:
     non_monotonic = any(not v.passed for v in verdicts[:knee])
     held = knee == len(verdicts) - 1
     k = verdicts[knee]
-    result = Knee(names, tuple(verdicts), knee, "", held, non_monotonic, _neighbourhood(verdicts, knee))
+    crossing = None if held else _crossing(slo, ordered[knee], ordered[knee + 1], k.users, verdicts[knee + 1].users)
+    result = Knee(names, tuple(verdicts), knee, "", held, non_monotonic, _neighbourhood(verdicts, knee), crossing)
     rps = result.sustainable_rps
-    line = ""
-    if len(result.rps_from) >= 3:
-        line = (f" ({k.rps:.1f} in the step's own window; read off a line through the steps at "
-                f"{', '.join(f'{verdicts[i].users:g}' for i in result.rps_from)} users)")
+    read = ""
+    if len(result.rps_from) >= 2 and result.sustainable_rps != k.rps:
+        where = f"{crossing:.1f} users, where the SLO breaks" if crossing not in (None, k.users) else f"{k.users:g} users"
+        read = (f"; read at {where}, off a line through the steps at "
+                f"{', '.join(f'{verdicts[i].users:g}' for i in result.rps_from)} users "
+                f"(the knee step's own window: {k.rps:.1f} req/s)")
     if held:
         reason = (f"the SLO held at every step up to {k.users:g} users: capacity is at least "
-                  f"{rps:.1f} req/s{line} (add higher steps to find the knee)")
+                  f"{rps:.1f} req/s{read} (add higher steps to find the knee)")
     else:
         nxt = verdicts[knee + 1]
-        reason = (f"highest step meeting the SLO: {k.users:g} users at {rps:.1f} req/s{line}; "
+        reason = (f"highest step meeting the SLO: {k.users:g} users; {rps:.1f} req/s sustainable{read}; "
                   f"next step ({nxt.users:g} users) breached: {'; '.join(nxt.breaches)}")
     if non_monotonic:
         reason += " (a lower step failed: the run is noisy, consider a longer step duration)"

@@ -1,20 +1,31 @@
 """Knee, USL fit and users model on hand-written step results."""
 
+import numpy as np
 import pytest
 
 from hmb_ops.capacity import knee, usl, users
 from hmb_ops.errors import ConfigError, UsageError
 
 
+def _line_at(points, x):
+    slope, intercept = np.polyfit([p[0] for p in points], [p[1] for p in points], 1)
+    return slope * x + intercept
+
+
 def test_knee_is_the_highest_step_meeting_the_slo(step_results):
     k = knee.find_knee(step_results["steps"], knee.slo_for_steps(["p95<100ms"]))
     assert k.step.users == 80 and k.step.rps == pytest.approx(187.3)
-    # Read off the line through 60, 80 and 100 users: their mean, the steps being evenly spaced.
-    assert k.sustainable_rps == pytest.approx((186.98 + 187.3 + 181.45) / 3)
-    assert k.to_dict()["rps_from_users"] == [60, 80, 100] and k.to_dict()["knee_step_rps"] == 187.3
+    # p95 88.04 ms at 80 users, 116.09 at 100: 100 ms is crossed 42.6 % of the way.
+    crossing = 80 + 20 * (100 - 88.04) / (116.09 - 88.04)
+    assert k.crossing_users == pytest.approx(crossing)
+    assert k.sustainable_rps == pytest.approx(_line_at([(60, 186.98), (80, 187.3), (100, 181.45)], crossing))
+    d = k.to_dict()
+    assert d["rps_from_users"] == [60, 80, 100] and d["knee_step_rps"] == 187.3
+    assert d["slo_crossing_users"] == pytest.approx(crossing)
     assert not k.slo_held_throughout and not k.non_monotonic
     assert "next step (100 users) breached: p95<100ms" in k.reason
-    assert "187.3 in the step's own window" in k.reason and "60, 80, 100 users" in k.reason
+    assert "read at 88.5 users, where the SLO breaks" in k.reason and "60, 80, 100 users" in k.reason
+    assert "own window: 187.3 req/s" in k.reason
     assert [s.passed for s in k.steps] == [True] * 5 + [False] * 2
 
 
@@ -24,24 +35,48 @@ def test_error_limit_is_added_when_the_slo_has_none(step_results):
     k = knee.find_knee(step_results["steps"], slo)
     assert k.step.users == 100  # 0.4 % errors pass, 3 % at 120 users does not
     assert "error_rate<1%: 3%" in k.reason
-    # The 120-user step failed by errors: its throughput was not served, so it is no neighbour.
-    assert k.to_dict()["rps_from_users"] == [80, 100] and k.sustainable_rps == pytest.approx(181.45)
+    # The 120-user step failed by errors: no latency crossing to interpolate, and its throughput
+    # was not served, so it is no neighbour either: the line through 80 and 100 read at 100.
+    d = k.to_dict()
+    assert d["slo_crossing_users"] == 100 and d["rps_from_users"] == [80, 100]
+    assert k.sustainable_rps == pytest.approx(181.45)
 
 
-def _steps(points):
-    return [{"index": i, "users": u, "rps": x, "latency_ms": {"p95": p}, "error_rate": 0.0}
-            for i, (u, x, p) in enumerate(points)]
+def _steps(points, errors=None):
+    return [{"index": i, "users": u, "rps": x, "latency_ms": {"p95": p, "p99": 1.5 * p},
+             "error_rate": (errors or {}).get(u, 0.0)} for i, (u, x, p) in enumerate(points)]
 
 
-def test_sustainable_rps_keeps_a_linear_trend_and_averages_noise():
+def test_sustainable_rps_is_read_where_the_slo_breaks():
     slo = knee.slo_for_steps(["p95<100ms"])
+    # A rising line is read exactly, at the crossing (31.7 users), not at the last passing step.
     rising = knee.find_knee(_steps([(10, 100, 20), (20, 200, 40), (30, 300, 90), (40, 400, 150)]), slo)
-    assert rising.step.users == 30 and rising.sustainable_rps == pytest.approx(300)  # no bias on a trend
+    assert rising.step.users == 30 and rising.crossing_users == pytest.approx(30 + 10 / 6)
+    assert rising.sustainable_rps == pytest.approx(10 * (30 + 10 / 6))
+    # Noise around a flat line: the three steps are averaged, with their trend.
     noisy = knee.find_knee(_steps([(8, 540, 40), (16, 430, 80), (24, 560, 120)]), slo)
-    assert noisy.step.rps == 430 and noisy.sustainable_rps == pytest.approx(510)
+    assert noisy.step.rps == 430 and noisy.crossing_users == 20
+    assert noisy.sustainable_rps == pytest.approx(_line_at([(8, 540), (16, 430), (24, 560)], 20))
+    # The first step is the knee: the line through it and the next one, read at the crossing.
     first = knee.find_knee(_steps([(8, 540, 90), (16, 430, 180)]), slo)
-    assert first.sustainable_rps == 540 and first.to_dict()["rps_from_users"] == [8, 16]
-    assert "own window" not in first.reason  # two points: the step's own value stands
+    assert first.sustainable_rps == pytest.approx(540 - 110 * (10 / 90))
+    assert first.to_dict()["rps_from_users"] == [8, 16]
+
+
+def test_sustainable_rps_stays_at_the_knee_without_a_latency_crossing():
+    slo = knee.slo_for_steps(["p95<100ms"])
+    held = knee.find_knee(_steps([(8, 540, 50), (16, 430, 60)]), slo)
+    assert held.slo_held_throughout and held.crossing_users is None and held.sustainable_rps == 430
+    assert "own window" not in held.reason  # two points read at the knee: its own value stands
+    errors = knee.find_knee(_steps([(8, 300, 40), (16, 500, 60), (24, 520, 150)], errors={24: 0.05}), slo)
+    assert errors.crossing_users == 16 and errors.sustainable_rps == pytest.approx(500)
+    by_rps = knee.find_knee(_steps([(8, 300, 40), (16, 500, 60), (24, 520, 80)]),
+                            knee.slo_for_steps(["p95<100ms", "rps<510"]))
+    assert by_rps.step.users == 16 and by_rps.crossing_users == 16
+    # Two latency limits breached: the SLO breaks where the first of them does.
+    both = knee.find_knee(_steps([(8, 300, 40), (16, 400, 80), (24, 400, 120)]),
+                          knee.slo_for_steps(["p95<100ms", "p99<132ms"]))
+    assert both.crossing_users == pytest.approx(16 + 8 * (132 - 120) / (180 - 120))
 
 
 def test_no_step_passing_and_all_passing(step_results):
