@@ -263,7 +263,8 @@ def finish(tiers: list[TierCapacity], slo: list[th.Threshold], model: UsersModel
         chart_path = out / "capacity.png"
         chart_path.write_bytes(capacity_chart(
             [{"tier": t.tier, "steps": list(t.steps), "knee_users": t.knee.step.users if t.knee.step else None,
-              "knee_rps": t.sustainable_rps, "usl": t.fit.to_dict()} for t in tiers], slo_p95_ms=p95))
+              "sustainable_users": t.knee.crossing_users, "knee_rps": t.sustainable_rps, "usl": t.fit.to_dict()}
+             for t in tiers], slo_p95_ms=p95))
         report = CapacityReport(**{**report.__dict__, "chart": str(chart_path)})
         (out / "capacity.json").write_text(json.dumps({"schema_version": 1, **report.to_dict()}, indent=2) + "\n")
     return report

@@ -70,7 +70,9 @@ def capacity_chart(tiers: Iterable[dict], *, slo_p95_ms: float | None = None) ->
         left.plot(x, [s.get("rps") for s in steps], "o-", color=color, label=tier["tier"])
         right.plot(x, [(s.get("latency_ms") or {}).get("p95") for s in steps], "s-", color=color, label=tier["tier"])
         if tier.get("knee_users") is not None:
-            left.plot([tier["knee_users"]], [tier["knee_rps"]], "*", color=color, markersize=14)
+            # The sustainable point sits where the SLO breaks, which may lie between two steps.
+            at = tier.get("sustainable_users") or tier["knee_users"]
+            left.plot([at], [tier["knee_rps"]], "*", color=color, markersize=14)
         usl = tier.get("usl") or {}
         if usl.get("ok") and x:
             import numpy as np
@@ -81,7 +83,7 @@ def capacity_chart(tiers: Iterable[dict], *, slo_p95_ms: float | None = None) ->
                       alpha=0.7)
     if slo_p95_ms is not None:
         right.axhline(slo_p95_ms, color="grey", linestyle="-.", linewidth=1, label=f"SLO {slo_p95_ms:g} ms")
-    left.set_title("throughput (★ knee, dotted: USL fit)")
+    left.set_title("throughput (★ sustainable, dotted: USL fit)")
     left.set_xlabel("users")
     left.set_ylabel("requests/s")
     right.set_title("p95 latency")

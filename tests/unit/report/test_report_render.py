@@ -75,6 +75,7 @@ def test_console_text_lists_the_checks(ci_results):
 def test_png_charts(step_results, ci_results):
     assert results_chart(step_results, knee_users=80, slo_p95_ms=100).startswith(PNG)
     assert results_chart(ci_results).startswith(PNG)  # no steps: against time
-    tiers = [{"tier": "default", "steps": step_results["steps"], "knee_users": 80, "knee_rps": 187.3,
+    tiers = [{"tier": "default", "steps": step_results["steps"], "knee_users": 80, "sustainable_users": 88.5,
+              "knee_rps": 184.1,
               "usl": {"ok": True, "lambda": 9.0, "sigma": 0.02, "kappa": 0.0002}}]
     assert capacity_chart(tiers, slo_p95_ms=100).startswith(PNG)
