@@ -2,6 +2,15 @@
 
 from __future__ import annotations
 
+import sys
+
+# The CLI as a terminal starts it, with SIGINT at its default, for tests that send Ctrl-C. A shell
+# running the suite in the background (`make test &`, nohup, some CI runners) makes its children
+# ignore SIGINT, and Python then installs no KeyboardInterrupt handler: the signal would be lost.
+INTERRUPTIBLE_CLI = [sys.executable, "-c",
+                     "import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+                     "from hmb_ops.cli.main import main; main()"]
+
 
 def error_line(proc, code: int | None = None, *, alone: bool = False) -> str:
     """The CLI's error as a user sees it: one `error: ...` line, last on stderr, no traceback.

@@ -53,7 +53,7 @@ class Knee:
     slo_held_throughout: bool      # every step passed: the real capacity is above the last step
     non_monotonic: bool            # a lower step failed while a higher one passed (noisy run)
     rps_from: tuple[int, ...] = ()  # positions in `steps` the sustainable throughput was read from
-    crossing_users: float | None = None  # the load where the SLO breaks (the knee's own when not interpolated)
+    crossing_users: float | None = None  # load where the SLO breaks; None when it held at every step
 
     @property
     def step(self) -> StepVerdict | None:

@@ -6,13 +6,12 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 
 import pytest
 
 from hmb_ops.indexes.apply import LOCK_KEYS
-from cli_helpers import error_line
+from cli_helpers import INTERRUPTIBLE_CLI, error_line
 
 
 def env_for(url: str) -> dict:
@@ -125,7 +124,7 @@ def test_ctrl_c_mid_build_exits_130_and_the_next_apply_repairs(schema_db, ixh, t
     b = blocker(schema_db)
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "HMB_OPS_STATE_DIR")}
     env.update(env_for(schema_db))
-    proc = subprocess.Popen([sys.executable, "-m", "hmb_ops.cli.main", "indexes", "apply", "--file", spec],
+    proc = subprocess.Popen([*INTERRUPTIBLE_CLI, "indexes", "apply", "--file", spec],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         ixh.wait_for_build(schema_db, "idx_users_email_lower")

@@ -7,13 +7,12 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import psutil
 import pytest
-from cli_helpers import error_line
+from cli_helpers import INTERRUPTIBLE_CLI, error_line
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -114,7 +113,7 @@ def test_ctrl_c_saves_partial_results_and_stops_everything(served, tmp_path):
     out = tmp_path / "run"
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "HMB_OPS_STATE_DIR")}
     env["CI"] = "true"
-    proc = subprocess.Popen([sys.executable, "-m", "hmb_ops.cli.main", "--database-url", url,
+    proc = subprocess.Popen([*INTERRUPTIBLE_CLI, "--database-url", url,
                              "--state-dir", str(tmp_path / "state"), "loadtest", "--profile", "ci",
                              "--duration", "60", "--out", str(out)],
                             cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
