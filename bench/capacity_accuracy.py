@@ -41,10 +41,9 @@ def run(tier: str, stages, slo: list[str], out: Path, state_dir: str, label: str
 
     req = CapacityRequest(tiers=(tier,), slo=tuple(slo), model=load_model(), stages=stages,
                           out_dir=str(out / label), state_dir=state_dir)
-    t0 = time.monotonic()
+    started, t0 = time.strftime("%H:%M:%S"), time.monotonic()
     report = run_capacity(req, progress=lambda m: print(f"[{label}] {m}", file=sys.stderr, flush=True))
-    return {"label": label, "tier": report.tiers[0], "wall_s": time.monotonic() - t0,
-            "started": time.strftime("%H:%M:%S", time.localtime(time.time() - (time.monotonic() - t0)))}
+    return {"label": label, "tier": report.tiers[0], "wall_s": time.monotonic() - t0, "started": started}
 
 
 def _short_stages(args) -> tuple | None:

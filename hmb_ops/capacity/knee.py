@@ -105,11 +105,11 @@ def _neighbourhood(verdicts: list[StepVerdict], knee: int) -> tuple[int, ...]:
     return tuple(sorted([knee, *around]))
 
 
-def _crossing(slo: list[th.Threshold], knee: dict, nxt: dict, lo: float, hi: float) -> float:
+def _crossing(slo: list[th.Threshold], nxt_results: list, knee: dict, nxt: dict, lo: float, hi: float) -> float:
     """The load between the knee step (`lo` users) and the next (`hi`) where the SLO breaks."""
     at = hi
-    for t in slo:
-        if th.evaluate(t, nxt).passed:
+    for t, r in zip(slo, nxt_results):
+        if r.passed:
             continue
         a, b = th.metric_value(t.metric, knee), th.metric_value(t.metric, nxt)
         if t.metric not in th.LATENCY_METRICS or t.op not in ("<", "<=") or a is None or b is None or b <= a:
@@ -120,9 +120,11 @@ def _crossing(slo: list[th.Threshold], knee: dict, nxt: dict, lo: float, hi: flo
 
 def find_knee(steps: list[dict], slo: list[th.Threshold]) -> Knee:
     verdicts: list[StepVerdict] = []
+    judged: list[list] = []  # each step's threshold results, kept for the SLO crossing
     ordered = sorted(steps, key=lambda s: (s.get("users") or 0, s.get("index") or 0))
     for i, st in enumerate(ordered):
         results = [th.evaluate(t, st) for t in slo]
+        judged.append(results)
         breaches = tuple(r.message for r in results if not r.passed)
         errors_ok = all(r.passed for t, r in zip(slo, results) if t.metric == "error_rate")
         verdicts.append(StepVerdict(index=int(st.get("index", i)), users=float(st.get("users") or 0),
@@ -144,7 +146,8 @@ def find_knee(steps: list[dict], slo: list[th.Threshold]) -> Knee:
     non_monotonic = any(not v.passed for v in verdicts[:knee])
     held = knee == len(verdicts) - 1
     k = verdicts[knee]
-    crossing = None if held else _crossing(slo, ordered[knee], ordered[knee + 1], k.users, verdicts[knee + 1].users)
+    crossing = None if held else _crossing(slo, judged[knee + 1], ordered[knee], ordered[knee + 1], k.users,
+                                           verdicts[knee + 1].users)
     result = Knee(names, tuple(verdicts), knee, "", held, non_monotonic, _neighbourhood(verdicts, knee), crossing)
     rps = result.sustainable_rps
     read = ""
