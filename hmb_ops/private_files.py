@@ -77,3 +77,17 @@ def read_or_create_secret(path: str | os.PathLike, make) -> str:
     finally:
         tmp.unlink(missing_ok=True)
     return path.read_text(encoding="utf-8").strip()
+
+
+# The reference app's token key. One declaration for the app (which refuses to start without a
+# real one), for `tune` (which writes the placeholder) and for hmb-ops's own runs (which generate one
+# per state folder and pass it in the environment).
+TOKEN_SECRET_ENV = "HMB_REFAPP_TOKEN_SECRET"
+TOKEN_SECRET_PLACEHOLDER = "replace-with-output-of-python3-c-import-secrets-print-secrets-token-urlsafe-32"
+TOKEN_SECRET_MIN_LENGTH = 32
+
+
+def new_token_secret() -> str:
+    import secrets
+
+    return secrets.token_urlsafe(32)
