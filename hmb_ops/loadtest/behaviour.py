@@ -69,8 +69,12 @@ RECORDER = Recorder()
 
 
 def failure_kind(status: int) -> str | None:
-    if status < 400:
+    if status < 300:
         return None
+    if status < 400:
+        # Never followed (see `send`): a redirect is not the endpoint's answer, so it is a failure
+        # of its own kind, not a fast success (a target answering only 302s looked healthy).
+        return "redirect"
     if status == 429:
         return "rate_limited_429"
     return f"http_{status}"
@@ -202,8 +206,9 @@ def make_user_class(spec: dict) -> type:
                 return None
             rec.series(ep.name).append(int((time.perf_counter() - (intended or start)) * 1e6))
             rec.sent += 1
-            if status >= 400:
-                rec.fail(ep.name, failure_kind(status))
+            kind = failure_kind(status)
+            if kind is not None:
+                rec.fail(ep.name, kind)
                 if status == 401 and key != "login" and needs_login:
                     self.login()
                 return None
@@ -212,7 +217,11 @@ def make_user_class(spec: dict) -> type:
         def send(self, method: str, path: str, body: str | None, headers: dict) -> tuple[int, bytes]:
             """One request on this user's pooled connection. The request head (method, path, headers
             with the token) is built once per path and reused: geventhttpclient's request() rebuilds
-            and re-validates it every time, which is most of its per-request cost."""
+            and re-validates it every time, which is most of its per-request cost.
+
+            Redirects are never followed: both paths use the plain HTTPClient of the target's own
+            pool (Locust's FastHttpSession and geventhttpclient's UserAgent would follow them, and a
+            3xx could then send load to any host the target names)."""
             http = self.http
             if not self.fast:
                 resp = http.request(method, path, body=body, headers=headers)

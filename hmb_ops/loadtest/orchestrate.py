@@ -8,10 +8,10 @@ step fails or the user interrupts.
 
 from __future__ import annotations
 
+import http.client
 import ipaddress
+import os
 import socket
-import urllib.error
-import urllib.request
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Callable
@@ -27,7 +27,13 @@ def check_target(target: str, allow_remote: bool) -> str:
     """A usable http(s) base URL; anything outside loopback needs allow_remote (exit 2 otherwise)."""
     parts = urlsplit(target)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise UsageError(f"--target must be an http:// or https:// URL, got {target!r}")
+        raise UsageError(f"--target must be an http:// or https:// URL, got {shown_url(target)!r}")
+    try:
+        port_ok = parts.port != 0
+    except ValueError:
+        port_ok = False
+    if not port_ok:
+        raise UsageError(f"--target {shown_url(target)}: the port is not a number from 1 to 65535")
     host = parts.hostname
     loopback = host == "localhost"
     try:
@@ -40,17 +46,51 @@ def check_target(target: str, allow_remote: bool) -> str:
     return target.rstrip("/")
 
 
+def shown_url(url: str, limit: int = 200) -> str:
+    """A URL fit for a message: userinfo masked, query and fragment dropped, control characters %-escaped.
+
+    Locations come from the server and targets from the user; either can carry credentials
+    (`user:password@`) or a token in the query. Userinfo is cut up to the LAST '@' without parsing,
+    because a malformed URL (a '/', '?' or '#' inside the password) splits the authority too early."""
+    text = "".join(c if c.isprintable() else "".join(f"%{b:02X}" for b in c.encode("utf-8", "replace"))
+                   for c in url)
+    sep = text.find("//")
+    if sep >= 0 and text.rfind("@") > sep:
+        text = text[:sep + 2] + "***" + text[text.rfind("@"):]
+    for mark in ("?", "#"):
+        if mark in text:
+            text = text[:text.index(mark)] + mark + "…"
+            break
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
 def probe(target: str, timeout: float = PROBE_TIMEOUT_S) -> None:
-    """Any HTTP answer will do; silence or a refused connection is exit 3, fast."""
+    """Any HTTP answer but a redirect will do; silence or a refused connection is exit 3, fast.
+
+    One request with http.client, never urllib: urlopen follows redirects (a 302 on loopback
+    would send the probe to any host the server names) and honours *_proxy variables (the probe
+    would leave loopback through the proxy). A 3xx is refused, exit 3: the load generator does not
+    follow redirects either, so every request of the run would be a redirect, not the app."""
+    parts = urlsplit(target)
+    shown = shown_url(target)
+    conn_class = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+    conn = None
     try:
-        with urllib.request.urlopen(target + "/", timeout=timeout):
-            return
-    except urllib.error.HTTPError:
-        return
-    except (urllib.error.URLError, socket.timeout, TimeoutError, ConnectionError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise EnvironmentUnusable(f"the target {target} does not answer: {reason}",
+        conn = conn_class(parts.hostname, parts.port, timeout=timeout)
+        conn.request("GET", (parts.path or "") + "/", headers={"Accept": "application/json"})
+        resp = conn.getresponse()
+        status, location = resp.status, resp.getheader("Location")
+    except (http.client.HTTPException, socket.timeout, TimeoutError, ConnectionError, OSError, ValueError) as exc:
+        raise EnvironmentUnusable(f"the target {shown} does not answer: {str(exc) or exc.__class__.__name__}",
                                   hint="start it, or check --target") from None
+    finally:
+        if conn is not None:
+            conn.close()
+    if 300 <= status < 400:
+        where = f"to {shown_url(location)}" if location else "without a Location"
+        raise EnvironmentUnusable(f"the target {shown} answered with a redirect (HTTP {status}) {where};"
+                                  " hmb-ops never follows redirects",
+                                  hint="give --target the URL the app itself answers on")
 
 
 class Stack:
@@ -118,6 +158,7 @@ class Stack:
 
     def _start_app(self, url: str) -> None:
         from hmb_ops.refapp.runner import GunicornProcess
+        from hmb_ops.refapp.secret import token_secret_for_run
         from hmb_ops.tune.api import plan_for, tier_environment, write_files
 
         req = self.req
@@ -136,9 +177,12 @@ class Stack:
             env["WEB_CONCURRENCY"] = str(req.app_workers)
         if req.app_threads is not None:
             env["WEB_THREADS"] = str(req.app_threads)
+        # The state folder's token key (or one set in the environment / app_env), never a derived one.
+        secret, _source = token_secret_for_run(req.state_dir, {**os.environ, **(req.app_env or {})})
         self.note(f"app: starting the reference app under Gunicorn (tier {tier}, {workers} workers × {threads} threads)")
         app = GunicornProcess(url, config_file=config_file, workers=req.app_workers, threads=req.app_threads,
-                              worker_class=req.app_worker_class, env=env, log_dir=str(app_dir))
+                              worker_class=req.app_worker_class, env=env, log_dir=str(app_dir),
+                              token_secret=secret)
         self._stack.callback(app.stop)
         app.start(ready_timeout=60)
         self.app = app

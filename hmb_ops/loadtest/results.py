@@ -17,6 +17,7 @@ from hmb_ops.loadtest.sampling import SATURATED_CPU_PERCENT
 
 SCHEMA_VERSION = 1
 BASE_KINDS = ("connection", "timeout", "rate_limited_429")
+REDIRECT_KIND = "redirect"  # any 3xx answer (behaviour.failure_kind); never followed
 
 
 def _merge_failures(into: dict[str, int], kinds: dict[str, int]) -> None:
@@ -147,6 +148,13 @@ def build_document(*, plan, collected, target: str, tier: str | None, started_is
         reasons.append(f"interrupted by {collected.interrupted} after {duration:.1f} s: partial results")
     if total_req == 0:
         reasons.append("no request completed")
+    redirects = by_kind.get(REDIRECT_KIND, 0)
+    if redirects:
+        # The generator does not follow redirects, so these requests never reached the endpoints the
+        # profile names: their latency is the redirect's, and the run did not measure the app.
+        reasons.append(f"{redirects} of {total_req} answers were redirects (3xx, not followed): the target sends "
+                       "requests elsewhere (http to https, a login page, another host), so the endpoints were "
+                       "not measured; give --target the URL the app itself answers on")
     cpu_seconds = gen.total_cpu_seconds() if gen else 0.0
 
     offered = plan.arrival_rate
@@ -252,6 +260,8 @@ def render_html(doc: dict) -> str:
                      st["latency_ms"]["p95"], st["error_rate"], st["server"]["cpu_percent_per_worker"]]
                     for st in doc["steps"]])
     verdict = "valid" if doc["valid"] else "NOT valid: " + "; ".join(doc["invalid_reasons"])
+    kinds = ", ".join(f"{k}={v}" for k, v in sorted(s.get("failures_by_kind", {}).items()) if v)
+    kinds_line = f"<p>Failures by kind: {html.escape(kinds)}</p>" if kinds else ""
     return ("<!doctype html><html><head><meta charset='utf-8'><title>hmb-ops load test "
             f"{html.escape(doc['profile'])}</title><style>body{{font-family:sans-serif;margin:2em}}"
             "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:3px 8px;"
@@ -259,7 +269,7 @@ def render_html(doc: dict) -> str:
             f"<h1>Load test: {html.escape(doc['profile'])}</h1>"
             f"<p>Target {html.escape(doc['target'])}, started {html.escape(doc['started_at'])}, "
             f"{doc['duration_s']} s, {doc['model']} model. {html.escape(verdict)}</p>"
-            f"{lat}{thr}<h2>Summary</h2>{summary}<h2>Endpoints</h2>{eps}<h2>Steps</h2>{steps}"
+            f"{lat}{thr}<h2>Summary</h2>{summary}{kinds_line}<h2>Endpoints</h2>{eps}<h2>Steps</h2>{steps}"
             f"<p>Generator: {html.escape(json.dumps(doc['generator']))}</p></body></html>\n")
 
 

@@ -31,6 +31,9 @@ def run_facts(results: dict) -> list[tuple[str, str]]:
              ("duration", f"{num(results.get('duration_s'))} s"), ("model", str(results.get("model") or "closed")),
              ("requests", num(s.get("requests"))), ("failures", num(s.get("failures"))),
              ("error rate", pct(s.get("error_rate"))), ("throughput", f"{num(s.get('rps'))} req/s")]
+    kinds = {k: v for k, v in sorted((s.get("failures_by_kind") or {}).items()) if v}
+    if kinds:  # a redirect, 429 or timeout is a different problem from a 500: name them
+        facts.insert(8, ("failures by kind", ", ".join(f"{k}={num(v)}" for k, v in kinds.items())))
     if results.get("offered_rps") is not None:
         facts.append(("offered / achieved", f"{num(results.get('offered_rps'))} / {num(results.get('achieved_rps'))} req/s"))
     valid = results.get("valid", True) is not False
