@@ -43,6 +43,6 @@ def serve(ctx: Ctx, tier, host, port, workers, threads, background_mode, log_dir
 
     serve_app(database.url, tier=tier, host=host, port=port, workers=workers, threads=threads,
               background_mode=background_mode, log_dir=log_dir or str(ctx.state_dir / "app"),
-              config_files=ctx.config_files, on_ready=ready)
+              config_files=ctx.config_files, state_dir=ctx.state_dir, on_ready=ready)
     if not as_json:
         info("stopped")

@@ -13,7 +13,8 @@ from hmb_ops.refapp import auth, metrics
 from hmb_ops.refapp.db import DatabaseDown, PoolTimeout
 from hmb_ops.refapp.http import ApiError
 from hmb_ops.refapp.lifecycle import AppState, register
-from hmb_ops.refapp.settings import Settings
+from hmb_ops.refapp.secret import app_secret_message, token_secret_problem
+from hmb_ops.refapp.settings import Settings, SettingsError
 
 log = logging.getLogger("hmb_ops.refapp")
 
@@ -31,6 +32,10 @@ def _error(status: int, body: dict, headers: dict | None = None):
 
 def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or Settings.from_env()
+    # Settings built by hand (tests, embedding) get the same refusal as the environment's.
+    problem = token_secret_problem(settings.token_secret.decode("utf-8", "surrogateescape"))
+    if problem:
+        raise SettingsError(app_secret_message(problem))
     app = Flask("hmb_ops.refapp")
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False

@@ -28,6 +28,8 @@ class AppState:
         self.jobs = BackgroundJobs(workers=settings.background_workers,
                                    queue_size=settings.background_queue_size,
                                    mode=settings.background_mode)
+        # bcrypt cost of this worker's login dummy hash (routes_api._dummy_hash), learnt on first use.
+        self.dummy_cost: int | None = None
         self._closed = False
 
     def close(self) -> bool:

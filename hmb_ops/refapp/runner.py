@@ -5,12 +5,18 @@ the rules live in one place: the bind address is given on the command line (it w
 config file), a taken port is reported before Gunicorn spends five seconds retrying it, the master
 runs in its own process group so stopping it can never leave a worker behind, and each run gets
 its own Prometheus multiprocess folder so /metrics never mixes two runs.
+
+The app refuses to start without a token secret (HMB_REFAPP_TOKEN_SECRET). Callers that know a
+state folder pass its secret (`token_secret=`, see hmb_ops.refapp.secret); otherwise a secret in
+the environment is used as it is, and an unset, empty or placeholder one is replaced by a random key
+that lives as long as this object (a run that only needs /health, such as measuring memory).
 """
 
 from __future__ import annotations
 
 import atexit
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -23,6 +29,7 @@ from pathlib import Path
 
 from hmb_ops.errors import EnvironmentUnusable, PortInUse
 from hmb_ops.ports import free_port, port_is_free
+from hmb_ops.private_files import TOKEN_SECRET_ENV, TOKEN_SECRET_PLACEHOLDER, new_token_secret
 
 DEFAULT_CONFIG = str(Path(__file__).with_name("gunicorn_default.py"))
 
@@ -33,6 +40,28 @@ def _last_line(path: Path) -> str:
     except OSError:
         return ""
     return lines[-1] if lines else ""
+
+
+# An app that cannot load says why in one line: Gunicorn prints an AppImportError raised in a worker
+# as a bare line before "Worker exiting", and one raised in the master (preload) as a traceback.
+_LOAD_ERROR = re.compile(r"^(?:gunicorn\.errors\.AppImportError|hmb_ops\.refapp\.settings\.SettingsError): (.+)$")
+
+
+def _start_failure(path: Path) -> str:
+    """The line that says why Gunicorn stopped at start: the app's own reason when it gave one."""
+    try:
+        lines = [ln.rstrip() for ln in path.read_text(errors="replace").splitlines()[-200:] if ln.strip()]
+    except OSError:
+        return ""
+    reason = ""
+    for i, line in enumerate(lines):
+        match = _LOAD_ERROR.match(line)
+        if match:
+            reason = match.group(1)
+        elif (not line.startswith(("[", " ", "Traceback", "During handling")) and i + 1 < len(lines)
+              and "Worker exiting" in lines[i + 1]):
+            reason = line
+    return reason or (lines[-1].strip() if lines else "")
 
 
 def _tail(path: Path, lines: int = 20) -> str:
@@ -49,7 +78,7 @@ class GunicornProcess:
                  config_file: str | None = None, workers: int | None = None,
                  threads: int | None = None, worker_class: str | None = None,
                  env: dict[str, str] | None = None, log_dir: str | None = None,
-                 app: str = "hmb_ops.refapp.wsgi:app"):
+                 app: str = "hmb_ops.refapp.wsgi:app", token_secret: str | None = None):
         self.database_url = database_url
         self.host = host
         self.port = int(port or 0)
@@ -59,6 +88,8 @@ class GunicornProcess:
         self.worker_class = worker_class
         self.extra_env = dict(env or {})
         self.app = app
+        self.token_secret = token_secret
+        self._run_secret: str | None = None
         self._own_log_dir = log_dir is None
         self.log_dir = Path(log_dir) if log_dir else Path(tempfile.mkdtemp(prefix="hmb-gunicorn-"))
         self.log_file = self.log_dir / "gunicorn.log"
@@ -83,6 +114,12 @@ class GunicornProcess:
     def environment(self) -> dict[str, str]:
         env = dict(os.environ)
         env.update(self.extra_env)
+        if self.token_secret is not None:
+            env[TOKEN_SECRET_ENV] = self.token_secret
+        elif env.get(TOKEN_SECRET_ENV, "").strip() in ("", TOKEN_SECRET_PLACEHOLDER):
+            if self._run_secret is None:
+                self._run_secret = new_token_secret()
+            env[TOKEN_SECRET_ENV] = self._run_secret
         env["DATABASE_URL"] = self.database_url
         env["PROMETHEUS_MULTIPROC_DIR"] = self._metrics_dir or ""
         env.setdefault("PYTHONUNBUFFERED", "1")
@@ -118,7 +155,7 @@ class GunicornProcess:
         while time.monotonic() < deadline:
             code = self._proc.poll()
             if code is not None:
-                line = _last_line(self.log_file) or f"exit code {code}"
+                line = _start_failure(self.log_file) or f"exit code {code}"
                 if "connection in use" in _tail(self.log_file).lower():
                     raise PortInUse(f"port {self.port} on {self.host} is already in use: {line}",
                                     hint="choose another with --port")

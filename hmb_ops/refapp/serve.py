@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import tempfile
 import threading
@@ -34,23 +35,36 @@ def ensure_schema(database_url: str) -> list[str]:
 def build_process(database_url: str, *, tier: str | None = None, host: str = "127.0.0.1", port: int = 8000,
                   workers: int | None = None, threads: int | None = None, background_mode: str | None = None,
                   log_dir: str | None = None, config_files: tuple[str, ...] = (),
-                  work_dir: Path | None = None) -> tuple[GunicornProcess, dict]:
+                  work_dir: Path | None = None, state_dir: str | os.PathLike = ".hmb-ops",
+                  ) -> tuple[GunicornProcess, dict]:
+    from hmb_ops.private_files import TOKEN_SECRET_ENV
+    from hmb_ops.refapp.secret import token_secret_for_run
+
+    # Before anything is written or started: a bad secret in the environment is bad input (exit 2).
+    secret, secret_source = token_secret_for_run(state_dir)
     env: dict[str, str] = {}
     config_file = None
     summary: dict = {"source": "built-in gthread defaults"}
     if tier:
         config_file, env, summary = tier_config(tier, database_url, config_files,
                                                 work_dir or Path(tempfile.mkdtemp(prefix="hmb-tier-")))
+        # The summary is printed: it names where the key comes from, never a value (nor a placeholder).
+        summary["environment"] = {k: v for k, v in summary["environment"].items() if k != TOKEN_SECRET_ENV}
     if background_mode:
         env["BACKGROUND_MODE"] = background_mode
+    summary["token_secret"] = secret_source
     proc = GunicornProcess(database_url, host=host, port=port, config_file=config_file, workers=workers,
-                           threads=threads, env=env, log_dir=log_dir)
+                           threads=threads, env=env, log_dir=log_dir, token_secret=secret)
     return proc, summary
 
 
 def serve_app(database_url: str, *, on_ready: Callable[[GunicornProcess, dict], None] | None = None,
               **options) -> int | None:
-    """Run until SIGINT/SIGTERM or until Gunicorn exits by itself; always stops it cleanly."""
+    """Run until SIGINT/SIGTERM or until Gunicorn exits by itself; always stops it cleanly.
+
+    The app's token key is the one kept in `state_dir` (created on first use), unless
+    HMB_REFAPP_TOKEN_SECRET is set in this process's environment.
+    """
     ensure_schema(database_url)
     with tempfile.TemporaryDirectory(prefix="hmb-serve-") as work:
         proc, summary = build_process(database_url, work_dir=Path(work), **options)

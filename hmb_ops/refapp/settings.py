@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass
+
+from hmb_ops.private_files import TOKEN_SECRET_ENV
+from hmb_ops.refapp.secret import app_secret_message, token_secret_problem
+
+
+class SettingsError(ValueError):
+    """A setting the app cannot start with; the message names the variable and what to set."""
 
 
 def _int(env, name: str, default: int, minimum: int = 0) -> int:
@@ -14,7 +20,7 @@ def _int(env, name: str, default: int, minimum: int = 0) -> int:
     try:
         return max(minimum, int(float(raw)))
     except ValueError:
-        raise ValueError(f"{name} must be a number, got {raw!r}") from None
+        raise SettingsError(f"{name} must be a number, got {raw!r}") from None
 
 
 def _float(env, name: str, default: float, minimum: float = 0.0) -> float:
@@ -24,7 +30,7 @@ def _float(env, name: str, default: float, minimum: float = 0.0) -> float:
     try:
         return max(minimum, float(raw))
     except ValueError:
-        raise ValueError(f"{name} must be a number, got {raw!r}") from None
+        raise SettingsError(f"{name} must be a number, got {raw!r}") from None
 
 
 @dataclass(frozen=True)
@@ -52,14 +58,16 @@ class Settings:
         pool_min = min(_int(env, "DB_POOL_MIN", 2, 0), pool_max)
         mode = (env.get("BACKGROUND_MODE") or "thread").strip().lower()
         if mode not in ("thread", "inline"):
-            raise ValueError(f"BACKGROUND_MODE must be thread or inline, got {mode!r}")
-        secret = env.get("HMB_REFAPP_TOKEN_SECRET", "")
-        # Without an explicit secret every worker must still agree on one: derive it from the
-        # database URL (which holds the password, so it is not guessable from outside).
-        key = secret.encode() if secret else hashlib.sha256(b"hmb-refapp-token:" + url.encode()).digest()
+            raise SettingsError(f"BACKGROUND_MODE must be thread or inline, got {mode!r}")
+        # No fallback: a key derived from anything the deployment already holds (the database URL
+        # once was) lets whoever knows that thing mint a token for any user.
+        secret = env.get(TOKEN_SECRET_ENV)
+        problem = token_secret_problem(secret)
+        if problem:
+            raise SettingsError(app_secret_message(problem))
         rounds = _int(env, "BCRYPT_ROUNDS", 0, 0)
         if rounds and not 4 <= rounds <= 16:
-            raise ValueError(f"BCRYPT_ROUNDS must be between 4 and 16, got {rounds}")
+            raise SettingsError(f"BCRYPT_ROUNDS must be between 4 and 16, got {rounds}")
         return cls(
             database_url=url,
             pool_min=pool_min,
@@ -71,7 +79,7 @@ class Settings:
             background_mode=mode,
             background_drain_timeout=_float(env, "BACKGROUND_DRAIN_TIMEOUT", 25.0, 0.0),
             notify_delay_ms=_int(env, "NOTIFY_DELAY_MS", 0, 0),
-            token_secret=key,
+            token_secret=secret.encode("utf-8", "surrogateescape"),
             token_ttl=_int(env, "HMB_REFAPP_TOKEN_TTL", 3600, 1),
             bcrypt_rounds=rounds,
             max_body_bytes=_int(env, "MAX_BODY_BYTES", 64 * 1024, 1024),

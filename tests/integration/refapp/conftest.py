@@ -8,7 +8,7 @@ import urllib.request
 
 import pytest
 
-TOKEN_SECRET = "refapp-test-secret"
+TOKEN_SECRET = "refapp-test-secret-of-at-least-32-characters"
 PASSWORD = "hmb-ops-demo"
 
 

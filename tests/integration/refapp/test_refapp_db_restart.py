@@ -24,7 +24,7 @@ def test_database_outage_and_recovery(tmp_path, client_for):
     url = server.up()[0].url
     try:
         seed(url, scale="small", seed=1, hash_rounds=4)
-        env = {"HMB_REFAPP_TOKEN_SECRET": "restart", "DB_POOL_TIMEOUT": "2"}
+        env = {"HMB_REFAPP_TOKEN_SECRET": "restart-secret-of-at-least-32-characters", "DB_POOL_TIMEOUT": "2"}
         with GunicornProcess(url, workers=1, threads=4, env=env, log_dir=str(tmp_path / "log")) as app:
             client = client_for(app.url)
             token = client.login(1)

@@ -166,7 +166,7 @@ def test_notifications_unread_filter(client):
 
 
 def test_expired_and_forged_tokens(client):
-    secret = b"refapp-test-secret"  # HMB_REFAPP_TOKEN_SECRET of the served app (conftest)
+    secret = b"refapp-test-secret-of-at-least-32-characters"  # HMB_REFAPP_TOKEN_SECRET (conftest)
     expired = auth.issue(1, secret, 60, now=time.time() - 3600)
     status, headers, doc = client.get("/api/feed", token=expired)
     assert status == 401 and "expired" in doc["message"] and headers.get("WWW-Authenticate") == "Bearer"

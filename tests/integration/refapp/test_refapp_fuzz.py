@@ -20,7 +20,7 @@ ENDPOINTS = [
     ("GET", "/api/notifications"),
 ]
 METHODS = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD"]
-SECRET = "fuzz-secret"
+SECRET = "fuzz-secret-of-at-least-32-characters"
 
 ids = st.one_of(st.integers(-5, 3000), st.integers(2**62, 2**80), st.text(max_size=20))
 query_keys = st.sampled_from(["limit", "cursor", "q", "category", "location", "remote", "unread", "x"])

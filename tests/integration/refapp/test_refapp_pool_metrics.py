@@ -10,7 +10,7 @@ import pytest
 
 from hmb_ops.refapp.runner import GunicornProcess
 
-SECRET = {"HMB_REFAPP_TOKEN_SECRET": "refapp-test-secret"}
+SECRET = {"HMB_REFAPP_TOKEN_SECRET": "refapp-test-secret-of-at-least-32-characters"}
 
 
 def wait_for_lock_waiters(url: str, n: int, timeout: float = 20) -> None:

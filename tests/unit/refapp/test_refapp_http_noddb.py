@@ -12,7 +12,7 @@ from hmb_ops.refapp.settings import Settings
 def client():
     # A URL nothing listens on: any request that reached the database would get a 503.
     settings = Settings.from_env({"DATABASE_URL": "postgresql://u:p@127.0.0.1:1/none",
-                                  "HMB_REFAPP_TOKEN_SECRET": "s", "DB_POOL_TIMEOUT": "1"})
+                                  "HMB_REFAPP_TOKEN_SECRET": "s" * 32, "DB_POOL_TIMEOUT": "1"})
     app = create_app(settings)
     return app.test_client(), settings
 

@@ -55,18 +55,18 @@ def test_bcrypt_cost_is_what_was_asked():
 
 
 def test_settings_defaults_and_errors():
-    s = Settings.from_env({"DATABASE_URL": "postgresql://u:p@h/d"})
+    key = {"HMB_REFAPP_TOKEN_SECRET": "k" * 32}
+    s = Settings.from_env({"DATABASE_URL": "postgresql://u:p@h/d", **key})
     assert (s.pool_min, s.pool_max, s.pool_timeout, s.statement_timeout_ms) == (2, 5, 5.0, 30000)
     assert s.background_mode == "thread" and s.background_workers == 4
-    # Every worker derives the same token secret from the same URL.
-    assert s.token_secret == Settings.from_env({"DATABASE_URL": "postgresql://u:p@h/d"}).token_secret
-    assert Settings.from_env({"DB_POOL_MIN": "9", "DB_POOL_MAX": "3"}).pool_min == 3
+    assert s.token_secret == b"k" * 32
+    assert Settings.from_env({"DB_POOL_MIN": "9", "DB_POOL_MAX": "3", **key}).pool_min == 3
     with pytest.raises(ValueError, match="BACKGROUND_MODE"):
-        Settings.from_env({"BACKGROUND_MODE": "fork"})
+        Settings.from_env({"BACKGROUND_MODE": "fork", **key})
     with pytest.raises(ValueError, match="DB_POOL_MAX"):
-        Settings.from_env({"DB_POOL_MAX": "many"})
+        Settings.from_env({"DB_POOL_MAX": "many", **key})
     with pytest.raises(ValueError, match="BCRYPT_ROUNDS"):
-        Settings.from_env({"BCRYPT_ROUNDS": "40"})
+        Settings.from_env({"BCRYPT_ROUNDS": "40", **key})
 
 
 def test_background_queue_full_runs_inline_and_counts_rejected():
@@ -120,6 +120,7 @@ def test_wsgi_target_imports_and_checks_without_database(tmp_path):
     import sys
 
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    env["HMB_REFAPP_TOKEN_SECRET"] = "k" * 32  # needed: the app refuses to load without one
     proc = subprocess.run([sys.executable, "-m", "gunicorn", "--check-config", "hmb_ops.refapp.wsgi:app"],
                           capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60)
     assert proc.returncode == 0, proc.stderr
