@@ -28,25 +28,45 @@ from hmb_ops.cli.common import Ctx, emit_json, info, json_option, out, pass_ctx,
 @click.option("--preload/--no-preload", default=None, help="Declare that the app opens no pools/threads at import (--preload) or that it does.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), metavar="DIR",
               help="Write gunicorn.conf.py, hmb-ops.env, Procfile and render.yaml here (validated first).")
+@click.option("--merge", is_flag=True,
+              help="With --out: change only hmb-ops's keys in your own files (Procfile web line, the web "
+                   "service's startCommand and envVars in render.yaml, the env file's variables); keep the rest.")
+@click.option("--force", is_flag=True,
+              help="With --out: replace files hmb-ops did not write, after copying each to FILE.bak-TIMESTAMP.")
+@click.option("--service", metavar="NAME",
+              help="With --merge: the render.yaml service to tune (default: the one whose startCommand runs gunicorn/uvicorn).")
 @click.option("--explain", is_flag=True, help="Show each value with its formula and binding constraint.")
 @click.option("--no-check-config", is_flag=True, help="With --out: skip running `gunicorn --check-config`.")
 @json_option
 @pass_ctx
 @click.pass_context
 def tune(cctx, ctx: Ctx, tier, cpus, memory, app, worker_class, threads, worker_memory, measure_memory,
-         max_connections, live_db, pool_max, background_workers, preload, out_dir, explain,
-         no_check_config, as_json):
+         max_connections, live_db, pool_max, background_workers, preload, out_dir, merge, force, service,
+         explain, no_check_config, as_json):
     """Generate Gunicorn, env, Procfile and render.yaml from one plan for a tier or machine.
 
     Without --tier / --cpus / --memory it plans for this machine (see `tune detect`). Without --out
-    it prints the files. Exit 2 on bad input or when the database connection budget is exceeded.
+    it prints the files. With --out, a file there that hmb-ops did not write (no generated-by
+    header) is never overwritten silently: tune refuses (exit 2, with a diff, nothing written)
+    unless --merge or --force is given. Exit 2 on bad input or when the database connection
+    budget is exceeded.
     """
     if cctx.invoked_subcommand is not None:
         return
-    from hmb_ops.errors import EnvironmentUnusable
-    from hmb_ops.tune.api import plan_for, render_files, write_files
+    from hmb_ops.errors import EnvironmentUnusable, UsageError
+    from hmb_ops.tune.api import apply_deploy, plan_for, prepare_deploy, render_files
     from hmb_ops.tune.plan import REFAPP
     from hmb_ops.tune.validate import validate_rendered
+
+    if merge and force:
+        raise UsageError("--merge and --force are alternatives",
+                         hint="--merge keeps your files and changes hmb-ops's keys; --force replaces them after a backup")
+    if (merge or force) and not out_dir:
+        raise UsageError(f"{'--merge' if merge else '--force'} needs --out DIR")
+    if service is not None and not merge:
+        raise UsageError("--service picks the render.yaml service for --merge", hint="add --merge")
+    if merge and cctx.get_parameter_source("app") != click.core.ParameterSource.COMMANDLINE:
+        app, worker_class = _keep_users_app(out_dir, service, app, worker_class)
 
     from hmb_ops.db.resolve import configured_url
 
@@ -68,14 +88,26 @@ def tune(cctx, ctx: Ctx, tier, cpus, memory, app, worker_class, threads, worker_
         # Measuring was our idea, not the user's: fall back to the estimate and say so.
         info(f"warning: could not measure worker memory ({exc.one_line()}); using the estimate")
         plan = plan_for(measure_memory=False, **kwargs)
-    files = render_files(plan)
-    written, notes = [], []
+    written, notes, deploy = [], [], None
     if out_dir:
-        notes = validate_rendered(files, app, run_check_config=not no_check_config)
-        written = [str(p) for p in write_files(plan, out_dir)]
+        deploy = prepare_deploy(plan, out_dir, mode="merge" if merge else "force" if force else "refuse",
+                                service=service)
+        files = deploy.rendered
+        if not deploy.refused:
+            notes = validate_rendered(files, app, run_check_config=not no_check_config)
+            written = [str(p) for p in apply_deploy(deploy)]
+    else:
+        files = render_files(plan)
     if as_json:
         emit_json({**plan.to_dict(), "files": files if not out_dir else None, "written": written,
-                   "validation": notes})
+                   "validation": notes, "deploy": deploy.to_dict() if deploy else None})
+    elif deploy is not None:
+        _show_deploy(deploy)
+    if deploy is not None and deploy.refused:
+        from hmb_ops.tune.deploy import refusal_error
+
+        raise refusal_error(deploy)
+    if as_json:
         return
     for w in plan.warnings:
         info(f"warning: {w}")
@@ -100,6 +132,40 @@ def tune(cctx, ctx: Ctx, tier, cpus, memory, app, worker_class, threads, worker_
             out(f"==> {name} <==")
             sys.stdout.write(text)
             out()
+
+
+def _keep_users_app(out_dir, service, app, worker_class):
+    """--merge keeps the app (and worker class) the user's own deploy files start."""
+    from hmb_ops.errors import UsageError
+    from hmb_ops.tune.api import existing_web
+    from hmb_ops.tune.validate import worker_class_problem
+
+    found = existing_web(out_dir, service=service)
+    if found.app is None:
+        return app, worker_class
+    info(f"keeping your app {found.app} (from {found.source}); --app replaces it")
+    if worker_class is None and found.worker_class:
+        problem = worker_class_problem(found.worker_class)
+        if problem:
+            raise UsageError(f"{found.source} uses {problem}", hint="choose the worker class to write with --worker-class")
+        worker_class = found.worker_class
+    return found.app, worker_class
+
+
+def _show_deploy(deploy) -> None:
+    """Each file's fate on stderr; a diff for every change to a file that is the user's."""
+    for w in deploy.writes:
+        if deploy.refused and w.action != "refuse":
+            continue  # nothing at all is written when a file is refused
+        path = deploy.out_dir / w.name
+        what = {"create": "created", "regenerate": "regenerated (hmb-ops's own)", "unchanged": "unchanged",
+                "merge": "merged (only hmb-ops's keys changed)",
+                "overwrite": f"replaced; your file was copied to {w.backup}",
+                "refuse": "REFUSED: not written by hmb-ops (no generated-by header); it would change like this:"}[w.action]
+        info(f"{path}: {what}")
+        if w.action in ("refuse", "merge", "overwrite") and w.diff:
+            sys.stderr.write(w.diff if w.diff.endswith("\n") else w.diff + "\n")
+            sys.stderr.flush()
 
 
 @tune.command()

@@ -8,10 +8,9 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
-from hmb_ops.errors import DatabaseUnavailable, StateDirError, UsageError
+from hmb_ops.errors import DatabaseUnavailable, UsageError
 from hmb_ops.resources import Resources, declared, detect, parse_cpus, parse_size
 from hmb_ops.tune.plan import REFAPP, AppProfile, TunePlan
 from hmb_ops.tune.recommend import recommend
@@ -112,23 +111,31 @@ def tier_environment(plan: TunePlan) -> dict[str, str]:
     return _tier_environment(plan)
 
 
-def write_files(plan: TunePlan, out_dir) -> list[Path]:
-    """Write the rendered files; each lands whole (temp file + rename) or not at all."""
-    out = Path(out_dir)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise StateDirError(f"cannot create {out}: {exc.strerror or exc}", hint="choose another --out") from None
-    written = []
-    for name, text in render_files(plan).items():
-        target = out / name
-        try:
-            fd, tmp = tempfile.mkstemp(prefix=f".{name}.", dir=out)
-            with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-                fh.write(text)
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, target)
-        except OSError as exc:
-            raise StateDirError(f"cannot write {target}: {exc.strerror or exc}", hint="choose another --out") from None
-        written.append(target)
-    return written
+def write_files(plan: TunePlan, out_dir, *, mode: str = "refuse", service: str | None = None) -> list[Path]:
+    """Write the rendered files; each lands whole (temp file + rename) or not at all.
+
+    A file at one of tune's names that hmb-ops did not write (no generated-by header) is refused
+    (UsageError, nothing written), merged (mode="merge") or backed up and replaced (mode="force"):
+    see hmb_ops.tune.deploy.
+    """
+    return apply_deploy(prepare_deploy(plan, out_dir, mode=mode, service=service))
+
+
+def prepare_deploy(plan: TunePlan, out_dir, *, mode: str = "refuse", service: str | None = None):
+    """What writing into out_dir would do to each file (create, regenerate, merge, overwrite, refuse)."""
+    from hmb_ops.tune import deploy
+
+    return deploy.prepare(plan, out_dir, mode=mode, service=service)
+
+
+def apply_deploy(prepared) -> list[Path]:
+    from hmb_ops.tune import deploy
+
+    return deploy.apply(prepared)
+
+
+def existing_web(out_dir, *, service: str | None = None):
+    """The app and worker class the user's own Procfile / render.yaml start (for --merge)."""
+    from hmb_ops.tune import deploy
+
+    return deploy.existing_web(out_dir, service=service)

@@ -137,7 +137,12 @@ def validate_rendered(files: dict[str, str], app: str, *, run_check_config: bool
         notes.append("setting names and worker class checked against the installed Gunicorn")
         module = app.split(":", 1)[0]
         if run_check_config and _module_available(module.split(".")[0]):
-            result = gunicorn_check_config(conf, app, cwd=workdir or tmp)
+            from hmb_ops.private_files import TOKEN_SECRET_ENV, new_token_secret
+
+            # The reference app refuses to import without a real token key, and the files hold only
+            # the placeholder: the check gets a throwaway key that is never written anywhere.
+            result = gunicorn_check_config(conf, app, cwd=workdir or tmp,
+                                           env={TOKEN_SECRET_ENV: new_token_secret()})
             if not result.ok:
                 last = result.output.splitlines()[-1] if result.output else "no output"
                 raise CheckFailed(f"gunicorn --check-config failed: {last}")

@@ -63,6 +63,8 @@ def test_web_concurrency_changes_print_config(hmb, tmp_path):
         import os
 
         env = {k: v for k, v in os.environ.items() if k not in ("WEB_CONCURRENCY", "WEB_THREADS")}
+        # The reference app refuses to import without a real token key (the files hold a placeholder).
+        env["HMB_REFAPP_TOKEN_SECRET"] = "k" * 43
         env.update(extra)
         out = subprocess.run([sys.executable, "-m", "gunicorn", "--print-config", "-c", "gunicorn.conf.py",
                               "hmb_ops.refapp.wsgi:app"], cwd=deploy, env=env, capture_output=True, text=True,

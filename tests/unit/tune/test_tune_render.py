@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import yaml
 
+from hmb_ops.private_files import TOKEN_SECRET_ENV, TOKEN_SECRET_PLACEHOLDER
 from hmb_ops.resources import Resources
 from hmb_ops.tune.api import plan_for, render_files, tier_environment, write_files
 from hmb_ops.tune.check import check_directory, evaluate_config, read_env_file
@@ -45,12 +46,15 @@ def test_files_agree_by_construction(tmp_path):
     plan = default_plan()
     write_files(plan, tmp_path)
     env = tier_environment(plan)
-    assert read_env_file(tmp_path / "hmb-ops.env") == env
+    # The env file also carries the token secret placeholder; render.yaml has Render generate it.
+    assert read_env_file(tmp_path / "hmb-ops.env") == {**env, TOKEN_SECRET_ENV: TOKEN_SECRET_PLACEHOLDER}
     render = yaml.safe_load((tmp_path / "render.yaml").read_text())
     svc = render["services"][0]
-    assert {e["key"]: e["value"] for e in svc["envVars"]} == env
+    assert {e["key"]: e["value"] for e in svc["envVars"] if "value" in e} == env
+    assert {"key": TOKEN_SECRET_ENV, "generateValue": True} in svc["envVars"]
     assert svc["startCommand"] == "gunicorn --config gunicorn.conf.py hmb_ops.refapp.wsgi:app"
-    assert (tmp_path / "Procfile").read_text() == "web: gunicorn --config gunicorn.conf.py hmb_ops.refapp.wsgi:app\n"
+    assert (tmp_path / "Procfile").read_text().splitlines()[1:] == [
+        "web: gunicorn --config gunicorn.conf.py hmb_ops.refapp.wsgi:app"]
     report = check_directory(tmp_path)
     assert report.ok, [f.message for f in report.findings]
     assert len(report.surfaces) == 4

@@ -1,0 +1,553 @@
+"""Writing tune's files into a folder that may hold the user's own deploy files.
+
+A file that starts with hmb-ops's generated-by header is hmb-ops's own and is regenerated in place.
+Any other file at one of the names tune writes is the user's, and is never overwritten silently:
+
+- ``refuse`` (the default): nothing at all is written; each such file is named with a unified diff
+  of what tune would change (exit 2).
+- ``merge``: only the keys hmb-ops owns are changed in the user's file: the Procfile ``web:`` line,
+  the web service's ``startCommand`` and the ``envVars`` entries tune sets in render.yaml, the
+  variables tune sets in an env file. Everything else is kept byte for byte (other processes,
+  services, databases, envVarGroups, comments). The user's app module is kept unless the caller
+  names another. A user's gunicorn.conf.py is Python and has no keys to merge: it is left alone and
+  the plan's config is written beside it as ``hmb-ops.gunicorn.conf.py``, which the merged start
+  commands name with ``--config``.
+- ``force``: the user's file is copied to ``<file>.bak-<UTC timestamp>`` and then replaced.
+
+Every decision is made (and every merge computed and checked) before the first byte is written, so
+a refusal or a failed merge never leaves half a set; each file then lands whole (temp + rename).
+
+Commands are parsed (shlex with shell punctuation, Gunicorn's own argument parser), never pasted:
+a web command that does more than start one program (``cd x && gunicorn ...``) is not merged.
+render.yaml is edited at the positions PyYAML's composer reports for the nodes hmb-ops owns, so
+comments and layout elsewhere survive, and the result is re-parsed and compared with the intended
+structural change before anything is written.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import shlex
+import shutil
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+import yaml
+
+from hmb_ops.errors import ConfigError, StateDirError, UsageError
+from hmb_ops.private_files import TOKEN_SECRET_ENV
+from hmb_ops.tune.plan import TunePlan
+from hmb_ops.tune.render import (CONF, ENV, PROCFILE, RENDER, _yaml_str, app_environment, is_generated,
+                                 render_all, render_env_var, start_command, token_secret_comment)
+
+MODES = ("refuse", "merge", "force")
+# Where the plan's Gunicorn config goes when --merge finds the user's own gunicorn.conf.py.
+MERGE_CONF = "hmb-ops.gunicorn.conf.py"
+# Files that may hold secrets are private; the rest get the usual 0644.
+SECRET_FILES = {ENV}
+PUBLIC_MODE = 0o644
+SECRET_MODE = 0o600
+MAX_DEPLOY_FILE = 1024 * 1024
+_SERVERS = ("gunicorn", "uvicorn")
+_ASSIGNMENT = re.compile(r"[A-Za-z_]\w*=[\w./:${}@%+,-]*")
+
+
+@dataclass(frozen=True)
+class FileWrite:
+    """What happens to one file: create, regenerate, unchanged, merge, overwrite (force) or refuse."""
+
+    name: str
+    action: str
+    text: str
+    previous: str | None
+    mode: int
+    backup: str | None = None
+    reason: str = ""
+
+    @property
+    def diff(self) -> str:
+        if self.previous is None or self.previous == self.text:
+            return ""
+        return "".join(difflib.unified_diff(self.previous.splitlines(keepends=True),
+                                            self.text.splitlines(keepends=True),
+                                            fromfile=f"{self.name} (yours)", tofile=f"{self.name} (hmb-ops)"))
+
+    def to_dict(self) -> dict:
+        return {"file": self.name, "action": self.action, "mode": f"{self.mode:04o}", "backup": self.backup,
+                "reason": self.reason, "diff": self.diff}
+
+
+@dataclass(frozen=True)
+class DeployPlan:
+    out_dir: Path
+    mode: str
+    writes: tuple[FileWrite, ...]
+    rendered: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def refused(self) -> tuple[FileWrite, ...]:
+        return tuple(w for w in self.writes if w.action == "refuse")
+
+    def to_dict(self) -> dict:
+        return {"out_dir": str(self.out_dir), "mode": self.mode, "files": [w.to_dict() for w in self.writes],
+                "refused": [w.name for w in self.refused]}
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading the user's files
+
+
+def _read(path: Path) -> str | None:
+    """The file's text, None when absent; a file tune cannot read is an error naming it."""
+    try:
+        if path.is_dir():
+            raise UsageError(f"{path} is a directory", hint="choose another --out")
+        if path.stat().st_size > MAX_DEPLOY_FILE:
+            raise UsageError(f"{path} is larger than {MAX_DEPLOY_FILE // 1024} KiB; not a deploy file tune can merge",
+                             hint="choose another --out")
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except UnicodeDecodeError:
+        raise UsageError(f"{path} is not UTF-8 text; tune will not touch it", hint="choose another --out") from None
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror or exc}", hint="check its permissions") from None
+
+
+def _words(command: str, where: str) -> list[str]:
+    """The command's words; shell punctuation (&&, ;, |, redirections) stays a word of its own."""
+    lex = shlex.shlex(command, posix=True, punctuation_chars=True)
+    lex.whitespace_split = True
+    try:
+        return list(lex)
+    except ValueError as exc:
+        raise ConfigError(f"cannot split the command: {exc}", path=where) from None
+
+
+@dataclass(frozen=True)
+class WebCommand:
+    """A parsed web command: inline VAR=value words, the server it runs, its app and worker class."""
+
+    assignments: tuple[str, ...]
+    server: str | None
+    app: str | None
+    worker_class: str | None
+    simple: bool      # one program, optionally after VAR=value words and `exec`: safe to rebuild
+
+
+def parse_web_command(command: str, where: str) -> WebCommand:
+    from hmb_ops.tune.check import _parse_gunicorn_command
+
+    words = _words(command, where)
+    assignments = []
+    i = 0
+    while i < len(words) and (words[i] == "exec" or re.fullmatch(r"[A-Za-z_]\w*=.*", words[i])):
+        if words[i] != "exec":
+            assignments.append(words[i])
+        i += 1
+    punct = any(w and all(c in "();<>|&" for c in w) for w in words)
+    server = os.path.basename(words[i]) if i < len(words) else None
+    server = server if server in _SERVERS else None
+    simple = (not punct and server is not None
+              and all(_ASSIGNMENT.fullmatch(a) for a in assignments))
+    app = worker_class = None
+    if server == "gunicorn":
+        flags, _inline, _notes = _parse_gunicorn_command(command, {})
+        if flags:
+            app = flags.get("app")
+            worker_class = flags.get("worker_class")
+    return WebCommand(tuple(assignments), server, app, worker_class, simple)
+
+
+_WEB_LINE = re.compile(r"^\s*web\s*:(.*)$")
+
+
+def _procfile_web(text: str) -> list[tuple[int, str]]:
+    return [(i, m.group(1).strip()) for i, line in enumerate(text.splitlines())
+            if (m := _WEB_LINE.match(line))]
+
+
+def _compose(text: str, where: str):
+    try:
+        return yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise ConfigError(f"YAML syntax error: {getattr(exc, 'problem', None) or exc}", path=where,
+                          line=mark.line + 1 if mark else None) from None
+    except RecursionError:
+        raise ConfigError("YAML nested too deeply", path=where) from None
+
+
+def _get(mapping: yaml.MappingNode, key: str):
+    for k, v in mapping.value:
+        if isinstance(k, yaml.ScalarNode) and k.value == key:
+            return k, v
+    return None, None
+
+
+def _scalar(node) -> str | None:
+    return node.value if isinstance(node, yaml.ScalarNode) else None
+
+
+def _web_service(root, where: str, service: str | None) -> tuple[int, yaml.MappingNode]:
+    """(index, node) of the service tune owns keys in: the named one, else the one starting gunicorn/uvicorn."""
+    if not isinstance(root, yaml.MappingNode):
+        raise ConfigError("expected a mapping with a 'services' list", path=where)
+    _k, services = _get(root, "services")
+    if not isinstance(services, yaml.SequenceNode) or services.flow_style:
+        raise ConfigError("expected a block-style 'services' list", path=where,
+                          hint="--force replaces the file (a backup is kept)")
+    named, candidates = [], []
+    for i, svc in enumerate(services.value):
+        if not isinstance(svc, yaml.MappingNode):
+            continue
+        name = _scalar(_get(svc, "name")[1]) or f"service[{i}]"
+        named.append(name)
+        if service is not None:
+            if name == service:
+                return i, svc
+            continue
+        cmd = _scalar(_get(svc, "startCommand")[1])
+        if cmd and parse_web_command(cmd, where).server:
+            candidates.append((i, svc, name))
+    if service is not None:
+        raise UsageError(f"{where}: no service named {service!r} (services: {', '.join(named) or 'none'})",
+                         hint="give --service the name of the web service to tune")
+    if len(candidates) == 1:
+        return candidates[0][0], candidates[0][1]
+    if not candidates:
+        raise UsageError(f"{where}: no service's startCommand runs gunicorn or uvicorn, so tune cannot tell "
+                         f"which one to change (services: {', '.join(named) or 'none'})",
+                         hint="name it with --service NAME")
+    raise UsageError(f"{where}: several services start gunicorn or uvicorn: {', '.join(c[2] for c in candidates)}",
+                     hint="name the one to tune with --service NAME")
+
+
+@dataclass(frozen=True)
+class ExistingWeb:
+    """The app and worker class the user's own deploy files start, and where that was read."""
+
+    app: str | None
+    worker_class: str | None
+    source: str | None
+
+
+def existing_web(out_dir: str | os.PathLike, *, service: str | None = None) -> ExistingWeb:
+    """What the user's Procfile web line and render.yaml web service run (files with our header skipped).
+
+    Two files naming different apps is an error: tune would have to guess which one to keep.
+    """
+    out = Path(out_dir)
+    found: list[tuple[str, WebCommand]] = []
+    proc = _read(out / PROCFILE)
+    if proc is not None and not is_generated(proc):
+        for _i, cmd in _procfile_web(proc)[:1]:
+            found.append((f"{PROCFILE} web", parse_web_command(cmd, str(out / PROCFILE))))
+    render = _read(out / RENDER)
+    if render is not None and not is_generated(render):
+        where = str(out / RENDER)
+        _i, svc = _web_service(_compose(render, where), where, service)
+        cmd = _scalar(_get(svc, "startCommand")[1])
+        if cmd:
+            name = _scalar(_get(svc, "name")[1]) or "web"
+            found.append((f"{RENDER} {name}", parse_web_command(cmd, where)))
+    for source, web in found:
+        if web.server == "uvicorn":
+            raise UsageError(f"{source} starts uvicorn directly; tune writes a Gunicorn command and cannot "
+                             "tell which app and worker class to keep",
+                             hint="give --app MODULE:VAR (and --worker-class, e.g. uvicorn_worker.UvicornWorker)")
+    apps = {web.app for _s, web in found if web.app}
+    if len(apps) > 1:
+        desc = "; ".join(f"{s}: {w.app}" for s, w in found if w.app)
+        raise UsageError(f"the deploy files start different apps ({desc})", hint="say which one with --app MODULE:VAR")
+    for source, web in found:
+        if web.app:
+            return ExistingWeb(web.app, web.worker_class, source)
+    return ExistingWeb(None, None, None)
+
+
+# ---------------------------------------------------------------------------------------------
+# Merging
+
+
+def _web_command(existing: str | None, plan: TunePlan, conf: str, where: str) -> str:
+    """The plan's start command, after the user's own VAR=value words when there were any."""
+    ours = start_command(plan, conf)
+    if existing is None:
+        return ours
+    web = parse_web_command(existing, where)
+    if not web.simple:
+        raise ConfigError(f"the web command does more than start gunicorn: {existing!r}; tune will not rewrite it",
+                          path=where, hint=f"change it by hand to `{ours}`, or use --force (a backup is kept)")
+    return " ".join([*web.assignments, ours])
+
+
+def merge_procfile(text: str, plan: TunePlan, conf: str, where: str) -> str:
+    """The user's Procfile with its web line set to the plan's command; every other line as it was."""
+    lines = text.splitlines(keepends=True)
+    webs = _procfile_web(text)
+    if len(webs) > 1:
+        raise ConfigError(f"{len(webs)} web lines; a Procfile has one per process type", path=where,
+                          line=webs[1][0] + 1)
+    if not webs:
+        if lines and not lines[-1].endswith(("\n", "\r")):
+            lines[-1] += "\n"
+        return "".join(lines) + f"web: {start_command(plan, conf)}\n"
+    idx, cmd = webs[0]
+    ending = lines[idx][len(lines[idx].rstrip("\r\n")):]
+    lines[idx] = f"web: {_web_command(cmd, plan, conf, where)}" + ending
+    return "".join(lines)
+
+
+_ENV_LINE = re.compile(r"^(\s*(?:export\s+)?)([A-Za-z_]\w*)\s*=")
+
+
+def merge_env(text: str, plan: TunePlan, conf: str, where: str) -> str:
+    """The user's env file with tune's variables set; a token secret already there is kept as it is."""
+    wanted = app_environment(plan)
+    lines = text.splitlines(keepends=True)
+    seen = set()
+    for i, line in enumerate(lines):
+        m = _ENV_LINE.match(line)
+        if not m or m.group(2) not in wanted:
+            continue
+        key = m.group(2)
+        seen.add(key)
+        if key == TOKEN_SECRET_ENV:
+            continue  # the user's own secret (or their way of providing one) stays
+        ending = line[len(line.rstrip("\r\n")):] or "\n"
+        lines[i] = f"{m.group(1)}{key}={wanted[key]}{ending}"
+    missing = [k for k in wanted if k not in seen]
+    if missing:
+        if lines and not lines[-1].endswith(("\n", "\r")):
+            lines[-1] += "\n"
+        lines.append(f"# Set by `hmb-ops tune --merge` for {conf}:\n")
+        for key in missing:
+            if key == TOKEN_SECRET_ENV:
+                lines += [c + "\n" for c in token_secret_comment()]
+            lines.append(f"{key}={wanted[key]}\n")
+    return "".join(lines)
+
+
+def _line_end_after(text: str, node) -> int:
+    """Index just past the line on which `node` ends (block nodes' marks run on to the next token)."""
+    while isinstance(node, (yaml.MappingNode, yaml.SequenceNode)) and not node.flow_style and node.value:
+        last = node.value[-1]
+        node = last[1] if isinstance(node, yaml.MappingNode) else last
+    idx = node.end_mark.index
+    if idx > 0 and text[idx - 1] == "\n":
+        return idx
+    nl = text.find("\n", idx)
+    return len(text) if nl < 0 else nl + 1
+
+
+def _replace_scalar(text: str, node, new: str) -> tuple[int, int, str]:
+    start, end = node.start_mark.index, node.end_mark.index
+    if isinstance(node, yaml.ScalarNode) and node.style in ("|", ">"):
+        # A block scalar's span ends at the start of the next line: keep that line break.
+        return start, end, new + "\n"
+    return start, end, new
+
+
+def merge_render_yaml(text: str, plan: TunePlan, conf: str, where: str, service: str | None) -> str:
+    """The user's render.yaml with only the web service's startCommand and tune's envVars entries changed."""
+    if not text.endswith("\n"):
+        text += "\n"  # so every insertion lands on a line of its own
+    root = _compose(text, where)
+    index, svc = _web_service(root, where, service)
+    key_col = svc.value[0][0].start_mark.column if svc.value else svc.start_mark.column
+    wanted = app_environment(plan)
+    edits: list[tuple[int, int, str]] = []
+    inserts: list[str] = []          # new lines for the end of the service mapping
+
+    _k, cmd_node = _get(svc, "startCommand")
+    new_cmd = _web_command(_scalar(cmd_node), plan, conf, where)
+    if cmd_node is None:
+        inserts.append(f"{' ' * key_col}startCommand: {_yaml_str(new_cmd)}\n")
+    elif not isinstance(cmd_node, yaml.ScalarNode):
+        raise ConfigError("startCommand of the web service is not text", path=where, line=cmd_node.start_mark.line + 1)
+    else:
+        edits.append(_replace_scalar(text, cmd_node, _yaml_str(new_cmd)))
+
+    env_key, env_node = _get(svc, "envVars")
+    present: set[str] = set()
+    expected_items: dict[str, dict] = {}
+    if env_node is not None and not (isinstance(env_node, yaml.SequenceNode)
+                                     and (not env_node.flow_style or not env_node.value)):
+        raise ConfigError("envVars of the web service is not a block-style list", path=where,
+                          line=env_node.start_mark.line + 1, hint="--force replaces the file (a backup is kept)")
+    if env_node is not None:
+        for item in env_node.value:
+            if not isinstance(item, yaml.MappingNode):
+                continue
+            key = _scalar(_get(item, "key")[1])
+            if key not in wanted or key in present:
+                continue
+            present.add(key)
+            if key == TOKEN_SECRET_ENV:
+                continue  # the user's own secret, sync: false or generateValue stays as it is
+            _vk, value_node = _get(item, "value")
+            if value_node is not None and isinstance(value_node, yaml.ScalarNode) and len(item.value) == 2:
+                edits.append(_replace_scalar(text, value_node, _yaml_str(wanted[key])))
+            else:
+                # fromDatabase / fromGroup / sync: replace the whole item with a plain value.
+                first = item.value[0][0]
+                col = first.start_mark.column
+                edits.append((first.start_mark.index, _line_end_after(text, item),
+                              f"key: {key}\n{' ' * col}value: {_yaml_str(wanted[key])}\n"))
+            expected_items[key] = {"key": key, "value": wanted[key]}
+    missing = [k for k in wanted if k not in present]
+    if missing:
+        if env_node is not None and not env_node.flow_style:
+            col = env_node.start_mark.column
+            new_lines = [ln + "\n" for k in missing for ln in render_env_var(k, wanted[k], col)]
+            pos = _line_end_after(text, env_node)
+            edits.append((pos, pos, "".join(new_lines)))
+        else:
+            lines = [ln + "\n" for k in missing for ln in render_env_var(k, wanted[k], key_col + 2)]
+            if env_node is not None:  # `envVars: []`
+                edits.append((env_key.start_mark.index, _line_end_after(text, env_node),
+                              "envVars:\n" + "".join(lines)))
+            else:
+                inserts.append(f"{' ' * key_col}envVars:\n" + "".join(lines))
+    if inserts:
+        pos = _line_end_after(text, svc)
+        edits.append((pos, pos, "".join(inserts)))
+
+    new = text
+    for start, end, repl in sorted(edits, key=lambda e: (e[0], e[1]), reverse=True):
+        new = new[:start] + repl + new[end:]
+
+    # The edit must be exactly the intended change: compare the parsed result with it.
+    expected = yaml.safe_load(text)
+    svc_data = expected["services"][index]
+    svc_data["startCommand"] = new_cmd
+    env_list = svc_data.get("envVars") or []
+    env_list = [expected_items.get(e.get("key"), e) if isinstance(e, dict) else e for e in env_list]
+    for k in missing:
+        env_list.append({"key": k, "generateValue": True} if k == TOKEN_SECRET_ENV else {"key": k, "value": wanted[k]})
+    svc_data["envVars"] = env_list
+    try:
+        got = yaml.safe_load(new)
+    except yaml.YAMLError:
+        got = None
+    if got != expected:
+        raise ConfigError("cannot merge into this layout without changing more than the web service's keys",
+                          path=where, hint="edit it by hand (tune without --out prints the values) or use --force")
+    return new
+
+
+# ---------------------------------------------------------------------------------------------
+# Planning and writing
+
+
+def backup_name(path: Path, now: datetime) -> Path:
+    stamp = now.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    candidate = path.with_name(f"{path.name}.bak-{stamp}")
+    n = 1
+    while candidate.exists():
+        candidate = path.with_name(f"{path.name}.bak-{stamp}-{n}")
+        n += 1
+    return candidate
+
+
+def prepare(plan: TunePlan, out_dir: str | os.PathLike, *, mode: str = "refuse", service: str | None = None,
+            now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> DeployPlan:
+    """Decide, for every file tune writes, what happens to it; nothing is written here."""
+    if mode not in MODES:
+        raise UsageError(f"unknown write mode {mode!r}")
+    out = Path(out_dir)
+    conf = CONF
+    if mode == "merge":
+        current = _read(out / CONF)
+        if current is not None and not is_generated(current):
+            conf = MERGE_CONF
+    rendered = render_all(plan, conf)
+    writes: list[FileWrite] = []
+    stamp = now()
+    for name, text in rendered.items():
+        target = MERGE_CONF if (name == CONF and conf == MERGE_CONF) else name
+        path = out / target
+        file_mode = SECRET_MODE if name in SECRET_FILES else PUBLIC_MODE
+        previous = _read(path)
+        if previous is None:
+            writes.append(FileWrite(target, "create", text, None, file_mode))
+        elif is_generated(previous):
+            action = "unchanged" if previous == text else "regenerate"
+            writes.append(FileWrite(target, action, text, previous, file_mode, reason="carries hmb-ops's header"))
+        elif mode == "force":
+            writes.append(FileWrite(target, "overwrite", text, previous, file_mode,
+                                    backup=str(backup_name(path, stamp)), reason="not written by hmb-ops; --force"))
+        elif mode == "merge":
+            where = str(path)
+            if name == PROCFILE:
+                merged = merge_procfile(previous, plan, conf, where)
+            elif name == RENDER:
+                merged = merge_render_yaml(previous, plan, conf, where, service)
+            elif name == ENV:
+                merged = merge_env(previous, plan, conf, where)
+            else:  # the alternative config name is taken by a file of the user's too
+                writes.append(FileWrite(target, "refuse", text, previous, file_mode,
+                                        reason="not written by hmb-ops; a Python file has no keys to merge"))
+                continue
+            if name != ENV:
+                # A merged file stays the user's: their mode is kept (an env file is always private).
+                file_mode = os.stat(path).st_mode & 0o777
+            writes.append(FileWrite(target, "unchanged" if merged == previous else "merge", merged, previous,
+                                    file_mode, reason="not written by hmb-ops; only hmb-ops's keys changed"))
+        else:
+            writes.append(FileWrite(target, "refuse", text, previous, file_mode,
+                                    reason="not written by hmb-ops (no generated-by header)"))
+    return DeployPlan(out, mode, tuple(writes), rendered)
+
+
+def _write_atomic(path: Path, text: str, mode: int) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    # Created owner-only, widened to its final mode only once the content is complete.
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fchmod(handle.fileno(), mode)
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def apply(deploy: DeployPlan) -> list[Path]:
+    """Write a prepared plan: backups first, then each file whole. Refuses if any file was refused."""
+    if deploy.refused:
+        raise refusal_error(deploy)
+    out = deploy.out_dir
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StateDirError(f"cannot create {out}: {exc.strerror or exc}", hint="choose another --out") from None
+    written = []
+    try:
+        for w in deploy.writes:
+            if w.backup:
+                shutil.copy2(out / w.name, w.backup)
+        for w in deploy.writes:
+            if w.action != "unchanged":
+                _write_atomic(out / w.name, w.text, w.mode)
+            elif (os.stat(out / w.name).st_mode & 0o777) != w.mode:
+                os.chmod(out / w.name, w.mode)
+            written.append(out / w.name)
+    except OSError as exc:
+        raise StateDirError(f"cannot write in {out}: {exc.strerror or exc}", hint="choose another --out") from None
+    return written
+
+
+def refusal_error(deploy: DeployPlan) -> UsageError:
+    names = ", ".join(str(deploy.out_dir / w.name) for w in deploy.refused)
+    return UsageError(f"refusing to overwrite {len(deploy.refused)} file(s) hmb-ops did not write: {names}; "
+                      "nothing was written",
+                      hint="--merge changes only hmb-ops's keys in them, --force replaces them after a backup")
