@@ -1,9 +1,12 @@
 """SQL text for index statements, built without a database so plans stay plain, testable data.
 
-Identifiers are quoted the way ``psycopg2.sql.Identifier`` / ``quote_ident`` would when they need
-it; plain lower-case names stay bare so the printed plan reads like hand-written SQL. Expressions
-and predicates are SQL by nature and are passed through (PostgreSQL validates them first in a
-rolled-back scratch schema, see validate.py).
+Built from the spec's structure, never by pasting text: every name (schema, table, index, column,
+INCLUDE column, operator class, collation, access method, extension) is quoted the way
+``psycopg2.sql.Identifier`` / ``quote_ident`` would when it needs it (plain lower-case names that
+are not keywords stay bare, so the printed plan reads like hand-written SQL; the function is pure
+because plans are data built without a connection). Expressions and predicates are the only SQL
+text, and only after ``spec.text_problems`` proved each one is a single balanced expression; each
+is wrapped in its own parentheses so it cannot reach the statement around it.
 """
 
 from __future__ import annotations
@@ -23,6 +26,9 @@ primary references returning select session_user some symmetric system_user tabl
 union unique user using variadic when where window with authorization binary collation concurrently
 cross current_schema freeze full ilike inner is isnull join left like natural notnull outer overlaps
 right similar tablesample verbose
+between bigint bit boolean char character coalesce dec decimal exists extract float greatest grouping
+inout int integer interval json least national nchar none normalize nullif numeric out overlay position
+precision real row setof smallint substring time timestamp treat trim values varchar xmlattributes
 """.split())
 
 
@@ -42,6 +48,8 @@ def _opclass(name: str) -> str:
 
 def key_sql(part: KeyPart) -> str:
     text = quote_ident(part.column) if part.column is not None else f"({part.expression})"
+    if part.collation:
+        text += " COLLATE " + quote_ident(part.collation)
     if part.opclass:
         text += " " + _opclass(part.opclass)
     if part.order:
@@ -62,12 +70,12 @@ def create_index_sql(ix: IndexDef, schema: str, *, name: str | None = None, conc
         parts.append("CONCURRENTLY")
     parts.append(quote_ident(name or ix.name))
     parts.append("ON " + qualified(table_schema or schema, ix.table))
-    parts.append("USING " + ix.method)
+    parts.append("USING " + quote_ident(ix.method))
     parts.append("(" + ", ".join(key_sql(k) for k in ix.columns) + ")")
     if ix.include:
         parts.append("INCLUDE (" + ", ".join(quote_ident(c) for c in ix.include) + ")")
     if ix.where:
-        parts.append(f"WHERE {ix.where}")
+        parts.append(f"WHERE ({ix.where})")
     return " ".join(parts)
 
 

@@ -16,10 +16,10 @@ from hmb_ops.indexes.spec import IndexSpec
 class SpecInvalid(ConfigError):
     """The spec does not fit the database; every problem is named (exit 2, nothing changed)."""
 
-    def __init__(self, problems: list[str], source: str):
+    def __init__(self, problems: list[str], source: str, line: int | None = None):
         n = len(problems)
         super().__init__(f"{n} problem{'s' if n != 1 else ''} in the index spec: " + "; ".join(problems),
-                         path=source or None, hint="fix the spec; nothing was changed")
+                         path=source or None, line=line, hint="fix the spec; nothing was changed")
         self.problems = list(problems)
 
 
@@ -29,24 +29,38 @@ class Inspection:
     normalized: Normalized
 
 
-def inspect(conn, spec: IndexSpec) -> Inspection:
+def inspect(conn, spec: IndexSpec, *, read_only: bool = True) -> Inspection:
     """Validate the spec against the database (all problems at once) and read the live catalog."""
-    norm = normalize(conn, spec)
+    norm = normalize(conn, spec, read_only=read_only)
     if norm.problems:
-        raise SpecInvalid(list(norm.problems), spec.source)
+        raise SpecInvalid(list(norm.problems), spec.source, norm.first_line)
     return Inspection(catalog=read_catalog(conn, spec.schema_name), normalized=norm)
 
 
-def _connect(url: str, name: str, timeout: int | None = None):
+def _connect(url: str, name: str, timeout: int | None = None, *, read_only: bool = False):
+    """An autocommit connection; ``read_only``: every transaction defaults to READ ONLY.
+
+    plan, status and verify use read-only sessions, so even a statement that escaped every check
+    could not write: only normalize's scratch build opens a READ WRITE transaction explicitly, and
+    it holds temporary tables only and is always rolled back.
+    """
     from hmb_ops.db.connect import connect
 
-    return connect(url, autocommit=True, timeout=timeout, application_name=f"hmb-ops indexes {name}")
+    conn = connect(url, autocommit=True, timeout=timeout, application_name=f"hmb-ops indexes {name}")
+    if read_only:
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
+        except BaseException:
+            conn.close()
+            raise
+    return conn
 
 
 def make_plan(url: str, spec: IndexSpec, options: PlanOptions = PlanOptions(), *, timeout: int | None = None) -> Plan:
-    conn = _connect(url, "plan", timeout)
+    conn = _connect(url, "plan", timeout, read_only=True)
     try:
-        found = inspect(conn, spec)
+        found = inspect(conn, spec, read_only=True)
         return build_plan(spec, found.catalog, found.normalized, options)
     finally:
         conn.close()
@@ -63,7 +77,7 @@ def apply(url: str, spec: IndexSpec, options: PlanOptions = PlanOptions(), *, wa
         applymod.acquire_apply_lock(mon, wait=wait, progress=progress)
         try:
             started = time.monotonic()
-            found = inspect(mon, spec)
+            found = inspect(mon, spec, read_only=False)
             plan = build_plan(spec, found.catalog, found.normalized, options)
             if on_plan:
                 on_plan(plan)
@@ -95,7 +109,7 @@ class StatusRow:
 def status(url: str, spec: IndexSpec, *, timeout: int | None = None) -> dict:
     """Declared vs live, with size, scans and validity (every secondary index of the schema)."""
     plan = make_plan(url, spec, timeout=timeout)
-    conn = _connect(url, "status", timeout)
+    conn = _connect(url, "status", timeout, read_only=True)
     try:
         catalog = read_catalog(conn, spec.schema_name)
     finally:

@@ -1,18 +1,21 @@
 """Declared indexes: the typed model of configs/indexes.yaml (or a user's --file).
 
-Structure is checked here (pydantic, file:line errors, exit 2). Whether tables, columns, operator
-classes and immutability hold is decided later against the live database by ``validate.py``,
-because only PostgreSQL can answer those questions reliably.
+Structure is checked here (pydantic, file:line errors, exit 2), and ``text_problems`` proves every
+expression, predicate and name is exactly one expression or one name (sqltext.py) before any SQL
+runs. Whether tables, columns, operator classes and immutability hold is decided later against
+the live database by ``normalize.py``, because only PostgreSQL can answer those questions reliably.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, PrivateAttr, field_validator, model_validator
 
+from hmb_ops.indexes import sqltext
 from hmb_ops.settings.loader import StrictModel, load_yaml, parse_model, shipped_config_dir
 
 SECTION = "indexes"
@@ -21,6 +24,7 @@ MAX_IDENTIFIER = 63  # PostgreSQL truncates longer names silently, which would l
 _PLAIN_COLUMN = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_$]*)\s*(?:\s(asc|desc))?\s*(?:\snulls\s+(first|last))?\s*$",
                            re.IGNORECASE)
 _PARAM = re.compile(r"%\((\w+)\)s")
+_METHOD = re.compile(r"^[a-z_][a-z0-9_]*$")  # access methods are plain lower-case names (pg_am)
 
 
 class KeyPart(StrictModel):
@@ -31,6 +35,7 @@ class KeyPart(StrictModel):
     order: Literal["asc", "desc"] | None = None
     nulls: Literal["first", "last"] | None = None
     opclass: str | None = None
+    collation: str | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -90,6 +95,15 @@ class IndexSpec(StrictModel):
     extensions: list[str] = Field(default_factory=list)
     declared: list[IndexDef] = Field(default_factory=list)
     source: str = ""
+    _lines: dict = PrivateAttr(default_factory=dict)  # YAML key path -> line, for file:line problems
+
+    def line_of(self, *path) -> int | None:
+        """The line of the deepest known key on ``path`` below ``indexes:`` (None for specs built in code)."""
+        full = (SECTION, *path)
+        for cut in range(len(full), 0, -1):
+            if full[:cut] in self._lines:
+                return self._lines[full[:cut]]
+        return None
 
     def by_name(self) -> dict[str, IndexDef]:
         return {ix.name: ix for ix in self.declared}
@@ -120,7 +134,85 @@ def load(path: str | Path | None = None) -> IndexSpec:
         raise ConfigError(f"'{SECTION}' must be a mapping with 'declared:' and optional 'extensions:'",
                           path=str(p), line=lines.get((SECTION,), 1))
     spec = parse_model({**body, "source": str(p)}, IndexSpec, source=str(p), lines=lines, prefix=(SECTION,))
+    spec._lines = dict(lines)
     return spec
+
+
+@dataclass(frozen=True)
+class TextProblem:
+    """One spec item that is not one expression / one name: found before any SQL runs."""
+
+    index: str
+    line: int | None
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.index}: {self.message}" + (f" (line {self.line})" if self.line else "")
+
+
+def text_problems(spec: IndexSpec) -> list[TextProblem]:
+    """Every expression, predicate, name, operator class, collation and INCLUDE item checked offline.
+
+    Nothing of the spec reaches the server unless this list is empty for its index: the DDL is
+    then built from these checked parts (names quoted, expressions wrapped in parentheses).
+    """
+    out: list[TextProblem] = []
+
+    def bad(i: int, ix_name: str, path: tuple, what: str, exc: Exception) -> None:
+        out.append(TextProblem(ix_name, spec.line_of("declared", i, *path), f"{what}: {exc}"))
+
+    try:
+        sqltext.check_name(spec.schema_name, "schema")
+    except sqltext.NotOneExpression as exc:
+        out.append(TextProblem("schema", spec.line_of("schema"), str(exc)))
+    for e, ext in enumerate(spec.extensions):
+        try:
+            sqltext.check_name(ext, "extension")
+        except sqltext.NotOneExpression as exc:
+            out.append(TextProblem("extensions", spec.line_of("extensions", e), str(exc)))
+    for i, ix in enumerate(spec.declared):
+        for what, value, path in (("name", ix.name, ("name",)), ("table", ix.table, ("table",))):
+            try:
+                sqltext.check_name(value, what)
+            except sqltext.NotOneExpression as exc:
+                bad(i, ix.name, path, what, exc)
+        if not _METHOD.match(ix.method):
+            bad(i, ix.name, ("method",), "method", ValueError(f"{ix.method!r} is not an access method name"))
+        for k, part in enumerate(ix.columns):
+            path = ("columns", k)
+            try:
+                if part.column is not None:
+                    sqltext.check_name(part.column, "column")
+                else:
+                    sqltext.check_expression(part.expression)
+            except sqltext.NotOneExpression as exc:
+                bad(i, ix.name, path, f"columns[{k}] {'column' if part.column is not None else 'expression'}", exc)
+            if part.opclass is not None:
+                try:
+                    sqltext.check_qualified_name(part.opclass, "operator class")
+                except sqltext.NotOneExpression as exc:
+                    bad(i, ix.name, path, f"columns[{k}] opclass", exc)
+            if part.collation is not None:
+                try:
+                    sqltext.check_name(part.collation, "collation")
+                except sqltext.NotOneExpression as exc:
+                    bad(i, ix.name, path, f"columns[{k}] collation", exc)
+        for k, col in enumerate(ix.include):
+            try:
+                sqltext.check_name(col, "include column")
+            except sqltext.NotOneExpression as exc:
+                bad(i, ix.name, ("include", k), f"include[{k}]", exc)
+        if ix.where is not None:
+            try:
+                sqltext.check_expression(ix.where)
+            except sqltext.NotOneExpression as exc:
+                bad(i, ix.name, ("where",), "where is not one expression", exc)
+        for q, query in enumerate(ix.queries):
+            try:
+                sqltext.check_statement(query.sql)
+            except sqltext.NotOneExpression as exc:
+                bad(i, ix.name, ("queries", q, "sql"), f"query {query.name!r} is not one query", exc)
+    return out
 
 
 def placeholders(sql: str) -> tuple[str, list[str]]:

@@ -52,42 +52,33 @@ class VerifyReport:
                 "indexes": [s.to_dict() for s in self.indexes], "queries": [q.to_dict() for q in self.queries]}
 
 
-def _analyze_if_never(cur, schema: str, tables: list[str]) -> None:
-    cur.execute("SELECT relname FROM pg_stat_user_tables WHERE schemaname = %s AND relname = ANY(%s) "
-                "AND last_analyze IS NULL AND last_autoanalyze IS NULL", (schema, tables))
-    from hmb_ops.indexes.ddl import analyze_sql
+def _usable_alone(conn, schema: str, ix: IndexDef, q: QuerySpec) -> bool:
+    """On a small table: would the planner use this index if it were the only one? Changes nothing.
 
-    for (table,) in cur.fetchall():
-        cur.execute(analyze_sql(schema, table))
-
-
-def _usable_without(conn, ix: IndexDef, q: QuerySpec, others: list[str]) -> bool:
-    """On a small table, hide the competing indexes (DROP inside a rolled-back transaction) and re-plan.
-
-    The DROP takes an ACCESS EXCLUSIVE lock for the milliseconds before the rollback; a short
-    lock_timeout makes it give up rather than queue behind live traffic.
+    A TEMPORARY copy of the table (this session's pg_temp, ``ON COMMIT DROP``, in a transaction
+    that is rolled back) carries only the declared index; pg_temp comes first when the query's
+    unqualified table name is resolved, so the query is planned against the copy. The user's
+    table is only read (no lock beyond a reader's), the only write is to temporary objects, and
+    the index DDL is the one normalize built and checked (run confined, like there).
     """
     import psycopg2
+    from psycopg2 import sql as S
 
-    from hmb_ops.indexes.ddl import quote_ident
+    from hmb_ops.indexes.ddl import create_index_sql
+    from hmb_ops.indexes.normalize import _confined
 
+    conn.rollback()
     try:
         with conn.cursor() as cur:
+            # The session defaults to READ ONLY; this one transaction may create temporary objects.
+            cur.execute("SET TRANSACTION READ WRITE")
             cur.execute("SET LOCAL lock_timeout = '200ms'")
+            cur.execute(S.SQL("CREATE TEMPORARY TABLE {} ON COMMIT DROP AS SELECT * FROM ONLY {}.{}").format(
+                S.Identifier(ix.table), S.Identifier(schema), S.Identifier(ix.table)))
+            _confined(cur, create_index_sql(ix, "pg_temp", concurrently=False))
+            cur.execute(S.SQL("ANALYZE pg_temp.{}").format(S.Identifier(ix.table)))
             cur.execute("SET LOCAL enable_seqscan = off")
-            hidden: set[str] = set()
-            for _ in range(4):
-                for name in others:
-                    if name not in hidden:
-                        cur.execute(f"DROP INDEX {quote_ident(name)}")
-                        hidden.add(name)
-                used = ex.indexes_in_plan(ex.explain(cur, q, generic=False))
-                if ix.name in used:
-                    return True
-                others = [n for n in used if n not in hidden]
-                if not others:
-                    return False
-        return False
+            return ix.name in ex.indexes_in_plan(ex.explain(cur, q, generic=False))
     except psycopg2.Error:
         return False
     finally:
@@ -95,7 +86,7 @@ def _usable_without(conn, ix: IndexDef, q: QuerySpec, others: list[str]) -> bool
 
 
 def check_query(conn, ix: IndexDef, q: QuerySpec, *, rows: int, generic_ok: bool, runs: int,
-                small_rows: int = SMALL_TABLE_ROWS) -> QueryCheck:
+                small_rows: int = SMALL_TABLE_ROWS, schema: str = "public") -> QueryCheck:
     import psycopg2
 
     used: list[str] = []
@@ -134,10 +125,10 @@ def check_query(conn, ix: IndexDef, q: QuerySpec, *, rows: int, generic_ok: bool
                     status = "other_index" if others else "not_usable"
                     reason = (f"the planner uses {', '.join(others)} instead of {ix.name}: {chosen}" if others else
                               f"plan does not use {ix.name} even with enable_seqscan=off: {chosen}")
-                    if others and rows < small_rows and _usable_without(conn, ix, q, others):
+                    if others and rows < small_rows and _usable_alone(conn, schema, ix, q):
                         status = "usable_not_chosen"
                         reason = (f"{ix.table} has ~{rows} rows; the planner prefers {', '.join(others)} "
-                                  f"({chosen}); {ix.name} is used once those are out of the way")
+                                  f"({chosen}); {ix.name} is used when it is the only index")
             samples = ex.time_query(cur, q, runs=runs) if runs > 0 else []
         conn.rollback()
     except psycopg2.Error as exc:
@@ -156,17 +147,23 @@ def verify(url: str, spec: IndexSpec, *, runs: int = 20, timeout: int | None = N
     from hmb_ops.db.connect import connect
     from hmb_ops.indexes.service import make_plan
 
+    from psycopg2 import sql as S
+
     plan = make_plan(url, spec, timeout=timeout)
-    conn = connect(url, autocommit=False, timeout=timeout, application_name="hmb-ops indexes verify")
+    # Every transaction of this session is READ ONLY: verify plans and times the declared queries
+    # and changes nothing (statistics included: `apply` analyzes the tables it built on).
+    conn = connect(url, autocommit=False, timeout=timeout, application_name="hmb-ops indexes verify",
+                   options="-c default_transaction_read_only=on")
     try:
         with conn.cursor() as cur:
-            _analyze_if_never(cur, spec.schema_name, spec.tables())
             cur.execute("SELECT relname, greatest(reltuples, 0)::bigint FROM pg_class c JOIN pg_namespace n "
                         "ON n.oid = c.relnamespace WHERE n.nspname = %s AND relkind = 'r'", (spec.schema_name,))
             rows = dict(cur.fetchall())
             cur.execute("SHOW server_version_num")
             generic_ok = int(cur.fetchone()[0]) >= 160000
-            cur.execute(f"SET search_path = {spec.schema_name}, public")
+            # Quoted names: a schema "Sales" must stay "Sales", not fold to sales.
+            path = S.SQL(", ").join([S.Identifier(spec.schema_name), S.Identifier("public")]).as_string(conn)
+            cur.execute("SELECT set_config('search_path', %s, false)", (path,))
         conn.commit()
         states = {s.name: s for s in plan.indexes}
         checks = []
@@ -178,7 +175,7 @@ def verify(url: str, spec: IndexSpec, *, runs: int = 20, timeout: int | None = N
                                              None, False))
                     continue
                 checks.append(check_query(conn, ix, q, rows=rows.get(ix.table, 0), generic_ok=generic_ok,
-                                          runs=runs, small_rows=small_rows))
+                                          runs=runs, small_rows=small_rows, schema=spec.schema_name))
     finally:
         conn.close()
     return VerifyReport(indexes=plan.indexes, queries=tuple(checks))

@@ -1,0 +1,273 @@
+"""Index spec text is parsed, never pasted; plan/status/verify change nothing (issue #11 items 2 and 11).
+
+Against the real embedded server, on a database holding the user's own tables (fixture
+`foreign_database`: users, orders with a foreign key, a view).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+
+from cli_helpers import error_line
+from fixtures_foreign import foreign_snapshot
+
+
+def env_for(url: str) -> dict:
+    return {"DATABASE_URL": url, "CI": "true"}
+
+
+def spec_file(tmp_path, body: str, name: str = "spec.yaml") -> str:
+    p = tmp_path / name
+    p.write_text(body)
+    return str(p)
+
+
+def sql(url: str, statement: str, params=None):
+    from hmb_ops.db.connect import connection
+
+    with connection(url, autocommit=True) as conn, conn.cursor() as cur:
+        cur.execute(statement, params)
+        return cur.fetchall() if cur.description else None
+
+
+def user_objects(url: str) -> list:
+    """Every non-temporary schema and relation (with its kind) outside the system catalogs."""
+    return sql(url, "SELECT n.nspname, c.relname, c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = "
+                    "c.relnamespace WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') "
+                    "AND n.nspname NOT LIKE 'pg_toast%%' AND n.nspname NOT LIKE 'pg_temp%%' "
+                    "UNION ALL SELECT nspname, '', 'n' FROM pg_namespace WHERE nspname NOT LIKE 'pg_%%' "
+                    "AND nspname <> 'information_schema' ORDER BY 1, 2")
+
+
+INJECTED = """indexes:
+  declared:
+    - name: idx_orders_user
+      table: orders
+      columns: [user_id]
+      where: "true; COMMIT; DROP TABLE orders; --"
+"""
+
+
+@pytest.mark.parametrize("command", ["plan", "apply", "status", "verify"])
+def test_where_with_commit_and_drop_is_a_spec_error_and_orders_survive(foreign_database, hmb, tmp_path, command):
+    before, objects = foreign_snapshot(foreign_database), user_objects(foreign_database)
+    spec = spec_file(tmp_path, INJECTED)
+    proc = hmb(["indexes", command, "--file", spec], env=env_for(foreign_database))
+    line = error_line(proc, 2)
+    assert f"{spec}:6:" in line, line                       # file:line of the bad `where:`
+    assert "idx_orders_user: where is not one expression" in line and "';'" in line
+    assert "nothing was changed" in line
+    assert foreign_snapshot(foreign_database) == before
+    assert before["orders"] and before["orders_fks"] == 1
+    assert user_objects(foreign_database) == objects        # no scratch schema, table or index left behind
+    assert sql(foreign_database, "SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'hmb_ops_scratch%%'")[0][0] == 0
+
+
+@pytest.mark.parametrize("where,why", [
+    ("true; CREATE TABLE x(i int)", "';'"),
+    ("true) OR (true", "unbalanced ')'"),
+    ("true ORDER BY 1", "ORDER"),
+    ("(SELECT true)", "SELECT"),
+])
+def test_other_multi_statement_or_non_expression_predicates_exit_2(foreign_database, hmb, tmp_path, where, why):
+    objects = user_objects(foreign_database)
+    spec = spec_file(tmp_path, INJECTED.replace("true; COMMIT; DROP TABLE orders; --", where.replace('"', '\\"')))
+    proc = hmb(["indexes", "plan", "--file", spec], env=env_for(foreign_database))
+    line = error_line(proc, 2)
+    assert f"{spec}:6:" in line and why in line, line
+    assert sql(foreign_database, "SELECT to_regclass('x')")[0][0] is None
+    assert user_objects(foreign_database) == objects
+
+
+def test_comments_and_every_bad_item_are_listed_together_with_database_problems(foreign_database, hmb, tmp_path):
+    spec = spec_file(tmp_path, """indexes:
+  declared:
+    - name: idx_dash
+      table: users
+      columns: ["lower(email) -- hide the rest"]
+    - name: idx_block
+      table: users
+      columns: ["lower(/* x */ email)"]
+    - name: idx_opclass
+      table: users
+      columns: [{column: email, opclass: "text_ops; DROP TABLE orders"}]
+    - name: idx_no_table
+      table: nope
+      columns: [a]
+""")
+    proc = hmb(["indexes", "plan", "--file", spec], env=env_for(foreign_database))
+    line = error_line(proc, 2)
+    assert "4 problems" in line
+    assert "idx_dash: columns[0] expression: a comment" in line and "(line 5)" in line
+    assert "idx_block: columns[0] expression: a comment" in line and "(line 8)" in line
+    assert "idx_opclass: columns[0] opclass" in line
+    assert "idx_no_table: unknown table public.nope" in line
+    assert foreign_snapshot(foreign_database)["orders"]
+
+
+def test_a_semicolon_inside_a_string_is_data_and_the_index_is_built(foreign_database, hmb, tmp_path):
+    spec = spec_file(tmp_path, """indexes:
+  declared:
+    - name: idx_users_odd_names
+      table: users
+      columns: ["lower(email)"]
+      where: "name <> 'a;b -- c' AND email <> $$x; DROP TABLE orders; --$$"
+""")
+    env = env_for(foreign_database)
+    plan = hmb(["indexes", "plan", "--file", spec, "--json"], env=env)
+    assert plan.returncode == 0, plan.stderr
+    create = [a for a in json.loads(plan.stdout)["actions"] if a["kind"] == "create"][0]["sql"][0]
+    assert create.endswith("WHERE (name <> 'a;b -- c' AND email <> $$x; DROP TABLE orders; --$$)")
+    applied = hmb(["indexes", "apply", "--file", spec], env=env)
+    assert applied.returncode == 0, applied.stderr
+    again = hmb(["indexes", "plan", "--file", spec, "--json", "--exit-code"], env=env)
+    assert again.returncode == 0 and json.loads(again.stdout)["actions"] == []
+    pred = sql(foreign_database, "SELECT pg_get_expr(indpred, indrelid) FROM pg_index "
+                                 "WHERE indexrelid = 'idx_users_odd_names'::regclass")[0][0]
+    assert "a;b -- c" in pred and "x; DROP TABLE orders; --" in pred
+    assert foreign_snapshot(foreign_database)["orders"]
+
+
+SIDE_EFFECTS = [
+    ('columns: ["pg_terminate_backend(pg_backend_pid())"]', "pg_terminate_backend() is VOLATILE", "expression"),
+    ("columns: [email]\n      where: \"set_config('x.y', '1', false) = '1'\"", "set_config() is VOLATILE",
+     "predicate"),
+    ("columns: [email]\n      where: \"nextval('users_id_seq') > 0\"", "nextval() is VOLATILE", "predicate"),
+    ('columns: ["pg_sleep(30)"]', "pg_sleep() is VOLATILE", "expression"),
+    ("columns: [email]\n      where: \"id > 0 AND now() > '2020-01-01'\"", "now() is STABLE", "predicate"),
+]
+
+
+@pytest.mark.parametrize("columns,named,where", SIDE_EFFECTS)
+def test_functions_with_side_effects_are_refused_before_anything_runs_them(foreign_database, tmp_path, columns,
+                                                                          named, where):
+    """In-process on a connection we hold: after validation it is alive and unchanged."""
+    from hmb_ops.db.connect import connect
+    from hmb_ops.indexes.normalize import normalize
+    from hmb_ops.indexes.spec import load
+
+    spec = load(spec_file(tmp_path, f"indexes:\n  declared:\n    - name: idx_fx\n      table: users\n      {columns}\n"))
+    conn = connect(foreign_database, autocommit=True)
+    try:
+        pid = conn.get_backend_pid()
+        norm = normalize(conn, spec)
+        assert len(norm.problems) == 1, norm.problems
+        problem = norm.problems[0]
+        assert problem.startswith(f"idx_fx: functions in index {where} must be marked IMMUTABLE") and named in problem
+        with conn.cursor() as cur:  # the backend was not terminated and no setting was made
+            cur.execute("SELECT pg_backend_pid(), current_setting('x.y', true)")
+            assert cur.fetchone() == (pid, None)
+    finally:
+        conn.close()
+    assert sql(foreign_database, "SELECT last_value, is_called FROM users_id_seq") == [(500, True)]
+
+
+def test_volatile_function_via_the_cli_exits_2_with_file_and_line(foreign_database, hmb, tmp_path):
+    spec = spec_file(tmp_path, 'indexes:\n  declared:\n    - name: idx_kill\n      table: users\n'
+                               '      columns: ["pg_terminate_backend(pg_backend_pid())"]\n')
+    proc = hmb(["indexes", "plan", "--file", spec], env=env_for(foreign_database))
+    line = error_line(proc, 2)
+    assert f"{spec}:3:" in line and "pg_terminate_backend() is VOLATILE" in line
+
+
+SALES = """indexes:
+  schema: Sales
+  declared:
+    - name: idx_sales_orders_customer
+      table: Orders
+      columns: [customer_id, "lower(note)"]
+      queries:
+        - name: by_customer
+          sql: "SELECT id FROM \\"Orders\\" WHERE customer_id = %(c)s AND lower(note) = 'x'"
+          params: {c: 7}
+"""
+
+
+def test_mixed_case_schema_through_plan_apply_verify_status(foreign_database, hmb, tmp_path):
+    sql(foreign_database, 'CREATE SCHEMA "Sales"')
+    sql(foreign_database, 'CREATE TABLE "Sales"."Orders" (id bigserial PRIMARY KEY, customer_id int, note text)')
+    sql(foreign_database, 'INSERT INTO "Sales"."Orders" (customer_id, note) SELECT g % 50, \'n\' || g '
+                          "FROM generate_series(1, 2000) g")
+    spec, env = spec_file(tmp_path, SALES), env_for(foreign_database)
+    plan = hmb(["indexes", "plan", "--file", spec, "--json"], env=env)
+    assert plan.returncode == 0, plan.stderr
+    creates = [a["sql"][0] for a in json.loads(plan.stdout)["actions"] if a["kind"] == "create"]
+    assert creates == ['CREATE INDEX CONCURRENTLY idx_sales_orders_customer ON "Sales"."Orders" USING btree '
+                       "(customer_id, (lower(note)))"]
+    applied = hmb(["indexes", "apply", "--file", spec], env=env)
+    assert applied.returncode == 0, applied.stderr
+    verified = hmb(["indexes", "verify", "--file", spec, "--runs", "0", "--json"], env=env)
+    assert verified.returncode == 0, verified.stderr
+    assert json.loads(verified.stdout)["queries"][0]["status"] in ("uses_index", "usable_not_chosen")
+    status = hmb(["indexes", "status", "--file", spec, "--json"], env=env)
+    assert status.returncode == 0, status.stderr
+    rows = {r["name"]: r for r in json.loads(status.stdout)["indexes"]}
+    assert rows["idx_sales_orders_customer"]["valid"] is True
+    again = hmb(["indexes", "plan", "--file", spec, "--json"], env=env)
+    assert again.returncode == 0 and json.loads(again.stdout)["actions"] == []
+
+
+def test_plan_status_verify_change_nothing_not_even_statistics(foreign_database, hmb, tmp_path):
+    from hmb_ops.indexes import api
+
+    spec = spec_file(tmp_path, """indexes:
+  declared:
+    - name: idx_orders_user_total
+      table: orders
+      columns: [user_id, total]
+      queries:
+        - {name: by_user, sql: "SELECT total FROM orders WHERE user_id = %(u)s", params: {u: 3}}
+""")
+    api.ensure_indexes(foreign_database, spec)
+    sql(foreign_database, "SELECT pg_stat_reset()")
+    objects = user_objects(foreign_database)
+    stats_before = sql(foreign_database, "SELECT relname, last_analyze FROM pg_stat_user_tables ORDER BY 1")
+    env = env_for(foreign_database)
+    for args in (["plan"], ["status"], ["verify", "--runs", "2"]):
+        proc = hmb(["indexes", *args, "--file", spec], env=env)
+        assert proc.returncode == 0, (args, proc.stderr)
+    assert user_objects(foreign_database) == objects
+    # after the reset orders counts as never analyzed: verify used to ANALYZE it, now it only reads
+    assert sql(foreign_database, "SELECT relname, last_analyze FROM pg_stat_user_tables ORDER BY 1") == stats_before
+    assert dict(stats_before)["orders"] is None
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("wait", [False, True])
+def test_two_applies_at_once_end_cleanly_and_nothing_is_half_applied(foreign_database, tmp_path, wait):
+    import os
+    import sys
+
+    sql(foreign_database, "INSERT INTO orders (user_id, total) SELECT 1 + (g % 500), g FROM generate_series(1, 60000) g")
+    spec = spec_file(tmp_path, """indexes:
+  declared:
+    - {name: idx_orders_a, table: orders, columns: [user_id, total]}
+    - {name: idx_orders_b, table: orders, columns: [total, user_id]}
+    - {name: idx_orders_c, table: orders, columns: ["(total * 2)"]}
+    - {name: idx_users_email, table: users, columns: ["lower(email)"], unique: true}
+""")
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "HMB_OPS_STATE_DIR")}
+    env.update(env_for(foreign_database))
+    args = [sys.executable, "-m", "hmb_ops.cli.main", "indexes", "apply", "--file", spec] + (["--wait"] if wait else [])
+    procs = [subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(2)]
+    results = []
+    for p in procs:
+        out, err = p.communicate(timeout=300)
+        results.append((p.returncode, err))
+    codes = sorted(rc for rc, _ in results)
+    assert codes in ([0, 0], [0, 3]) and (not wait or codes == [0, 0]), results
+    for rc, err in results:
+        assert "Traceback" not in err
+        if rc == 3:
+            assert "another `hmb-ops indexes apply` is running" in err and "--wait" in err
+    from hmb_ops.indexes import api, service
+
+    plan = service.make_plan(foreign_database, api.load_spec(spec))
+    assert plan.actions == () and {s.status for s in plan.indexes} == {"ok"}
+    assert sql(foreign_database, "SELECT count(*) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+                                 "WHERE NOT i.indisvalid")[0][0] == 0
+    assert foreign_snapshot(foreign_database)["orders_rows"] == 60300
