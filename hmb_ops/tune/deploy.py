@@ -505,7 +505,8 @@ def prepare(plan: TunePlan, out_dir: str | os.PathLike, *, mode: str = "refuse",
     return DeployPlan(out, mode, tuple(writes), rendered)
 
 
-def _write_atomic(path: Path, text: str, mode: int) -> None:
+def _write_atomic(path: Path, text: str, mode: int, *, create: bool = False) -> None:
+    """`text` at `path`, whole or not at all; `create`: only if nothing is there yet."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     # Created owner-only, widened to its final mode only once the content is complete.
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -515,7 +516,16 @@ def _write_atomic(path: Path, text: str, mode: int) -> None:
             handle.flush()
             os.fchmod(handle.fileno(), mode)
             os.fsync(handle.fileno())
-        os.replace(tmp, path)
+        if create:
+            # A link fails when the name exists: a file the user made meanwhile is never replaced.
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                raise UsageError(f"{path} appeared while tune was running; it was left alone",
+                                 hint="run tune again to see what it would change") from None
+            tmp.unlink()
+        else:
+            os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -530,6 +540,11 @@ def apply(deploy: DeployPlan) -> list[Path]:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise StateDirError(f"cannot create {out}: {exc.strerror or exc}", hint="choose another --out") from None
+    for w in deploy.writes:
+        # Decided on what was read: a file changed since then is not replaced by a stale decision.
+        if _read(out / w.name) != w.previous:
+            raise UsageError(f"{out / w.name} changed or appeared while tune was running; nothing was written",
+                             hint="run tune again")
     written = []
     try:
         for w in deploy.writes:
@@ -537,7 +552,7 @@ def apply(deploy: DeployPlan) -> list[Path]:
                 shutil.copy2(out / w.name, w.backup)
         for w in deploy.writes:
             if w.action != "unchanged":
-                _write_atomic(out / w.name, w.text, w.mode)
+                _write_atomic(out / w.name, w.text, w.mode, create=w.action == "create")
             elif (os.stat(out / w.name).st_mode & 0o777) != w.mode:
                 os.chmod(out / w.name, w.mode)
             written.append(out / w.name)

@@ -308,3 +308,21 @@ def test_unreadable_and_binary_files_are_named(tmp_path):
     (tmp_path / "render.yaml").mkdir()
     with pytest.raises(UsageError, match="is a directory"):
         deploy.prepare(small(), tmp_path)
+
+
+def test_a_file_changed_or_made_after_the_decision_is_left_alone(tmp_path):
+    _user_folder(tmp_path)
+    prepared = deploy.prepare(user_app_plan(), tmp_path, mode="merge")
+    (tmp_path / "Procfile").write_text("web: gunicorn edited.meanwhile:app\n")
+    with pytest.raises(UsageError, match="changed or appeared while tune was running"):
+        deploy.apply(prepared)
+    assert (tmp_path / "Procfile").read_text() == "web: gunicorn edited.meanwhile:app\n"
+    assert not (tmp_path / "gunicorn.conf.py").exists()
+    empty = tmp_path / "empty"
+    prepared = deploy.prepare(small(), empty)
+    empty.mkdir()
+    (empty / "render.yaml").write_text("services: []\n")
+    with pytest.raises(UsageError, match="render.yaml changed or appeared while tune was running; nothing was written"):
+        deploy.apply(prepared)
+    assert sorted(p.name for p in empty.iterdir()) == ["render.yaml"]
+    assert (empty / "render.yaml").read_text() == "services: []\n"
