@@ -122,20 +122,55 @@ def init(ctx: Ctx, as_json: bool):
 @click.option("--hash-rounds", type=click.IntRange(4, 16), default=10, show_default=True,
               help="bcrypt cost of the stored hashes (work doubles per step): 10 is the reference app's "
                    "realistic cost, 4 is 64 times cheaper for load tests that should not measure hashing.")
-@click.option("--reset", is_flag=True, help="Replace data that is already there (drops and recreates the tables).")
+@click.option("--reset", is_flag=True,
+              help="Replace reference data hmb-ops loaded before (drops and recreates only the tables hmb-ops "
+                   "created, listed first; never with CASCADE).")
+@click.option("--drop-foreign", "drop_foreign", multiple=True, metavar="TABLE[,TABLE...]",
+              help="Also drop these tables or views that hmb-ops did not create (e.g. a user's own `users` "
+                   "that blocks the reference schema). Only the named ones; refused when anything else "
+                   "depends on them.")
+@click.option("--allow-foreign-tables", is_flag=True,
+              help="Share the database with tables hmb-ops did not create: they are left untouched, and "
+                   "loadtest and capacity accept the database from then on (recorded in it).")
+@click.option("--dry-run", is_flag=True, help="Show what would be dropped and loaded; change nothing.")
 @json_option
 @pass_ctx
-def seed(ctx: Ctx, scale: str, seed_value: int, password: str, hash_rounds: int, reset: bool, as_json: bool):
-    """Load realistic, deterministic reference data with COPY (creates the schema when missing)."""
+def seed(ctx: Ctx, scale: str, seed_value: int, password: str, hash_rounds: int, reset: bool,
+         drop_foreign: tuple[str, ...], allow_foreign_tables: bool, dry_run: bool, as_json: bool):
+    """Load realistic, deterministic reference data with COPY (creates the schema when missing).
+
+    hmb-ops only drops and rewrites tables it created (recorded in the database). A database
+    holding tables it did not create is refused with exit 2 and their names, unless they are named
+    with --drop-foreign or shared with --allow-foreign-tables. A seed that was interrupted is
+    repaired by the next one without --reset.
+    """
+    from hmb_ops.db.seed import check_password
     from hmb_ops.db.seed import seed as run_seed
 
+    names = tuple(n.strip() for item in drop_foreign for n in item.split(",") if n.strip())
+    check_password(password)  # before the database is even resolved: nothing to undo
     database = ctx.database()
+    plan_doc: dict = {}
+
+    def show_plan(plan) -> None:
+        plan_doc.update(plan.to_dict())
+        for line in plan.lines():
+            info(line)
+
     with _SeedProgress() as progress:
         result = run_seed(database.url, scale=scale, seed=seed_value, password=password, reset=reset,
-                          progress=progress, hash_rounds=hash_rounds)
+                          progress=progress, hash_rounds=hash_rounds, drop_foreign=names,
+                          allow_foreign=allow_foreign_tables, on_plan=show_plan, dry_run=dry_run)
+    if dry_run:
+        if as_json:
+            emit_json({"url": database.masked, "dry_run": True, "plan": result.to_dict()})
+            return
+        for line in result.lines("would drop") or ["nothing to drop"]:
+            out(line)
+        return
     doc = result.to_dict()
     if as_json:
-        emit_json({"url": database.masked, **doc})
+        emit_json({"url": database.masked, **doc, "plan": plan_doc})
         return
     info(f"seeded {doc['total_rows']:,} rows ({scale}, seed {seed_value}) in {doc['seconds']:.1f} s "
          f"= {doc['rows_per_second']:,.0f} rows/s")

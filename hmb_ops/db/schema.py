@@ -3,9 +3,21 @@
 Primary and foreign keys only. Every secondary index (including the unique ones on e-mail and
 follows) is declared in configs/indexes.yaml and owned by `hmb-ops indexes`, so the same database
 can be measured with and without them.
+
+Ownership: hmb-ops is pointed at databases it does not own, and the reference table names
+(`users`, `posts`, ...) are the names a team's own tables have. So every table hmb-ops creates is
+recorded in `hmb_ops_owned` (schema, name and the table's oid, committed with the CREATE) and only
+a table whose current oid is the recorded one counts as hmb-ops's: a same-named table somebody
+created, or one that replaced hmb-ops's after a drop, is foreign. Foreign objects are never
+dropped, truncated or written; a drop names its tables, never uses CASCADE, and is refused with the
+list of dependents when anything outside the drop depends on them.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+
+from hmb_ops.errors import UsageError
 
 TABLES: tuple[str, ...] = (
     "users", "jobs", "job_applications", "posts", "post_likes", "post_comments", "follows",
@@ -141,25 +153,268 @@ DDL: tuple[str, ...] = (
 )
 
 
-def create_schema(conn) -> list[str]:
-    """Create the tables that are missing (idempotent). Returns the tables that were created."""
+OWNED_TABLE = "hmb_ops_owned"
+SEED_INFO_TABLE = "hmb_ops_seed_info"
+# hmb-ops's own bookkeeping: never reported as foreign, never listed among the reference tables.
+BOOKKEEPING = (OWNED_TABLE, SEED_INFO_TABLE)
+# The same key as the seeder's session lock (seed.LOCK_KEY): creating tables and seeding one
+# database never interleave, so a concurrent `db init` cannot slip a table between a seeder's
+# survey and its drop.
+LOCK_KEY = 0x686D62736565
+DEDICATED_HINT = "use a dedicated database, e.g. createdb hmb_ops_load, and pass its URL with --database-url"
+
+# Relations a user can own data in (tables, partitioned tables, views, materialized views, foreign
+# tables). Sequences and indexes belong to their tables.
+_USER_RELKINDS = ("r", "p", "v", "m", "f")
+_KIND_NAMES = {"r": "table", "p": "table", "v": "view", "m": "materialized view", "f": "foreign table"}
+
+
+@dataclass(frozen=True)
+class Survey:
+    """What the database holds, seen by ownership, for one schema (the connection's current one)."""
+
+    schema: str
+    owned: tuple[str, ...]       # reference tables present and created by hmb-ops (recorded oid matches)
+    colliding: tuple[str, ...]   # reference table names held by relations hmb-ops did not create
+    foreign: tuple[str, ...]     # every other relation hmb-ops did not create ("schema.name" outside ours)
+    missing: tuple[str, ...]     # reference tables absent
+    oids: dict                   # name -> oid of every relation in this schema that was looked at
+    kinds: dict                  # name -> relkind, same keys
+
+    @property
+    def all_foreign(self) -> tuple[str, ...]:
+        return self.colliding + self.foreign
+
+    def to_dict(self) -> dict:
+        return {"schema": self.schema, "owned": list(self.owned), "colliding": list(self.colliding),
+                "foreign": list(self.foreign), "missing": list(self.missing)}
+
+
+def _lock(cur) -> None:
+    cur.execute("SELECT pg_advisory_xact_lock(%s)", (LOCK_KEY,))
+
+
+def _owned_record(cur, schema: str) -> dict[str, int] | None:
+    """name -> recorded oid of the tables hmb-ops created in `schema`; None when there is no record."""
+    cur.execute("SELECT to_regclass(%s)", (_qualified(schema, OWNED_TABLE),))
+    if cur.fetchone()[0] is None:
+        return None
+    cur.execute(f"SELECT object_name, relid::bigint FROM {_qualified(schema, OWNED_TABLE)} WHERE schema_name = %s",
+                (schema,))
+    return {name: int(oid) for name, oid in cur.fetchall()}
+
+
+def survey(conn) -> Survey:
+    """Read (never change) which relations are hmb-ops's own and which belong to somebody else."""
     with conn.cursor() as cur:
-        cur.execute("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")
-        existing = {row[0] for row in cur.fetchall()}
-        for statement in DDL:
-            cur.execute(statement)
-    conn.commit()
-    return [t for t in TABLES if t not in existing]
+        cur.execute("SELECT current_schema()")
+        schema = cur.fetchone()[0]
+        if schema is None:
+            raise UsageError("the connection has no current schema (empty search_path)",
+                             hint="set search_path to the schema hmb-ops should use")
+        record = _owned_record(cur, schema)
+        # Every user relation of the database, wherever it lives: extension members
+        # (pg_stat_statements' views), system schemas and hmb-ops's scratch schemas excluded.
+        cur.execute("""
+            SELECT n.nspname, c.relname, c.oid::bigint, c.relkind
+            FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+            WHERE c.relkind = ANY(%s)
+              AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+              AND n.nspname NOT LIKE 'pg\\_%%' AND n.nspname NOT LIKE 'hmb\\_ops\\_%%'
+              AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass
+                              AND d.objid = c.oid AND d.deptype = 'e')
+              AND NOT c.relispartition
+            ORDER BY n.nspname <> %s, n.nspname, c.relname""", (list(_USER_RELKINDS), schema))
+        rows = cur.fetchall()
+        legacy = False
+        if record is None:
+            # Seeded before ownership was recorded: the seed-info table proves hmb-ops loaded
+            # the reference tables present then (that seeder dropped anything else by the name).
+            cur.execute("SELECT to_regclass(%s)", (_qualified(schema, SEED_INFO_TABLE),))
+            legacy = cur.fetchone()[0] is not None
+    oids = {name: oid for nsp, name, oid, _kind in rows if nsp == schema}
+    kinds = {name: kind for nsp, name, _oid, kind in rows if nsp == schema}
+    owned, colliding, foreign = [], [], []
+    for nsp, name, oid, kind in rows:
+        if nsp == schema and name in BOOKKEEPING:
+            continue
+        mine = nsp == schema and name in TABLES and kind == "r" and (
+            (record or {}).get(name) == oid or legacy)
+        if mine:
+            owned.append(name)
+        elif nsp == schema and name in TABLES:
+            colliding.append(name)
+        else:
+            foreign.append(name if nsp == schema else f"{nsp}.{name}")
+    order = {t: i for i, t in enumerate(TABLES)}
+    return Survey(schema=schema, owned=tuple(sorted(owned, key=order.get)),
+                  colliding=tuple(sorted(colliding, key=order.get)), foreign=tuple(foreign),
+                  missing=tuple(t for t in TABLES if t not in oids), oids=oids, kinds=kinds)
+
+
+def _qualified(schema: str, name: str) -> str:
+    return _quote(schema) + "." + _quote(name)
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _ddl_for(table: str) -> str:
+    statement = DDL[TABLES.index(table)]
+    return statement.replace("CREATE TABLE IF NOT EXISTS", "CREATE TABLE", 1)
+
+
+def record_owned(cur, schema: str, tables) -> None:
+    """Write the ownership record of `tables` (just created in this transaction) with their oids."""
+    cur.execute(f"""CREATE TABLE IF NOT EXISTS {_qualified(schema, OWNED_TABLE)} (
+        schema_name text NOT NULL,
+        object_name text NOT NULL,
+        relid oid NOT NULL,
+        kind text NOT NULL DEFAULT 'table',
+        created_by text NOT NULL DEFAULT 'hmb-ops',
+        created_at timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (schema_name, object_name))""")
+    cur.execute(f"COMMENT ON TABLE {_qualified(schema, OWNED_TABLE)} IS "
+                "'hmb-ops: the tables hmb-ops created here; it drops or rewrites only these'")
+    for table in tables:
+        cur.execute(f"INSERT INTO {_qualified(schema, OWNED_TABLE)} (schema_name, object_name, relid)"
+                    " VALUES (%s, %s, to_regclass(%s)) ON CONFLICT (schema_name, object_name)"
+                    " DO UPDATE SET relid = EXCLUDED.relid, created_at = now()",
+                    (schema, table, _qualified(schema, table)))
+
+
+def collision_error(found: Survey, *, named: tuple[str, ...] = ()) -> UsageError:
+    names = ", ".join(found.colliding)
+    return UsageError(
+        f"the database holds tables hmb-ops did not create with the reference schema's names: {names}"
+        f" (schema {found.schema}); hmb-ops never drops or writes them",
+        hint=f"{DEDICATED_HINT}; or, to drop them, name each: hmb-ops db seed --drop-foreign {','.join(found.colliding)}")
+
+
+def create_schema(conn, *, commit: bool = True) -> list[str]:
+    """Create the reference tables that are missing and record them as hmb-ops's.
+
+    Refuses (UsageError, nothing created) when a reference table name is held by a table hmb-ops
+    did not create: building on it would tie hmb-ops's tables to a user's by foreign keys.
+    Returns the tables that were created.
+    """
+    with conn.cursor() as cur:
+        _lock(cur)
+    found = survey(conn)
+    if found.colliding:
+        conn.rollback()
+        raise collision_error(found)
+    created = list(found.missing)
+    with conn.cursor() as cur:
+        for table in created:
+            cur.execute(_ddl_for(table))
+        record_owned(cur, found.schema, created + [t for t in found.owned if t not in created])
+    if commit:
+        conn.commit()
+    return created
 
 
 def missing_tables(conn) -> list[str]:
-    with conn.cursor() as cur:
-        cur.execute("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")
-        existing = {row[0] for row in cur.fetchall()}
-    return [t for t in TABLES if t not in existing]
+    return list(survey(conn).missing)
 
 
-def drop_schema(conn) -> None:
+def dependents_outside(conn, names: list[str]) -> list[str]:
+    """Objects outside `names` (relations of the current schema) that depend on one of them.
+
+    A DROP without CASCADE would fail on each; a DROP with CASCADE would silently take them along.
+    Reported as "view order_totals", "table orders (constraint orders_user_id_fkey)", ...
+    """
+    if not names:
+        return []
     with conn.cursor() as cur:
-        cur.execute("DROP TABLE IF EXISTS " + ", ".join(reversed(TABLES)) + " CASCADE")
-    conn.commit()
+        cur.execute("""
+            WITH target AS (
+                SELECT c.oid, c.reltype FROM pg_class c
+                WHERE c.relnamespace = current_schema()::regnamespace AND c.relname = ANY(%s)),
+            -- a table's sequences (serial columns) go with it: what depends on them counts too
+            owned_seq AS (
+                SELECT d.objid AS oid FROM pg_depend d JOIN target t ON d.refobjid = t.oid
+                WHERE d.classid = 'pg_class'::regclass AND d.refclassid = 'pg_class'::regclass
+                  AND d.deptype IN ('a', 'i')),
+            gone AS (SELECT oid FROM target UNION SELECT oid FROM owned_seq),
+            dep AS (
+                SELECT d.classid, d.objid, d.objsubid FROM pg_depend d
+                WHERE d.deptype = 'n' AND (
+                    (d.refclassid = 'pg_class'::regclass AND d.refobjid IN (SELECT oid FROM gone))
+                    OR (d.refclassid = 'pg_type'::regclass AND d.refobjid IN (SELECT reltype FROM target))))
+            SELECT DISTINCT
+                CASE dep.classid
+                    WHEN 'pg_rewrite'::regclass THEN (SELECT ev_class FROM pg_rewrite WHERE oid = dep.objid)
+                    WHEN 'pg_constraint'::regclass THEN (SELECT conrelid FROM pg_constraint WHERE oid = dep.objid)
+                    WHEN 'pg_attrdef'::regclass THEN (SELECT adrelid FROM pg_attrdef WHERE oid = dep.objid)
+                    WHEN 'pg_trigger'::regclass THEN (SELECT tgrelid FROM pg_trigger WHERE oid = dep.objid)
+                    WHEN 'pg_policy'::regclass THEN (SELECT polrelid FROM pg_policy WHERE oid = dep.objid)
+                    WHEN 'pg_class'::regclass THEN dep.objid
+                END AS relid,
+                CASE WHEN dep.classid = 'pg_constraint'::regclass
+                     THEN (SELECT conname FROM pg_constraint WHERE oid = dep.objid) END AS conname,
+                pg_describe_object(dep.classid, dep.objid, dep.objsubid) AS what
+            FROM dep""", (list(names),))
+        rows = cur.fetchall()
+        cur.execute("SELECT oid FROM pg_class WHERE relnamespace = current_schema()::regnamespace"
+                    " AND relname = ANY(%s)", (list(names),))
+        inside = {r[0] for r in cur.fetchall()}
+        found: list[str] = []
+        for relid, conname, what in rows:
+            if relid is not None and relid in inside:
+                continue
+            if relid is not None:
+                cur.execute("SELECT c.relkind, CASE WHEN c.relnamespace = current_schema()::regnamespace"
+                            " THEN c.relname ELSE n.nspname || '.' || c.relname END"
+                            " FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = %s",
+                            (relid,))
+                kind, rel = cur.fetchone()
+                text = f"{_KIND_NAMES.get(kind, 'relation')} {rel}" + (f" (constraint {conname})" if conname else "")
+            else:
+                text = what
+            if text not in found:
+                found.append(text)
+    return found
+
+
+def drop_tables(conn, owned: list[str], foreign: list[str] = (), kinds: dict | None = None) -> None:
+    """Drop the named relations of the current schema in one statement per kind, without CASCADE.
+
+    Dependencies among the dropped relations are fine (PostgreSQL drops one statement's list
+    together); anything else that depends on them makes the DROP fail, so the caller's transaction
+    rolls back having dropped nothing. Views go first: a view can depend on a table, not the reverse.
+    """
+    kinds = kinds or {}
+    groups: dict[str, list[str]] = {}
+    for name in list(foreign) + list(owned):
+        groups.setdefault(kinds.get(name, "r"), []).append(name)
+    statements = {"v": "DROP VIEW", "m": "DROP MATERIALIZED VIEW", "f": "DROP FOREIGN TABLE"}
+    with conn.cursor() as cur:
+        for kind in ("v", "m", "f", "r", "p"):
+            if groups.get(kind):
+                cur.execute(f"{statements.get(kind, 'DROP TABLE')} " + ", ".join(_quote(n) for n in groups[kind]))
+
+
+def drop_owned(conn, *, commit: bool = True) -> list[str]:
+    """Drop the reference tables hmb-ops created (and its records of them); foreign ones stay.
+
+    Returns the dropped tables. Raises UsageError, having dropped nothing, when an object hmb-ops
+    does not own depends on one of them.
+    """
+    with conn.cursor() as cur:
+        _lock(cur)
+    found = survey(conn)
+    owned = list(reversed(found.owned))
+    outside = dependents_outside(conn, owned)
+    if outside:
+        conn.rollback()
+        raise UsageError(f"cannot drop hmb-ops's tables: {', '.join(outside)} depend on them and hmb-ops did not"
+                         " create those", hint="drop or change those objects first, or use a dedicated database")
+    drop_tables(conn, owned)
+    with conn.cursor() as cur:
+        for table in BOOKKEEPING:
+            cur.execute(f"DROP TABLE IF EXISTS {_qualified(found.schema, table)}")
+    if commit:
+        conn.commit()
+    return owned
