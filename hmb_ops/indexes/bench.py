@@ -68,6 +68,8 @@ def bench(url: str, spec: IndexSpec, *, runs: int = 50, only: tuple[str, ...] = 
                 if progress:
                     progress({"event": "bench", "query": q.name, "index": ix.name})
                 with conn.cursor() as cur:
+                    # The declared query only reads: READ ONLY makes the server hold it to that.
+                    cur.execute("SET TRANSACTION READ ONLY")
                     with_plan = "; ".join(ex.scan_nodes(ex.explain(cur, q, generic=False)))
                     with_ms = ex.summarize(ex.time_query(cur, q, runs=runs, budget_s=budget_s))
                 conn.commit()
@@ -75,6 +77,8 @@ def bench(url: str, spec: IndexSpec, *, runs: int = 50, only: tuple[str, ...] = 
                     cur.execute("SET LOCAL lock_timeout = '10s'")
                     for name in same_table:
                         cur.execute(ddl.drop_index_sql(spec.schema_name, name, concurrently=False))
+                    # From here on the transaction (rolled back below) may only read.
+                    cur.execute("SET LOCAL transaction_read_only = on")
                     without_plan = "; ".join(ex.scan_nodes(ex.explain(cur, q, generic=False)))
                     without_ms = ex.summarize(ex.time_query(cur, q, runs=runs, budget_s=budget_s))
                 conn.rollback()

@@ -220,7 +220,7 @@ def build_plan(spec: IndexSpec, catalog: Catalog, norm: Normalized, options: Pla
                                  "leaves still enforces uniqueness until repaired")] if ix.unique else [])
         have = live.get(ix.name)
         if have is None:
-            states.append(IndexState(ix.name, ix.table, "missing", want, None))
+            states.append(IndexState(ix.name, ix.table, "missing", want, None, detail=norm.pending.get(ix.name, "")))
             add("create", ix.name, ix.table, [create], "declared, not in the database", build_step, unique_hazard)
             continue
         base = dict(name=ix.name, table=ix.table, declared=want, live=have.canonical,

@@ -29,14 +29,14 @@ _OP_CHARS = set("+-*/<>=~!@#%^&|`?")
 _DOLLAR_TAG = re.compile(r"\$([A-Za-z_\u0080-\U0010ffff][A-Za-z0-9_\u0080-\U0010ffff]*)?\$")
 _PLAIN_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$")
 
-# Words that never belong in an index expression or predicate: they start a statement or a
-# subquery, or belong to query clauses. Rejected at any depth (a column of that name can still be
-# written quoted: "order").
+# Reserved words that never belong in an index expression or predicate: they start a subquery or
+# belong to query clauses (and, being reserved, cannot be a bare column name: "order" still works
+# quoted). Rejected at any depth. Unreserved statement words (delete, set, load, start...) are
+# legitimate column names; without ';' they cannot start a statement, so they are left to the
+# server's parser.
 _NEVER = frozenset("""
-select insert update delete merge truncate copy create drop alter grant revoke commit rollback
-savepoint release begin abort start prepare execute deallocate do call explain analyze analyse
-vacuum listen notify lock set reset discard checkpoint load table values into union intersect
-except returning having limit offset fetch window order group where lateral
+select table into union intersect except returning having limit offset fetch window order group
+where create grant do analyze analyse lateral
 """.split())
 # Words that end an expression when they appear outside parentheses (inside a function call they
 # are part of its syntax: extract(year FROM x), substring(x FOR 2), json_value(... DEFAULT ... ON ERROR)).
@@ -295,3 +295,12 @@ def check_statement(text: str) -> None:
             raise _fail(text, t.pos, "';' (one statement only)")
     if toks[0].kind != "ident" or toks[0].text not in ("select", "with", "table", "values"):
         raise NotOneExpression("not a query (it must start with SELECT, WITH, TABLE or VALUES)")
+    for t in toks:
+        # verify and bench run the query repeatedly: it must only read (a data-modifying CTE,
+        # SELECT ... INTO or FOR UPDATE would write or lock); the server also runs it READ ONLY.
+        if t.kind == "ident" and t.text in _WRITES:
+            raise _fail(text, t.pos, f"the keyword {t.text.upper()} (a declared query must only read; "
+                                     "quote it if it is a column name)")
+
+
+_WRITES = frozenset("insert update delete merge truncate into".split())

@@ -271,3 +271,22 @@ def test_two_applies_at_once_end_cleanly_and_nothing_is_half_applied(foreign_dat
     assert sql(foreign_database, "SELECT count(*) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
                                  "WHERE NOT i.indisvalid")[0][0] == 0
     assert foreign_snapshot(foreign_database)["orders_rows"] == 60300
+
+
+@pytest.mark.parametrize("command", ["verify", "bench"])
+def test_a_declared_query_that_writes_is_a_spec_error(foreign_database, hmb, tmp_path, command):
+    before = foreign_snapshot(foreign_database)
+    spec = spec_file(tmp_path, """indexes:
+  declared:
+    - name: idx_orders_user
+      table: orders
+      columns: [user_id]
+      queries:
+        - name: sneaky
+          sql: "WITH d AS (DELETE FROM orders RETURNING *) SELECT count(*) FROM d"
+""")
+    proc = hmb(["indexes", command, "--file", spec], env=env_for(foreign_database))
+    line = error_line(proc, 2)
+    assert f"{spec}:8:" in line and "query 'sneaky' is not one query" in line and "must only read" in line
+    assert foreign_snapshot(foreign_database) == before
+    assert sql(foreign_database, "SELECT count(*) FROM pg_indexes WHERE indexname = 'idx_orders_user'")[0][0] == 0

@@ -28,6 +28,7 @@ VALID = [
     "U&'d\\0061t\\+000061'",
     "date_trunc('day', created_at)",
     "x::numeric(10,2) > 1.5e-3",
+    "lower(start) || load || \"order\"",   # unreserved statement words are column names
 ]
 
 INVALID = [
@@ -95,6 +96,10 @@ def test_declared_queries_are_one_query():
         sqltext.check_statement("SELECT 1; DROP TABLE orders")
     with pytest.raises(sqltext.NotOneExpression, match="not a query"):
         sqltext.check_statement("DELETE FROM orders")
+    for writes in ("WITH d AS (DELETE FROM orders RETURNING *) SELECT count(*) FROM d",
+                   "SELECT * INTO copy_of_orders FROM orders", "SELECT * FROM orders FOR UPDATE"):
+        with pytest.raises(sqltext.NotOneExpression, match="must only read"):
+            sqltext.check_statement(writes)
 
 
 SPEC = """indexes:
