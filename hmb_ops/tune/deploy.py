@@ -419,7 +419,10 @@ def merge_render_yaml(text: str, plan: TunePlan, conf: str, where: str, service:
         edits.append((pos, pos, "".join(inserts)))
 
     new = text
-    for start, end, repl in sorted(edits, key=lambda e: (e[0], e[1]), reverse=True):
+    # From the end backwards so earlier positions stay valid; of two insertions at one place the
+    # later-planned one is applied first and so lands after the other (envVars items, then keys).
+    order = sorted(range(len(edits)), key=lambda i: (edits[i][0], edits[i][1], i), reverse=True)
+    for start, end, repl in (edits[i] for i in order):
         new = new[:start] + repl + new[end:]
 
     # The edit must be exactly the intended change: compare the parsed result with it.

@@ -326,3 +326,13 @@ def test_a_file_changed_or_made_after_the_decision_is_left_alone(tmp_path):
         deploy.apply(prepared)
     assert sorted(p.name for p in empty.iterdir()) == ["render.yaml"]
     assert (empty / "render.yaml").read_text() == "services: []\n"
+
+
+def test_render_merge_service_without_start_command_and_env_vars_last():
+    text = ("services:\n  - type: web\n    name: api   # uses Render's default start\n    envVars:\n"
+            "      - key: SENTRY_DSN\n        sync: false\n# trailing comment\n")
+    merged = deploy.merge_render_yaml(text, user_app_plan(), "gunicorn.conf.py", "render.yaml", "api")
+    api = yaml.safe_load(merged)["services"][0]
+    assert api["startCommand"] == "gunicorn --config gunicorn.conf.py app.main:app"
+    assert api["envVars"][0] == {"key": "SENTRY_DSN", "sync": False} and len(api["envVars"]) == 9
+    assert merged.endswith("# trailing comment\n") and "# uses Render's default start" in merged
