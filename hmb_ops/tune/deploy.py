@@ -470,6 +470,9 @@ def prepare(plan: TunePlan, out_dir: str | os.PathLike, *, mode: str = "refuse",
         if current is not None and not is_generated(current):
             conf = MERGE_CONF
     rendered = render_all(plan, conf)
+    if mode == "merge":
+        # Regenerating beside the user's files needs --merge again: the header says so.
+        rendered = {name: text.replace(" --out .\n", " --merge --out .\n", 1) for name, text in rendered.items()}
     writes: list[FileWrite] = []
     stamp = now()
     for name, text in rendered.items():

@@ -276,6 +276,8 @@ def test_merge_beside_a_users_gunicorn_conf(tmp_path):
     deploy.apply(prepared)
     assert (tmp_path / "gunicorn.conf.py").read_text() == conf
     assert "web: gunicorn --config hmb-ops.gunicorn.conf.py app.main:app\n" in (tmp_path / "Procfile").read_text()
+    first = (tmp_path / "hmb-ops.gunicorn.conf.py").read_text().splitlines()[0]
+    assert first.endswith("hmb-ops tune --tier small --app app.main:app --merge --out .")
 
 
 def test_merged_file_keeps_the_users_mode(tmp_path):
