@@ -30,6 +30,7 @@ extension inside the rolled-back validation first).
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
@@ -39,6 +40,7 @@ from hmb_ops.indexes.catalog import LiveIndex, canonical_definition, read_indexe
 from hmb_ops.indexes.spec import IndexDef, IndexSpec, text_problems
 
 _VOLATILITY = {"i": "IMMUTABLE", "s": "STABLE", "v": "VOLATILE"}
+_LINE = re.compile(r"\(line (\d+)\)$")
 
 
 @dataclass(frozen=True)
@@ -120,6 +122,7 @@ def _function_problems(cur, checks: dict[str, list[tuple[str, list[sqltext.Token
 def normalize(conn, spec: IndexSpec, *, read_only: bool = True) -> Normalized:
     """Run the checks on ``conn`` (its transactions are always rolled back here; nothing persists)."""
     import psycopg2
+    import psycopg2.errors
     from psycopg2 import errorcodes
     from psycopg2 import sql as S
 
@@ -238,8 +241,16 @@ def normalize(conn, spec: IndexSpec, *, read_only: bool = True) -> Normalized:
                             cur.execute("ROLLBACK TO SAVEPOINT ext")
                             problems.append(f"extension {ext}: cannot be created: {_first_line(exc)}")
                 for table in sorted({ix.table for ix in build}):
-                    cur.execute(S.SQL("CREATE TEMPORARY TABLE {} (LIKE {}.{}) ON COMMIT DROP").format(
-                        S.Identifier(table), S.Identifier(spec.schema_name), S.Identifier(table)))
+                    try:
+                        cur.execute(S.SQL("CREATE TEMPORARY TABLE {} (LIKE {}.{}) ON COMMIT DROP").format(
+                            S.Identifier(table), S.Identifier(spec.schema_name), S.Identifier(table)))
+                    except psycopg2.errors.InsufficientPrivilege as exc:
+                        from hmb_ops.errors import EnvironmentUnusable
+
+                        raise EnvironmentUnusable(
+                            f"cannot check the spec: {_first_line(exc)} (the check builds the declared indexes on "
+                            "empty temporary copies of the tables, rolled back)",
+                            hint="GRANT TEMPORARY ON DATABASE to this role, and SELECT on the tables") from None
                 cur.execute("SELECT nspname FROM pg_namespace WHERE oid = pg_my_temp_schema()")
                 temp_schema = cur.fetchone()[0]
                 for ix in build:
@@ -275,6 +286,8 @@ def normalize(conn, spec: IndexSpec, *, read_only: bool = True) -> Normalized:
         if ix.name in pending:
             canonical[ix.name] = canonical_definition(ddl.create_index_sql(ix, spec.schema_name, concurrently=False),
                                                       ix.unique)
+    # In file order: problems without a line (extensions, duplicates) first, then by spec line.
+    problems.sort(key=lambda p: int(m.group(1)) if (m := _LINE.search(p)) else 0)
     return Normalized(problems=tuple(problems), canonical=canonical, scratch=tuple(scratch),
                       missing_extensions=tuple(missing_ext), first_line=min(lines) if lines else None,
                       pending=pending)
