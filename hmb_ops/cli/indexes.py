@@ -91,6 +91,8 @@ def indexes():
 
     plan shows what differs; apply builds it with CREATE INDEX CONCURRENTLY (invalid leftovers are
     dropped and rebuilt); verify proves the declared queries use their indexes within target.
+    plan, status and verify only read (READ ONLY sessions). Spec expressions and predicates must each
+    be one expression: text with ';', comments or non-IMMUTABLE functions is a spec error (exit 2).
     """
 
 
