@@ -22,7 +22,9 @@ from pathlib import Path
 
 from hmb_ops.errors import ConfigError, UsageError
 
-CONF_NAMES = ("gunicorn.conf.py", "gunicorn_config.py", "gunicorn.py")
+# hmb-ops.gunicorn.conf.py first: `tune --merge` writes the plan's config under that name beside a
+# user's own gunicorn.conf.py, and the merged start commands and env file belong to it.
+CONF_NAMES = ("hmb-ops.gunicorn.conf.py", "gunicorn.conf.py", "gunicorn_config.py", "gunicorn.py")
 COMPARED = ("app", "workers", "threads", "worker_class", "preload_app", "timeout", "graceful_timeout",
             "keepalive", "max_requests")
 POOL_VARS = ("DB_POOL_MAX", "DB_POOL_SIZE", "DATABASE_POOL_SIZE", "POOL_SIZE", "DB_MAX_CONNECTIONS")
@@ -417,7 +419,7 @@ def check_directory(directory: str | os.PathLike, *, max_connections: int | None
             surfaces.append(s)
             return
         # Without --config Gunicorn reads ./gunicorn.conf.py only under that exact name.
-        conf_path = conf if conf is not None and conf.name == "gunicorn.conf.py" else None
+        conf_path = root / "gunicorn.conf.py" if "gunicorn.conf.py" in names else None
         if flags.get("config"):
             cand = root / str(flags["config"]).removeprefix("python:")
             conf_path = cand if cand.is_file() else None
