@@ -83,6 +83,18 @@ def _debug_requested(argv: list[str]) -> bool:
     return "--debug" in argv or os.environ.get("HMB_OPS_DEBUG") == "1"
 
 
+def _configured_urls(argv: list[str]) -> list[str]:
+    """The database URLs this run was given, so the funnel can strip their passwords from any
+    message (a last line of defence: messages are built from masked URLs already)."""
+    urls = [os.environ.get("DATABASE_URL", "")]
+    for i, arg in enumerate(argv):
+        if arg == "--database-url" and i + 1 < len(argv):
+            urls.append(argv[i + 1])
+        elif arg.startswith("--database-url="):
+            urls.append(arg.split("=", 1)[1])
+    return [u for u in urls if u]
+
+
 def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = _debug_requested(argv)
@@ -97,7 +109,11 @@ def main(argv: list[str] | None = None) -> None:
             import traceback
 
             traceback.print_exc()
-        click.echo(f"error: {exc.one_line()}", err=True)
+        from hmb_ops.db.dsn import mask_text
+
+        # Structural masking only: these messages are built from masked URLs, and replacing a
+        # configured password everywhere would garble them when it is a common word ("postgres").
+        click.echo(f"error: {mask_text(exc.one_line())}", err=True)
         sys.exit(exc.exit_code)
     except getattr(click.exceptions, "NoArgsIsHelpError", ()) as exc:
         click.echo(exc.ctx.get_help() if exc.ctx else str(exc))
@@ -122,7 +138,7 @@ def main(argv: list[str] | None = None) -> None:
         from hmb_ops.db.dsn import mask_text
 
         click.echo(f"error: internal error: {exc.__class__.__name__}: "
-                   f"{mask_text(str(exc).splitlines()[0] if str(exc) else '')} "
+                   f"{mask_text(str(exc).splitlines()[0] if str(exc) else '', *_configured_urls(argv))} "
                    "(rerun with --debug for the traceback and report it)", err=True)
         sys.exit(70)
 
