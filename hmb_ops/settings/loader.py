@@ -9,8 +9,9 @@ values replace them. Precedence: shipped < user files in the order given.
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
-from typing import Any, Iterable, TypeVar
+from typing import Any, Callable, Iterable, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -37,8 +38,37 @@ class _LineLoader(yaml.SafeLoader):
     """Safe loader that remembers the line of every mapping key and sequence item."""
 
 
+# Limits on what a config or spec file may be. Real ones are a few KB, a dozen levels deep and a
+# few thousand values; these bound the memory and the recursion a hostile or broken file can cause
+# (a FIFO or /dev/zero, a 5,000-deep nesting, an alias that contains itself, a "billion laughs"
+# chain of aliases) so each is a one-line error (exit 2), not a crash or a hang.
+MAX_YAML_BYTES = 4 * 1024 * 1024
+MAX_YAML_DEPTH = 64
+MAX_YAML_VALUES = 200_000
+_MAP_TAG, _SEQ_TAG = "tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"
+
+
+def _check_depth(text: str, source: str) -> None:
+    """Refuse deep nesting from the event stream (flat, no recursion) before the recursive
+    composer sees it."""
+    depth = 0
+    try:
+        for event in yaml.parse(text, Loader=_LineLoader):
+            if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+                depth += 1
+                if depth > MAX_YAML_DEPTH:
+                    raise ConfigError(f"nested more than {MAX_YAML_DEPTH} levels deep", path=source,
+                                      line=event.start_mark.line + 1,
+                                      hint="a config or spec file is a few levels of mappings and lists")
+            elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+                depth -= 1
+    except yaml.YAMLError:
+        return  # compose reports syntax errors with their line
+
+
 def _compose_with_lines(text: str, source: str) -> tuple[Any, dict[tuple, int]]:
     lines: dict[tuple, int] = {}
+    _check_depth(text, source)
     try:
         node = yaml.compose(text, Loader=_LineLoader)
     except yaml.YAMLError as exc:
@@ -47,40 +77,108 @@ def _compose_with_lines(text: str, source: str) -> tuple[Any, dict[tuple, int]]:
         raise ConfigError(f"YAML syntax error: {problem}", path=source,
                           line=mark.line + 1 if mark else None,
                           hint="fix the YAML syntax at that line") from None
+    except RecursionError:
+        raise ConfigError(f"nested more than {MAX_YAML_DEPTH} levels deep", path=source) from None
+    built = 0
+    ancestors: set[int] = set()
 
     def build(n: yaml.Node, path: tuple) -> Any:
+        nonlocal built
+        built += 1
+        if built > MAX_YAML_VALUES:
+            raise ConfigError(f"more than {MAX_YAML_VALUES:,} values once aliases are expanded",
+                              path=source, line=n.start_mark.line + 1,
+                              hint="aliases (*name) that repeat other aliases multiply; write the values out")
+        if len(path) > MAX_YAML_DEPTH:
+            raise ConfigError(f"nested more than {MAX_YAML_DEPTH} levels deep (through aliases)",
+                              path=source, line=n.start_mark.line + 1)
         lines.setdefault(path, n.start_mark.line + 1)
-        if isinstance(n, yaml.MappingNode):
-            out = {}
-            for k, v in n.value:
-                key = _scalar(k)
-                lines[path + (key,)] = k.start_mark.line + 1
-                out[key] = build(v, path + (key,))
-            return out
-        if isinstance(n, yaml.SequenceNode):
-            return [build(item, path + (i,)) for i, item in enumerate(n.value)]
+        if isinstance(n, (yaml.MappingNode, yaml.SequenceNode)):
+            if id(n) in ancestors:
+                raise ConfigError("an alias refers to a value that contains it (a YAML loop)",
+                                  path=source, line=n.start_mark.line + 1,
+                                  hint="an anchor (&name) cannot be used (*name) inside its own value")
+            if n.tag not in (_MAP_TAG, _SEQ_TAG):  # !!python/object, !!set …: not data we take
+                raise ConfigError(f"unsupported YAML tag {n.tag}", path=source, line=n.start_mark.line + 1)
+            ancestors.add(id(n))
+            try:
+                if isinstance(n, yaml.MappingNode):
+                    out = {}
+                    for k, v in n.value:
+                        key = _scalar(k)
+                        lines[path + (key,)] = k.start_mark.line + 1
+                        out[key] = build(v, path + (key,))
+                    return out
+                return [build(item, path + (i,)) for i, item in enumerate(n.value)]
+            finally:
+                ancestors.discard(id(n))
         return _scalar(n)
 
     def _scalar(n: yaml.Node) -> Any:
         if not isinstance(n, yaml.ScalarNode):
             raise ConfigError("mapping keys must be plain values", path=source, line=n.start_mark.line + 1)
         loader = _LineLoader("")
-        return loader.construct_object(n, deep=True)
+        try:
+            value = loader.construct_object(n, deep=True)
+        except yaml.YAMLError as exc:  # an unknown tag (!!python/object …) or a bad !!timestamp
+            problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+            raise ConfigError(f"unsupported YAML value: {problem}", path=source,
+                              line=n.start_mark.line + 1) from None
+        return value
 
     if node is None:
         return {}, lines
     return build(node, ()), lines
 
 
+def read_limited(path: str | os.PathLike, *, limit: int = MAX_YAML_BYTES, what: str = "file") -> bytes:
+    """The bytes of a regular file of at most `limit` bytes; anything else is a ConfigError.
+
+    Checked on the open descriptor (fstat), so a FIFO, a device such as /dev/zero or a folder is
+    refused before anything is read, and a file that grows while read is cut at the limit.
+    """
+    p = Path(path)
+    try:
+        fd = os.open(p, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except FileNotFoundError:
+        raise ConfigError(f"{what} not found", path=str(p), hint="check the path") from None
+    except IsADirectoryError:
+        raise ConfigError(f"is a directory, not a {what}", path=str(p)) from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read {what}: {exc.strerror or exc.__class__.__name__}", path=str(p)) from None
+    try:
+        st = os.fstat(fd)
+        if stat.S_ISDIR(st.st_mode):
+            raise ConfigError(f"is a directory, not a {what}", path=str(p))
+        if not stat.S_ISREG(st.st_mode):
+            raise ConfigError(f"not a regular file (a device, FIFO or socket); give a {what}", path=str(p))
+        if st.st_size > limit:
+            raise ConfigError(f"too large ({st.st_size:,} bytes; the limit is {limit:,})", path=str(p))
+        chunks, size = [], 0
+        while size <= limit:
+            chunk = os.read(fd, min(1 << 20, limit + 1 - size))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        data = b"".join(chunks)
+    except OSError as exc:
+        raise ConfigError(f"cannot read {what}: {exc.strerror or exc.__class__.__name__}", path=str(p)) from None
+    finally:
+        os.close(fd)
+    if len(data) > limit:
+        raise ConfigError(f"too large (more than {limit:,} bytes)", path=str(p))
+    return data
+
+
 def load_yaml(path: str | os.PathLike) -> tuple[Any, dict[tuple, int]]:
     """Read a YAML file; return its data and a map from key path to line number."""
     p = Path(path)
+    data = read_limited(p)
     try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError("file not found", path=str(p), hint="check the path") from None
-    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read file: {exc.__class__.__name__}", path=str(p)) from None
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError("cannot read file: not UTF-8 text", path=str(p)) from None
     return _compose_with_lines(text, str(p))
 
 
@@ -94,28 +192,46 @@ def _format_loc(loc: Iterable) -> str:
     return out
 
 
-def parse_model(data: Any, model: type[M], *, source: str, lines: dict[tuple, int] | None = None,
-                prefix: tuple = ()) -> M:
-    """Validate plain data against a model; the first error becomes a ConfigError with its line."""
-    lines = lines or {}
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        err = exc.errors()[0]
+MAX_PROBLEMS_SHOWN = 50
+
+
+def _problems_error(exc: ValidationError, where: Callable[[tuple], tuple[str, dict[tuple, int]]],
+                    prefix: tuple = ()) -> ConfigError:
+    """Every problem of a validation in one ConfigError: the first one's file, line and field on
+    the error itself, the others after it, each with its own line (and file, when another)."""
+    problems: list[tuple[str, int | None, str, str]] = []
+    for err in exc.errors():
         loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+        source, lines = where(loc)
         full = prefix + loc
         line = None
         for cut in range(len(full), -1, -1):
             if full[:cut] in lines:
                 line = lines[full[:cut]]
                 break
-        msg = err["msg"]
-        if err["type"] == "extra_forbidden":
-            msg = "unknown key"
-        more = len(exc.errors()) - 1
-        if more:
-            msg += f" (and {more} more problem{'s' if more > 1 else ''})"
-        raise ConfigError(msg, path=source, line=line, field=_format_loc(full) or None) from None
+        msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
+        problem = (source, line, _format_loc(full), msg)
+        if problem not in problems:
+            problems.append(problem)
+    source, line, field, msg = problems[0]
+    parts = [msg]
+    for src, ln, f, m in problems[1:MAX_PROBLEMS_SHOWN]:
+        at = src if src != source else ""
+        at = f"{at}:{ln}" if at and ln else at or (f"line {ln}" if ln else "")
+        parts.append(f"field '{f}'" + (f" ({at})" if at else "") + f": {m}")
+    if len(problems) > MAX_PROBLEMS_SHOWN:
+        parts.append(f"and {len(problems) - MAX_PROBLEMS_SHOWN} more problems")
+    return ConfigError("; ".join(parts), path=source, line=line, field=field or None)
+
+
+def parse_model(data: Any, model: type[M], *, source: str, lines: dict[tuple, int] | None = None,
+                prefix: tuple = ()) -> M:
+    """Validate plain data against a model; every problem is named in one ConfigError (the first
+    one's line and field on the error itself)."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise _problems_error(exc, lambda loc: (source, lines or {}), prefix) from None
 
 
 def load_section(section: str, model: type[M], user_files: Iterable[str | os.PathLike] = (),
@@ -152,6 +268,7 @@ def load_section(section: str, model: type[M], user_files: Iterable[str | os.Pat
     try:
         return model.model_validate(value)
     except ValidationError as exc:
-        loc = exc.errors()[0]["loc"]
-        src, lines = provenance.get(loc[0] if loc else None) or provenance.get(None) or (str(shipped), {})
-        return parse_model(value, model, source=src, lines=lines, prefix=(section,))
+        def where(loc: tuple) -> tuple[str, dict[tuple, int]]:
+            return provenance.get(loc[0] if loc else None) or provenance.get(None) or (str(shipped), {})
+
+        raise _problems_error(exc, where, prefix=(section,)) from None
