@@ -7,6 +7,33 @@ import click
 from hmb_ops.cli.common import Ctx, emit_json, info, json_option, out, pass_ctx
 
 
+def _bind_host(ctx, param, value: str) -> str:
+    """An address of this machine (an IP literal or a name resolving to one), checked before the
+    app starts so a typo such as 256.1.1.1 is a usage error (exit 2), not a Gunicorn crash."""
+    import ipaddress
+    import socket
+
+    try:
+        addrs = [str(ipaddress.ip_address(value.strip("[]")))]
+    except ValueError:
+        # Dotted numbers that are no IPv4 address are a typo, not a name to look up in DNS.
+        if not value or all(c.isdigit() or c == "." for c in value):
+            raise click.BadParameter(f"{value!r} is not an IP address or host name") from None
+        try:
+            addrs = [info[4][0] for info in socket.getaddrinfo(value, None, type=socket.SOCK_STREAM)]
+        except (socket.gaierror, UnicodeError, ValueError):
+            raise click.BadParameter(f"{value!r} does not resolve to an address") from None
+    for addr in addrs:
+        family = socket.AF_INET6 if ":" in addr else socket.AF_INET
+        try:
+            with socket.socket(family, socket.SOCK_STREAM) as probe:
+                probe.bind((addr, 0))  # port 0: only asks whether the address is one of ours
+            return value
+        except OSError:
+            continue
+    raise click.BadParameter(f"{value!r} is not an address of this machine (try 127.0.0.1)")
+
+
 @click.group()
 def app():
     """Run the bundled reference app (a model of the HireMeBahamas backend)."""
@@ -14,7 +41,8 @@ def app():
 
 @app.command()
 @click.option("--tier", metavar="NAME", help="Serve with this tier's generated Gunicorn config and environment.")
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
+@click.option("--host", default="127.0.0.1", show_default=True, callback=_bind_host,
+              help="Address to bind (an address of this machine).")
 @click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True,
               help="Port to bind (0 picks a free one).")
 @click.option("--workers", type=click.IntRange(1, 256), help="Gunicorn workers (overrides the tier).")
