@@ -33,13 +33,13 @@ target_session_attrs load_balance_hosts ssl
 _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://(.*)\Z", re.S)
 _KEYWORD_DSN = re.compile(r"\s*[A-Za-z_]+\s*=")
 _PCT = re.compile(r"%(?![0-9A-Fa-f]{2})")
-# A password keyword anywhere in text: quoted (libpq: backslash escapes, may be unterminated) or
+# A password keyword anywhere in text (also the end of DB_PASSWORD=, sslpassword=): quoted (libpq: backslash escapes, may be unterminated) or
 # bare (up to whitespace; a backslash escapes the next character, a space included).
-_KW_PASSWORD = re.compile(r"(?i)(\bpassword\s*=\s*)('(?:\\.|\\\Z|[^'\\])*(?:'|\Z)|(?:\\.|\\\Z|[^\s\\])+)", re.S)
+_KW_PASSWORD = re.compile(r"(?i)(password\s*=\s*)('(?:\\.|\\\Z|[^'\\])*(?:'|\Z)|(?:\\.|\\\Z|[^\s\\])+)", re.S)
 _OTHER_USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://[^:@/\s]*):[^\s]*@")
 # In free text: a URL (from its scheme to the next whitespace) or a password keyword.
 _IN_TEXT = re.compile(r"(?P<url>\b[A-Za-z][A-Za-z0-9+.-]*://\S*)"
-                      r"|(?P<kw>\bpassword\s*=\s*)(?:'(?:\\.|\\\Z|[^'\\])*(?:'|\Z)|(?:\\.|\\\Z|[^\s\\])+)",
+                      r"|(?P<kw>password\s*=\s*)(?:'(?:\\.|\\\Z|[^'\\])*(?:'|\Z)|(?:\\.|\\\Z|[^\s\\])+)",
                       re.I | re.S)
 
 
@@ -214,7 +214,12 @@ def parse(url: str) -> DatabaseUrl:
 
 
 def _mask_loose(url: str) -> str:
-    """Mask a URL that does not split cleanly: show only what cannot be part of a password."""
+    """Mask a URL that does not split cleanly: show only what cannot be part of a password
+    (control characters shown as '?', so a message cannot carry terminal escapes)."""
+    return re.sub(r"[\x00-\x1f\x7f]", "?", _mask_broken(url))
+
+
+def _mask_broken(url: str) -> str:
     m = _SCHEME.fullmatch(url)
     scheme, rest = m.group(1) + "://", m.group(2)
     if "@" in rest:
@@ -238,7 +243,7 @@ def _mask_loose(url: str) -> str:
 def _mask_tail(tail: str) -> str:
     """Host, port and path of a broken URL; its query and anything after a space are hidden."""
     cut = re.search(r"[?#\s\x00-\x1f\x7f]", tail)
-    return tail if not cut else tail[:cut.start()] + cut.group(0)[:1].strip() + MASK
+    return tail if not cut else tail[:cut.start()] + ("?" if cut.group(0) == "?" else "") + MASK
 
 
 def mask(url: str) -> str:
