@@ -76,6 +76,12 @@ def _print_status(report: dict) -> None:
     out(f"version:  {report['version'] or '-'}")
     size = report.get("data_size_bytes")
     out(f"size:     {f'{size / 1e6:.1f} MB' if size is not None else '-'}")
+    owned = report.get("ownership")
+    if owned:
+        foreign = owned["colliding"] + owned["foreign"]
+        out(f"hmb-ops:  {len(owned['owned'])} table(s) of its own in schema {owned['schema']}, seed "
+            f"{owned['seed_state'] or 'none'}")
+        out(f"foreign:  {', '.join(foreign) if foreign else '-'}")
     if report.get("error"):
         out(f"error:    {report['error']}")
 

@@ -110,6 +110,9 @@ class EmbeddedServer:
             # The service user's own group and no other: root's groups would leave the server
             # with root's group rights, and the 0710 folders grant search to this group alone.
             ids = {"user": user, "group": pwd.getpwnam(user).pw_gid, "extra_groups": []}
+            # Again before every command: something else may have narrowed a folder above since
+            # (a new pytest session resets its tmp root to 0700, for one).
+            self._grant_traversal(ids["group"])
         try:
             return subprocess.run(args, capture_output=True, text=True, timeout=timeout,
                                   stdin=subprocess.DEVNULL, cwd="/", **ids)
@@ -177,7 +180,10 @@ class EmbeddedServer:
         """As root: every folder above postgres/ must let the service user pass (search only, o+x,
         never read) or the server cannot reach its data folder. Only folders that stop it change."""
         for folder in [self.state_dir, *self.state_dir.parents]:
-            st = os.stat(folder)
+            try:
+                st = os.stat(folder)
+            except FileNotFoundError:
+                continue
             mode = stat.S_IMODE(st.st_mode)
             if mode & stat.S_IXOTH or (st.st_gid == gid and mode & stat.S_IXGRP):
                 continue

@@ -284,12 +284,13 @@ def record_owned(cur, schema: str, tables) -> None:
                     (schema, table, _qualified(schema, table)))
 
 
-def collision_error(found: Survey, *, named: tuple[str, ...] = ()) -> UsageError:
+def collision_error(found: Survey) -> UsageError:
     names = ", ".join(found.colliding)
     return UsageError(
         f"the database holds tables hmb-ops did not create with the reference schema's names: {names}"
         f" (schema {found.schema}); hmb-ops never drops or writes them",
-        hint=f"{DEDICATED_HINT}; or, to drop them, name each: hmb-ops db seed --drop-foreign {','.join(found.colliding)}")
+        hint=f"{DEDICATED_HINT}; or, to drop them, name each: "
+             f"hmb-ops db seed --drop-foreign {','.join(found.colliding)}")
 
 
 def create_schema(conn, *, commit: bool = True) -> list[str]:

@@ -669,7 +669,8 @@ def _meta_ddl(cur) -> None:
         run_id text,
         created_by text NOT NULL DEFAULT 'hmb-ops',
         seeded_at timestamptz NOT NULL DEFAULT now())""")
-    cur.execute(f"COMMENT ON TABLE {META_TABLE} IS 'hmb-ops: what hmb-ops db seed loaded here, and whether it finished'")
+    cur.execute(f"COMMENT ON TABLE {META_TABLE} IS"
+                " 'hmb-ops: what hmb-ops db seed loaded here, and whether it finished'")
 
 
 def _check_scale(scale: str) -> Scale:
@@ -746,7 +747,7 @@ def _plan(conn, *, reset: bool, replace_owned: bool, drop_foreign=(), allow_fore
     from hmb_ops.db.schema import collision_error, dependents_outside, survey
 
     found = survey(conn)
-    meta = _read_meta(conn)
+    meta = read_seed_record(conn)
     named = tuple(dict.fromkeys(n.strip() for n in drop_foreign if n.strip()))
     droppable = set(found.colliding) | {f for f in found.foreign if f in found.oids}
     unknown = [n for n in named if n not in droppable and n not in found.owned]
@@ -950,7 +951,7 @@ def _drop_unfinished(url: str, run_id: str) -> None:
             cur.execute("SET statement_timeout = '30s'")
         conn.commit()
         _lock(conn)
-        meta = _read_meta(conn)
+        meta = read_seed_record(conn)
         if meta is not None and meta["state"] == "loading" and meta["run_id"] == run_id:
             drop_owned(conn)
         else:
@@ -994,7 +995,7 @@ def seeded_info(url: str) -> dict | None:
     from hmb_ops.db.connect import connection
 
     with connection(url, application_name="hmb-ops seed") as conn:
-        meta = _read_meta(conn)
+        meta = read_seed_record(conn)
     if meta is None or meta["state"] != "complete":
         return None
     return {"scale": meta["scale"], "seed": meta["seed"], "users": meta["users"], "hash_rounds": meta["hash_rounds"],
@@ -1023,7 +1024,7 @@ def ensure_seeded(url: str, *, scale: str = "small", seed: int = 42, password: s
     conn = connect(url, application_name="hmb-ops seed")
     try:
         _lock(conn)
-        info = _read_meta(conn)
+        info = read_seed_record(conn)
         found = survey(conn)
         conn.rollback()
         if (info is not None and info["state"] == "complete" and info["scale"] == scale and info["seed"] == seed
@@ -1050,7 +1051,7 @@ def ensure_seeded(url: str, *, scale: str = "small", seed: int = 42, password: s
         conn.close()
 
 
-def _read_meta(conn) -> dict | None:
+def read_seed_record(conn) -> dict | None:
     """The seed record, or None. A record written before seeds had a state counts as complete."""
     with conn.cursor() as cur:
         cur.execute("SELECT to_regclass(%s)", (META_TABLE,))

@@ -12,11 +12,28 @@ from hmb_ops.errors import DatabaseUnavailable
 def _query(url: str) -> dict:
     from hmb_ops.db.connect import connection
 
-    with connection(url, autocommit=True) as conn, conn.cursor() as cur:
-        cur.execute("SELECT current_setting('server_version'), pg_database_size(current_database()),"
-                    " current_setting('max_connections')::int")
-        version, size, max_conn = cur.fetchone()
-    return {"version": version, "data_size_bytes": size, "max_connections": max_conn}
+    with connection(url, autocommit=True) as conn:
+        with conn.cursor() as cur:
+            cur.execute("SELECT current_setting('server_version'), pg_database_size(current_database()),"
+                        " current_setting('max_connections')::int")
+            version, size, max_conn = cur.fetchone()
+        ownership = _ownership(conn)
+    return {"version": version, "data_size_bytes": size, "max_connections": max_conn, "ownership": ownership}
+
+
+def _ownership(conn) -> dict | None:
+    """Which tables hmb-ops created here, which it did not (and never touches), how far the seed got."""
+    from hmb_ops.db.schema import survey
+    from hmb_ops.db.seed import read_seed_record
+    from hmb_ops.errors import HmbOpsError
+
+    try:
+        found = survey(conn)
+        meta = read_seed_record(conn)
+    except HmbOpsError:
+        return None
+    return {**found.to_dict(), "seed_state": meta["state"] if meta else None,
+            "shared": bool(meta and meta["shares_database"])}
 
 
 def database_status(flag_url: str | None, state_dir: Path) -> dict:
@@ -41,7 +58,7 @@ def database_status(flag_url: str | None, state_dir: Path) -> dict:
     if st.running and st.url:
         try:
             q = _query(st.url)
-            report.update(version=q["version"], max_connections=q["max_connections"])
+            report.update(version=q["version"], max_connections=q["max_connections"], ownership=q["ownership"])
         except DatabaseUnavailable as exc:
             report["error"] = exc.one_line()
     elif st.initialized:

@@ -139,7 +139,9 @@ class Stack:
         from hmb_ops.db.seed import ensure_seeded, seeded_info
 
         self.note(f"data: ensuring seed scale {req.seed_scale}")
-        ensure_seeded(url, scale=req.seed_scale)
+        # What a reload drops (hmb-ops's own tables only) is said before it happens.
+        ensure_seeded(url, scale=req.seed_scale,
+                      on_plan=lambda plan: [self.note(f"data: {line}") for line in plan.lines()])
         info = seeded_info(url) or {}
         self.seeded_users = int(info.get("users") or 0) or None
         self._checkpoint()

@@ -114,7 +114,8 @@ def test_a_replaced_table_is_no_longer_hmb_ops_s(hmb, new_database):
     url = new_database("own")
     env = {"DATABASE_URL": url}
     assert hmb(["db", "init"], env=env).returncode == 0
-    run_sql(url, "DROP TABLE reviews", "CREATE TABLE reviews (id int, mine text)", "INSERT INTO reviews VALUES (1, 'x')")
+    run_sql(url, "DROP TABLE reviews", "CREATE TABLE reviews (id int, mine text)",
+            "INSERT INTO reviews VALUES (1, 'x')")
     proc = hmb(SEED + ["--reset"], env=env)
     assert "reviews" in error_line(proc, 2, alone=True)
     assert run_sql(url, "SELECT mine FROM reviews") == [("x",)]
@@ -207,3 +208,12 @@ def test_loadtest_runs_beside_tables_of_a_shared_database(hmb, foreign_database,
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert run_sql(foreign_database, "SELECT md5(string_agg(email, ',' ORDER BY id)) FROM customers") == before
     assert run_sql(foreign_database, "SELECT count(*) FROM order_totals")[0][0] == 300
+
+
+def test_db_status_shows_what_hmb_ops_owns_and_what_it_does_not(hmb, foreign_database, tmp_path):
+    env = {"DATABASE_URL": foreign_database}
+    doc = json.loads(hmb(["--state-dir", str(tmp_path), "--json", "db", "status"], env=env).stdout)
+    assert doc["ownership"]["colliding"] == ["users"] and doc["ownership"]["owned"] == []
+    assert sorted(doc["ownership"]["foreign"]) == ["order_totals", "orders"] and doc["ownership"]["seed_state"] is None
+    text = hmb(["--state-dir", str(tmp_path), "db", "status"], env=env).stdout
+    assert "foreign:  users, order_totals, orders" in text
