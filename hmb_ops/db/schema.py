@@ -286,9 +286,10 @@ def record_owned(cur, schema: str, tables) -> None:
 
 def collision_error(found: Survey) -> UsageError:
     names = ", ".join(found.colliding)
+    others = f"; and beside them: {', '.join(found.foreign)}" if found.foreign else ""
     return UsageError(
         f"the database holds tables hmb-ops did not create with the reference schema's names: {names}"
-        f" (schema {found.schema}); hmb-ops never drops or writes them",
+        f" (schema {found.schema}){others}; hmb-ops never drops or writes them",
         hint=f"{DEDICATED_HINT}; or, to drop them, name each: "
              f"hmb-ops db seed --drop-foreign {','.join(found.colliding)}")
 

@@ -38,8 +38,8 @@ def test_db_seed_and_reset_refuse_a_users_table_and_leave_everything(hmb, foreig
     for args in (SEED, SEED + ["--reset"], SEED + ["--reset", "--scale", "medium"], ["db", "init"]):
         proc = hmb(args, env=env)
         line = error_line(proc, 2, alone=True)
-        assert "users" in line and "did not create" in line and "createdb" in line, line
-        assert "--drop-foreign users" in line
+        assert "names: users (schema public); and beside them: order_totals, orders;" in line, line
+        assert "did not create" in line and "createdb hmb_ops_load" in line and "--drop-foreign users" in line
     assert foreign_snapshot(foreign_database) == before
     # nothing of hmb-ops's was left behind either
     assert hmb_tables(foreign_database) == {"users", "orders"}
