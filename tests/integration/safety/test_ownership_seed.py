@@ -217,3 +217,24 @@ def test_db_status_shows_what_hmb_ops_owns_and_what_it_does_not(hmb, foreign_dat
     assert sorted(doc["ownership"]["foreign"]) == ["order_totals", "orders"] and doc["ownership"]["seed_state"] is None
     text = hmb(["--state-dir", str(tmp_path), "db", "status"], env=env).stdout
     assert "foreign:  users, order_totals, orders" in text
+
+
+def test_a_database_seeded_before_ownership_records_is_still_hmb_ops_s(hmb, new_database):
+    """Upgrade path: the old seed-info table (no state, no ownership record) proves hmb-ops loaded the tables."""
+    from hmb_ops.db.schema import DDL
+    from hmb_ops.db.seed import ensure_seeded, seeded_info
+
+    url = new_database("legacy")
+    run_sql(url, *DDL, """CREATE TABLE hmb_ops_seed_info (
+        id integer PRIMARY KEY DEFAULT 1 CHECK (id = 1), scale text NOT NULL, seed integer NOT NULL,
+        users bigint NOT NULL, hash_rounds integer NOT NULL, password_hash text NOT NULL,
+        rows jsonb NOT NULL, seconds double precision NOT NULL, seeded_at timestamptz NOT NULL DEFAULT now())""",
+            "INSERT INTO users (email, hashed_password, username) VALUES ('a@example.test', 'x', 'a')",
+            "INSERT INTO hmb_ops_seed_info (scale, seed, users, hash_rounds, password_hash, rows, seconds)"
+            " VALUES ('small', 1, 1, 4, 'x', '{}', 0)")
+    assert seeded_info(url)["seed"] == 1
+    assert ensure_seeded(url, scale="small", seed=1, hash_rounds=4) is False  # reused (hashes rewritten)
+    proc = hmb(SEED + ["--reset", "--json"], env={"DATABASE_URL": url})
+    assert proc.returncode == 0, proc.stderr
+    assert "users" in json.loads(proc.stdout)["plan"]["drop_owned"]
+    assert seeded_info(url)["users"] == 1000
