@@ -59,7 +59,6 @@ def shared_database(new_database):
     return url
 
 
-@pytest.mark.slow
 def test_kill_9_mid_reset_leaves_a_half_seed_the_next_seed_repairs(hmb, shared_database):
     url = shared_database
     proc = start_seed(url, "--reset", "--scale", "medium")
@@ -82,7 +81,6 @@ def test_kill_9_mid_reset_leaves_a_half_seed_the_next_seed_repairs(hmb, shared_d
     assert "--reset" in error_line(hmb(["db", "seed"], env={"DATABASE_URL": url}), 2)
 
 
-@pytest.mark.slow
 def test_kill_9_mid_seed_is_repaired_by_ensure_seeded(shared_database):
     from hmb_ops.db.seed import ensure_seeded, seeded_info
 
@@ -103,7 +101,6 @@ def test_kill_9_mid_seed_is_repaired_by_ensure_seeded(shared_database):
     assert run_sql(url, "SELECT body FROM notes") == [("mine",)]
 
 
-@pytest.mark.slow
 def test_ctrl_c_mid_reset_drops_only_its_own_tables_and_a_rerun_seeds(hmb, shared_database):
     url = shared_database
     proc = start_seed(url, "--reset", "--scale", "medium")

@@ -168,7 +168,6 @@ def test_ownership_record_names_hmb_ops_the_schema_and_each_table(hmb, new_datab
         [("complete", "small", 5, "hmb-ops")]
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("command", [["loadtest", "--duration", "2s", "--users", "1"],
                                      ["capacity", "--tiers", "small", "--steps", "1", "--step-seconds", "2"],
                                      ["capacity", "claims", "--only", "indexes"]])
@@ -182,7 +181,6 @@ def test_loadtest_and_capacity_refuse_a_users_database_and_leave_it_whole(hmb, f
     assert hmb_tables(foreign_database) == {"users", "orders"}
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("command", [["loadtest", "--duration", "2s", "--users", "1"],
                                      ["capacity", "--tiers", "small", "--steps", "1", "--step-seconds", "2"]])
 def test_loadtest_and_capacity_refuse_one_foreign_table(hmb, new_database, tmp_path, command):
@@ -196,7 +194,6 @@ def test_loadtest_and_capacity_refuse_one_foreign_table(hmb, new_database, tmp_p
     assert run_sql(url, "SELECT amount FROM invoices")[0][0] == 9.5
 
 
-@pytest.mark.slow
 def test_loadtest_runs_beside_tables_of_a_shared_database(hmb, foreign_database, tmp_path):
     """Once shared (db seed --allow-foreign-tables), a load run works and the user's objects stay whole."""
     run_sql(foreign_database, "ALTER TABLE users RENAME TO customers")
