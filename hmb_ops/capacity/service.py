@@ -20,7 +20,8 @@ def capacity(*, tiers: str, slo: tuple[str, ...], users_model: str | None, targe
              config_files: tuple[str, ...], progress: Callable[[str], None] | None = None):
     expressions = tuple(slo) or shipped_slo(config_files).checks
     if not expressions:
-        raise UsageError("no SLO: give --slo 'p95<100ms' or a 'thresholds: checks:' list in configs/slo.yaml")
+        raise UsageError("no SLO: give --slo 'p95<100ms' or a 'thresholds: checks:' list in a --config file "
+                         "(the shipped hmb_ops/configs/slo.yaml and --config files leave it empty)")
     slo_t = kn.slo_for_steps(expressions)
     model = load_model(config_files, users_model)
     stages = parse_steps(steps, step_seconds)

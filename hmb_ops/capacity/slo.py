@@ -1,4 +1,4 @@
-"""The `thresholds` section (configs/slo.yaml and user files): the SLO as threshold expressions."""
+"""The `thresholds` section (hmb_ops/configs/slo.yaml and user files): the SLO as threshold expressions."""
 
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ class SloConfig(StrictModel):
 
 
 def shipped_slo(config_files: Iterable[str] = ()) -> SloConfig:
-    """configs/slo.yaml merged with the `thresholds` section of any --config files (the capacity SLO)."""
+    """hmb_ops/configs/slo.yaml merged with the `thresholds` section of any --config files (the capacity SLO)."""
     return load_section("thresholds", SloConfig, user_files=tuple(config_files), shipped_name="slo.yaml")
 
 

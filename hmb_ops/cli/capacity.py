@@ -9,12 +9,12 @@ from hmb_ops.cli.common import Ctx, emit_json, info, json_option, out, pass_ctx
 
 @click.group(invoke_without_command=True)
 @click.option("--tiers", default="small,default,high", show_default=True, metavar="A,B,...",
-              help="Tiers to measure (configs/tiers.yaml or --config), one stepped run each.")
+              help="Tiers to measure (hmb_ops/configs/tiers.yaml or --config), one stepped run each.")
 @click.option("--slo", "slo", multiple=True, metavar="EXPR",
-              help="SLO for the knee, e.g. 'p95<100ms' (repeatable; default: configs/slo.yaml). "
+              help="SLO for the knee, e.g. 'p95<100ms' (repeatable; default: hmb_ops/configs/slo.yaml). "
                    "error_rate<1% is added when no error-rate check is given.")
 @click.option("--users-model", type=click.Path(dir_okay=False), metavar="FILE",
-              help="YAML users model (section users_model) overriding configs/users.yaml.")
+              help="YAML users model (section users_model) overriding hmb_ops/configs/users.yaml.")
 @click.option("--target-users", type=click.IntRange(1, 10**10), metavar="N",
               help="Registered users to size for (default: users_model.registered_users, 100000).")
 @click.option("--profile", default="step", show_default=True, help="Stepped load profile to run.")

@@ -5,7 +5,7 @@
 `run_gates` judges the results, writes JUnit XML and Markdown, prints the verdict to stderr and
 returns the exit code (0 pass, 1 a check failed). Where thresholds come from, in order:
 `--check` expressions, the `thresholds` section of `--slo-file FILE`, and the `thresholds`
-section of user `--config` files. The shipped configs/slo.yaml applies only when named with
+section of user `--config` files. The shipped hmb_ops/configs/slo.yaml applies only when named with
 `--slo-file` (so a plain `loadtest` never fails on a target the user did not choose).
 """
 
@@ -54,7 +54,7 @@ def _check_options() -> list[Callable]:
                      help="Threshold, e.g. 'p95<100ms', 'error_rate<1%', 'rps>=150', "
                           "'GET /api/feed: p95<50ms'. Repeatable; any breach exits 1."),
         click.option("--slo-file", type=click.Path(dir_okay=False), metavar="FILE",
-                     help="YAML file whose 'thresholds: checks:' list is checked too (e.g. configs/slo.yaml)."),
+                     help="YAML file whose 'thresholds: checks:' list is checked too (the format of the shipped hmb_ops/configs/slo.yaml)."),
         click.option("--baseline", type=click.Path(dir_okay=False), metavar="FILE",
                      help="Compare with a stored results JSON of the same profile."),
         click.option("--save-baseline", type=click.Path(dir_okay=False), metavar="FILE",

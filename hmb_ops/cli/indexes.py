@@ -7,7 +7,7 @@ import click
 from hmb_ops.cli.common import Ctx, console, emit_json, info, interactive, json_option, out, pass_ctx, table
 
 file_option = click.option("--file", "spec_file", type=click.Path(dir_okay=False), metavar="FILE",
-                           help="Index spec YAML (default: the shipped configs/indexes.yaml).")
+                           help="Index spec YAML (default: the shipped hmb_ops/configs/indexes.yaml).")
 
 
 def _plan_options(fn):

@@ -99,7 +99,7 @@ def summary(doc: dict) -> None:
 
 @click.command("loadtest")
 @click.option("--profile", default="smoke", show_default=True, metavar="NAME",
-              help="Profile from configs/profiles.yaml or a --config file (smoke, baseline, step, spike, soak, ci, health).")
+              help="Profile from hmb_ops/configs/profiles.yaml or a --config file (smoke, baseline, step, spike, soak, ci, health).")
 @click.option("--tier", metavar="NAME", help="Tier whose tuned Gunicorn config serves the app (default: default).")
 @click.option("--target", metavar="URL", help="Load an already running app instead of starting the reference app.")
 @click.option("--users", type=int, metavar="N", help="Concurrent users (flattens a stepped profile to one stage).")

@@ -10,7 +10,7 @@ from hmb_ops.cli.common import Ctx, emit_json, info, json_option, out, pass_ctx,
 
 
 @click.group(invoke_without_command=True)
-@click.option("--tier", metavar="NAME", help="Plan for a tier from configs/tiers.yaml (or --config): small, default, high.")
+@click.option("--tier", metavar="NAME", help="Plan for a tier from hmb_ops/configs/tiers.yaml (or --config): small, default, high.")
 @click.option("--cpus", metavar="N", help="Plan for a machine with N CPUs (fractions allowed: 0.5).")
 @click.option("--memory", metavar="SIZE", help="Plan for a machine with this much memory (512MB, 2GB).")
 @click.option("--app", default="hmb_ops.refapp.wsgi:app", show_default=True, metavar="MODULE:VAR",
@@ -191,7 +191,7 @@ def detect(root, as_json):
 @json_option
 @pass_ctx
 def tiers(ctx: Ctx, as_json):
-    """List the resource tiers (shipped configs/tiers.yaml plus --config files)."""
+    """List the resource tiers (shipped hmb_ops/configs/tiers.yaml plus --config files)."""
     from hmb_ops.tune.tiers import load_tiers
 
     all_tiers = load_tiers(ctx.config_files)

@@ -1,7 +1,7 @@
 """The reference schema: the tables of the HireMeBahamas backend plus a fan-out feed table.
 
 Primary and foreign keys only. Every secondary index (including the unique ones on e-mail and
-follows) is declared in configs/indexes.yaml and owned by `hmb-ops indexes`, so the same database
+follows) is declared in hmb_ops/configs/indexes.yaml and owned by `hmb-ops indexes`, so the same database
 can be measured with and without them.
 
 Ownership: hmb-ops is pointed at databases it does not own, and the reference table names

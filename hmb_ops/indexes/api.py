@@ -7,7 +7,7 @@ from hmb_ops.indexes.spec import load as _load
 
 
 def load_spec(path: str | None = None) -> IndexSpec:
-    """The declared indexes (None = the shipped configs/indexes.yaml). Bad YAML → ConfigError (exit 2)."""
+    """The declared indexes (None = the shipped hmb_ops/configs/indexes.yaml). Bad YAML → ConfigError (exit 2)."""
     return _load(path)
 
 

@@ -1,4 +1,4 @@
-"""Declared indexes: the typed model of configs/indexes.yaml (or a user's --file).
+"""Declared indexes: the typed model of the shipped hmb_ops/configs/indexes.yaml (or a user's --file).
 
 Structure is checked here (pydantic, file:line errors, exit 2), and ``text_problems`` proves every
 expression, predicate and name is exactly one expression or one name (sqltext.py) before any SQL
@@ -16,7 +16,7 @@ from typing import Any, Literal
 from pydantic import Field, PrivateAttr, field_validator, model_validator
 
 from hmb_ops.indexes import sqltext
-from hmb_ops.settings.loader import StrictModel, load_yaml, parse_model, shipped_config_dir
+from hmb_ops.settings.loader import StrictModel, load_shipped_yaml, load_yaml, parse_model
 
 SECTION = "indexes"
 MAX_IDENTIFIER = 63  # PostgreSQL truncates longer names silently, which would look like drift forever
@@ -116,24 +116,27 @@ class IndexSpec(StrictModel):
                 "declared": [ix.model_dump(exclude_none=True) for ix in self.declared]}
 
 
-def default_spec_path() -> Path:
-    return shipped_config_dir() / "indexes.yaml"
+SHIPPED_SPEC = "indexes.yaml"
 
 
 def load(path: str | Path | None = None) -> IndexSpec:
-    """Load a spec file (default: the shipped configs/indexes.yaml). Structural errors exit 2."""
+    """Load a spec file (default: the shipped hmb_ops/configs/indexes.yaml, read as package data,
+    named ``hmb_ops/configs/indexes.yaml`` in errors and in ``source``). Structural errors exit 2."""
     from hmb_ops.errors import ConfigError
 
-    p = Path(path) if path else default_spec_path()
-    data, lines = load_yaml(p)
+    if path:
+        p = str(Path(path))
+        data, lines = load_yaml(p)
+    else:
+        data, lines, p = load_shipped_yaml(SHIPPED_SPEC)
     if not isinstance(data, dict) or SECTION not in data:
-        raise ConfigError(f"expected a top-level '{SECTION}:' mapping", path=str(p), line=1,
+        raise ConfigError(f"expected a top-level '{SECTION}:' mapping", path=p, line=1,
                           hint="see the indexes section of the README for the format")
     body = data[SECTION]
     if not isinstance(body, dict):
         raise ConfigError(f"'{SECTION}' must be a mapping with 'declared:' and optional 'extensions:'",
-                          path=str(p), line=lines.get((SECTION,), 1))
-    spec = parse_model({**body, "source": str(p)}, IndexSpec, source=str(p), lines=lines, prefix=(SECTION,))
+                          path=p, line=lines.get((SECTION,), 1))
+    spec = parse_model({**body, "source": p}, IndexSpec, source=p, lines=lines, prefix=(SECTION,))
     spec._lines = dict(lines)
     return spec
 

@@ -1,4 +1,4 @@
-"""Load profiles: typed models loaded from configs/profiles.yaml (section `profiles`) and the run plan.
+"""Load profiles: typed models loaded from hmb_ops/configs/profiles.yaml (section `profiles`) and the run plan.
 
 A profile declares users, spawn rate, a duration or stages, think time and a traffic mix. The
 effective plan applies command-line overrides on top and is validated once, here, so the CLI and

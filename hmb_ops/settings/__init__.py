@@ -1,9 +1,11 @@
-"""Loading configs/*.yaml and user files into typed models, with file:line errors."""
+"""Loading the shipped hmb_ops/configs/*.yaml (package data) and user files into typed models, with file:line errors."""
 
 from hmb_ops.settings.loader import (  # noqa: F401
     StrictModel,
     load_section,
+    load_shipped_yaml,
     load_yaml,
+    load_yaml_text,
     parse_model,
-    shipped_config_dir,
 )
+from hmb_ops.settings.shipped import shipped_display, shipped_names, shipped_text  # noqa: F401

@@ -1,6 +1,7 @@
 """YAML → typed models. Errors name the file, the line and the field path (exit 2).
 
-Each shipped file in ``configs/`` has one top-level key naming its section (``tiers``,
+Each shipped file in ``hmb_ops/configs/`` (package data, see ``shipped.py``) has one top-level
+key naming its section (``tiers``,
 ``profiles``, ``thresholds``, ``users_model`` …). A user file given with ``--config`` may hold
 any of those sections; a section's named entries override the shipped ones by name, its plain
 values replace them. Precedence: shipped < user files in the order given.
@@ -17,6 +18,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from hmb_ops.errors import ConfigError
+from hmb_ops.settings.shipped import shipped_display, shipped_exists, shipped_names, shipped_text  # noqa: F401
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -25,13 +27,6 @@ class StrictModel(BaseModel):
     """Base for config models: unknown keys are errors, values are immutable."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-def shipped_config_dir() -> Path:
-    override = os.environ.get("HMB_OPS_CONFIG_DIR")
-    if override:
-        return Path(override)
-    return Path(__file__).resolve().parents[2] / "configs"
 
 
 class _LineLoader(yaml.SafeLoader):
@@ -182,6 +177,23 @@ def load_yaml(path: str | os.PathLike) -> tuple[Any, dict[tuple, int]]:
     return _compose_with_lines(text, str(p))
 
 
+def load_yaml_text(text: str, source: str) -> tuple[Any, dict[tuple, int]]:
+    """Parse YAML text already read (errors name `source`): the same limits as `load_yaml`."""
+    if len(text.encode("utf-8")) > MAX_YAML_BYTES:
+        raise ConfigError(f"too large (more than {MAX_YAML_BYTES:,} bytes)", path=source)
+    return _compose_with_lines(text, source)
+
+
+def load_shipped_yaml(name: str) -> tuple[Any, dict[tuple, int], str]:
+    """A shipped file (``hmb_ops/configs/<name>``): its data, line map and the name errors use.
+
+    Read as package data, so it works from an installed wheel; parsed like any user file.
+    """
+    text, source = shipped_text(name, limit=MAX_YAML_BYTES)
+    data, lines = load_yaml_text(text, source)
+    return data, lines, source
+
+
 def _format_loc(loc: Iterable) -> str:
     out = ""
     for part in loc:
@@ -236,19 +248,26 @@ def parse_model(data: Any, model: type[M], *, source: str, lines: dict[tuple, in
 
 def load_section(section: str, model: type[M], user_files: Iterable[str | os.PathLike] = (),
                  shipped_name: str | None = None) -> M:
-    """Load one section: shipped ``configs/<shipped_name>`` then each user file in order.
+    """Load one section: shipped ``hmb_ops/configs/<shipped_name>`` then each user file in order.
 
     When the section is a mapping, each top-level entry of a later file replaces the entry of the
     same name (a user tier ``small`` replaces the shipped ``small`` as a whole); otherwise the later
     value replaces the earlier one. Errors point at the file and line the bad value came from.
     """
-    shipped = shipped_config_dir() / (shipped_name or f"{section}.yaml")
+    shipped_name = shipped_name or f"{section}.yaml"
+    shipped = shipped_display(shipped_name)
     value: Any = None
     provenance: dict[Any, tuple[str, dict]] = {}  # entry key (or None) -> (file, its line map)
-    for path, required in [(shipped, False), *[(Path(u), True) for u in user_files]]:
-        if not required and not path.exists():
-            continue
-        data, lines = load_yaml(path)
+
+    def sources() -> Iterable[tuple[str, Any, dict[tuple, int]]]:
+        # The shipped file is optional (a section may live only in user files); user files are not.
+        if shipped_exists(shipped_name):
+            data, lines, source = load_shipped_yaml(shipped_name)
+            yield source, data, lines
+        for u in user_files:
+            yield (str(Path(u)), *load_yaml(u))
+
+    for path, data, lines in sources():
         if not isinstance(data, dict):
             raise ConfigError("expected a mapping at the top level", path=str(path), line=1)
         if section not in data:
@@ -269,6 +288,6 @@ def load_section(section: str, model: type[M], user_files: Iterable[str | os.Pat
         return model.model_validate(value)
     except ValidationError as exc:
         def where(loc: tuple) -> tuple[str, dict[tuple, int]]:
-            return provenance.get(loc[0] if loc else None) or provenance.get(None) or (str(shipped), {})
+            return provenance.get(loc[0] if loc else None) or provenance.get(None) or (shipped, {})
 
         raise _problems_error(exc, where, prefix=(section,)) from None

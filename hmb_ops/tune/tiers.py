@@ -1,4 +1,4 @@
-"""Resource tiers declared in configs/tiers.yaml (section ``tiers``) plus user files."""
+"""Resource tiers declared in hmb_ops/configs/tiers.yaml (section ``tiers``) plus user files."""
 
 from __future__ import annotations
 
@@ -47,7 +47,8 @@ class Tiers(RootModel[dict[str, Tier]]):
 def load_tiers(config_files: Iterable[str] = ()) -> dict[str, Tier]:
     tiers = load_section("tiers", Tiers, user_files=tuple(config_files), shipped_name="tiers.yaml").root
     if not tiers:
-        raise ConfigError("no tiers are defined", hint="configs/tiers.yaml must have a 'tiers' mapping")
+        raise ConfigError("no tiers are defined",
+                          hint="neither the shipped hmb_ops/configs/tiers.yaml nor a --config file has a 'tiers' mapping")
     return tiers
 
 
