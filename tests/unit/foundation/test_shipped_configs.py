@@ -123,3 +123,13 @@ def test_override_folder_gets_the_regular_file_checks(tmp_path, monkeypatch):
 def test_shipped_names_are_plain_file_names(name):
     with pytest.raises(ValueError):
         shipped.shipped_text(name, limit=MAX_YAML_BYTES)
+
+
+def test_the_workflow_example_installs_the_package_as_users_do():
+    import yaml
+
+    wf = yaml.safe_load((REPO / ".github" / "workflows" / "capacity.yml").read_text())
+    runs = "\n".join(s["run"] for s in wf["jobs"]["loadtest"]["steps"] if "run" in s)
+    installs = [line.strip() for line in runs.splitlines() if "pip install" in line]
+    assert installs == ["python -m pip install ."]  # a built package: not -e, not the checkout on a path
+    assert "configs/" not in runs and "PYTHONPATH" not in runs
