@@ -10,11 +10,27 @@ file_option = click.option("--file", "spec_file", type=click.Path(dir_okay=False
                            help="Index spec YAML (default: the shipped hmb_ops/configs/indexes.yaml).")
 
 
+def _adopt_names(ctx, param, values) -> tuple[str, ...]:
+    names: list[str] = []
+    for value in values:
+        for name in value.split(","):
+            name = name.strip()
+            if not name:
+                raise click.BadParameter("give index names separated by commas (an empty name was given)")
+            if name not in names:
+                names.append(name)
+    return tuple(names)
+
+
 def _plan_options(fn):
+    fn = click.option("--adopt", multiple=True, metavar="NAME[,NAME]", callback=_adopt_names,
+                      help="Let hmb-ops take over (mark as its own, then replace, rebuild or drop) these declared "
+                           "indexes it did not build; without it such a plan is refused (exit 2).")(fn)
     fn = click.option("--create-extensions", is_flag=True,
                       help="Allow CREATE EXTENSION for declared extensions (pg_trgm).")(fn)
     fn = click.option("--allow-replace", is_flag=True,
-                      help="Allow replacing an index whose definition changed (online: build, swap, drop).")(fn)
+                      help="Allow replacing an index whose definition changed (online: build, swap, drop); "
+                           "an index hmb-ops did not build also needs --adopt NAME.")(fn)
     fn = click.option("--drop-undeclared", is_flag=True, help="Also drop secondary indexes the spec does not declare.")(fn)
     fn = click.option("--build-timeout", type=click.FloatRange(1, 7 * 86400), default=7200.0, show_default=True,
                       metavar="S", help="statement_timeout for each CREATE INDEX CONCURRENTLY.")(fn)
@@ -29,11 +45,11 @@ def _plan_options(fn):
 
 
 def _options(create_extensions, allow_replace, drop_undeclared, lock_timeout, lock_retries, build_lock_wait,
-             build_timeout):
+             build_timeout, adopt=()):
     from hmb_ops.indexes.plan import PlanOptions
 
     return PlanOptions(create_extensions=create_extensions, allow_replace=allow_replace,
-                       drop_undeclared=drop_undeclared, lock_timeout_ms=int(lock_timeout * 1000),
+                       drop_undeclared=drop_undeclared, adopt=tuple(adopt), lock_timeout_ms=int(lock_timeout * 1000),
                        lock_retries=lock_retries, build_lock_wait_ms=int(build_lock_wait * 1000),
                        build_timeout_ms=int(build_timeout * 1000))
 
@@ -69,11 +85,14 @@ def _print_plan(plan, *, sql: bool) -> None:
         out(f"plan: {len(plan.actions)} action(s)" + (f", refused without {' '.join(refused)}" if refused else ""))
         for a in plan.actions:
             target = f"{a.index} on {a.table}" if a.index and a.table else (a.index or a.table or "")
-            hazards = ", ".join(h.code + ("" if h.allowed else f" (needs {h.flag})") for h in a.hazards)
+            hazards = ", ".join(h.code + ("" if h.allowed else f" (needs {h.flag}"
+                                          + (f" {h.target})" if h.target else ")")) for h in a.hazards)
+            if a.owned is not None:
+                target += " (hmb-ops's)" if a.owned else " (NOT hmb-ops's)"
             out(f"  [{a.id}] {a.kind} {target}  "
                 f"(lock_timeout {_dur(a.lock_timeout_ms)}, statement_timeout {_dur(a.statement_timeout_ms)}"
                 + (f", retries {a.retries}" if a.retries else "") + ")" + (f"  hazards: {hazards}" if hazards else ""))
-            for stmt in a.statements:
+            for stmt in a.all_statements:
                 out(f"      {stmt}")
     else:
         out("nothing to do")
@@ -233,10 +252,11 @@ def status(ctx: Ctx, spec_file, as_json):
     if as_json:
         emit_json(report)
         return
-    table("indexes", ["index", "table", "declared", "state", "valid", "size", "scans"],
+    table("indexes", ["index", "table", "declared", "state", "valid", "size", "scans", "owner"],
           [[r["name"], r["table"], "yes" if r["declared"] else "no", r["state"],
             "-" if r["valid"] is None else ("yes" if r["valid"] else "NO"), _mb(r["size_bytes"]),
-            "-" if r["scans"] is None else r["scans"]] for r in report["indexes"]])
+            "-" if r["scans"] is None else r["scans"],
+            "-" if r["owned"] is None else ("hmb-ops" if r["owned"] else "not hmb-ops")] for r in report["indexes"]])
     for f in report["findings"]:
         if f["kind"] != "unused":
             info(f"{f['kind']}: {f['index']} ({f['table']}): {f['detail']}")
@@ -246,13 +266,20 @@ def status(ctx: Ctx, spec_file, as_json):
 @file_option
 @click.option("--runs", type=click.IntRange(1, 10000), default=50, show_default=True, help="Timed runs per query and mode.")
 @click.option("--query", "only", multiple=True, metavar="NAME", help="Only this query or index (repeatable).")
+@click.option("--allow-table-locks", is_flag=True,
+              help="Allow bench on tables hmb-ops did not create: the \"without\" run holds an ACCESS EXCLUSIVE "
+                   "lock on the table while it measures, blocking its readers and writers.")
 @json_option
 @pass_ctx
-def bench(ctx: Ctx, spec_file, runs, only, as_json):
-    """Each declared query without vs with its index (applies the spec first; locks tables briefly)."""
+def bench(ctx: Ctx, spec_file, runs, only, allow_table_locks, as_json):
+    """Each declared query without vs with its index (applies the spec first; locks tables briefly).
+
+    On a table hmb-ops did not create it refuses (exit 2) unless --allow-table-locks is given.
+    """
     from hmb_ops.indexes.bench import bench as run_bench
 
     report = run_bench(ctx.database().url, _spec(spec_file), runs=runs, only=tuple(only),
+                       allow_table_locks=allow_table_locks,
                        progress=None if as_json else (lambda ev: info(f"timing {ev['query']} ...")))
     if as_json:
         emit_json(report.to_dict())

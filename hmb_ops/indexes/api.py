@@ -29,10 +29,19 @@ def ensure_indexes(url: str, spec_path: str | None = None, *, create_extensions:
 
 
 def drop_declared_indexes(url: str, spec_path: str | None = None) -> list[str]:
-    """DROP INDEX CONCURRENTLY every declared index that exists; returns the names dropped."""
+    """DROP INDEX CONCURRENTLY every declared index that exists and is hmb-ops's; the names dropped.
+
+    Indexes hmb-ops did not build are kept: use drop_declared_report to learn which.
+    """
+    return drop_declared_report(url, spec_path)["dropped"]
+
+
+def drop_declared_report(url: str, spec_path: str | None = None) -> dict:
+    """Like drop_declared_indexes: {"dropped": [...], "skipped": [...]} (skipped: declared names held
+    by indexes hmb-ops did not build, left in place, so the database is NOT without its indexes)."""
     from hmb_ops.indexes.drop import drop_declared
 
-    return drop_declared(url, load_spec(spec_path))
+    return drop_declared(url, load_spec(spec_path)).to_dict()
 
 
 def bench_queries(url: str, spec_path: str | None = None, *, runs: int = 50) -> list[dict]:

@@ -120,7 +120,7 @@ def _run_statements(conn, action: Action) -> None:
         conn.autocommit = False
         try:
             with conn.cursor() as cur:
-                for stmt in action.statements:
+                for stmt in action.all_statements:
                     cur.execute(stmt)
             conn.commit()
         except BaseException:
@@ -132,8 +132,44 @@ def _run_statements(conn, action: Action) -> None:
                 conn.autocommit = True
         return
     with conn.cursor() as cur:
-        for stmt in action.statements:
+        for stmt in action.all_statements:
             cur.execute(stmt)
+
+
+def _built_name(action: Action) -> str | None:
+    from hmb_ops.indexes.plan import NEW_SUFFIX
+
+    if action.kind == "create":
+        return action.index
+    if action.kind == "build_replacement" and action.index:
+        return ddl.temp_name(action.index, NEW_SUFFIX)
+    return None
+
+
+def _mark_leftover(mon, schema: str, action: Action) -> None:
+    """Best effort: mark the INVALID index a failed or interrupted build of ours left behind.
+
+    The mark normally follows a successful build; without this, the leftover would carry no mark
+    and (on a table hmb-ops did not create) the next apply would need --adopt to repair it. Only
+    an invalid, unmarked index under the name this step was building is marked, and never after a
+    "relation already exists" failure (then the index is somebody else's). A lost connection
+    leaves it unmarked: the plan then names it and says --adopt.
+    """
+    import psycopg2
+
+    name = _built_name(action)
+    if not name or not action.mark or mon.closed:
+        return
+    try:
+        with mon.cursor() as cur:
+            cur.execute("SELECT NOT i.indisvalid, obj_description(i.indexrelid, 'pg_class') FROM pg_index i "
+                        "WHERE i.indexrelid = to_regclass(%s)", (ddl.qualified(schema, name),))
+            row = cur.fetchone()
+            if row and row[0] and row[1] is None:
+                cur.execute("SELECT set_config('lock_timeout', '2000ms', false)")
+                cur.execute(action.mark)
+    except psycopg2.Error:
+        pass
 
 
 def _watch(conn, mon, action: Action, progress: Progress | None) -> tuple[BaseException | None, set[int]]:
@@ -243,11 +279,21 @@ def execute_plan(url: str, plan: Plan, mon, *, progress: Progress | None = None,
         by_flag: dict[str, set[str]] = {}
         for a, h in refused:
             if not (a.kind == "drop" and h.code == "replace"):  # its swap step already names the index
-                label = a.index or a.table or (a.statements[0].split()[-1] if a.statements else h.code)
+                label = h.target or a.index or a.table or (a.statements[0].split()[-1] if a.statements else h.code)
                 by_flag.setdefault(h.flag or h.code, set()).add(label)
-        needs = "; ".join(f"{flag} for {', '.join(sorted(names))}" for flag, names in sorted(by_flag.items()))
-        raise UsageError(f"the plan has hazards that were not allowed ({needs}); nothing was changed",
-                         hint=f"rerun with {' '.join(sorted(by_flag))} to allow them")
+        parts, flags = [], []
+        for flag, names in sorted(by_flag.items()):
+            listed = ", ".join(sorted(names))
+            if flag == "--adopt":
+                # Ownership: the opt-in names each index hmb-ops did not build.
+                parts.append(f"{listed} {'was' if len(names) == 1 else 'were'} not built by hmb-ops "
+                             f"(--adopt {','.join(sorted(names))} lets it replace or drop them)")
+                flags.append(f"--adopt {','.join(sorted(names))}")
+            else:
+                parts.append(f"{flag} for {listed}")
+                flags.append(flag)
+        raise UsageError(f"the plan has hazards that were not allowed ({'; '.join(parts)}); nothing was changed",
+                         hint=f"rerun with {' '.join(flags)} to allow them")
     started = time.monotonic()
     steps: list[StepResult] = []
     if not plan.actions:
@@ -266,7 +312,11 @@ def execute_plan(url: str, plan: Plan, mon, *, progress: Progress | None = None,
                     conn = connect(url, autocommit=True, timeout=connect_timeout,
                                    application_name="hmb-ops indexes apply")
                 _set_timeouts(conn, action)
-                error, blockers = _watch(conn, mon, action, progress)
+                try:
+                    error, blockers = _watch(conn, mon, action, progress)
+                except ApplyInterrupted:
+                    _mark_leftover(mon, plan.schema, action)
+                    raise
                 if error is None:
                     break
                 retryable = getattr(error, "pgcode", None) == errorcodes.LOCK_NOT_AVAILABLE
@@ -277,6 +327,8 @@ def execute_plan(url: str, plan: Plan, mon, *, progress: Progress | None = None,
                                   "blocked_by": sorted(blockers)})
                     time.sleep(delay)
                     continue
+                if getattr(error, "pgcode", None) != errorcodes.DUPLICATE_TABLE:
+                    _mark_leftover(mon, plan.schema, action)
                 raise _fail(action, error, blockers, mon)
             steps.append(StepResult(action.id, action.kind, action.index, action.table,
                                     time.monotonic() - t0, attempts))

@@ -4,12 +4,15 @@
 (plain DROP INDEX, which is transactional) and is rolled back afterwards: the indexes come back
 instantly, with no rebuild. The price is an ACCESS EXCLUSIVE lock on that table for the few
 seconds of measurement, so run this on a benchmark or staging database, not in production.
+On a table hmb-ops did not create (somebody's app may be using it) bench refuses before changing
+anything unless the caller passes allow_table_locks (`--allow-table-locks`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from hmb_ops.errors import UsageError
 from hmb_ops.indexes import ddl
 from hmb_ops.indexes import explain as ex
 from hmb_ops.indexes.spec import IndexSpec
@@ -41,10 +44,46 @@ class BenchReport:
         return {"runs": self.runs, "queries": [r.to_dict() for r in self.rows]}
 
 
+def _selected(spec: IndexSpec, only: tuple[str, ...]) -> list[str]:
+    """The tables whose "without" run would lock them: those of the queries `only` selects."""
+    tables: list[str] = []
+    for ix in spec.declared:
+        if any(not only or q.name in only or ix.name in only for q in ix.queries) and ix.table not in tables:
+            tables.append(ix.table)
+    return tables
+
+
+def check_table_locks(conn, spec: IndexSpec, only: tuple[str, ...] = ()) -> None:
+    """Refuse (exit 2) to lock tables hmb-ops did not create: their "without" run holds ACCESS EXCLUSIVE."""
+    from hmb_ops.indexes.catalog import owned_tables
+
+    mine = owned_tables(conn, spec.schema_name)
+    foreign = [t for t in _selected(spec, only) if t not in mine]
+    if foreign:
+        raise UsageError(
+            f"bench would hold an ACCESS EXCLUSIVE lock on {', '.join(foreign)} (schema {spec.schema_name}) while it "
+            f"measures each query without its index, blocking every reader and writer of "
+            f"{'that table' if len(foreign) == 1 else 'those tables'}, which hmb-ops did not create; "
+            "nothing was changed",
+            hint="run it on a copy or a staging database, or rerun with --allow-table-locks to accept the locks")
+
+
 def bench(url: str, spec: IndexSpec, *, runs: int = 50, only: tuple[str, ...] = (), apply_first: bool = True,
-          budget_s: float = 20.0, timeout: int | None = None, progress=None) -> BenchReport:
+          budget_s: float = 20.0, timeout: int | None = None, progress=None,
+          allow_table_locks: bool = False) -> BenchReport:
     from hmb_ops.db.connect import connect
 
+    if not allow_table_locks:
+        # Before the apply below, so a refused bench changes nothing; after the (read-only) spec
+        # validation, so a broken spec is reported as such first.
+        from hmb_ops.indexes.service import _connect, inspect
+
+        check = _connect(url, "bench", timeout, read_only=True)
+        try:
+            inspect(check, spec, read_only=True)
+            check_table_locks(check, spec, only)
+        finally:
+            check.close()
     if apply_first:
         from hmb_ops.indexes.plan import PlanOptions
         from hmb_ops.indexes.service import apply

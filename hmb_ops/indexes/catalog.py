@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from dataclasses import asdict, dataclass, field
 
+from hmb_ops.indexes.ddl import MARK_PREFIX
+
 _INDEXES_SQL = """
 SELECT c.relname, t.relname, am.amname, pg_get_indexdef(i.indexrelid),
        i.indisunique, i.indisprimary, i.indisvalid, i.indisready, i.indislive,
@@ -12,7 +14,7 @@ SELECT c.relname, t.relname, am.amname, pg_get_indexdef(i.indexrelid),
        pg_relation_size(i.indexrelid), coalesce(s.idx_scan, 0), i.indnkeyatts,
        ARRAY(SELECT pg_get_indexdef(i.indexrelid, k, true) FROM generate_series(1, i.indnkeyatts) AS k),
        i.indoption::int2[], i.indclass::oid[], pg_get_expr(i.indpred, i.indrelid, true),
-       i.indexrelid::bigint
+       i.indexrelid::bigint, obj_description(i.indexrelid, 'pg_class'), t.oid::bigint
 FROM pg_index i
 JOIN pg_class c ON c.oid = i.indexrelid
 JOIN pg_class t ON t.oid = i.indrelid
@@ -53,16 +55,38 @@ class LiveIndex:
     opclasses: tuple[int, ...] = ()
     predicate: str | None = None
     oid: int = 0
+    comment: str | None = None
+    table_owned: bool = False   # on a table hmb-ops created (recorded in hmb_ops_owned)
 
     @property
     def canonical(self) -> str:
         return canonical_definition(self.definition, self.unique)
 
+    @property
+    def marked(self) -> bool:
+        """Built (or taken over with --adopt) by `hmb-ops indexes apply`: its comment says so."""
+        return (self.comment or "").startswith(MARK_PREFIX)
+
+    @property
+    def owned(self) -> bool:
+        """hmb-ops's to replace or drop: marked by apply, or on a table hmb-ops itself created."""
+        return self.marked or self.table_owned
+
+    @property
+    def ownership(self) -> str:
+        if self.marked:
+            return "built by hmb-ops"
+        if self.table_owned:
+            return "on a table hmb-ops created"
+        return "not hmb-ops's"
+
     def to_dict(self) -> dict:
         d = asdict(self)
-        for k in ("options", "opclasses", "oid"):
+        for k in ("options", "opclasses", "oid", "comment", "table_owned"):
             d.pop(k)
         d["key_parts"] = list(self.key_parts)
+        d["owned"] = self.owned
+        d["ownership"] = self.ownership
         return d
 
 
@@ -121,14 +145,41 @@ def canonical_definition(indexdef: str, unique: bool) -> str:
     return ("UNIQUE " if unique else "") + body.strip()
 
 
+def owned_tables(conn, schema: str) -> dict[str, int]:
+    """name -> oid of the tables of `schema` that hmb-ops created, read the way `db` reads them.
+
+    The same rule as hmb_ops.db.schema.survey: a reference table whose current oid is the one
+    recorded in hmb_ops_owned, or, in a database seeded before ownership was recorded (seed-info
+    table, no record), the reference tables present. Indexes on them are hmb-ops's too, so
+    databases seeded by hmb-ops keep working without marks on their indexes.
+    """
+    from hmb_ops.db import schema as refschema
+
+    with conn.cursor() as cur:
+        record = refschema._owned_record(cur, schema)
+        if record is None:
+            cur.execute("SELECT to_regclass(%s)", (refschema._qualified(schema, refschema.SEED_INFO_TABLE),))
+            if cur.fetchone()[0] is None:
+                return {}
+        cur.execute("SELECT c.relname, c.oid::bigint FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                    "WHERE n.nspname = %s AND c.relkind = 'r' AND c.relname = ANY(%s)",
+                    (schema, list(refschema.TABLES)))
+        present = {name: int(oid) for name, oid in cur.fetchall()}
+    if record is None:  # legacy seed
+        return present
+    return {name: oid for name, oid in present.items() if record.get(name) == oid}
+
+
 def read_indexes(conn, schema: str) -> list[LiveIndex]:
     with conn.cursor() as cur:
         cur.execute(_INDEXES_SQL, (schema,))
         rows = cur.fetchall()
+    mine = owned_tables(conn, schema)
     return [LiveIndex(name=r[0], table=r[1], method=r[2], definition=r[3], unique=r[4], primary=r[5],
                       valid=r[6], ready=r[7], live=r[8], constraint_backed=r[9], size_bytes=int(r[10] or 0),
                       scans=int(r[11] or 0), key_parts=tuple(r[13] or ()), options=tuple(r[14] or ()),
-                      opclasses=tuple(r[15] or ()), predicate=r[16], oid=int(r[17]))
+                      opclasses=tuple(r[15] or ()), predicate=r[16], oid=int(r[17]), comment=r[18],
+                      table_owned=mine.get(r[1]) == int(r[19]))
             for r in rows]
 
 

@@ -87,6 +87,24 @@ def rename_index_sql(schema: str, old: str, new: str) -> str:
     return f"ALTER INDEX {qualified(schema, old)} RENAME TO {quote_ident(new)}"
 
 
+# The ownership mark: a comment travels with the index through renames and pg_dump, needs no
+# table of hmb-ops's own in the user's schema (nor CREATE on that schema) and is visible to anyone
+# looking at the index (psql \di+). An index is hmb-ops's when its comment starts with this.
+MARK_PREFIX = "hmb-ops:"
+_MARK_TEXT = re.compile(r"[^A-Za-z0-9 ._()/,:=-]")
+
+
+def mark_text(what: str) -> str:
+    """The comment that marks an index as hmb-ops's (characters outside a plain set are replaced)."""
+    return _MARK_TEXT.sub("_", f"{MARK_PREFIX} {what}")[:200]
+
+
+def comment_index_sql(schema: str, name: str, text: str) -> str:
+    """COMMENT ON INDEX with a literal built from mark_text's plain characters only (no quote, no backslash)."""
+    safe = _MARK_TEXT.sub("_", text)
+    return f"COMMENT ON INDEX {qualified(schema, name)} IS '{safe}'"
+
+
 def analyze_sql(schema: str, table: str) -> str:
     return f"ANALYZE {qualified(schema, table)}"
 

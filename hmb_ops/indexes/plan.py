@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+from hmb_ops.errors import UsageError
 from hmb_ops.indexes import ddl
 from hmb_ops.indexes.catalog import BuildProgress, Catalog, LiveIndex
 from hmb_ops.indexes.normalize import Normalized
@@ -18,6 +19,8 @@ class PlanOptions:
     create_extensions: bool = False
     allow_replace: bool = False
     drop_undeclared: bool = False
+    # Indexes hmb-ops did not build that the user lets it take over (replace, rebuild or drop) by name.
+    adopt: tuple[str, ...] = ()
     lock_timeout_ms: int = 2_000          # DDL that takes a lock: fail fast, retry
     lock_retries: int = 5
     build_lock_wait_ms: int = 60_000      # CIC waiting for older transactions counts as a lock wait
@@ -33,6 +36,7 @@ class Hazard:
     message: str
     allowed: bool = True
     flag: str | None = None
+    target: str | None = None  # the index a foreign_index hazard is about (what --adopt must name)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -51,16 +55,25 @@ class Action:
     retries: int
     reason: str
     hazards: tuple[Hazard, ...] = ()
+    # Whether the existing index this step changes or drops is hmb-ops's (None: it builds a new one).
+    owned: bool | None = None
+    # COMMENT ON INDEX marking what the step built as hmb-ops's, run right after the statements succeed.
+    mark: str | None = None
 
     @property
     def refused(self) -> list[Hazard]:
         return [h for h in self.hazards if not h.allowed]
 
+    @property
+    def all_statements(self) -> tuple[str, ...]:
+        return self.statements + ((self.mark,) if self.mark else ())
+
     def to_dict(self) -> dict:
         return {"id": self.id, "kind": self.kind, "index": self.index, "table": self.table,
-                "sql": list(self.statements), "transactional": self.transactional,
+                "sql": list(self.all_statements), "transactional": self.transactional,
                 "lock_timeout_ms": self.lock_timeout_ms, "statement_timeout_ms": self.statement_timeout_ms,
-                "retries": self.retries, "reason": self.reason, "hazards": [h.to_dict() for h in self.hazards]}
+                "retries": self.retries, "reason": self.reason, "owned": self.owned,
+                "hazards": [h.to_dict() for h in self.hazards]}
 
 
 @dataclass(frozen=True)
@@ -125,13 +138,15 @@ class Plan:
         lines = ["-- hmb-ops indexes plan: run with psql in autocommit mode (no BEGIN around CONCURRENTLY)"]
         for a in self.actions:
             lines.append(f"\n-- [{a.id}] {a.kind} {a.index or a.table or ''}: {a.reason}")
+            if a.owned is not None:
+                lines.append("--   the index is hmb-ops's" if a.owned else "--   the index is NOT hmb-ops's")
             for h in a.hazards:
                 lines.append(f"--   hazard {h.code}: {h.message}" + ("" if h.allowed else f" (needs {h.flag})"))
             lines.append(f"SET lock_timeout = '{a.lock_timeout_ms}ms';")
             lines.append(f"SET statement_timeout = '{a.statement_timeout_ms}ms';")
             if a.transactional:
                 lines.append("BEGIN;")
-            lines.extend(s + ";" for s in a.statements)
+            lines.extend(s + ";" for s in a.all_statements)
             if a.transactional:
                 lines.append("COMMIT;")
         lines.append("RESET lock_timeout;\nRESET statement_timeout;")
@@ -193,11 +208,41 @@ def build_plan(spec: IndexSpec, catalog: Catalog, norm: Normalized, options: Pla
     build_step = dict(lock_timeout_ms=options.build_lock_wait_ms, statement_timeout_ms=options.build_timeout_ms,
                       retries=0)
 
-    def add(kind, index, table, statements, reason, step, hazards=(), transactional=False):
+    def add(kind, index, table, statements, reason, step, hazards=(), transactional=False, owned=None, mark=None):
         actions.append(dict(kind=kind, index=index, table=table, statements=tuple(statements), reason=reason,
-                            hazards=tuple(hazards), transactional=transactional, **step))
+                            hazards=tuple(hazards), transactional=transactional, owned=owned, mark=mark, **step))
         if kind in ("create", "build_replacement") and table not in touched:
             touched.append(table)
+
+    # Ownership: only an index hmb-ops built (marked) or one on a table hmb-ops created is replaced,
+    # rebuilt or dropped; any other needs --adopt naming it, else the whole plan is refused.
+    source = spec.source.replace("\\", "/").rsplit("/", 1)[-1] or "built-in"
+    adopt = set(options.adopt)
+    debris_live = {n for n in live if n in debris_prefixes and n not in declared_names}
+    unknown = sorted(adopt - declared_names - debris_live)
+    if unknown:
+        raise UsageError(f"--adopt names {', '.join(unknown)}, which the spec does not declare (nor is a leftover "
+                         "of a declared index's replace); nothing was changed",
+                         hint="--adopt takes the names of declared indexes; `hmb-ops indexes status` lists them")
+
+    def mark_for(name: str) -> str:
+        return ddl.comment_index_sql(schema, name, ddl.mark_text(f"built by indexes apply (spec {source})"))
+
+    def foreign(name: str, verb: str) -> list[Hazard]:
+        return [Hazard("foreign_index", f"{verb} {name}, which hmb-ops did not build (no hmb-ops mark, not on a "
+                       f"table hmb-ops created)", name in adopt, "--adopt", target=name)]
+
+    def take_over(have: LiveIndex) -> list[Hazard]:
+        """Hazards for changing `have`; when --adopt names it, first mark it as hmb-ops's (an own step)."""
+        if have.owned:
+            return []
+        if have.name in adopt:
+            add("adopt", have.name, have.table,
+                [ddl.comment_index_sql(schema, have.name,
+                                       ddl.mark_text(f"adopted by indexes apply --adopt (spec {source})"))],
+                "named by --adopt: mark it as hmb-ops's before changing it", lock_step,
+                foreign(have.name, "takes over"), owned=False)
+        return foreign(have.name, "replaces or drops")
 
     for ext in norm.missing_extensions:
         add("create_extension", None, None, [ddl.create_extension_sql(ext)],
@@ -205,13 +250,16 @@ def build_plan(spec: IndexSpec, catalog: Catalog, norm: Normalized, options: Pla
             [Hazard("extension", f"creates extension {ext} in the database", options.create_extensions,
                     "--create-extensions")])
 
-    # Leftovers of an interrupted online replace (ours by name): always safe to drop.
+    # Leftovers of an interrupted online replace: dropped when hmb-ops's (marked, or on its table);
+    # a same-named index somebody else built needs --adopt.
     for name, ix in sorted(live.items()):
         base = debris_prefixes.get(name)
         if base and name not in declared_names and name not in building:
-            findings.append(Finding("debris", name, ix.table, f"left by an interrupted replace of {base}"))
+            findings.append(Finding("debris", name, ix.table, f"left by an interrupted replace of {base}" + (
+                "" if ix.owned else f" (or built by somebody else: not hmb-ops's; --adopt {name} drops it)")))
+            hz = take_over(ix)
             add("drop", name, ix.table, [ddl.drop_index_sql(schema, name)],
-                f"leftover of an interrupted replace of {base}", lock_step)
+                f"leftover of an interrupted replace of {base}", lock_step, hz, owned=ix.owned)
 
     for ix in spec.declared:
         want = norm.canonical.get(ix.name, "")
@@ -221,10 +269,13 @@ def build_plan(spec: IndexSpec, catalog: Catalog, norm: Normalized, options: Pla
         have = live.get(ix.name)
         if have is None:
             states.append(IndexState(ix.name, ix.table, "missing", want, None, detail=norm.pending.get(ix.name, "")))
-            add("create", ix.name, ix.table, [create], "declared, not in the database", build_step, unique_hazard)
+            add("create", ix.name, ix.table, [create], "declared, not in the database", build_step, unique_hazard,
+                mark=mark_for(ix.name))
             continue
         base = dict(name=ix.name, table=ix.table, declared=want, live=have.canonical,
                     size_bytes=have.size_bytes, scans=have.scans)
+        not_mine = "" if have.owned else "; not hmb-ops's (" + (
+            "adopted with --adopt)" if ix.name in adopt else f"--adopt {ix.name} lets hmb-ops change it)")
         if ix.name in building:
             p = building[ix.name]
             states.append(IndexState(**base, status="building",
@@ -233,25 +284,34 @@ def build_plan(spec: IndexSpec, catalog: Catalog, norm: Normalized, options: Pla
         if not (have.valid and have.ready):
             states.append(IndexState(**base, status="invalid",
                                      detail="left by a failed or interrupted build: unusable for reads, still "
-                                            "maintained on writes"))
+                                            "maintained on writes" + not_mine))
+            mine = take_over(have)
             add("drop", ix.name, ix.table, [ddl.drop_index_sql(schema, ix.name)],
-                "invalid index (failed or interrupted build): drop before rebuilding", lock_step)
-            add("create", ix.name, ix.table, [create], "rebuild the invalid index", build_step, unique_hazard)
+                "invalid index (failed or interrupted build): drop before rebuilding", lock_step, mine,
+                owned=have.owned)
+            add("create", ix.name, ix.table, [create], "rebuild the invalid index", build_step, unique_hazard,
+                mark=mark_for(ix.name))
             continue
         if have.table != ix.table or have.canonical != want:
-            states.append(IndexState(**base, status="different", detail="live definition differs from the declared one"))
+            states.append(IndexState(**base, status="different",
+                                     detail="live definition differs from the declared one" + not_mine))
             tmp_new, tmp_old = ddl.temp_name(ix.name, NEW_SUFFIX), ddl.temp_name(ix.name, OLD_SUFFIX)
+            mine = take_over(have)
             hz = [Hazard("replace", f"replaces {ix.name} online (build {tmp_new}, swap names, drop the old one)",
                          options.allow_replace, "--allow-replace")]
             add("build_replacement", ix.name, ix.table, [ddl.create_index_sql(ix, schema, name=tmp_new)],
-                "definition changed: build the new definition under a temporary name", build_step, hz + unique_hazard)
+                "definition changed: build the new definition under a temporary name", build_step,
+                hz + mine + unique_hazard, owned=have.owned, mark=mark_for(tmp_new))
             add("swap", ix.name, ix.table, [ddl.rename_index_sql(schema, ix.name, tmp_old),
                                             ddl.rename_index_sql(schema, tmp_new, ix.name)],
-                "swap the new index in under the declared name", lock_step, hz, transactional=True)
+                "swap the new index in under the declared name", lock_step, hz + mine, transactional=True,
+                owned=have.owned)
             add("drop", tmp_old, have.table, [ddl.drop_index_sql(schema, tmp_old)], "drop the replaced index",
-                lock_step, hz)
+                lock_step, hz + mine, owned=have.owned)
             continue
-        states.append(IndexState(**base, status="ok"))
+        if not have.owned and ix.name in adopt:
+            take_over(have)
+        states.append(IndexState(**base, status="ok", detail=not_mine.lstrip("; ")))
 
     for name, have in sorted(live.items()):
         if name in declared_names or have.primary or have.constraint_backed or name in debris_prefixes:
@@ -259,13 +319,15 @@ def build_plan(spec: IndexSpec, catalog: Catalog, norm: Normalized, options: Pla
         if name in building:
             findings.append(Finding("building", name, have.table, f"being built by pid {building[name].pid}"))
             continue
+        whose = "hmb-ops's" if have.owned else "not hmb-ops's"
         findings.append(Finding("undeclared", name, have.table,
-                                "not in the spec" + ("" if options.drop_undeclared else
-                                                     " (kept; --drop-undeclared drops it)")))
+                                f"not in the spec; {whose}" + ("" if options.drop_undeclared else
+                                                               " (kept; --drop-undeclared drops it)")))
         if options.drop_undeclared:
-            add("drop", name, have.table, [ddl.drop_index_sql(schema, name)], "undeclared index", lock_step,
-                [Hazard("drop_undeclared", f"drops {name}, which the spec does not declare", True,
-                        "--drop-undeclared")])
+            # An explicit flag and each index listed in the plan, with whose it is.
+            add("drop", name, have.table, [ddl.drop_index_sql(schema, name)], f"undeclared index ({whose})",
+                lock_step, [Hazard("drop_undeclared", f"drops {name}, which the spec does not declare ({whose})",
+                                   True, "--drop-undeclared")], owned=have.owned)
 
     live_list = [ix for ix in catalog.indexes]
     findings.extend(redundancy(live_list))

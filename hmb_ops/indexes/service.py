@@ -101,6 +101,8 @@ class StatusRow:
     size_bytes: int | None
     scans: int | None
     state: str
+    owned: bool | None = None    # hmb-ops's (built by apply, or on a table it created); None: absent
+    ownership: str | None = None
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
@@ -120,13 +122,15 @@ def status(url: str, spec: IndexSpec, *, timeout: int | None = None) -> dict:
         ix = live.get(st.name)
         rows.append(StatusRow(st.name, st.table, True, ix is not None, ix.valid if ix else None,
                               ix.ready if ix else None, (st.status == "ok") if ix else None,
-                              ix.size_bytes if ix else None, ix.scans if ix else None, st.status))
+                              ix.size_bytes if ix else None, ix.scans if ix else None, st.status,
+                              ix.owned if ix else None, ix.ownership if ix else None))
     declared = {st.name for st in plan.indexes}
     for ix in catalog.indexes:
         if ix.name in declared:
             continue
         rows.append(StatusRow(ix.name, ix.table, False, True, ix.valid, ix.ready, None, ix.size_bytes, ix.scans,
-                              "primary_key" if ix.primary else "constraint" if ix.constraint_backed else "undeclared"))
+                              "primary_key" if ix.primary else "constraint" if ix.constraint_backed else "undeclared",
+                              ix.owned, ix.ownership))
     return {"schema": spec.schema_name, "server_version_num": catalog.server_version_num,
             "summary": plan.summary(), "indexes": [r.to_dict() for r in rows],
             "findings": [f.to_dict() for f in plan.findings],

@@ -151,10 +151,15 @@ class Stack:
             self.note("indexes: applying the declared indexes")
             ensure_indexes(url)
         else:
-            from hmb_ops.indexes.api import drop_declared_indexes
+            from hmb_ops.errors import UsageError
+            from hmb_ops.indexes.api import drop_declared_report
 
             self.note("indexes: dropping the declared indexes (with_indexes=False)")
-            drop_declared_indexes(url)
+            kept = drop_declared_report(url)["skipped"]
+            if kept:  # hmb-ops drops only its own indexes: a run with these would not be "without indexes"
+                raise UsageError(f"cannot run without the declared indexes: {', '.join(kept)} "
+                                 f"{'is' if len(kept) == 1 else 'are'} not hmb-ops's, so they were kept",
+                                 hint="drop them yourself, or use a dedicated database")
         self._checkpoint()
         self._start_app(url)
 

@@ -18,12 +18,14 @@ CANON = {"idx_a": "USING btree (a)", "idx_b": "UNIQUE USING btree (b DESC)", "id
 
 
 def live(name, table, body, *, unique=False, valid=True, ready=True, keys=(), scans=5, primary=False,
-         constraint=False, predicate=None):
+         constraint=False, predicate=None, owned=True):
+    # owned: the synthetic indexes sit on a table hmb-ops created unless a test says otherwise
     return LiveIndex(name=name, table=table, method="btree",
                      definition=f"CREATE {'UNIQUE ' if unique else ''}INDEX {name} ON public.{table} {body}",
                      unique=unique, primary=primary, valid=valid, ready=ready, live=True,
                      constraint_backed=constraint, size_bytes=8192, scans=scans, key_parts=tuple(keys),
-                     options=tuple(0 for _ in keys), opclasses=tuple(1 for _ in keys), predicate=predicate)
+                     options=tuple(0 for _ in keys), opclasses=tuple(1 for _ in keys), predicate=predicate,
+                     table_owned=owned)
 
 
 def all_ok(**kw):
