@@ -81,7 +81,9 @@ def _print_plan(plan, *, sql: bool) -> None:
     else:
         out(f"{len(plan.indexes)} declared indexes: all exist, are valid and match their declaration")
     if plan.actions:
-        refused = sorted({h.flag for _, h in plan.refused if h.flag})
+        adopt = sorted({h.target for _, h in plan.refused if h.flag == "--adopt" and h.target})
+        refused = sorted({h.flag + (" " + ",".join(adopt) if h.flag == "--adopt" else "")
+                          for _, h in plan.refused if h.flag})
         out(f"plan: {len(plan.actions)} action(s)" + (f", refused without {' '.join(refused)}" if refused else ""))
         for a in plan.actions:
             target = f"{a.index} on {a.table}" if a.index and a.table else (a.index or a.table or "")

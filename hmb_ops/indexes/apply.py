@@ -287,7 +287,8 @@ def execute_plan(url: str, plan: Plan, mon, *, progress: Progress | None = None,
             if flag == "--adopt":
                 # Ownership: the opt-in names each index hmb-ops did not build.
                 parts.append(f"{listed} {'was' if len(names) == 1 else 'were'} not built by hmb-ops "
-                             f"(--adopt {','.join(sorted(names))} lets it replace or drop them)")
+                             f"(--adopt {','.join(sorted(names))} lets hmb-ops replace or drop "
+                             f"{'it' if len(names) == 1 else 'them'})")
                 flags.append(f"--adopt {','.join(sorted(names))}")
             else:
                 parts.append(f"{flag} for {listed}")
