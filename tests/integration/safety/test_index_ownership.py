@@ -14,6 +14,7 @@ import pytest
 
 from cli_helpers import error_line
 from fixtures_foreign import foreign_snapshot
+from fixtures_indexes import run_sql as sql
 
 
 def env_for(url: str) -> dict:
@@ -24,17 +25,6 @@ def spec_file(tmp_path, body: str, name: str = "spec.yaml") -> str:
     p = tmp_path / name
     p.write_text(body)
     return str(p)
-
-
-def sql(url: str, *statements: str, params=None):
-    from hmb_ops.db.connect import connection
-
-    with connection(url, autocommit=True) as conn, conn.cursor() as cur:
-        rows = None
-        for statement in statements:
-            cur.execute(statement, params)
-            rows = cur.fetchall() if cur.description else None
-        return rows
 
 
 def index_row(url: str, name: str):

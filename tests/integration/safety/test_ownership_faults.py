@@ -11,19 +11,9 @@ import time
 import pytest
 
 from cli_helpers import INTERRUPTIBLE_CLI, error_line
+from fixtures_indexes import run_sql
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-
-
-def run_sql(url: str, *statements: str):
-    from hmb_ops.db.connect import connection
-
-    with connection(url, autocommit=True) as conn, conn.cursor() as cur:
-        out = None
-        for statement in statements:
-            cur.execute(statement)
-            out = cur.fetchall() if cur.description else out
-        return out
 
 
 def start_seed(url: str, *args: str) -> subprocess.Popen:

@@ -13,19 +13,9 @@ import pytest
 
 from cli_helpers import error_line
 from fixtures_foreign import foreign_snapshot
+from fixtures_indexes import run_sql
 
 SEED = ["db", "seed", "--hash-rounds", "4"]
-
-
-def run_sql(url: str, *statements: str):
-    from hmb_ops.db.connect import connection
-
-    with connection(url, autocommit=True) as conn, conn.cursor() as cur:
-        out = None
-        for statement in statements:
-            cur.execute(statement)
-            out = cur.fetchall() if cur.description else out
-        return out
 
 
 def hmb_tables(url: str) -> set[str]:

@@ -15,6 +15,7 @@ import uuid
 import pytest
 
 from hmb_ops.refapp import auth
+from fixtures_indexes import run_sql as sql
 
 PASSWORD = "correct horse battery staple"
 SECRET = "safety-test-secret-of-at-least-32-characters"
@@ -37,14 +38,6 @@ def app_db(module_database):
             cur.execute("INSERT INTO posts (user_id, content) VALUES (2, 'hello')")
         conn.commit()
     return module_database
-
-
-def sql(url: str, statement: str, params=()):
-    from hmb_ops.db.connect import connection
-
-    with connection(url, autocommit=True) as conn, conn.cursor() as cur:
-        cur.execute(statement, params)
-        return cur.fetchall() if cur.description else None
 
 
 # -- login costs the same with or without the account (item 6) ---------------------------------------
@@ -180,7 +173,7 @@ def test_deactivated_account_token_is_refused_everywhere_until_reactivated(serve
 
 def test_deleted_account_token_is_refused(served, app_db):
     sql(app_db, "INSERT INTO users (id, email, hashed_password, username) VALUES (50, 'gone@example.test',"
-                " %s, 'gone')", (auth.hash_password(PASSWORD, 4),))
+                " %s, 'gone')", params=(auth.hash_password(PASSWORD, 4),))
     status, _, doc = request(served, "POST", "/api/auth/login",
                              body={"email": "gone@example.test", "password": PASSWORD})
     assert status == 200
@@ -216,7 +209,7 @@ def chunks(data: bytes, size: int = 8192) -> list[bytes]:
 
 
 def posts_with(app_db, marker: str) -> int:
-    return sql(app_db, "SELECT count(*) FROM posts WHERE content = %s", (marker,))[0][0]
+    return sql(app_db, "SELECT count(*) FROM posts WHERE content = %s", params=(marker,))[0][0]
 
 
 @pytest.mark.parametrize("chunked", [True, False], ids=["chunked", "content-length"])

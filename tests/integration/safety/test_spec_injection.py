@@ -13,6 +13,7 @@ import pytest
 
 from cli_helpers import error_line
 from fixtures_foreign import foreign_snapshot
+from fixtures_indexes import run_sql as sql
 
 
 def env_for(url: str) -> dict:
@@ -23,14 +24,6 @@ def spec_file(tmp_path, body: str, name: str = "spec.yaml") -> str:
     p = tmp_path / name
     p.write_text(body)
     return str(p)
-
-
-def sql(url: str, statement: str, params=None):
-    from hmb_ops.db.connect import connection
-
-    with connection(url, autocommit=True) as conn, conn.cursor() as cur:
-        cur.execute(statement, params)
-        return cur.fetchall() if cur.description else None
 
 
 def user_objects(url: str) -> list:
