@@ -28,11 +28,20 @@ _UNITS = {
 }
 
 
+# Bounds for declared machines. The largest cloud machines have a few hundred CPUs and a few
+# dozen TiB; beyond these a number is a typo (1e400 is infinity) and would overflow the plan.
+MAX_CPUS = 1024
+MAX_SIZE = 64 * 1024 ** 4
+_MAX_SIZE_TEXT = "64 TiB"
+
+
 def parse_size(value: str | int | float, *, what: str = "memory") -> int:
     """'2GB', '512MiB', '1.5G', 1073741824 → bytes. Units are binary (1 GB = 1024 MiB), as PaaS plans mean them."""
     if isinstance(value, bool):
         raise UsageError(f"{what}: expected a size such as 512MB or 2GB, got {value!r}")
     if isinstance(value, (int, float)):
+        if isinstance(value, float) and not math.isfinite(value):
+            raise UsageError(f"{what}: must be a finite size of at most {_MAX_SIZE_TEXT}, got {value!r}")
         number, unit = float(value), ""
     else:
         m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([A-Za-z]*)\s*", str(value))
@@ -40,9 +49,13 @@ def parse_size(value: str | int | float, *, what: str = "memory") -> int:
             raise UsageError(f"{what}: cannot read size {value!r}",
                              hint="use a number with a unit, e.g. 512MB, 1GB, 1.5GiB")
         number, unit = float(m.group(1)), m.group(2).lower()
+    if not math.isfinite(number * _UNITS[unit]):  # '9' * 400 + 'GB' parses to infinity
+        raise UsageError(f"{what}: must be a finite size of at most {_MAX_SIZE_TEXT}, got {value!r}")
     size = int(number * _UNITS[unit])
     if size <= 0:
         raise UsageError(f"{what}: must be greater than zero, got {value!r}")
+    if size > MAX_SIZE:
+        raise UsageError(f"{what}: must be at most {_MAX_SIZE_TEXT}, got {value!r}")
     return size
 
 
@@ -53,13 +66,20 @@ def format_size(n: int) -> str:
 
 
 def parse_cpus(value: str | float | int, *, what: str = "cpus") -> float:
+    if isinstance(value, bool):  # YAML `cpus: yes` is not one CPU
+        raise UsageError(f"{what}: expected a number of CPUs such as 2 or 0.5, got {value!r}")
     try:
         cpus = float(value)
     except (TypeError, ValueError):
         raise UsageError(f"{what}: expected a number of CPUs such as 2 or 0.5, got {value!r}") from None
-    if not math.isfinite(cpus) or cpus <= 0:
+    if not math.isfinite(cpus):
+        raise UsageError(f"{what}: must be a finite number of CPUs, greater than 0 and at most {MAX_CPUS}, "
+                         f"got {value!r}")
+    if cpus <= 0:
         raise UsageError(f"{what}: must be greater than zero, got {value!r}",
                          hint="fractional limits such as 0.5 are fine")
+    if cpus > MAX_CPUS:
+        raise UsageError(f"{what}: must be at most {MAX_CPUS} CPUs, got {value!r}")
     return cpus
 
 

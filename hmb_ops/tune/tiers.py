@@ -7,13 +7,13 @@ from typing import Iterable
 from pydantic import Field, RootModel, field_validator
 
 from hmb_ops.errors import ConfigError, UsageError
-from hmb_ops.resources import format_size, parse_size
+from hmb_ops.resources import format_size, parse_cpus, parse_size
 from hmb_ops.settings import StrictModel, load_section
 
 
 class Tier(StrictModel):
     description: str = ""
-    cpus: float = Field(gt=0)
+    cpus: float
     memory: int
     workers: int | None = Field(default=None, ge=1, le=512)
     threads: int | None = Field(default=None, ge=1, le=256)
@@ -22,6 +22,16 @@ class Tier(StrictModel):
     db_pool_max: int | None = Field(default=None, ge=1, le=1000)
     worker_class: str | None = None
     timeout: int | None = Field(default=None, ge=1, le=3600)
+
+    @field_validator("cpus", mode="before")
+    @classmethod
+    def _cpus(cls, v):
+        # The CLI's own parser, so 1e400 (infinity), .nan and 5000 get the same bounded message as
+        # --cpus instead of overflowing the plan later.
+        try:
+            return parse_cpus(v, what="cpus")
+        except UsageError as exc:
+            raise ValueError(exc.message) from None
 
     @field_validator("memory", mode="before")
     @classmethod
