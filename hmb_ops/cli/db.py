@@ -82,6 +82,8 @@ def _print_status(report: dict) -> None:
         out(f"hmb-ops:  {len(owned['owned'])} table(s) of its own in schema {owned['schema']}, seed "
             f"{owned['seed_state'] or 'none'}")
         out(f"foreign:  {', '.join(foreign) if foreign else '-'}")
+        for name, why in (owned.get("unverified") or {}).items():  # claimed as hmb-ops's, not believed
+            out(f"why:      {name}: {why}")
     if report.get("error"):
         out(f"error:    {report['error']}")
 

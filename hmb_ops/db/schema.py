@@ -11,11 +11,19 @@ a table whose current oid is the recorded one counts as hmb-ops's: a same-named 
 created, or one that replaced hmb-ops's after a drop, is foreign. Foreign objects are never
 dropped, truncated or written; a drop names its tables, never uses CASCADE, and is refused with the
 list of dependents when anything outside the drop depends on them.
+
+A record is only as good as whoever could write it: anybody allowed to create tables in the schema
+can create a `hmb_ops_owned` of their own and claim their `posts`. So a claim is believed only when
+(1) the record table is the one hmb-ops creates (its columns, its comment) and belongs to the role
+hmb-ops connects as, and (2) the claimed table belongs to that role too and has exactly the
+reference schema's columns (names and types, in order). A claim failing either is a foreign table,
+reported with the reason; hmb-ops never drops or writes it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 
 from hmb_ops.errors import UsageError
 
@@ -169,6 +177,38 @@ _USER_RELKINDS = ("r", "p", "v", "m", "f")
 _KIND_NAMES = {"r": "table", "p": "table", "v": "view", "m": "materialized view", "f": "foreign table"}
 
 
+OWNED_COMMENT = "hmb-ops: the tables hmb-ops created here; it drops or rewrites only these"
+# The record table exactly as record_owned creates it (name, format_type), in order.
+OWNED_COLUMNS = (("schema_name", "text"), ("object_name", "text"), ("relid", "oid"), ("kind", "text"),
+                 ("created_by", "text"), ("created_at", "timestamp with time zone"))
+# Columns every version of the seed-info table has (older ones lack state, shares_database, run_id).
+SEED_INFO_COLUMNS = ("scale", "seed", "users", "hash_rounds", "password_hash", "rows", "seconds", "seeded_at")
+
+# DDL type -> what format_type() reports for the column it creates.
+_TYPE_NAMES = {"bigserial": "bigint", "bigint": "bigint", "integer": "integer", "smallint": "smallint",
+               "text": "text", "boolean": "boolean", "timestamptz": "timestamp with time zone"}
+_COLUMN_LINE = re.compile(r"^\s*([a-z_][a-z0-9_]*)\s+(" + "|".join(_TYPE_NAMES) + r")\b")
+
+
+def reference_columns(table: str) -> tuple[tuple[str, str], ...]:
+    """(name, format_type) of each column the DDL gives `table`, in order."""
+    body = DDL[TABLES.index(table)].split("(", 1)[1]
+    return tuple((m.group(1), _TYPE_NAMES[m.group(2)]) for line in body.splitlines()
+                 if (m := _COLUMN_LINE.match(line)))
+
+
+REFERENCE_COLUMNS = {t: reference_columns(t) for t in TABLES}
+
+
+@dataclass(frozen=True)
+class Ownership:
+    """Which relations of one schema are verifiably hmb-ops's, and why the others claimed are not."""
+
+    tables: dict                 # reference table name -> oid, claimed and verified
+    bookkeeping: tuple           # hmb-ops's bookkeeping tables present and verified
+    reasons: dict                # name -> why a claimed (or bookkeeping-named) relation is not hmb-ops's
+
+
 @dataclass(frozen=True)
 class Survey:
     """What the database holds, seen by ownership, for one schema (the connection's current one)."""
@@ -180,6 +220,8 @@ class Survey:
     missing: tuple[str, ...]     # reference tables absent
     oids: dict                   # name -> oid of every relation in this schema that was looked at
     kinds: dict                  # name -> relkind, same keys
+    reasons: dict = field(default_factory=dict)  # name -> why a claimed relation is not hmb-ops's
+    bookkeeping: tuple = ()      # hmb-ops's own bookkeeping tables present (verified)
 
     @property
     def all_foreign(self) -> tuple[str, ...]:
@@ -187,7 +229,7 @@ class Survey:
 
     def to_dict(self) -> dict:
         return {"schema": self.schema, "owned": list(self.owned), "colliding": list(self.colliding),
-                "foreign": list(self.foreign), "missing": list(self.missing)}
+                "foreign": list(self.foreign), "missing": list(self.missing), "unverified": dict(self.reasons)}
 
 
 def _lock(cur) -> None:
@@ -204,6 +246,96 @@ def _owned_record(cur, schema: str) -> dict[str, int] | None:
     return {name: int(oid) for name, oid in cur.fetchall()}
 
 
+def _facts(cur, schema: str, names) -> dict:
+    """name -> (oid, relkind, owner role, owned by the current role, [(column, type)...], comment)."""
+    cur.execute("""
+        SELECT c.relname, c.oid::bigint, c.relkind, pg_get_userbyid(c.relowner),
+               c.relowner = (SELECT oid FROM pg_roles WHERE rolname = current_user),
+               ARRAY(SELECT ARRAY[a.attname::text, format_type(a.atttypid, a.atttypmod)] FROM pg_attribute a
+                     WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum),
+               obj_description(c.oid, 'pg_class')
+        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE n.nspname = %s AND c.relname = ANY(%s)""", (schema, list(names)))
+    return {r[0]: (int(r[1]), r[2], r[3], r[4], tuple(tuple(col) for col in r[5] or ()), r[6])
+            for r in cur.fetchall()}
+
+
+def _not_mine(fact) -> str | None:
+    """Why a relation hmb-ops would have created is not (kind or owner), or None."""
+    _oid, kind, owner, mine, _cols, _comment = fact
+    if kind != "r":
+        return f"is a {_KIND_NAMES.get(kind, 'relation')}, not a table"
+    if not mine:
+        return f"owned by role {owner}, not by the role hmb-ops connects as"
+    return None
+
+
+def ownership(cur, schema: str) -> Ownership:
+    """Read (never change) which tables of `schema` hmb-ops created, verifying every claim.
+
+    Claims come from the record (hmb_ops_owned, by oid) or, in a database seeded before records
+    existed (seed-info table, no record), from the seed-info table's presence. Either source is
+    believed only when it is the table hmb-ops creates and belongs to the current role; each
+    claimed table only when it belongs to the current role and has the reference columns.
+    """
+    facts = _facts(cur, schema, TABLES + BOOKKEEPING)
+    reasons: dict[str, str] = {}
+    verified: list[str] = []
+
+    marker = facts.get(OWNED_TABLE)
+    if marker is not None:
+        why = _not_mine(marker)
+        if why is None and marker[4] != OWNED_COLUMNS:
+            why = "its columns differ from the table hmb-ops creates"
+        if why is None and marker[5] != OWNED_COMMENT:
+            why = "it lacks the comment hmb-ops sets on it"
+        if why:
+            reasons[OWNED_TABLE] = f"not hmb-ops's record: {why}"
+        else:
+            verified.append(OWNED_TABLE)
+    info = facts.get(SEED_INFO_TABLE)
+    if info is not None:
+        why = _not_mine(info)
+        if why is None and not set(SEED_INFO_COLUMNS) <= {c for c, _t in info[4]}:
+            why = "its columns differ from the table hmb-ops creates"
+        if why:
+            reasons[SEED_INFO_TABLE] = f"not hmb-ops's seed record: {why}"
+        else:
+            verified.append(SEED_INFO_TABLE)
+
+    present = {t: facts[t] for t in TABLES if t in facts}
+    if marker is not None:
+        source = "recorded in hmb_ops_owned"
+        record = {}
+        if marker[1] == "r" and marker[4] == OWNED_COLUMNS:  # readable as a record at all
+            cur.execute("SELECT has_table_privilege(%s::oid, 'SELECT')", (marker[0],))
+            if cur.fetchone()[0]:
+                record = _owned_record(cur, schema) or {}
+        claimed = [t for t in present if record.get(t) == present[t][0]]
+        trusted = OWNED_TABLE in verified
+    elif info is not None:
+        # Seeded before ownership was recorded: the seed-info table proves hmb-ops loaded the
+        # reference tables present then (that seeder dropped anything else by the name).
+        source = "left by an earlier hmb-ops seed (hmb_ops_seed_info)"
+        claimed = list(present)
+        trusted = SEED_INFO_TABLE in verified
+    else:
+        claimed, trusted, source = [], False, ""
+    owned: dict[str, int] = {}
+    for table in claimed:
+        fact = present[table]
+        why = _not_mine(fact)
+        if why is None and fact[4] != REFERENCE_COLUMNS[table]:
+            why = "its columns differ from the reference schema"
+        if why is None and not trusted:
+            why = reasons.get(OWNED_TABLE if marker is not None else SEED_INFO_TABLE, "")
+        if why:
+            reasons[table] = f"{source} but {why}"
+        else:
+            owned[table] = fact[0]
+    return Ownership(tables=owned, bookkeeping=tuple(verified), reasons=reasons)
+
+
 def survey(conn) -> Survey:
     """Read (never change) which relations are hmb-ops's own and which belong to somebody else."""
     with conn.cursor() as cur:
@@ -212,7 +344,7 @@ def survey(conn) -> Survey:
         if schema is None:
             raise UsageError("the connection has no current schema (empty search_path)",
                              hint="set search_path to the schema hmb-ops should use")
-        record = _owned_record(cur, schema)
+        mine = ownership(cur, schema)
         # Every user relation of the database, wherever it lives: extension members
         # (pg_stat_statements' views), system schemas and hmb-ops's scratch schemas excluded.
         cur.execute("""
@@ -226,30 +358,26 @@ def survey(conn) -> Survey:
               AND NOT c.relispartition
             ORDER BY n.nspname <> %s, n.nspname, c.relname""", (list(_USER_RELKINDS), schema))
         rows = cur.fetchall()
-        legacy = False
-        if record is None:
-            # Seeded before ownership was recorded: the seed-info table proves hmb-ops loaded
-            # the reference tables present then (that seeder dropped anything else by the name).
-            cur.execute("SELECT to_regclass(%s)", (_qualified(schema, SEED_INFO_TABLE),))
-            legacy = cur.fetchone()[0] is not None
     oids = {name: oid for nsp, name, oid, _kind in rows if nsp == schema}
     kinds = {name: kind for nsp, name, _oid, kind in rows if nsp == schema}
     owned, colliding, foreign = [], [], []
     for nsp, name, oid, kind in rows:
-        if nsp == schema and name in BOOKKEEPING:
+        if nsp == schema and name in mine.bookkeeping:
             continue
-        mine = nsp == schema and name in TABLES and kind == "r" and (
-            (record or {}).get(name) == oid or legacy)
-        if mine:
+        if nsp == schema and mine.tables.get(name) == oid:
             owned.append(name)
-        elif nsp == schema and name in TABLES:
+        elif nsp == schema and (name in TABLES or name in BOOKKEEPING):
+            # A reference name, or a bookkeeping name hmb-ops cannot trust: building beside it
+            # would tie hmb-ops's tables (or records) to somebody else's.
             colliding.append(name)
         else:
             foreign.append(name if nsp == schema else f"{nsp}.{name}")
-    order = {t: i for i, t in enumerate(TABLES)}
+    order = {t: i for i, t in enumerate(TABLES + BOOKKEEPING)}
     return Survey(schema=schema, owned=tuple(sorted(owned, key=order.get)),
                   colliding=tuple(sorted(colliding, key=order.get)), foreign=tuple(foreign),
-                  missing=tuple(t for t in TABLES if t not in oids), oids=oids, kinds=kinds)
+                  missing=tuple(t for t in TABLES if t not in oids), oids=oids, kinds=kinds,
+                  reasons={n: r for n, r in mine.reasons.items() if n in colliding},
+                  bookkeeping=mine.bookkeeping)
 
 
 def _qualified(schema: str, name: str) -> str:
@@ -275,8 +403,7 @@ def record_owned(cur, schema: str, tables) -> None:
         created_by text NOT NULL DEFAULT 'hmb-ops',
         created_at timestamptz NOT NULL DEFAULT now(),
         PRIMARY KEY (schema_name, object_name))""")
-    cur.execute(f"COMMENT ON TABLE {_qualified(schema, OWNED_TABLE)} IS "
-                "'hmb-ops: the tables hmb-ops created here; it drops or rewrites only these'")
+    cur.execute(f"COMMENT ON TABLE {_qualified(schema, OWNED_TABLE)} IS %s", (OWNED_COMMENT,))
     for table in tables:
         cur.execute(f"INSERT INTO {_qualified(schema, OWNED_TABLE)} (schema_name, object_name, relid)"
                     " VALUES (%s, %s, to_regclass(%s)) ON CONFLICT (schema_name, object_name)"
@@ -287,9 +414,10 @@ def record_owned(cur, schema: str, tables) -> None:
 def collision_error(found: Survey) -> UsageError:
     names = ", ".join(found.colliding)
     others = f"; and beside them: {', '.join(found.foreign)}" if found.foreign else ""
+    why = "".join(f"; {name}: {reason}" for name, reason in found.reasons.items())
     return UsageError(
         f"the database holds tables hmb-ops did not create with the reference schema's names: {names}"
-        f" (schema {found.schema}){others}; hmb-ops never drops or writes them",
+        f" (schema {found.schema}{why}){others}; hmb-ops never drops or writes them",
         hint=f"{DEDICATED_HINT}; or, to drop them, name each: "
              f"hmb-ops db seed --drop-foreign {','.join(found.colliding)}")
 
@@ -415,8 +543,8 @@ def drop_owned(conn, *, commit: bool = True) -> list[str]:
                          " create those", hint="drop or change those objects first, or use a dedicated database")
     drop_tables(conn, owned)
     with conn.cursor() as cur:
-        for table in BOOKKEEPING:
-            cur.execute(f"DROP TABLE IF EXISTS {_qualified(found.schema, table)}")
+        for table in found.bookkeeping:  # only hmb-ops's verified own: a same-named foreign one stays
+            cur.execute(f"DROP TABLE {_qualified(found.schema, table)}")
     if commit:
         conn.commit()
     return owned

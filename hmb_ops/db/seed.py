@@ -1051,15 +1051,55 @@ def ensure_seeded(url: str, *, scale: str = "small", seed: int = 42, password: s
         conn.close()
 
 
+def may_create_extensions(url: str, extensions) -> bool:
+    """Whether hmb-ops may create the declared `extensions` without being asked.
+
+    Creating an extension changes the database outside hmb-ops's tables, so it does so unasked
+    only in a database it has to itself. In a shared one (tables hmb-ops did not create, or
+    recorded as shared by db seed --allow-foreign-tables) a missing extension is refused
+    (UsageError) before anything changes; `indexes apply --create-extensions` is the consent.
+    Returns False for a shared database whose extensions are all there.
+    """
+    from hmb_ops.db.connect import connection
+    from hmb_ops.db.schema import survey
+
+    with connection(url, application_name="hmb-ops seed") as conn:
+        found = survey(conn)
+        meta = read_seed_record(conn)
+        with conn.cursor() as cur:
+            cur.execute("SELECT extname FROM pg_extension")
+            installed = {r[0] for r in cur.fetchall()}
+        conn.rollback()
+    if not (found.all_foreign or (meta and meta["shares_database"])):
+        return True
+    missing = [e for e in extensions if e not in installed]
+    if missing:
+        names = ", ".join(missing)
+        raise UsageError(
+            f"the database is shared with tables hmb-ops did not create and lacks extension {names}, which"
+            " the declared indexes need; hmb-ops creates an extension unasked only in a database it has to itself",
+            hint="to allow it, run hmb-ops indexes apply --create-extensions on this database first;"
+                 " or use a dedicated database")
+    return False
+
+
 def read_seed_record(conn) -> dict | None:
     """The seed record, or None. A record written before seeds had a state counts as complete."""
+    from hmb_ops.db.schema import SEED_INFO_COLUMNS
+
     with conn.cursor() as cur:
-        cur.execute("SELECT to_regclass(%s)", (META_TABLE,))
-        if cur.fetchone()[0] is None:
+        # Only the table hmb-ops creates counts: a same-named one of another role, or with other
+        # columns, could otherwise say "shared" or "seeded" for the user.
+        cur.execute("SELECT c.relkind = 'r' AND c.relowner = (SELECT oid FROM pg_roles WHERE rolname = current_user)"
+                    " FROM pg_class c WHERE c.oid = to_regclass(%s)", (META_TABLE,))
+        row = cur.fetchone()
+        if row is None or not row[0]:
             return None
         cur.execute("SELECT array_agg(attname::text) FROM pg_attribute WHERE attrelid = %s::regclass"
                     " AND attnum > 0 AND NOT attisdropped", (META_TABLE,))
         columns = set(cur.fetchone()[0] or ())
+        if not set(SEED_INFO_COLUMNS) <= columns:
+            return None
         optional = ", ".join(name if name in columns else default for name, default in OPTIONAL_META.items())
         cur.execute(f"SELECT {optional}, {META_COLUMNS} FROM {META_TABLE}")
         row = cur.fetchone()

@@ -155,19 +155,9 @@ def owned_tables(conn, schema: str) -> dict[str, int]:
     """
     from hmb_ops.db import schema as refschema
 
+    # The claims verified there (owner role, reference columns, a genuine record table).
     with conn.cursor() as cur:
-        record = refschema._owned_record(cur, schema)
-        if record is None:
-            cur.execute("SELECT to_regclass(%s)", (refschema._qualified(schema, refschema.SEED_INFO_TABLE),))
-            if cur.fetchone()[0] is None:
-                return {}
-        cur.execute("SELECT c.relname, c.oid::bigint FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-                    "WHERE n.nspname = %s AND c.relkind = 'r' AND c.relname = ANY(%s)",
-                    (schema, list(refschema.TABLES)))
-        present = {name: int(oid) for name, oid in cur.fetchall()}
-    if record is None:  # legacy seed
-        return present
-    return {name: oid for name, oid in present.items() if record.get(name) == oid}
+        return dict(refschema.ownership(cur, schema).tables)
 
 
 def read_indexes(conn, schema: str) -> list[LiveIndex]:
