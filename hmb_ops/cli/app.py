@@ -13,8 +13,9 @@ def _bind_host(ctx, param, value: str) -> str:
     import ipaddress
     import socket
 
+    value = value.strip().removeprefix("[").removesuffix("]")  # [::1] as in a URL is ::1
     try:
-        addrs = [str(ipaddress.ip_address(value.strip("[]")))]
+        addrs = [str(ipaddress.ip_address(value))]
     except ValueError:
         # Dotted numbers that are no IPv4 address are a typo, not a name to look up in DNS.
         if not value or all(c.isdigit() or c == "." for c in value):
@@ -32,6 +33,29 @@ def _bind_host(ctx, param, value: str) -> str:
         except OSError:
             continue
     raise click.BadParameter(f"{value!r} is not an address of this machine (try 127.0.0.1)")
+
+
+def _exposure_warning(host: str) -> str | None:
+    """A warning when the app would be reachable from other machines: any address that is not
+    loopback (0.0.0.0 and :: mean every interface). A name counts as loopback only when every
+    address it resolves to is."""
+    import ipaddress
+    import socket
+
+    try:
+        addrs = [ipaddress.ip_address(host)]
+    except ValueError:
+        try:
+            addrs = [ipaddress.ip_address(i[4][0].split("%")[0])
+                     for i in socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)]
+        except (socket.gaierror, UnicodeError, ValueError):
+            addrs = []
+    if addrs and all(a.is_loopback for a in addrs):
+        return None
+    where = "on every interface" if any(a.is_unspecified for a in addrs) else f"at {host}"
+    return (f"--host {host} is not a loopback address: the reference app is now reachable from other "
+            f"machines {where}; it is a demo (seeded users share one default password, and it uses the "
+            "database URL it is given, often a superuser's)")
 
 
 @click.group()
@@ -58,10 +82,14 @@ def serve(ctx: Ctx, tier, host, port, workers, threads, background_mode, log_dir
     from hmb_ops.refapp.serve import serve_app
 
     database = ctx.database()
+    exposure = _exposure_warning(host)
+    if exposure:
+        info(f"warning: {exposure}")  # stderr, also with --json: it must not go unseen
 
     def ready(server, plan_summary):
         doc = {"url": server.url, "pid": server.pid, "workers": server.worker_pids(), "database": database.masked,
-               "tier": tier, "config": plan_summary, "log": str(server.log_file)}
+               "tier": tier, "config": plan_summary, "log": str(server.log_file),
+               "warnings": [exposure] if exposure else []}
         if as_json:
             emit_json(doc)
         else:

@@ -80,7 +80,8 @@ class GunicornProcess:
                  env: dict[str, str] | None = None, log_dir: str | None = None,
                  app: str = "hmb_ops.refapp.wsgi:app", token_secret: str | None = None):
         self.database_url = database_url
-        self.host = host
+        # Bare address inside; brackets only where a URL or Gunicorn's HOST:PORT needs them.
+        self.host = host.strip().removeprefix("[").removesuffix("]")
         self.port = int(port or 0)
         self.config_file = str(config_file) if config_file else DEFAULT_CONFIG
         self.workers = workers
@@ -99,10 +100,15 @@ class GunicornProcess:
         self.url = ""
         self.pid = 0
 
+    def _bracketed(self) -> str:
+        # An IPv6 literal in HOST:PORT is ambiguous: Gunicorn reads `::1:8000` as host `::1:8000`
+        # with an empty port. `[::1]:8000` is the form both Gunicorn and URLs take.
+        return f"[{self.host}]" if ":" in self.host else self.host
+
     # -- lifecycle ------------------------------------------------------------------------------
     def command(self) -> list[str]:
         cmd = [sys.executable, "-m", "gunicorn", "--config", self.config_file,
-               "--bind", f"{self.host}:{self.port}"]
+               "--bind", f"{self._bracketed()}:{self.port}"]
         if self.workers is not None:
             cmd += ["--workers", str(self.workers)]
         if self.threads is not None:
@@ -140,8 +146,7 @@ class GunicornProcess:
                                       stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                       start_new_session=True, cwd=os.getcwd())
         self.pid = self._proc.pid
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        self.url = f"http://{host}:{self.port}"
+        self.url = f"http://{self._bracketed()}:{self.port}"
         atexit.register(self.stop)
         try:
             self._wait_ready(ready_timeout)
