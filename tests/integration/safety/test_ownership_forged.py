@@ -186,3 +186,20 @@ def test_loadtest_in_a_shared_database_creates_no_extension_unasked(hmb, foreign
     assert "pg_trgm" in {e for e, _v in run_sql(url, "SELECT extname, extversion FROM pg_extension")}
     proc = hmb(run, env=env, timeout=240)
     assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+@pytest.mark.parametrize("record", ["CREATE TABLE hmb_ops_owned (object_name text, note text)",
+                                    "CREATE VIEW hmb_ops_owned AS SELECT 'public'::text AS schema_name,"
+                                    " 'posts'::text AS object_name, 'posts'::regclass::oid AS relid"])
+def test_a_record_of_another_shape_claims_nothing_and_is_not_dropped(hmb, new_database, record):
+    url = new_database("shape")
+    env = {"DATABASE_URL": url}
+    run_sql(url, *USERS_POSTS, record)
+    doc = json.loads(hmb(["--json", "db", "status"], env=env).stdout)["ownership"]
+    assert doc["owned"] == [] and doc["colliding"] == ["posts", "hmb_ops_owned"]
+    assert doc["unverified"]["hmb_ops_owned"].startswith("not hmb-ops's record: ")
+    before = posts_digest(url)
+    proc = hmb(SEED + ["--reset"], env=env)
+    assert "hmb_ops_owned: not hmb-ops's record" in error_line(proc, 2)
+    assert posts_digest(url) == before and tables(url) >= {"posts"}
+    assert run_sql(url, "SELECT to_regclass('hmb_ops_owned') IS NOT NULL") == [(True,)]
