@@ -65,8 +65,10 @@ def tune(cctx, ctx: Ctx, tier, cpus, memory, app, worker_class, threads, worker_
         raise UsageError(f"{'--merge' if merge else '--force'} needs --out DIR")
     if service is not None and not merge:
         raise UsageError("--service picks the render.yaml service for --merge", hint="add --merge")
-    if merge and cctx.get_parameter_source("app") != click.core.ParameterSource.COMMANDLINE:
-        app, worker_class = _keep_users_app(out_dir, service, app, worker_class)
+    if merge:
+        app, worker_class, preload = _keep_users_app(
+            out_dir, service, app, worker_class, preload,
+            keep_app=cctx.get_parameter_source("app") != click.core.ParameterSource.COMMANDLINE)
 
     from hmb_ops.db.resolve import configured_url
 
@@ -134,26 +136,34 @@ def tune(cctx, ctx: Ctx, tier, cpus, memory, app, worker_class, threads, worker_
             out()
 
 
-def _keep_users_app(out_dir, service, app, worker_class):
-    """--merge keeps the app (and worker class) the user's own deploy files start."""
+def _keep_users_app(out_dir, service, app, worker_class, preload, *, keep_app=True):
+    """--merge keeps the app (and worker class) the user's own deploy files start, and their --preload."""
     from hmb_ops.errors import UsageError
     from hmb_ops.tune.api import existing_web
     from hmb_ops.tune.validate import worker_class_problem
 
     found = existing_web(out_dir, service=service)
-    if found.app is None:
-        return app, worker_class
+    if preload is None and found.preload_source:
+        # Their web command preloads the app: that is their word that it is safe to (the plan then
+        # agrees with the --preload kept on the merged line).
+        info(f"keeping your --preload (from {found.preload_source}); --no-preload replaces it")
+        preload = True
+    if not keep_app or found.app is None:
+        return app, worker_class, preload
     info(f"keeping your app {found.app} (from {found.source}); --app replaces it")
     if worker_class is None and found.worker_class:
         problem = worker_class_problem(found.worker_class)
         if problem:
             raise UsageError(f"{found.source} uses {problem}", hint="choose the worker class to write with --worker-class")
         worker_class = found.worker_class
-    return found.app, worker_class
+    return found.app, worker_class, preload
 
 
 def _show_deploy(deploy) -> None:
-    """Each file's fate on stderr; a diff for every change to a file that is the user's."""
+    """Each file's fate on stderr; a diff for every change to a file that is the user's; with --merge,
+    the user's config run first, each of their settings the plan replaces and the flags kept."""
+    from hmb_ops.tune.deploy import mask_secrets
+
     for w in deploy.writes:
         if deploy.refused and w.action != "refuse":
             continue  # nothing at all is written when a file is refused
@@ -164,8 +174,20 @@ def _show_deploy(deploy) -> None:
                 "refuse": "REFUSED: not written by hmb-ops (no generated-by header); it would change like this:"}[w.action]
         info(f"{path}: {what}")
         if w.action in ("refuse", "merge", "overwrite") and w.diff:
+            # FileWrite.diff is masked: secrets in the user's files are shown as ***.
             sys.stderr.write(w.diff if w.diff.endswith("\n") else w.diff + "\n")
             sys.stderr.flush()
+    if deploy.refused:
+        return
+    conf = next((w.name for w in deploy.writes if w.name.endswith(".py")), "gunicorn.conf.py")
+    if deploy.chain:
+        info(f"{deploy.out_dir / conf}: runs your {deploy.chain} first, then sets the plan's values")
+    for o in deploy.overrides:
+        info(f"overridden by the plan: {o.line()}")
+    for source, words in deploy.kept:
+        info(mask_secrets(f"kept on {source}: {' '.join(words)}"))
+    for source, words in deploy.moved:
+        info(mask_secrets(f"set by the plan's config instead (same value), from {source}: {' '.join(words)}"))
 
 
 @tune.command()

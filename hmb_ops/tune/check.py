@@ -79,14 +79,19 @@ def controlled_env(extra: dict[str, str] | None = None) -> dict[str, str]:
 
 
 def evaluate_config(path: str | os.PathLike, *, env: dict[str, str] | None = None,
-                    timeout: float = 10) -> dict:
-    """{"settings": {known name: value}, "unknown": [names], "callables": [...]} for one config file."""
+                    timeout: float = 10, root: str | os.PathLike | None = None) -> dict:
+    """{"settings": {known name: value}, "unknown": [names], "callables": [...]} for one config file.
+
+    `root`: the app's folder (working directory and first on sys.path, as Gunicorn run there has it);
+    default the config file's folder.
+    """
     from hmb_ops.tune.validate import known_settings, suggest_setting
 
     p = Path(path)
-    cmd = [sys.executable, "-I", "-c", _EVALUATOR, str(p.resolve()), str(p.resolve().parent)]
+    cwd = str(Path(root).resolve()) if root is not None else str(p.resolve().parent)
+    cmd = [sys.executable, "-I", "-c", _EVALUATOR, str(p.resolve()), cwd]
     try:
-        proc = subprocess.run(cmd, env=controlled_env(env), cwd=str(p.resolve().parent), capture_output=True,
+        proc = subprocess.run(cmd, env=controlled_env(env), cwd=cwd, capture_output=True,
                               text=True, timeout=timeout, stdin=subprocess.DEVNULL)
     except subprocess.TimeoutExpired:
         raise ConfigError(f"evaluating it took longer than {timeout:g} s", path=str(p),

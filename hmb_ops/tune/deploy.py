@@ -26,7 +26,9 @@ structural change before anything is written.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
+import io
 import os
 import re
 import shlex
@@ -41,8 +43,9 @@ import yaml
 from hmb_ops.errors import ConfigError, StateDirError, UsageError
 from hmb_ops.private_files import TOKEN_SECRET_ENV
 from hmb_ops.tune.plan import TunePlan
-from hmb_ops.tune.render import (CONF, ENV, PROCFILE, RENDER, _yaml_str, app_environment, is_generated,
-                                 render_all, render_env_var, start_command, token_secret_comment)
+from hmb_ops.tune.render import (CONF, DEFAULT_PORT, ENV, PROCFILE, RENDER, _yaml_str, app_environment,
+                                 chained_config, is_generated, plan_settings, render_all, render_env_var,
+                                 render_gunicorn_conf, start_command, token_secret_comment)
 
 MODES = ("refuse", "merge", "force")
 # Where the plan's Gunicorn config goes when --merge finds the user's own gunicorn.conf.py.
@@ -54,6 +57,88 @@ SECRET_MODE = 0o600
 MAX_DEPLOY_FILE = 1024 * 1024
 _SERVERS = ("gunicorn", "uvicorn")
 _ASSIGNMENT = re.compile(r"[A-Za-z_]\w*=[\w./:${}@%+,-]*")
+
+
+# ---------------------------------------------------------------------------------------------
+# Showing the user's files: every line tune echoes (diffs, messages) goes through `mask_secrets`.
+
+MASK = "***"
+_SECRET_NAME = re.compile(r"PASSWORD|PASSWD|SECRET|TOKEN|KEY|CREDENTIAL|PRIVATE|AUTH", re.I)
+# NAME=value / NAME: value / "NAME": value at the start of a line (env file, Python, YAML, JSON).
+_LINE_ASSIGN = re.compile(r"""^(?P<lead>\s*(?:-\s+)?(?:export\s+)?)(?P<q>["']?)(?P<name>[A-Za-z_][\w.-]*)(?P=q)"""
+                          r"""(?P<op>\s*=\s*|\s*:\s+|\s*:(?=["']))(?P<value>\S.*)$""")
+# NAME=value inside a command line (Procfile, startCommand) and --secret-flag[= ]value.
+_INLINE_ASSIGN = re.compile(r"""(?<![\w.-])(?P<name>[A-Za-z_]\w*)=(?P<value>"[^"]*"|'[^']*'|[^\s;&|]+)""")
+_SECRET_FLAG = re.compile(r"""(?P<flag>--?[\w-]*(?:password|passwd|secret|token|key|credential|private|auth)[\w-]*)"""
+                          r"""(?P<op>=|\s+)(?P<value>"[^"]*"|'[^']*'|[^\s-][^\s;&|]*)""", re.I)
+# render.yaml envVars: `key: NAME` names the variable whose `value:` follows.
+_YAML_KEY = re.compile(r"""^\s*(?:-\s+)?key\s*:\s*["']?(?P<name>[^\s"'#,}]+)""")
+_YAML_VALUE = re.compile(r"""^(?P<lead>\s*(?:-\s+)?value\s*:\s*)(?P<value>\S.*)$""")
+_FLOW_VALUE = re.compile(r"""(?P<lead>\bvalue\s*:\s*)(?P<value>"[^"]*"|'[^']*'|[^,}]+)""")
+
+
+_FLOW_MAP = re.compile(r"\{[^{}]*\}")
+_FLOW_KEY = re.compile(r"""\bkey\s*:\s*["']?(?P<name>[^\s"',}]+)""")
+
+
+def _mask_flow_item(m: re.Match) -> str:
+    """`{key: NAME, value: v}`: the value masked when NAME looks secret."""
+    key = _FLOW_KEY.search(m.group(0))
+    if not key or not _secret_name(key.group("name")):
+        return m.group(0)
+    return _FLOW_VALUE.sub(lambda v: v.group("lead") + MASK, m.group(0))
+
+
+def _secret_name(name: str) -> bool:
+    # `key` itself is render.yaml's field naming a variable, not a secret.
+    return bool(_SECRET_NAME.search(name)) and name.lower() != "key"
+
+
+def mask_secrets(text: str) -> str:
+    """`text` (a user's file, a command, a message) with every value that may be a secret as ***.
+
+    Masked: values of keys whose names look secret (PASSWORD, PASSWD, SECRET, TOKEN, KEY, CREDENTIAL,
+    PRIVATE, AUTH) in env, Python, YAML and JSON lines and in NAME=value words of commands; the
+    `value:` of a render.yaml envVars item whose `key:` looks secret (with a block scalar's lines);
+    values of flags named like that; and the password of any URL (hmb_ops.db.dsn.mask_text).
+    Line by line, so a diff of two masked texts never shows a secret on any of its lines.
+    """
+    from hmb_ops.db.dsn import mask_text
+
+    out = []
+    secret_item = False        # inside a render.yaml envVars item whose key looks secret
+    block_indent = None        # inside the block scalar of a masked value: lines indented deeper
+    for line in text.splitlines(keepends=True):
+        body = line.rstrip("\r\n")
+        ending = line[len(body):]
+        indent = len(body) - len(body.lstrip())
+        if block_indent is not None:
+            if body.strip() and indent <= block_indent:
+                block_indent = None
+            else:
+                out.append((body[:indent] + MASK if body.strip() else body) + ending)
+                continue
+        body = _FLOW_MAP.sub(_mask_flow_item, body)
+        key = _YAML_KEY.match(body)
+        if key:
+            secret_item = _secret_name(key.group("name"))
+        elif body.lstrip().startswith("- "):
+            secret_item = False
+        value = _YAML_VALUE.match(body)
+        if value and secret_item and not key:
+            if value.group("value").rstrip().startswith(("|", ">")):
+                block_indent = indent
+            body = value.group("lead") + MASK
+        m = _LINE_ASSIGN.match(body)
+        if m and _secret_name(m.group("name")):
+            if m.group("value").rstrip().startswith(("|", ">")):
+                block_indent = indent
+            body = body[:m.start("value")] + MASK
+        body = _INLINE_ASSIGN.sub(lambda a: f"{a.group('name')}={MASK}" if _secret_name(a.group("name"))
+                                  else a.group(0), body)
+        body = _SECRET_FLAG.sub(lambda f: f.group("flag") + f.group("op") + MASK, body)
+        out.append(mask_text(body) + ending)
+    return "".join(out)
 
 
 @dataclass(frozen=True)
@@ -70,11 +155,14 @@ class FileWrite:
 
     @property
     def diff(self) -> str:
+        """The change as a unified diff of the masked texts: no secret of the user's is ever shown."""
         if self.previous is None or self.previous == self.text:
             return ""
-        return "".join(difflib.unified_diff(self.previous.splitlines(keepends=True),
-                                            self.text.splitlines(keepends=True),
+        head = f"--- {self.name} (yours)\n+++ {self.name} (hmb-ops)\n"
+        diff = "".join(difflib.unified_diff(mask_secrets(self.previous).splitlines(keepends=True),
+                                            mask_secrets(self.text).splitlines(keepends=True),
                                             fromfile=f"{self.name} (yours)", tofile=f"{self.name} (hmb-ops)"))
+        return diff or head + "# only values shown as *** differ\n"
 
     def to_dict(self) -> dict:
         return {"file": self.name, "action": self.action, "mode": f"{self.mode:04o}", "backup": self.backup,
@@ -87,6 +175,12 @@ class DeployPlan:
     mode: str
     writes: tuple[FileWrite, ...]
     rendered: dict[str, str] = field(default_factory=dict)
+    # --merge: the user's own Gunicorn config the plan's config runs first, the user's settings the
+    # plan replaces, and the flags of the user's web commands kept on the merged lines.
+    chain: str | None = None
+    overrides: tuple["Override", ...] = ()
+    kept: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    moved: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     @property
     def refused(self) -> tuple[FileWrite, ...]:
@@ -94,7 +188,36 @@ class DeployPlan:
 
     def to_dict(self) -> dict:
         return {"out_dir": str(self.out_dir), "mode": self.mode, "files": [w.to_dict() for w in self.writes],
-                "refused": [w.name for w in self.refused]}
+                "refused": [w.name for w in self.refused], "chained_config": self.chain,
+                "overrides": [o.to_dict() for o in self.overrides],
+                "kept_flags": [{"source": src, "flags": mask_secrets(" ".join(words))} for src, words in self.kept],
+                "moved_flags": [{"source": src, "flags": mask_secrets(" ".join(words))} for src, words in self.moved]}
+
+
+@dataclass(frozen=True)
+class Override:
+    """A setting of the user's (in their config or on their web command) that the plan replaces."""
+
+    setting: str
+    source: str
+    yours: str
+    plan: str
+
+    def to_dict(self) -> dict:
+        return {"setting": self.setting, "source": mask_secrets(self.source), "yours": mask_secrets(self.yours),
+                "plan": self.plan}
+
+    def line(self) -> str:
+        return mask_secrets(f"{self.setting}: yours {self.yours} → plan {self.plan} ({self.source})")
+
+
+@dataclass
+class MergeReport:
+    """What merging the web commands kept and replaced (filled by `_web_command`)."""
+
+    overrides: list[Override] = field(default_factory=list)
+    kept: list[tuple[str, tuple[str, ...]]] = field(default_factory=list)
+    moved: list[tuple[str, tuple[str, ...]]] = field(default_factory=list)   # same value as the plan's config
 
 
 # ---------------------------------------------------------------------------------------------
@@ -137,6 +260,8 @@ class WebCommand:
     app: str | None
     worker_class: str | None
     simple: bool      # one program, optionally after VAR=value words and `exec`: safe to rebuild
+    preload: bool = False
+    config: str | None = None   # what -c/--config names
 
 
 def parse_web_command(command: str, where: str) -> WebCommand:
@@ -154,13 +279,16 @@ def parse_web_command(command: str, where: str) -> WebCommand:
     server = server if server in _SERVERS else None
     simple = (not punct and server is not None
               and all(_ASSIGNMENT.fullmatch(a) for a in assignments))
-    app = worker_class = None
+    app = worker_class = config = None
+    preload = False
     if server == "gunicorn":
         flags, _inline, _notes = _parse_gunicorn_command(command, {})
         if flags:
             app = flags.get("app")
             worker_class = flags.get("worker_class")
-    return WebCommand(tuple(assignments), server, app, worker_class, simple)
+            preload = bool(flags.get("preload_app"))
+            config = flags.get("config")
+    return WebCommand(tuple(assignments), server, app, worker_class, simple, preload, config)
 
 
 _WEB_LINE = re.compile(r"^\s*web\s*:(.*)$")
@@ -234,6 +362,7 @@ class ExistingWeb:
     app: str | None
     worker_class: str | None
     source: str | None
+    preload_source: str | None = None   # where the web command says --preload, if any does
 
 
 def existing_web(out_dir: str | os.PathLike, *, service: str | None = None) -> ExistingWeb:
@@ -264,29 +393,130 @@ def existing_web(out_dir: str | os.PathLike, *, service: str | None = None) -> E
     if len(apps) > 1:
         desc = "; ".join(f"{s}: {w.app}" for s, w in found if w.app)
         raise UsageError(f"the deploy files start different apps ({desc})", hint="say which one with --app MODULE:VAR")
+    preload = next((source for source, web in found if web.preload), None)
     for source, web in found:
         if web.app:
-            return ExistingWeb(web.app, web.worker_class, source)
-    return ExistingWeb(None, None, None)
+            return ExistingWeb(web.app, web.worker_class, source, preload)
+    return ExistingWeb(None, None, None, preload)
 
 
 # ---------------------------------------------------------------------------------------------
 # Merging
 
 
-def _web_command(existing: str | None, plan: TunePlan, conf: str, where: str) -> str:
-    """The plan's start command, after the user's own VAR=value words when there were any."""
+def _flag_groups(args: list[str]) -> tuple[list[tuple[str | None, list[str]]], list[str]]:
+    """Gunicorn's arguments as (setting, words) per option (None: an option Gunicorn does not know)
+    and the positional words, split the way Gunicorn's own argument parser reads them."""
+    from gunicorn.config import Config
+
+    actions = Config().parser()._option_string_actions
+    groups: list[tuple[str | None, list[str]]] = []
+    positional: list[str] = []
+    i = 0
+    while i < len(args):
+        word = args[i]
+        if word == "--":
+            positional += args[i + 1:]
+            break
+        if not word.startswith("-") or word == "-":
+            positional.append(word)
+            i += 1
+            continue
+        name = word.split("=", 1)[0] if word.startswith("--") else word[:2]
+        action = actions.get(name)
+        attached = "=" in word if word.startswith("--") else len(word) > 2
+        if action is None or action.nargs == 0 or attached:
+            groups.append((action.dest if action else None, [word]))
+            i += 1
+        else:
+            groups.append((action.dest, args[i:i + 2]))
+            i += 2
+    return groups, positional
+
+
+def _flag_value(setting: str, words: list[str], scope: dict[str, str]):
+    """The value Gunicorn's parser gives `setting` from these words ($VARs expanded from `scope`)."""
+    from gunicorn.config import Config
+
+    from hmb_ops.tune.check import expand
+
+    # argparse reports a bad value on stderr before exiting; the user sees our message instead.
+    with contextlib.redirect_stderr(io.StringIO()):
+        try:
+            ns, _rest = Config().parser().parse_known_args([expand(w, scope) for w in words])
+        except SystemExit:
+            return " ".join(words)
+    value = getattr(ns, setting, None)
+    return value[0] if isinstance(value, list) and len(value) == 1 else value
+
+
+def _same(setting: str, yours, plans) -> bool:
+    if setting == "worker_class":
+        from hmb_ops.tune.check import _normalise_worker_class
+
+        return _normalise_worker_class(yours) == _normalise_worker_class(plans)
+    return yours == plans
+
+
+_PLAIN_WORD = re.compile(r"[\w@%+=:,./-]+")
+
+
+def _shell_word(word: str) -> str:
+    """A word for a command line again; $VAR stays expandable (double quotes), like the user wrote it."""
+    if _PLAIN_WORD.fullmatch(word) or re.fullmatch(r"[\w@%+=:,./${}-]+", word):
+        return word
+    if "$" in word:
+        return '"' + re.sub(r'(["\\`])', r"\\\1", word) + '"'
+    return shlex.quote(word)
+
+
+def _web_command(existing: str | None, plan: TunePlan, conf: str, where: str,
+                 report: MergeReport | None = None, source: str = "web") -> str:
+    """The plan's start command, keeping the user's VAR=value words and every flag that does not
+    contradict the plan; each flag that does is recorded in `report` as overridden."""
     ours = start_command(plan, conf)
     if existing is None:
         return ours
     web = parse_web_command(existing, where)
     if not web.simple:
-        raise ConfigError(f"the web command does more than start gunicorn: {existing!r}; tune will not rewrite it",
+        raise ConfigError(f"the web command does more than start gunicorn: {mask_secrets(repr(existing))}; tune "
+                          "will not rewrite it",
                           path=where, hint=f"change it by hand to `{ours}`, or use --force (a backup is kept)")
-    return " ".join([*web.assignments, ours])
+    if web.server != "gunicorn":
+        return " ".join([*web.assignments, ours])
+    words = _words(existing, where)
+    start = next(i for i, w in enumerate(words) if os.path.basename(w) == "gunicorn")
+    groups, positional = _flag_groups(words[start + 1:])
+    scope = {**app_environment(plan), "PORT": str(DEFAULT_PORT),
+             **dict(a.split("=", 1) for a in web.assignments)}
+    planned = plan_settings(plan)
+    kept: list[str] = []
+    for setting, group in groups:
+        if setting == "config":
+            continue  # the plan's config replaces it and runs it first (see prepare)
+        if setting in planned:
+            yours = _flag_value(setting, group, scope)
+            if not _same(setting, yours, planned[setting]):
+                if report is not None:
+                    report.overrides.append(Override(setting, f"{source}: {' '.join(group)}", str(yours),
+                                                     str(planned[setting])))
+                continue
+            if setting != "preload_app":
+                # The plan's config sets the same value (and lets its variable, e.g. WEB_CONCURRENCY,
+                # override it, which a number on the command line would not). --preload stays: the
+                # plan took it from this command.
+                if report is not None:
+                    report.moved.append((source, tuple(group)))
+                continue
+        kept += group
+    if kept and report is not None:
+        report.kept.append((source, tuple(kept)))
+    # The first positional word is the app (the plan's: the user's unless --app named another).
+    return " ".join([*web.assignments, "gunicorn", "--config", conf, *map(_shell_word, kept),
+                     plan.app, *map(_shell_word, positional[1:])])
 
 
-def merge_procfile(text: str, plan: TunePlan, conf: str, where: str) -> str:
+def merge_procfile(text: str, plan: TunePlan, conf: str, where: str, report: MergeReport | None = None) -> str:
     """The user's Procfile with its web line set to the plan's command; every other line as it was."""
     lines = text.splitlines(keepends=True)
     webs = _procfile_web(text)
@@ -299,7 +529,7 @@ def merge_procfile(text: str, plan: TunePlan, conf: str, where: str) -> str:
         return "".join(lines) + f"web: {start_command(plan, conf)}\n"
     idx, cmd = webs[0]
     ending = lines[idx][len(lines[idx].rstrip("\r\n")):]
-    lines[idx] = f"web: {_web_command(cmd, plan, conf, where)}" + ending
+    lines[idx] = f"web: {_web_command(cmd, plan, conf, where, report, f'{PROCFILE} web')}" + ending
     return "".join(lines)
 
 
@@ -353,7 +583,8 @@ def _replace_scalar(text: str, node, new: str) -> tuple[int, int, str]:
     return start, end, new
 
 
-def merge_render_yaml(text: str, plan: TunePlan, conf: str, where: str, service: str | None) -> str:
+def merge_render_yaml(text: str, plan: TunePlan, conf: str, where: str, service: str | None,
+                      report: MergeReport | None = None) -> str:
     """The user's render.yaml with only the web service's startCommand and tune's envVars entries changed."""
     if not text.endswith("\n"):
         text += "\n"  # so every insertion lands on a line of its own
@@ -365,7 +596,8 @@ def merge_render_yaml(text: str, plan: TunePlan, conf: str, where: str, service:
     inserts: list[str] = []          # new lines for the end of the service mapping
 
     _k, cmd_node = _get(svc, "startCommand")
-    new_cmd = _web_command(_scalar(cmd_node), plan, conf, where)
+    name = _scalar(_get(svc, "name")[1]) or "web"
+    new_cmd = _web_command(_scalar(cmd_node), plan, conf, where, report, f"{RENDER} {name}")
     if cmd_node is None:
         inserts.append(f"{' ' * key_col}startCommand: {_yaml_str(new_cmd)}\n")
     elif not isinstance(cmd_node, yaml.ScalarNode):
@@ -458,6 +690,60 @@ def backup_name(path: Path, now: datetime) -> Path:
     return candidate
 
 
+def _users_chain(out: Path, service: str | None) -> str | None:
+    """The user's own Gunicorn config that Gunicorn loads today, which the merged config runs first.
+
+    The file their web command names with -c/--config (for a config hmb-ops generated: the one it
+    runs first), else ./gunicorn.conf.py when it is theirs (Gunicorn loads that one by default).
+    """
+    named: dict[str, str] = {}
+    proc = _read(out / PROCFILE)
+    if proc is not None and not is_generated(proc):
+        for _i, cmd in _procfile_web(proc)[:1]:
+            web = parse_web_command(cmd, str(out / PROCFILE))
+            if web.simple and web.config:
+                named[f"{PROCFILE} web"] = web.config
+    render = _read(out / RENDER)
+    if render is not None and not is_generated(render):
+        where = str(out / RENDER)
+        _i, svc = _web_service(_compose(render, where), where, service)
+        cmd = _scalar(_get(svc, "startCommand")[1])
+        web = parse_web_command(cmd, where) if cmd else None
+        if web is not None and web.simple and web.config:
+            named[f"{RENDER} {_scalar(_get(svc, 'name')[1]) or 'web'}"] = web.config
+    chains: dict[str, str] = {}
+    for source, path in named.items():
+        if path.startswith("python:") or "$" in path:
+            raise ConfigError(f"{source} names the Gunicorn config {path!r}, which tune cannot run first",
+                              path=str(out), hint="--force replaces the files (a backup is kept)")
+        text = _read(out / path)
+        if text is None:
+            raise ConfigError(f"{source} names the Gunicorn config {path}, which is not in {out}; tune cannot "
+                              "keep its settings", path=str(out), hint="run tune in the app's folder, or use --force")
+        chain = chained_config(text) if is_generated(text) else path
+        if chain is not None:
+            chains[source] = chain
+    if len(set(chains.values())) > 1:
+        desc = "; ".join(f"{s}: {c}" for s, c in chains.items())
+        raise UsageError(f"the deploy files start Gunicorn with different config files ({desc})",
+                         hint="make them name the same one, or use --force (a backup is kept)")
+    if chains:
+        return next(iter(chains.values()))
+    current = _read(out / CONF)
+    return CONF if current is not None and not is_generated(current) else None
+
+
+def _config_overrides(out: Path, chain: str, plan: TunePlan) -> list[Override]:
+    """Each setting of the user's config whose value (with the plan's environment) the plan replaces."""
+    from hmb_ops.tune.check import evaluate_config
+
+    evaluated = evaluate_config(out / chain, env=app_environment(plan), root=out)["settings"]
+    planned = plan_settings(plan)
+    return [Override(name, chain, str(evaluated[name]), str(planned[name]))
+            for name in planned if name in evaluated and (planned[name] == "<function>"
+                                                          or not _same(name, evaluated[name], planned[name]))]
+
+
 def prepare(plan: TunePlan, out_dir: str | os.PathLike, *, mode: str = "refuse", service: str | None = None,
             now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> DeployPlan:
     """Decide, for every file tune writes, what happens to it; nothing is written here."""
@@ -465,11 +751,16 @@ def prepare(plan: TunePlan, out_dir: str | os.PathLike, *, mode: str = "refuse",
         raise UsageError(f"unknown write mode {mode!r}")
     out = Path(out_dir)
     conf = CONF
+    chain = None
+    report = MergeReport()
     if mode == "merge":
         current = _read(out / CONF)
         if current is not None and not is_generated(current):
             conf = MERGE_CONF
-    rendered = render_all(plan, conf)
+        chain = _users_chain(out, service)
+        if chain is not None:
+            report.overrides += _config_overrides(out, chain, plan)
+    rendered = render_all(plan, conf, chain)
     if mode == "merge":
         # Regenerating beside the user's files needs --merge again: the header says so.
         rendered = {name: text.replace(" --out .\n", " --merge --out .\n", 1) for name, text in rendered.items()}
@@ -491,9 +782,9 @@ def prepare(plan: TunePlan, out_dir: str | os.PathLike, *, mode: str = "refuse",
         elif mode == "merge":
             where = str(path)
             if name == PROCFILE:
-                merged = merge_procfile(previous, plan, conf, where)
+                merged = merge_procfile(previous, plan, conf, where, report)
             elif name == RENDER:
-                merged = merge_render_yaml(previous, plan, conf, where, service)
+                merged = merge_render_yaml(previous, plan, conf, where, service, report)
             elif name == ENV:
                 merged = merge_env(previous, plan, conf, where)
             else:  # the alternative config name is taken by a file of the user's too
@@ -508,7 +799,14 @@ def prepare(plan: TunePlan, out_dir: str | os.PathLike, *, mode: str = "refuse",
         else:
             writes.append(FileWrite(target, "refuse", text, previous, file_mode,
                                     reason="not written by hmb-ops (no generated-by header)"))
-    return DeployPlan(out, mode, tuple(writes), rendered)
+    checked = dict(rendered)
+    if chain is not None:
+        # tune validates the config in a temporary folder: that copy finds the user's config and
+        # modules in the app's folder, where the written one finds them at start-up.
+        root = out.resolve()
+        checked[CONF] = render_gunicorn_conf(plan, str(root / chain), str(root))
+    return DeployPlan(out, mode, tuple(writes), checked, chain, tuple(report.overrides), tuple(report.kept),
+                      tuple(report.moved))
 
 
 def _write_atomic(path: Path, text: str, mode: int, *, create: bool = False) -> None:

@@ -9,6 +9,7 @@ it is the user's, and `hmb_ops.tune.deploy` never overwrites it silently.
 from __future__ import annotations
 
 import json
+import re
 
 from hmb_ops import __version__
 from hmb_ops.private_files import TOKEN_SECRET_ENV, TOKEN_SECRET_PLACEHOLDER
@@ -106,7 +107,70 @@ def start_command(plan: TunePlan, conf: str = CONF) -> str:
     return f"gunicorn --config {conf} {plan.app}"
 
 
-def render_gunicorn_conf(plan: TunePlan) -> str:
+# The line of a merged config naming the user's own config it runs first (read back on the next merge).
+CHAIN_VAR = "_YOUR_CONFIG"
+CHAIN_LINE = re.compile(r'^' + CHAIN_VAR + r' = ("(?:[^"\\]|\\.)*")$', re.M)
+
+
+def chained_config(text: str) -> str | None:
+    """The user's config a generated gunicorn.conf.py runs first (see `chain_lines`), if any."""
+    m = CHAIN_LINE.search(text)
+    return json.loads(m.group(1)) if m else None
+
+
+def chain_lines(chain: str, app_root: str | None = None) -> list[str]:
+    """Run the user's own Gunicorn config first, loaded the way Gunicorn loads a config file.
+
+    Gunicorn executes a config file as a module (importlib, SourceFileLoader, any file name) and
+    takes its names; this does the same and copies every name into this module, so the user's hooks
+    and other settings stay in force, and the plan's assignments after this block replace only the
+    settings the plan sets. A relative path is from the working directory, as for `gunicorn -c`.
+    `app_root` is only for the copy tune validates in a temporary folder: there the user's modules
+    are on sys.path the way Gunicorn puts its working directory there before loading a config.
+    """
+    lines = [f"# Your own Gunicorn config runs first, as Gunicorn would run it; the plan's values below",
+             "# then replace only the settings the plan sets (`hmb-ops tune --merge` listed each one).",
+             f"{CHAIN_VAR} = {json.dumps(chain)}"]
+    if app_root is not None:
+        lines += ["import sys as _sys", f"_sys.path.insert(0, {json.dumps(app_root)})"]
+    return lines + [
+        "",
+        "",
+        "def _run_your_config(path):",
+        "    import importlib.machinery",
+        "    import importlib.util",
+        "    import os",
+        "    import sys",
+        "",
+        "    path = os.path.abspath(path)",
+        "    if not os.path.isfile(path):",
+        "        raise RuntimeError(\"%s (run first by this config) does not exist\" % path)",
+        "    loader = importlib.machinery.SourceFileLoader(\"__your_config__\", path)",
+        "    spec = importlib.util.spec_from_file_location(\"__your_config__\", path, loader=loader)",
+        "    module = importlib.util.module_from_spec(spec)",
+        "    sys.modules[\"__your_config__\"] = module",
+        "    loader.exec_module(module)",
+        "    return {k: v for k, v in vars(module).items() if not k.startswith(\"__\")}",
+        "",
+        "",
+        f"globals().update(_run_your_config({CHAIN_VAR}))",
+    ]
+
+
+def plan_settings(plan: TunePlan) -> dict:
+    """The Gunicorn settings the plan's config sets, as Gunicorn sees them without overriding variables
+    (hooks as "<function>"): what a user's own value for the same setting is compared with."""
+    v = plan.values
+    settings = {"wsgi_app": plan.app, "bind": f"0.0.0.0:{DEFAULT_PORT}", "workers": v["workers"],
+                "threads": v["threads"], "worker_class": v["worker_class"], "timeout": v["timeout"]}
+    settings.update({name: v[name] for name in GUNICORN_FIXED if v.get(name) is not None})
+    settings["errorlog"] = "-"
+    if plan.app == REFAPP:
+        settings.update(worker_exit="<function>", child_exit="<function>")
+    return settings
+
+
+def render_gunicorn_conf(plan: TunePlan, chain: str | None = None, app_root: str | None = None) -> str:
     v = plan.values
     lines = [
         header_line(plan),
@@ -114,6 +178,10 @@ def render_gunicorn_conf(plan: TunePlan) -> str:
         f"# Plan for {_describe(plan)}. `hmb-ops tune --explain` shows why each value is what it is.",
         "# At start-up these environment variables override the plan:",
         "#   WEB_CONCURRENCY (workers), WEB_THREADS (threads), GUNICORN_TIMEOUT (timeout), PORT (bind port).",
+    ]
+    if chain is not None:
+        lines += chain_lines(chain, app_root) + ["", ""]
+    lines += [
         "import os",
         "",
         "",
@@ -208,10 +276,11 @@ def render_render_yaml(plan: TunePlan, service_name: str = "web", conf: str = CO
     return "\n".join(lines) + "\n"
 
 
-def render_all(plan: TunePlan, conf: str = CONF) -> dict[str, str]:
-    """{file name: text}; `conf` names the config file the start commands use (see deploy.py)."""
+def render_all(plan: TunePlan, conf: str = CONF, chain: str | None = None) -> dict[str, str]:
+    """{file name: text}; `conf` names the config file the start commands use, `chain` the user's own
+    config it runs first (see deploy.py)."""
     return {
-        CONF: render_gunicorn_conf(plan),
+        CONF: render_gunicorn_conf(plan, chain),
         ENV: render_env(plan, conf),
         PROCFILE: render_procfile(plan, conf),
         RENDER: render_render_yaml(plan, conf=conf),
