@@ -212,3 +212,205 @@ def test_merge_refuses_a_web_command_it_cannot_rebuild(hmb, tmp_path):
     line = error_line(res, 2)
     assert "does more than start gunicorn" in line and "--force" in line
     assert snapshot(d) == before
+
+
+# ---------------------------------------------------------------------------------------------
+# Reviewer follow-ups: secrets are never printed; --merge never silently drops the user's Gunicorn
+# settings (their -c config file, ./gunicorn.conf.py and its hooks, --preload).
+
+SECRETS = ("TOPSECRETpw", "TOPSECRETtoken", "TOPSECRETstripe", "TOPSECRETsentry", "TOPSECRETredis")
+USER_ENV = (
+    "# acme's own environment\n"
+    "DATABASE_URL=postgresql://me:TOPSECRETpw@db/prod\n"
+    "WEB_CONCURRENCY=4\n"
+    f"{TOKEN_SECRET_ENV}=TOPSECRETtoken-0123456789abcdef\n"
+    "REDIS_URL=redis://:TOPSECRETredis@cache:6379/0\n"
+)
+SECRET_RENDER = RENDER.replace("""      - key: WEB_CONCURRENCY
+        value: 4
+""", """      - key: WEB_CONCURRENCY
+        value: 4
+      - key: STRIPE_API_KEY
+        value: sk_live_TOPSECRETstripe
+""")
+SECRET_PROCFILE = PROCFILE.replace("web: gunicorn", "web: SENTRY_AUTH_TOKEN=TOPSECRETsentry gunicorn")
+
+
+def secret_folder(tmp_path: Path) -> Path:
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    d = user_folder(tmp_path)
+    (d / "hmb-ops.env").write_text(USER_ENV)
+    (d / "render.yaml").write_text(SECRET_RENDER)
+    (d / "Procfile").write_text(SECRET_PROCFILE)
+    return d
+
+
+def assert_no_secret(res):
+    for secret in SECRETS:
+        assert secret not in res.stdout and secret not in res.stderr, secret
+
+
+def test_refusal_diffs_never_print_the_users_secrets(hmb, tmp_path):
+    d = secret_folder(tmp_path)
+    before = snapshot(d)
+    for extra in ([], ["--json"]):
+        res = hmb(["tune", "--tier", "small", "--out", str(d)] + FAST + extra)
+        error_line(res, 2)
+        assert_no_secret(res)
+        shown = res.stdout if extra else res.stderr
+        # The diff still shows what would be lost, with the values masked.
+        assert "-DATABASE_URL=postgresql://me:***@db/prod" in shown
+        assert f"{TOKEN_SECRET_ENV}=***" in shown and "-REDIS_URL=redis://:***@cache:6379/0" in shown
+        assert "-        value: ***" in shown
+        assert "SENTRY_AUTH_TOKEN=***" in shown
+    assert snapshot(d) == before
+
+
+def test_merge_masks_the_display_and_keeps_the_secrets_in_the_files(hmb, tmp_path):
+    d = secret_folder(tmp_path)
+    res = hmb(["tune", "--tier", "small", "--out", str(d), "--merge"] + FAST)
+    assert res.returncode == 0, res.stderr
+    assert_no_secret(res)
+    # Context lines of the env diff are masked too.
+    assert " DATABASE_URL=postgresql://me:***@db/prod" in res.stderr
+    env = (d / "hmb-ops.env").read_text()
+    assert "DATABASE_URL=postgresql://me:TOPSECRETpw@db/prod\n" in env
+    assert f"{TOKEN_SECRET_ENV}=TOPSECRETtoken-0123456789abcdef\n" in env and "WEB_CONCURRENCY=2\n" in env
+    assert stat.S_IMODE((d / "hmb-ops.env").stat().st_mode) == 0o600
+    assert "value: sk_live_TOPSECRETstripe" in (d / "render.yaml").read_text()
+    assert (d / "Procfile").read_text().startswith(
+        "# acme: one web process, one queue worker\nweb: SENTRY_AUTH_TOKEN=TOPSECRETsentry gunicorn --config")
+    # The same again in JSON (a fresh copy, so the diffs are not empty).
+    d2 = secret_folder(tmp_path / "again")
+    res = hmb(["tune", "--tier", "small", "--out", str(d2), "--merge", "--json"] + FAST)
+    assert res.returncode == 0, res.stderr
+    assert_no_secret(res)
+    files = {f["file"]: f for f in json.loads(res.stdout)["deploy"]["files"]}
+    assert files["hmb-ops.env"]["action"] == "merge" and "-WEB_CONCURRENCY=4" in files["hmb-ops.env"]["diff"]
+
+
+def test_force_never_prints_the_users_secrets(hmb, tmp_path):
+    for extra in ([], ["--json"]):
+        d = secret_folder(tmp_path / ("json" if extra else "plain"))
+        res = hmb(["tune", "--tier", "small", "--out", str(d), "--force"] + FAST + extra)
+        assert res.returncode == 0, res.stderr
+        assert_no_secret(res)
+        shown = res.stdout if extra else res.stderr
+        assert "-DATABASE_URL=postgresql://me:***@db/prod" in shown
+        # The backups still hold the user's files as they were.
+        backup = next(p for p in d.iterdir() if p.name.startswith("hmb-ops.env.bak-"))
+        assert backup.read_text() == USER_ENV
+
+
+def gunicorn(args: list[str], cwd: Path):
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "gunicorn", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=60, stdin=subprocess.DEVNULL)
+
+
+def gunicorn_app_folder(tmp_path: Path) -> Path:
+    """An app with a WSGI module and a hooks module its Gunicorn config imports."""
+    d = tmp_path / "acme"
+    (d / "api").mkdir(parents=True)
+    (d / "myapp").mkdir()
+    (d / "api" / "__init__.py").write_text("")
+    (d / "api" / "wsgi.py").write_text(
+        "def app(environ, start_response):\n    start_response('200 OK', [])\n    return [b'ok']\n")
+    (d / "myapp" / "__init__.py").write_text("")
+    (d / "myapp" / "hooks.py").write_text(
+        "def announce_fork(server, worker):\n    server.log.info('acme hook ran in %s', worker.pid)\n")
+    return d
+
+
+def printed_config(d: Path, conf: str) -> dict[str, str]:
+    res = gunicorn(["--print-config", "--config", conf, "api.wsgi:app"], d)
+    assert res.returncode == 0, res.stderr
+    return {k.strip(): v.strip() for k, _, v in (ln.partition("=") for ln in res.stdout.splitlines()) if v}
+
+
+def test_merge_keeps_the_config_file_and_preload_the_web_line_named(hmb, tmp_path):
+    # Finding 2a: `-c config/gunicorn.py --preload` used to vanish from the merged line.
+    d = gunicorn_app_folder(tmp_path)
+    (d / "config").mkdir()
+    (d / "config" / "gunicorn.py").write_text(
+        "import myapp.hooks\n\nworkers = 3\naccesslog = '-'\npost_fork = myapp.hooks.announce_fork\n")
+    (d / "Procfile").write_text("web: gunicorn api.wsgi:app -c config/gunicorn.py --preload --access-logfile -\n")
+    res = hmb(["tune", "--tier", "small", "--out", str(d), "--merge", "--worker-memory", "64MB"])
+    assert res.returncode == 0, res.stderr
+    assert (d / "Procfile").read_text() == \
+        "web: gunicorn --config gunicorn.conf.py --preload --access-logfile - api.wsgi:app\n"
+    assert (d / "config" / "gunicorn.py").read_text().startswith("import myapp.hooks\n")
+    assert "keeping your --preload (from Procfile web)" in res.stderr
+    assert "gunicorn.conf.py: runs your config/gunicorn.py first, then sets the plan's values" in res.stderr
+    assert "overridden by the plan: workers: yours 3 → plan 2 (config/gunicorn.py)" in res.stderr
+    assert "kept on Procfile web: --preload --access-logfile -" in res.stderr
+    # The real Gunicorn, started the way the merged Procfile starts it: the user's hook and access
+    # log from config/gunicorn.py, the plan's workers, preload from the kept flag.
+    assert gunicorn(["--check-config", "--config", "gunicorn.conf.py", "--preload", "api.wsgi:app"], d).returncode == 0
+    printed = printed_config(d, "gunicorn.conf.py")
+    assert printed["post_fork"] == "<announce_fork()>" and printed["accesslog"] == "-"
+    assert printed["workers"] == "2" and printed["preload_app"] == "True"
+    # Merging again keeps the chain (read back from the generated config) and changes nothing.
+    after = snapshot(d)
+    again = hmb(["tune", "--tier", "small", "--out", str(d), "--merge", "--worker-memory", "64MB", "--json"])
+    assert again.returncode == 0, again.stderr
+    doc = json.loads(again.stdout)["deploy"]
+    assert {f["action"] for f in doc["files"]} == {"unchanged"} and doc["chained_config"] == "config/gunicorn.py"
+    assert doc["overrides"] == [{"setting": "workers", "source": "config/gunicorn.py", "yours": "3", "plan": "2"}]
+    assert snapshot(d) == after
+
+
+def test_merge_runs_the_users_own_gunicorn_conf_first(hmb, tmp_path):
+    # Finding 2b: with the user's ./gunicorn.conf.py the plan's config went beside it and Gunicorn
+    # stopped loading theirs (their hooks silently stopped running).
+    d = gunicorn_app_folder(tmp_path)
+    (d / "gunicorn.conf.py").write_text(
+        "import myapp.hooks\n\nworkers = 3\npost_fork = myapp.hooks.announce_fork\n")
+    (d / "Procfile").write_text("web: gunicorn api.wsgi:app --workers 3\n")
+    # PYTHONPATH: the app imports, so tune's own validation runs `gunicorn --check-config` on the
+    # merged config (it runs the user's gunicorn.conf.py, which imports myapp.hooks).
+    res = hmb(["tune", "--tier", "small", "--out", str(d), "--merge", "--worker-memory", "64MB", "--json"],
+              env={"PYTHONPATH": str(d)})
+    assert res.returncode == 0, res.stderr
+    doc = json.loads(res.stdout)
+    assert doc["deploy"]["chained_config"] == "gunicorn.conf.py"
+    assert {(o["setting"], o["source"], o["yours"], o["plan"]) for o in doc["deploy"]["overrides"]} == {
+        ("workers", "gunicorn.conf.py", "3", "2"), ("workers", "Procfile web: --workers 3", "3", "2")}
+    assert (d / "Procfile").read_text() == "web: gunicorn --config hmb-ops.gunicorn.conf.py api.wsgi:app\n"
+    assert "gunicorn --check-config passed with api.wsgi:app" in doc["validation"]
+    assert gunicorn(["--check-config", "--config", "hmb-ops.gunicorn.conf.py", "api.wsgi:app"], d).returncode == 0
+    printed = printed_config(d, "hmb-ops.gunicorn.conf.py")
+    assert printed["post_fork"] == "<announce_fork()>" and printed["workers"] == "2"
+    # Without the chain Gunicorn would have the default hook: the user's file alone still has theirs.
+    assert printed_config(d, "gunicorn.conf.py")["workers"] == "3"
+    # tune check reads the merged set through the config the Procfile starts.
+    check = hmb(["tune", "check", str(d), "--json"])
+    surfaces = {s["name"]: s["settings"] for s in json.loads(check.stdout)["surfaces"]}
+    assert surfaces["Procfile web"]["workers"] == 2
+
+
+def test_merge_with_a_config_it_cannot_run_first_writes_nothing(hmb, tmp_path):
+    d = gunicorn_app_folder(tmp_path)
+    cases = [
+        ("web: gunicorn api.wsgi:app -c config/missing.py\n", None, "names the Gunicorn config config/missing.py, "
+         "which is not in"),
+        ("web: gunicorn api.wsgi:app -c python:acme.gunicorn_settings\n", None, "which tune cannot run first"),
+        ("web: gunicorn api.wsgi:app -c broken.py\n", None, "evaluating it raised NameError"),
+        ("web: gunicorn api.wsgi:app -c a.py\n", "gunicorn.conf.py", "start Gunicorn with different config files"),
+    ]
+    (d / "a.py").write_text("workers = 2\n")
+    (d / "broken.py").write_text("workers = undefined_name\n")
+    for procfile, render_conf, words in cases:
+        (d / "Procfile").write_text(procfile)
+        if render_conf:
+            (d / "render.yaml").write_text(RENDER.replace("startCommand: gunicorn app.main:app",
+                                                          f"startCommand: gunicorn api.wsgi:app -c {render_conf}")
+                                           .replace("  - type: worker\n    name: acme-worker\n    runtime: python\n"
+                                                    "    startCommand: python -m app.worker\n", ""))
+            (d / "gunicorn.conf.py").write_text("workers = 5\n")
+        before = snapshot(d)
+        res = hmb(["tune", "--tier", "small", "--out", str(d), "--merge"] + FAST)
+        assert words in error_line(res, 2), procfile
+        assert snapshot(d) == before
