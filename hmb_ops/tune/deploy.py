@@ -758,6 +758,10 @@ def prepare(plan: TunePlan, out_dir: str | os.PathLike, *, mode: str = "refuse",
         if current is not None and not is_generated(current):
             conf = MERGE_CONF
         chain = _users_chain(out, service)
+        if chain is not None and (out / chain).resolve() == (out / conf).resolve():
+            # Only when the files were edited by hand into naming each other: never run a file into itself.
+            raise ConfigError(f"the web command's config {chain} is the file tune would write", path=str(out / chain),
+                              hint="use --force (a backup is kept)")
         if chain is not None:
             report.overrides += _config_overrides(out, chain, plan)
     rendered = render_all(plan, conf, chain)

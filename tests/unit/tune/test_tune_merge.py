@@ -338,3 +338,109 @@ def test_render_merge_service_without_start_command_and_env_vars_last():
     assert api["startCommand"] == "gunicorn --config gunicorn.conf.py app.main:app"
     assert api["envVars"][0] == {"key": "SENTRY_DSN", "sync": False} and len(api["envVars"]) == 9
     assert merged.endswith("# trailing comment\n") and "# uses Render's default start" in merged
+
+
+# ---------------------------------------------------------------------------------------------
+# Reviewer follow-ups: secrets masked in everything shown; the user's Gunicorn settings kept.
+
+def test_mask_secrets_hides_secret_values_and_url_passwords_only():
+    text = ("DATABASE_URL=postgresql://me:pw1@db/prod\n"
+            "export API_KEY=\"two words\"\n"
+            "WEB_CONCURRENCY=4\n"
+            "web: SENTRY_AUTH_TOKEN=tok2 gunicorn app:app --keyfile /k/key.pem --token=tok3\n"
+            "    envVars:\n"
+            "      - key: HMB_REFAPP_TOKEN_SECRET\n"
+            "        value: sec4\n"
+            "      - key: WEB_CONCURRENCY\n"
+            "        value: 4\n"
+            "      - key: STRIPE_KEY\n"
+            "        value: |\n"
+            "          block5\n"
+            "      - {key: GITHUB_TOKEN, value: flow6}\n"
+            "      - key: REDIS_URL\n"
+            "        value: redis://:pw7@cache:6379/0\n"
+            "    password: pw8\n"
+            "secret_key = \"py9\"\n"
+            "private_key_path: /etc/k\n"
+            "keepalive = 5\n")
+    masked = deploy.mask_secrets(text)
+    for secret in ("pw1", "two words", "tok2", "/k/key.pem", "tok3", "sec4", "block5", "flow6", "pw7", "pw8", "py9",
+                   "/etc/k"):
+        assert secret not in masked, secret
+    for kept in ("WEB_CONCURRENCY=4\n", "      - key: HMB_REFAPP_TOKEN_SECRET\n", "        value: 4\n",
+                 "postgresql://me:***@db/prod", "redis://:***@cache:6379/0", "keepalive = 5\n",
+                 "      - {key: GITHUB_TOKEN, value: ***}\n", "gunicorn app:app"):
+        assert kept in masked, kept
+    assert len(masked.splitlines()) == len(text.splitlines())
+
+
+def test_file_write_diff_is_masked_and_says_when_only_secrets_differ():
+    previous = "DATABASE_URL=postgresql://me:old-pw@db/prod\nWEB_CONCURRENCY=4\nAPP_SECRET=old-secret\n"
+    w = deploy.FileWrite("hmb-ops.env", "merge", previous.replace("=4", "=2"), previous, 0o600)
+    assert "old-pw" not in w.diff and "old-secret" not in w.diff
+    assert " DATABASE_URL=postgresql://me:***@db/prod\n" in w.diff and "+WEB_CONCURRENCY=2\n" in w.diff
+    assert w.to_dict()["diff"] == w.diff
+    only = deploy.FileWrite("hmb-ops.env", "refuse", "APP_SECRET=new\n", "APP_SECRET=old\n", 0o600)
+    assert only.diff.endswith("# only values shown as *** differ\n") and "new" not in only.diff
+
+
+def test_web_command_keeps_flags_the_plan_does_not_contradict():
+    plan = plan_for(tier="small", worker_memory="64MB", app="api.wsgi:app", preload=True)
+    report = deploy.MergeReport()
+    text = ("web: WEB_CONCURRENCY=2 gunicorn api.wsgi:app -c config/gunicorn.py --preload --workers 9 "
+            "--access-logfile - --bind 0.0.0.0:$PORT --access-logformat '%(h)s %(r)s' --env \"GREETING=hi $USER\" "
+            "-w${WEB_CONCURRENCY:-4}\n")
+    merged = deploy.merge_procfile(text, plan, "gunicorn.conf.py", "Procfile", report)
+    assert merged == ("web: WEB_CONCURRENCY=2 gunicorn --config gunicorn.conf.py --preload --access-logfile - "
+                      "--access-logformat '%(h)s %(r)s' --env \"GREETING=hi $USER\" api.wsgi:app\n")
+    assert [(o.setting, o.source, o.yours, o.plan) for o in report.overrides] == [
+        ("workers", "Procfile web: --workers 9", "9", "2")]
+    assert report.kept == [("Procfile web", ("--preload", "--access-logfile", "-", "--access-logformat",
+                                             "%(h)s %(r)s", "--env", "GREETING=hi $USER"))]
+    assert report.moved == [("Procfile web", ("--bind", "0.0.0.0:$PORT")),
+                            ("Procfile web", ("-w${WEB_CONCURRENCY:-4}",))]
+    # Merging the merged line again keeps it as it is.
+    assert deploy.merge_procfile(merged, plan, "gunicorn.conf.py", "Procfile") == merged
+    # The plan says no preload (the user said --no-preload to tune): their --preload is overridden, and said so.
+    report = deploy.MergeReport()
+    no_preload = plan_for(tier="small", worker_memory="64MB", app="api.wsgi:app", preload=False)
+    merged = deploy.merge_procfile("web: gunicorn api.wsgi:app --preload\n", no_preload, "gunicorn.conf.py", "P", report)
+    assert merged == "web: gunicorn --config gunicorn.conf.py api.wsgi:app\n"
+    assert [o.line() for o in report.overrides] == ["preload_app: yours True → plan False (Procfile web: --preload)"]
+
+
+def _chain_folder(tmp_path):
+    (tmp_path / "myapp").mkdir()
+    (tmp_path / "myapp" / "__init__.py").write_text("")
+    (tmp_path / "myapp" / "hooks.py").write_text("def announce(server, worker):\n    pass\n")
+    (tmp_path / "gunicorn.conf.py").write_text("import myapp.hooks\n\nworkers = 7\nloglevel = 'debug'\n"
+                                               "post_fork = myapp.hooks.announce\n")
+    (tmp_path / "Procfile").write_text("web: gunicorn app.main:app\n")
+
+
+def test_merge_chains_the_users_gunicorn_conf_and_lists_what_the_plan_overrides(tmp_path):
+    from hmb_ops.tune.check import evaluate_config
+
+    _chain_folder(tmp_path)
+    prepared = deploy.prepare(user_app_plan(), tmp_path, mode="merge")
+    assert prepared.chain == "gunicorn.conf.py"
+    assert [o.to_dict() for o in prepared.overrides] == [
+        {"setting": "workers", "source": "gunicorn.conf.py", "yours": "7", "plan": "2"}]
+    assert prepared.to_dict()["chained_config"] == "gunicorn.conf.py"
+    # The copy tune validates in a temporary folder finds the user's config and modules by absolute path.
+    assert f'_YOUR_CONFIG = "{tmp_path.resolve() / "gunicorn.conf.py"}"' in prepared.rendered["gunicorn.conf.py"]
+    deploy.apply(prepared)
+    conf = (tmp_path / "hmb-ops.gunicorn.conf.py").read_text()
+    assert '_YOUR_CONFIG = "gunicorn.conf.py"' in conf
+    settings = evaluate_config(tmp_path / "hmb-ops.gunicorn.conf.py")["settings"]
+    assert settings["workers"] == 2 and settings["loglevel"] == "debug" and settings["post_fork"] == "<function>"
+    # Again: the chain is read back from the generated file the Procfile now names.
+    again = deploy.prepare(user_app_plan(), tmp_path, mode="merge")
+    assert again.chain == "gunicorn.conf.py" and {w.action for w in again.writes} == {"unchanged"}
+
+
+def test_plain_and_force_never_chain(tmp_path):
+    _chain_folder(tmp_path)
+    forced = deploy.prepare(user_app_plan(), tmp_path, mode="force")
+    assert forced.chain is None and "_YOUR_CONFIG" not in forced.rendered["gunicorn.conf.py"]
+    assert deploy.prepare(user_app_plan(), tmp_path).chain is None
