@@ -30,7 +30,9 @@ from hmb_ops.cli.common import Ctx, emit_json, info, json_option, out, pass_ctx,
               help="Write gunicorn.conf.py, hmb-ops.env, Procfile and render.yaml here (validated first).")
 @click.option("--merge", is_flag=True,
               help="With --out: change only hmb-ops's keys in your own files (Procfile web line, the web "
-                   "service's startCommand and envVars in render.yaml, the env file's variables); keep the rest.")
+                   "service's startCommand and envVars in render.yaml, the env file's variables); keep the rest. "
+                   "Your own Gunicorn config (-c FILE, else ./gunicorn.conf.py) runs first, then the plan's values; "
+                   "each setting the plan overrides is listed.")
 @click.option("--force", is_flag=True,
               help="With --out: replace files hmb-ops did not write, after copying each to FILE.bak-TIMESTAMP.")
 @click.option("--service", metavar="NAME",

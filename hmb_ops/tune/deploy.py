@@ -11,8 +11,16 @@ Any other file at one of the names tune writes is the user's, and is never overw
   services, databases, envVarGroups, comments). The user's app module is kept unless the caller
   names another. A user's gunicorn.conf.py is Python and has no keys to merge: it is left alone and
   the plan's config is written beside it as ``hmb-ops.gunicorn.conf.py``, which the merged start
-  commands name with ``--config``.
+  commands name with ``--config``. The user's own Gunicorn config (the file their web command names
+  with -c/--config, else their ./gunicorn.conf.py, which Gunicorn loads by default) is never dropped:
+  the plan's config runs it first, the way Gunicorn runs a config file, and then sets only the plan's
+  values; each of the user's settings the plan replaces is listed (``DeployPlan.overrides``). Flags on
+  the user's web command stay on the merged line unless they contradict the plan (then they are
+  listed as overridden) or repeat a value the plan's config sets (``moved``).
 - ``force``: the user's file is copied to ``<file>.bak-<UTC timestamp>`` and then replaced.
+
+Nothing of the user's files is shown unmasked: diffs compare `mask_secrets` copies (secret-looking
+values and URL passwords as ***), for the console and JSON alike.
 
 Every decision is made (and every merge computed and checked) before the first byte is written, so
 a refusal or a failed merge never leaves half a set; each file then lands whole (temp + rename).
