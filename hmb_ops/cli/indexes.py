@@ -25,13 +25,16 @@ def _adopt_names(ctx, param, values) -> tuple[str, ...]:
 def _plan_options(fn):
     fn = click.option("--adopt", multiple=True, metavar="NAME[,NAME]", callback=_adopt_names,
                       help="Let hmb-ops take over (mark as its own, then replace, rebuild or drop) these declared "
-                           "indexes it did not build; without it such a plan is refused (exit 2).")(fn)
+                           "indexes it did not build; without it such a plan is refused (exit 2). With "
+                           "--drop-undeclared it also names undeclared indexes that are not hmb-ops's to drop.")(fn)
     fn = click.option("--create-extensions", is_flag=True,
                       help="Allow CREATE EXTENSION for declared extensions (pg_trgm).")(fn)
     fn = click.option("--allow-replace", is_flag=True,
                       help="Allow replacing an index whose definition changed (online: build, swap, drop); "
                            "an index hmb-ops did not build also needs --adopt NAME.")(fn)
-    fn = click.option("--drop-undeclared", is_flag=True, help="Also drop secondary indexes the spec does not declare.")(fn)
+    fn = click.option("--drop-undeclared", is_flag=True,
+                      help="Also drop hmb-ops's own secondary indexes the spec does not declare; an undeclared "
+                           "index that is not hmb-ops's is kept unless --adopt NAME names it too.")(fn)
     fn = click.option("--build-timeout", type=click.FloatRange(1, 7 * 86400), default=7200.0, show_default=True,
                       metavar="S", help="statement_timeout for each CREATE INDEX CONCURRENTLY.")(fn)
     fn = click.option("--lock-wait", "build_lock_wait", type=click.FloatRange(0.1, 86400), default=60.0,
@@ -271,17 +274,21 @@ def status(ctx: Ctx, spec_file, as_json):
 @click.option("--allow-table-locks", is_flag=True,
               help="Allow bench on tables hmb-ops did not create: the \"without\" run holds an ACCESS EXCLUSIVE "
                    "lock on the table while it measures, blocking its readers and writers.")
+@click.option("--adopt", multiple=True, metavar="NAME[,NAME]", callback=_adopt_names,
+              help="Let bench take over (mark as hmb-ops's) these declared indexes it did not build, so the "
+                   "\"without\" run may drop them in its rolled-back transaction; without it bench refuses (exit 2).")
 @json_option
 @pass_ctx
-def bench(ctx: Ctx, spec_file, runs, only, allow_table_locks, as_json):
+def bench(ctx: Ctx, spec_file, runs, only, allow_table_locks, adopt, as_json):
     """Each declared query without vs with its index (applies the spec first; locks tables briefly).
 
-    On a table hmb-ops did not create it refuses (exit 2) unless --allow-table-locks is given.
+    On a table hmb-ops did not create it refuses (exit 2) unless --allow-table-locks is given; it never
+    drops an index that is not hmb-ops's unless --adopt names it.
     """
     from hmb_ops.indexes.bench import bench as run_bench
 
     report = run_bench(ctx.database().url, _spec(spec_file), runs=runs, only=tuple(only),
-                       allow_table_locks=allow_table_locks,
+                       allow_table_locks=allow_table_locks, adopt=tuple(adopt),
                        progress=None if as_json else (lambda ev: info(f"timing {ev['query']} ...")))
     if as_json:
         emit_json(report.to_dict())

@@ -5,7 +5,11 @@
 instantly, with no rebuild. The price is an ACCESS EXCLUSIVE lock on that table for the few
 seconds of measurement, so run this on a benchmark or staging database, not in production.
 On a table hmb-ops did not create (somebody's app may be using it) bench refuses before changing
-anything unless the caller passes allow_table_locks (`--allow-table-locks`).
+anything unless the caller passes allow_table_locks (`--allow-table-locks`). It never drops, even
+in that rolled-back transaction, an index that is not hmb-ops's (catalog ``owned``) unless the
+caller names it in ``adopt`` (`--adopt NAME`, which marks it as hmb-ops's first, as apply does).
+The declared queries run through ``explain.prepared``: their sample values are bound by the
+server, never pasted into the text, so no value can end the transaction the drop lives in.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from dataclasses import dataclass
 from hmb_ops.errors import UsageError
 from hmb_ops.indexes import ddl
 from hmb_ops.indexes import explain as ex
+from hmb_ops.indexes.catalog import read_indexes
 from hmb_ops.indexes.spec import IndexSpec
 
 
@@ -68,27 +73,65 @@ def check_table_locks(conn, spec: IndexSpec, only: tuple[str, ...] = ()) -> None
             hint="run it on a copy or a staging database, or rerun with --allow-table-locks to accept the locks")
 
 
+def _dropped_by(spec: IndexSpec, only: tuple[str, ...]) -> list[str]:
+    """The declared indexes the "without" runs drop (every declared index on a selected query's table)."""
+    tables = set(_selected(spec, only))
+    return [ix.name for ix in spec.declared if ix.table in tables]
+
+
+def check_foreign_indexes(conn, spec: IndexSpec, only: tuple[str, ...] = (), adopt: tuple[str, ...] = ()) -> None:
+    """Refuse (exit 2) to drop, even in a rolled-back transaction, an index that is not hmb-ops's."""
+    from hmb_ops.indexes.catalog import read_indexes
+
+    _refuse_foreign({ix.name: ix for ix in read_indexes(conn, spec.schema_name)}, _dropped_by(spec, only), adopt)
+
+
+def _refuse_foreign(live: dict, names: list[str], adopt: tuple[str, ...]) -> None:
+    foreign = [n for n in names if n in live and not live[n].owned and n not in adopt]
+    if foreign:
+        names = ", ".join(f"{n} (on {live[n].table})" for n in foreign)
+        raise UsageError(
+            f"bench measures each query without its index by dropping {names} in a transaction it rolls back; "
+            f"{'it is' if len(foreign) == 1 else 'they are'} not hmb-ops's (no hmb-ops mark, not on a table "
+            "hmb-ops created), so bench will not drop "
+            f"{'it' if len(foreign) == 1 else 'them'}, not even for a moment; nothing was changed",
+            hint=f"rerun with --adopt {','.join(foreign)} to let hmb-ops take "
+                 f"{'it' if len(foreign) == 1 else 'them'} over (marked as hmb-ops's), or bench a copy")
+
+
+def _query_failed(q, exc) -> UsageError:
+    msg = getattr(getattr(exc, "diag", None), "message_primary", None) or str(exc).strip().splitlines()[0]
+    return UsageError(f"declared query {q.name!r} failed on the server: {msg}; nothing was changed",
+                      hint="fix the query in the spec (`hmb-ops indexes verify` shows each query's status)")
+
+
 def bench(url: str, spec: IndexSpec, *, runs: int = 50, only: tuple[str, ...] = (), apply_first: bool = True,
           budget_s: float = 20.0, timeout: int | None = None, progress=None,
-          allow_table_locks: bool = False) -> BenchReport:
+          allow_table_locks: bool = False, adopt: tuple[str, ...] = ()) -> BenchReport:
+    import psycopg2.errors
+
     from hmb_ops.db.connect import connect
+    from hmb_ops.indexes.service import _connect, inspect
 
-    if not allow_table_locks:
-        # Before the apply below, so a refused bench changes nothing; after the (read-only) spec
-        # validation, so a broken spec is reported as such first.
-        from hmb_ops.indexes.service import _connect, inspect
-
-        check = _connect(url, "bench", timeout, read_only=True)
-        try:
-            inspect(check, spec, read_only=True)
+    unknown = sorted(set(adopt) - {ix.name for ix in spec.declared})
+    if unknown:
+        raise UsageError(f"--adopt names {', '.join(unknown)}, which the spec does not declare; nothing was changed",
+                         hint="bench only drops declared indexes; `hmb-ops indexes status` lists them")
+    # Before the apply below, so a refused bench changes nothing; after the (read-only) spec
+    # validation, so a broken spec (a declared query included) is reported as such first.
+    check = _connect(url, "bench", timeout, read_only=True)
+    try:
+        inspect(check, spec, read_only=True)
+        if not allow_table_locks:
             check_table_locks(check, spec, only)
-        finally:
-            check.close()
+        check_foreign_indexes(check, spec, only, adopt)
+    finally:
+        check.close()
     if apply_first:
         from hmb_ops.indexes.plan import PlanOptions
         from hmb_ops.indexes.service import apply
 
-        apply(url, spec, PlanOptions(create_extensions=True, allow_replace=True), wait=True)
+        apply(url, spec, PlanOptions(create_extensions=True, allow_replace=True, adopt=tuple(adopt)), wait=True)
     conn = connect(url, autocommit=False, timeout=timeout, application_name="hmb-ops indexes bench")
     out: list[BenchRow] = []
     try:
@@ -109,17 +152,28 @@ def bench(url: str, spec: IndexSpec, *, runs: int = 50, only: tuple[str, ...] = 
                 with conn.cursor() as cur:
                     # The declared query only reads: READ ONLY makes the server hold it to that.
                     cur.execute("SET TRANSACTION READ ONLY")
-                    with_plan = "; ".join(ex.scan_nodes(ex.explain(cur, q, generic=False)))
-                    with_ms = ex.summarize(ex.time_query(cur, q, runs=runs, budget_s=budget_s))
+                    try:
+                        with_plan = "; ".join(ex.scan_nodes(ex.explain(cur, q, generic=False)))
+                        with_ms = ex.summarize(ex.time_query(cur, q, runs=runs, budget_s=budget_s))
+                    except (psycopg2.errors.SyntaxErrorOrAccessRuleViolation, psycopg2.errors.DataException) as exc:
+                        raise _query_failed(q, exc) from None
                 conn.commit()
                 with conn.cursor() as cur:
                     cur.execute("SET LOCAL lock_timeout = '10s'")
+                    # Checked again inside the transaction that drops: the catalog may have changed
+                    # since the check above (an index of the user's created under a declared name).
+                    live = {i.name: i for i in read_indexes(conn, spec.schema_name)}
+                    _refuse_foreign(live, same_table, adopt)
                     for name in same_table:
-                        cur.execute(ddl.drop_index_sql(spec.schema_name, name, concurrently=False))
+                        if name in live:
+                            cur.execute(ddl.drop_index_sql(spec.schema_name, name, concurrently=False))
                     # From here on the transaction (rolled back below) may only read.
                     cur.execute("SET LOCAL transaction_read_only = on")
-                    without_plan = "; ".join(ex.scan_nodes(ex.explain(cur, q, generic=False)))
-                    without_ms = ex.summarize(ex.time_query(cur, q, runs=runs, budget_s=budget_s))
+                    try:
+                        without_plan = "; ".join(ex.scan_nodes(ex.explain(cur, q, generic=False)))
+                        without_ms = ex.summarize(ex.time_query(cur, q, runs=runs, budget_s=budget_s))
+                    except (psycopg2.errors.SyntaxErrorOrAccessRuleViolation, psycopg2.errors.DataException) as exc:
+                        raise _query_failed(q, exc) from None
                 conn.rollback()
                 speed = (round(without_ms["p50"] / with_ms["p50"], 1)
                          if with_ms.get("p50") and without_ms.get("p50") else None)

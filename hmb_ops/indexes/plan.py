@@ -219,11 +219,17 @@ def build_plan(spec: IndexSpec, catalog: Catalog, norm: Normalized, options: Pla
     source = spec.source.replace("\\", "/").rsplit("/", 1)[-1] or "built-in"
     adopt = set(options.adopt)
     debris_live = {n for n in live if n in debris_prefixes and n not in declared_names}
-    unknown = sorted(adopt - declared_names - debris_live)
+    undeclared_live = {n for n, have in live.items() if n not in declared_names and n not in debris_live
+                       and not have.primary and not have.constraint_backed}
+    unknown = sorted(adopt - declared_names - debris_live - (undeclared_live if options.drop_undeclared else set()))
     if unknown:
+        lone = sorted(set(unknown) & undeclared_live)
         raise UsageError(f"--adopt names {', '.join(unknown)}, which the spec does not declare (nor is a leftover "
                          "of a declared index's replace); nothing was changed",
-                         hint="--adopt takes the names of declared indexes; `hmb-ops indexes status` lists them")
+                         hint=(f"an undeclared index is only dropped with --drop-undeclared --adopt {','.join(lone)}"
+                               if lone else
+                               "--adopt takes the names of declared indexes (or, with --drop-undeclared, of "
+                               "undeclared ones to drop); `hmb-ops indexes status` lists them"))
 
     def mark_for(name: str) -> str:
         return ddl.comment_index_sql(schema, name, ddl.mark_text(f"built by indexes apply (spec {source})"))
@@ -320,14 +326,19 @@ def build_plan(spec: IndexSpec, catalog: Catalog, norm: Normalized, options: Pla
             findings.append(Finding("building", name, have.table, f"being built by pid {building[name].pid}"))
             continue
         whose = "hmb-ops's" if have.owned else "not hmb-ops's"
+        # --drop-undeclared alone drops only hmb-ops's own undeclared indexes; one that is not
+        # hmb-ops's (the user's, maybe on a table the spec never mentions) is dropped only when
+        # --adopt names it too, and is then marked as hmb-ops's first, like any adopted index.
+        drops = options.drop_undeclared and (have.owned or name in adopt)
+        how = "--drop-undeclared" if have.owned else f"--drop-undeclared --adopt {name}"
         findings.append(Finding("undeclared", name, have.table,
-                                f"not in the spec; {whose}" + ("" if options.drop_undeclared else
-                                                               " (kept; --drop-undeclared drops it)")))
-        if options.drop_undeclared:
+                                f"not in the spec; {whose}" + ("" if drops else f" (kept; {how} drops it)")))
+        if drops:
             # An explicit flag and each index listed in the plan, with whose it is.
             add("drop", name, have.table, [ddl.drop_index_sql(schema, name)], f"undeclared index ({whose})",
-                lock_step, [Hazard("drop_undeclared", f"drops {name}, which the spec does not declare ({whose})",
-                                   True, "--drop-undeclared")], owned=have.owned)
+                lock_step, take_over(have) + [
+                    Hazard("drop_undeclared", f"drops {name}, which the spec does not declare ({whose})",
+                           True, "--drop-undeclared")], owned=have.owned)
 
     live_list = [ix for ix in catalog.indexes]
     findings.extend(redundancy(live_list))

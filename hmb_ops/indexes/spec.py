@@ -8,6 +8,7 @@ the live database by ``normalize.py``, because only PostgreSQL can answer those 
 
 from __future__ import annotations
 
+import datetime
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +24,6 @@ MAX_IDENTIFIER = 63  # PostgreSQL truncates longer names silently, which would l
 
 _PLAIN_COLUMN = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_$]*)\s*(?:\s(asc|desc))?\s*(?:\snulls\s+(first|last))?\s*$",
                            re.IGNORECASE)
-_PARAM = re.compile(r"%\((\w+)\)s")
 _METHOD = re.compile(r"^[a-z_][a-z0-9_]*$")  # access methods are plain lower-case names (pg_am)
 
 
@@ -56,6 +56,17 @@ class KeyPart(StrictModel):
         return self
 
 
+# A sample value is data, bound by the server, never SQL: plain YAML scalars (dates included, as
+# YAML reads an unquoted 2025-01-01) or a flat list of them for `= ANY(%(ids)s)`.
+_SCALARS = (str, int, float, bool, datetime.date, type(None))
+
+
+def _plain_value(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" not in value  # PostgreSQL text cannot hold NUL
+    return isinstance(value, _SCALARS)
+
+
 class QuerySpec(StrictModel):
     """A query the index serves: psycopg2 SQL with %(name)s parameters and sample values."""
 
@@ -64,9 +75,20 @@ class QuerySpec(StrictModel):
     params: dict[str, Any] = Field(default_factory=dict)
     target_ms: float | None = Field(default=None, gt=0)
 
+    @field_validator("params")
+    @classmethod
+    def _data_only(cls, params: dict[str, Any]) -> dict[str, Any]:
+        for key, value in params.items():
+            if isinstance(value, list) and all(_plain_value(v) for v in value):
+                continue
+            if not _plain_value(value):
+                raise ValueError(f"params.{key}: a sample value must be a string (without NUL), number, boolean, "
+                                 "date, null or a flat list of those; it is bound as data, never SQL")
+        return params
+
     @model_validator(mode="after")
     def _params_match(self) -> "QuerySpec":
-        used = set(_PARAM.findall(self.sql))
+        used = {name for name, _s, _e in sqltext.pyformat_params(self.sql)}
         missing = sorted(used - set(self.params))
         if missing:
             raise ValueError(f"query '{self.name}' uses parameters without sample values: {', '.join(missing)}")
@@ -219,12 +241,8 @@ def text_problems(spec: IndexSpec) -> list[TextProblem]:
 
 
 def placeholders(sql: str) -> tuple[str, list[str]]:
-    """psycopg2 %(name)s parameters → PostgreSQL $n (for EXPLAIN GENERIC_PLAN) and their order."""
-    order: list[str] = []
+    """psycopg2 %(name)s parameters → PostgreSQL $n (PREPARE, EXPLAIN GENERIC_PLAN) and their order.
 
-    def repl(m: re.Match) -> str:
-        if m.group(1) not in order:
-            order.append(m.group(1))
-        return f"${order.index(m.group(1)) + 1}"
-
-    return _PARAM.sub(repl, sql).replace("%%", "%"), order
+    Raises sqltext.NotOneExpression unless the result is exactly one read-only query.
+    """
+    return sqltext.prepared_statement(sql)

@@ -36,7 +36,7 @@ _PLAIN_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$")
 # server's parser.
 _NEVER = frozenset("""
 select table into union intersect except returning having limit offset fetch window order group
-where create grant do analyze analyse lateral
+where create grant do analyze analyse lateral values exists
 """.split())
 # Words that end an expression when they appear outside parentheses (inside a function call they
 # are part of its syntax: extract(year FROM x), substring(x FOR 2), json_value(... DEFAULT ... ON ERROR)).
@@ -45,9 +45,10 @@ _NOT_AT_TOP = frozenset("from for on using default as asc desc nulls".split())
 
 @dataclass(frozen=True)
 class Token:
-    kind: str       # ident | qident | string | number | op | punct | comment
+    kind: str       # ident | qident | string | number | op | punct | comment | param
     text: str       # source text; for ident: lower-cased, for qident: the unquoted name
     pos: int
+    end: int = -1   # index just past the token in the source text
 
 
 class NotOneExpression(ValueError):
@@ -59,11 +60,19 @@ def _fail(text: str, pos: int, what: str) -> NotOneExpression:
     return NotOneExpression(f"{what} at character {pos + 1} (near {snippet!r})")
 
 
-def tokens(text: str) -> list[Token]:
-    """PostgreSQL's lexical structure, enough to know where strings, names, comments and statements end."""
+def tokens(text: str, *, params: bool = False) -> list[Token]:
+    """PostgreSQL's lexical structure, enough to know where strings, names, comments and statements end.
+
+    ``params``: accept ``$1``-style parameters (the text hmb-ops prepares for a declared query);
+    spec expressions never have them.
+    """
     out: list[Token] = []
     i, n = 0, len(text)
     while i < n:
+        if out and out[-1].end < 0:
+            last = out[-1]
+            out[-1] = Token(last.kind, last.text, last.pos, i)
+
         c = text[i]
         if c in " \t\n\r\f\v":
             i += 1
@@ -84,10 +93,9 @@ def tokens(text: str) -> list[Token]:
         # Prefixed strings and identifiers: E'..', B'..', X'..', N'..', U&'..', U&".."
         low = text[i:i + 3].lower()
         if low.startswith("u&") and i + 2 < n and text[i + 2] in "'\"":
-            end = _quoted(text, i + 2, text[i + 2], backslash=False)
-            out.append(Token("string" if text[i + 2] == "'" else "qident", text[i:end], i))
-            i = end
-            continue
+            # U&"pg\005fterminate\005fbackend" is pg_terminate_backend to the server but not to a
+            # name check (and UESCAPE can change the escape character): refused, not decoded.
+            raise _fail(text, i, "U& escapes are not accepted; write the name plainly")
         if c in "eEbBxXnN" and i + 1 < n and text[i + 1] == "'" and not _continues_ident(out, text, i):
             end = _quoted(text, i + 1, "'", backslash=c in "eE")
             out.append(Token("string", text[i:end], i))
@@ -108,6 +116,10 @@ def tokens(text: str) -> list[Token]:
             continue
         if c == "$":
             m = re.match(r"\$[0-9]+", text[i:])
+            if m and params:
+                out.append(Token("param", m.group(0), i))
+                i += len(m.group(0))
+                continue
             if m:
                 raise _fail(text, i, f"a parameter ({m.group(0)})")
             m = _DOLLAR_TAG.match(text, i)
@@ -155,6 +167,9 @@ def tokens(text: str) -> list[Token]:
             i = j
             continue
         raise _fail(text, i, f"an unexpected character {c!r}")
+    if out and out[-1].end < 0:
+        last = out[-1]
+        out[-1] = Token(last.kind, last.text, last.pos, i)
     return out
 
 
@@ -280,20 +295,61 @@ def check_qualified_name(value: str, what: str) -> tuple[str, ...]:
     return tuple(parts)
 
 
-def check_statement(text: str) -> None:
-    """A declared query: one statement (SELECT/WITH/TABLE/VALUES), no ';' between statements.
+_QUERY_START = ("select", "with", "table", "values")
+_INSIDE = {"string": "inside a string (quoted or dollar-quoted)", "qident": "inside a quoted identifier",
+           "comment": "inside a comment"}
 
-    A trailing ';' is tolerated; verify runs the query in a READ ONLY transaction as well.
+
+def pyformat_params(text: str) -> list[tuple[str, int, int]]:
+    """(name, start, end) of every psycopg2 ``%(name)s`` placeholder, read as psycopg2 reads them
+    (``%%`` is a literal ``%`` and never starts a placeholder)."""
+    found: list[tuple[str, int, int]] = []
+    i, n = 0, len(text)
+    while i < n:
+        if text.startswith("%%", i):
+            i += 2
+            continue
+        m = _PYFORMAT.match(text, i) if text[i] == "%" else None
+        if m:
+            found.append((m.group(1), i, m.end()))
+            i = m.end()
+            continue
+        i += 1
+    return found
+
+
+def check_statement(text: str) -> list[Token]:
+    """A declared query: one statement (SELECT/WITH/TABLE/VALUES), no ';' between statements, no comment.
+
+    Every ``%(name)s`` must stand where a value can (a top-level token): inside a string, a quoted
+    identifier, a dollar quote or a comment it would be pasted into SQL text, which is how a
+    sample value once ended a comment and ran statements. A trailing ';' is tolerated.
     """
-    toks = [t for t in tokens(text) if t.kind != "comment"] if isinstance(text, str) else []
+    if not isinstance(text, str) or not text.strip():
+        raise NotOneExpression("empty")
+    toks = tokens(text)
+    for name, start, _end in pyformat_params(text):
+        for t in toks:
+            if t.kind in _INSIDE and t.pos <= start < t.end:
+                raise _fail(text, start, f"the parameter %({name})s {_INSIDE[t.kind]} (a parameter must "
+                                         "stand where a value goes, never in quotes or a comment: its sample "
+                                         "value is bound as data, not pasted)")
+    _one_query(text, toks)
+    return toks
+
+
+def _one_query(text: str, toks: list[Token]) -> list[Token]:
+    for t in toks:
+        if t.kind == "comment":
+            raise _fail(text, t.pos, "a comment (not accepted in a declared query)")
+    if toks and toks[-1].kind == "punct" and toks[-1].text == ";":
+        toks = toks[:-1]
     if not toks:
         raise NotOneExpression("empty")
-    if toks[-1].kind == "punct" and toks[-1].text == ";":
-        toks = toks[:-1]
     for t in toks:
         if t.kind == "punct" and t.text == ";":
             raise _fail(text, t.pos, "';' (one statement only)")
-    if toks[0].kind != "ident" or toks[0].text not in ("select", "with", "table", "values"):
+    if toks[0].kind != "ident" or toks[0].text not in _QUERY_START:
         raise NotOneExpression("not a query (it must start with SELECT, WITH, TABLE or VALUES)")
     for t in toks:
         # verify and bench run the query repeatedly: it must only read (a data-modifying CTE,
@@ -301,6 +357,38 @@ def check_statement(text: str) -> None:
         if t.kind == "ident" and t.text in _WRITES:
             raise _fail(text, t.pos, f"the keyword {t.text.upper()} (a declared query must only read; "
                                      "quote it if it is a column name)")
+    return toks
 
 
+def prepared_statement(text: str) -> tuple[str, list[str]]:
+    """The declared query as the server will PREPARE it: ``%(name)s`` -> ``$n``, ``%%`` -> ``%``.
+
+    Returns the text and the parameter names in ``$n`` order. The result is lexed again and must
+    be exactly one query with no comment and no ';' at all (the trailing one is cut off): this is
+    the text sent, so this is the check that counts, whatever the spec loader let through.
+    """
+    check_statement(text)
+    order: list[str] = []
+    parts: list[str] = []
+    i = 0
+    spots = {start: (name, end) for name, start, end in pyformat_params(text)}
+    while i < len(text):
+        if i in spots:
+            name, end = spots[i]
+            if name not in order:
+                order.append(name)
+            parts.append(f"${order.index(name) + 1}")
+            i = end
+        elif text.startswith("%%", i):
+            parts.append("%")
+            i += 2
+        else:
+            parts.append(text[i])
+            i += 1
+    out = "".join(parts)
+    toks = _one_query(out, tokens(out, params=True))
+    return out[:toks[-1].end].strip(), order
+
+
+_PYFORMAT = re.compile(r"%\((\w+)\)s")
 _WRITES = frozenset("insert update delete merge truncate into".split())

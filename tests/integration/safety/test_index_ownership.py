@@ -165,22 +165,52 @@ def test_debris_is_dropped_only_when_marked(foreign_database, hmb, tmp_path):
     assert index_row(url, "idx_users_email_hmbold") is None
 
 
-def test_drop_undeclared_shows_whose_each_index_is(foreign_database, hmb, tmp_path):
+def test_drop_undeclared_drops_only_hmb_ops_indexes_unless_adopt_names_a_users_one(foreign_database, hmb, tmp_path):
     url, env = foreign_database, env_for(foreign_database)
     spec = spec_file(tmp_path, SPEC)
     assert hmb(["indexes", "apply", "--file", spec], env=env).returncode == 0
     sql(url, "CREATE INDEX users_name_idx ON users (name)")
     sql(url, "CREATE INDEX mine_idx ON orders (total)",
         "COMMENT ON INDEX mine_idx IS 'hmb-ops: built by indexes apply'")
+    # a table of the user's that the spec does not even mention, with the user's own index
+    sql(url, "CREATE TABLE audit_log (id bigserial PRIMARY KEY, at timestamptz NOT NULL DEFAULT now())",
+        "CREATE INDEX audit_log_at_idx ON audit_log (at)")
+    users_idx, audit_idx = index_row(url, "users_name_idx"), index_row(url, "audit_log_at_idx")
+
     plan = json.loads(hmb(["indexes", "plan", "--file", spec, "--drop-undeclared", "--json"], env=env).stdout)
-    owned = {a["index"]: a["owned"] for a in plan["actions"] if a["kind"] == "drop"}
-    assert owned == {"users_name_idx": False, "mine_idx": True}
-    text = hmb(["indexes", "plan", "--file", spec, "--drop-undeclared"], env=env).stdout
-    assert "drop users_name_idx on users (NOT hmb-ops's)" in text and "drop mine_idx on orders (hmb-ops's)" in text
-    sql_script = hmb(["indexes", "plan", "--file", spec, "--drop-undeclared", "--sql"], env=env).stdout
+    assert {a["index"]: a["owned"] for a in plan["actions"] if a["kind"] == "drop"} == {"mine_idx": True}
+    kept = {f["index"]: f["detail"] for f in plan["findings"] if f["kind"] == "undeclared"}
+    assert "--drop-undeclared --adopt users_name_idx" in kept["users_name_idx"]
+    assert "--drop-undeclared --adopt audit_log_at_idx" in kept["audit_log_at_idx"]
+    status = hmb(["indexes", "status", "--file", spec], env=env).stderr
+    assert "kept; --drop-undeclared --adopt users_name_idx drops it" in status, status
+    assert "mine_idx (orders): not in the spec; hmb-ops's (kept; --drop-undeclared drops it)" in status, status
+
+    done = hmb(["indexes", "apply", "--file", spec, "--drop-undeclared"], env=env)
+    assert done.returncode == 0, done.stderr
+    assert index_row(url, "mine_idx") is None, "hmb-ops's own undeclared index is dropped"
+    assert index_row(url, "users_name_idx") == users_idx and index_row(url, "audit_log_at_idx") == audit_idx
+
+    # --adopt of an undeclared index means nothing without --drop-undeclared
+    line = error_line(hmb(["indexes", "apply", "--file", spec, "--adopt", "users_name_idx"], env=env), 2)
+    assert "users_name_idx" in line and "--drop-undeclared" in line
+    assert index_row(url, "users_name_idx") == users_idx
+
+    plan = json.loads(hmb(["indexes", "plan", "--file", spec, "--drop-undeclared", "--adopt", "users_name_idx",
+                           "--json"], env=env).stdout)
+    drop = [a for a in plan["actions"] if a["kind"] == "drop"]
+    assert [(a["index"], a["owned"]) for a in drop] == [("users_name_idx", False)]
+    assert {h["code"] for h in drop[0]["hazards"]} == {"foreign_index", "drop_undeclared"}
+    text = hmb(["indexes", "plan", "--file", spec, "--drop-undeclared", "--adopt", "users_name_idx"], env=env).stdout
+    assert "drop users_name_idx on users (NOT hmb-ops's)" in text
+    sql_script = hmb(["indexes", "plan", "--file", spec, "--drop-undeclared", "--adopt", "users_name_idx", "--sql"],
+                     env=env).stdout
     assert "the index is NOT hmb-ops's" in sql_script
-    assert hmb(["indexes", "apply", "--file", spec, "--drop-undeclared"], env=env).returncode == 0
-    assert index_row(url, "users_name_idx") is None and index_row(url, "mine_idx") is None
+    done = hmb(["indexes", "apply", "--file", spec, "--drop-undeclared", "--adopt", "users_name_idx"], env=env)
+    assert done.returncode == 0, done.stderr
+    assert index_row(url, "users_name_idx") is None
+    assert index_row(url, "audit_log_at_idx") == audit_idx, "an index it was not told to adopt is never dropped"
+    assert foreign_snapshot(url)["users_rows"][0] == 500
 
 
 def test_a_failed_build_on_a_users_table_leaves_a_marked_leftover_the_next_apply_repairs(foreign_database, hmb,
@@ -272,3 +302,56 @@ def test_an_interrupted_build_on_a_users_table_is_repaired_without_adopt(foreign
     assert {s.name: s.status for s in plan.indexes}["idx_orders_user"] == "invalid" and plan.refused == []
     service.apply(url, spec)
     assert service.make_plan(url, spec).actions == ()
+
+
+LIKE_SPEC = """indexes:
+  declared:
+    - name: idx_users_email_lower
+      table: users
+      columns: [{column: email, opclass: text_pattern_ops}]
+      queries:
+        - name: pfx
+          sql: "SELECT id FROM users WHERE email LIKE 'u1%%' AND '' = '%(x)s'"
+          params:
+            x: "VALUE"
+"""
+
+
+@pytest.mark.parametrize("value", [" ; COMMIT; SELECT 1 --", "x; COMMIT; SELECT 1 --", "x"])
+def test_bench_cannot_be_made_to_commit_the_drop_of_a_users_index(foreign_database, hmb, tmp_path, value):
+    url, env = foreign_database, env_for(foreign_database)
+    sql(url, "CREATE INDEX idx_users_email_lower ON users (email text_pattern_ops)")  # the user's own
+    before = index_row(url, "idx_users_email_lower")
+    spec = spec_file(tmp_path, LIKE_SPEC.replace("VALUE", value))
+    proc = hmb(["indexes", "bench", "--file", spec, "--runs", "2", "--allow-table-locks"], env=env)
+    line = error_line(proc, 2)
+    assert f"{spec}:8:" in line and "query 'pfx' is not one query" in line and "inside a string" in line, line
+    assert index_row(url, "idx_users_email_lower") == before
+
+
+BENCH_SPEC = """indexes:
+  declared:
+    - name: idx_users_email
+      table: users
+      columns: [email]
+      queries:
+        - {name: by_email, sql: "SELECT id FROM users WHERE email = %(e)s", params: {e: u7@example.org}}
+"""
+
+
+def test_bench_never_drops_a_users_index_even_for_a_moment_unless_adopted(foreign_database, hmb, tmp_path):
+    url, env = foreign_database, env_for(foreign_database)
+    sql(url, "CREATE INDEX idx_users_email ON users (email)")  # the user's, same name and definition as declared
+    before = index_row(url, "idx_users_email")
+    spec = spec_file(tmp_path, BENCH_SPEC)
+    line = error_line(hmb(["indexes", "bench", "--file", spec, "--runs", "2", "--allow-table-locks"], env=env), 2)
+    assert "idx_users_email" in line and "not hmb-ops's" in line and "--adopt idx_users_email" in line, line
+    assert "nothing was changed" in line
+    assert index_row(url, "idx_users_email") == before
+    ok = hmb(["indexes", "bench", "--file", spec, "--runs", "2", "--allow-table-locks", "--adopt",
+              "idx_users_email", "--json"], env=env)
+    assert ok.returncode == 0, ok.stderr
+    assert [q["name"] for q in json.loads(ok.stdout)["queries"]] == ["by_email"]
+    oid, definition, comment = index_row(url, "idx_users_email")
+    assert (oid, definition) == before[:2], "the index survives the rolled-back 'without' run"
+    assert comment.startswith("hmb-ops: adopted")

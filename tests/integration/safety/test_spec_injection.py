@@ -283,3 +283,111 @@ def test_a_declared_query_that_writes_is_a_spec_error(foreign_database, hmb, tmp
     assert f"{spec}:8:" in line and "query 'sneaky' is not one query" in line and "must only read" in line
     assert foreign_snapshot(foreign_database) == before
     assert sql(foreign_database, "SELECT count(*) FROM pg_indexes WHERE indexname = 'idx_orders_user'")[0][0] == 0
+
+
+# --- Declared queries: sample params are data, never SQL (issue #11 review, "parse, never paste") ---
+
+PARAM_IN_COMMENT = """indexes:
+  declared:
+    - name: idx_orders_user
+      table: orders
+      columns: [user_id]
+      queries:
+        - name: by_user
+          sql: "SELECT id FROM orders WHERE user_id = %(uid)s -- %(x)s"
+          params:
+            uid: 5
+            x: "\\n; SET default_transaction_read_only = off; COMMIT; CREATE TABLE pwned_verify(); --"
+"""
+
+PARAM_IN_STRING = """indexes:
+  declared:
+    - name: idx_orders_user
+      table: orders
+      columns: [user_id]
+      queries:
+        - name: by_user
+          sql: "SELECT id FROM orders WHERE user_id = %(uid)s AND '' = '%(x)s'"
+          params:
+            uid: 5
+            x: " ;  COMMIT; CREATE TABLE IF NOT EXISTS pwned_verify(); SELECT 1 --"
+"""
+
+
+@pytest.mark.parametrize("body,why", [(PARAM_IN_COMMENT, "comment"), (PARAM_IN_STRING, "inside a string")],
+                         ids=["comment", "string"])
+@pytest.mark.parametrize("command", ["verify", "plan", "bench"])
+def test_a_param_inside_a_comment_or_string_is_a_spec_error_and_runs_nothing(foreign_database, hmb, tmp_path,
+                                                                             body, why, command):
+    sql(foreign_database, "CREATE INDEX idx_orders_user ON orders (user_id)")  # verify then runs the query
+    before, objects = foreign_snapshot(foreign_database), user_objects(foreign_database)
+    spec = spec_file(tmp_path, body)
+    args = ["indexes", command, "--file", spec] + (["--allow-table-locks", "--runs", "2"] if command == "bench" else [])
+    line = error_line(hmb(args, env=env_for(foreign_database)), 2)
+    assert f"{spec}:8:" in line and "query 'by_user' is not one query" in line and why in line, line
+    assert sql(foreign_database, "SELECT to_regclass('pwned_verify')")[0][0] is None
+    assert foreign_snapshot(foreign_database) == before and user_objects(foreign_database) == objects
+
+
+@pytest.mark.parametrize("params,why", [
+    ("{u: {a: 1}}", "u"),                     # a mapping is not a value
+    ("{u: [[1, 2]]}", "u"),                   # nor a nested list
+    ('{u: "a\\0b"}', "NUL"),
+])
+def test_param_values_must_be_plain_data(foreign_database, hmb, tmp_path, params, why):
+    spec = spec_file(tmp_path, f"""indexes:
+  declared:
+    - name: idx_orders_user
+      table: orders
+      columns: [user_id]
+      queries:
+        - name: by_user
+          sql: "SELECT id FROM orders WHERE user_id = ANY(%(u)s)"
+          params: {params}
+""")
+    line = error_line(hmb(["indexes", "verify", "--file", spec], env=env_for(foreign_database)), 2)
+    assert f"{spec}:9" in line and why in line, line
+
+
+def test_params_are_bound_by_the_server_even_past_the_lexer(foreign_database):
+    """Defence in depth: explain/time_query never paste a value into SQL text, whatever the QuerySpec says."""
+    from hmb_ops.db.connect import connection
+    from hmb_ops.errors import ConfigError
+    from hmb_ops.indexes import explain as ex
+    from hmb_ops.indexes.spec import QuerySpec
+
+    evil = "'; COMMIT; CREATE TABLE pwned_direct(); --"
+    top = QuerySpec(name="q", sql="SELECT count(*) FROM users WHERE email = %(e)s OR email = %(e)s",
+                    params={"e": evil})
+    in_string = QuerySpec.model_construct(name="q", sql="SELECT count(*) FROM users WHERE '' = '%(e)s'",
+                                          params={"e": evil}, target_ms=None)
+    in_comment = QuerySpec.model_construct(name="q", sql="SELECT 1 -- %(e)s", params={"e": "\n; SELECT 2"},
+                                           target_ms=None)
+    with connection(foreign_database) as conn, conn.cursor() as cur:
+        assert ex.indexes_in_plan(ex.explain(cur, top, generic=False)) == []
+        assert len(ex.time_query(cur, top, runs=2)) == 2
+        cur.execute("SELECT count(*) FROM users WHERE email = %s", (evil,))
+        for q in (in_string, in_comment):
+            with pytest.raises(ConfigError, match="not one query"):
+                ex.explain(cur, q, generic=False)
+            with pytest.raises(ConfigError, match="not one query"):
+                ex.time_query(cur, q, runs=1)
+        conn.rollback()
+    assert sql(foreign_database, "SELECT to_regclass('pwned_direct')")[0][0] is None
+
+
+@pytest.mark.parametrize("item,why", [
+    ("columns: ['U&\"pg\\\\005fterminate\\\\005fbackend\"(1)']", "U& escapes are not accepted"),
+    ("columns: [user_id]\n      where: \"EXISTS (VALUES (1))\"", "EXISTS"),
+    ("columns: [user_id]\n      where: \"user_id IN (VALUES (1))\"", "VALUES"),
+    ("columns: [user_id]\n      where: \"user_id = U&'\\\\0031'\"", "U& escapes are not accepted"),
+])
+def test_unicode_escapes_and_subqueries_are_refused_offline(foreign_database, hmb, tmp_path, item, why):
+    spec = spec_file(tmp_path, f"""indexes:
+  declared:
+    - name: idx_orders_user
+      table: orders
+      {item}
+""")
+    line = error_line(hmb(["indexes", "plan", "--file", spec], env=env_for(foreign_database)), 2)
+    assert f"{spec}:" in line and why in line, line

@@ -25,7 +25,6 @@ VALID = [
     "email COLLATE \"C\"",
     "title ILIKE '%x%'",
     "a->>'k'",
-    "U&'d\\0061t\\+000061'",
     "date_trunc('day', created_at)",
     "x::numeric(10,2) > 1.5e-3",
     "lower(start) || load || \"order\"",   # unreserved statement words are column names
@@ -55,6 +54,13 @@ INVALID = [
     ("a -- b", "comment"),
     ("a+/*b*/c", "comment"),
     ("a\x00b", "NUL"),
+    ("U&'d\\0061t\\+000061'", "U& escapes are not accepted; write the name plainly"),
+    ('U&"pg\\005fterminate\\005fbackend"(1)', "U& escapes are not accepted"),
+    ('u&"x" UESCAPE \'!\'', "U& escapes"),
+    ("EXISTS (VALUES (1))", "EXISTS"),
+    ("a IN (VALUES (1), (2))", "VALUES"),
+    ("a = ANY (TABLE t)", "TABLE"),
+    ("a = ANY (ARRAY(SELECT 1))", "SELECT"),
 ]
 
 
@@ -147,3 +153,72 @@ def test_ddl_is_built_from_structure(tmp_path):
         "((lower(note)), note COLLATE \"C\" text_pattern_ops) WHERE (note <> 'a;b')")
     odd = IndexDef.model_validate({"name": "Ix", "table": "order", "columns": ["values"], "method": "btree"})
     assert ddl.create_index_sql(odd, "s", concurrently=False) == 'CREATE INDEX "Ix" ON s."order" USING btree ("values")'
+
+
+@pytest.mark.parametrize("text,why", [
+    ("SELECT id FROM t WHERE a = %(a)s -- %(x)s", "inside a comment"),
+    ("SELECT id FROM t WHERE a = %(a)s /* %(x)s */", "inside a comment"),
+    ("SELECT id FROM t WHERE a = %(a)s AND '' = '%(x)s'", "inside a string"),
+    ("SELECT id FROM t WHERE a = E'%(x)s'", "inside a string"),
+    ("SELECT id FROM t WHERE a = $q$ %(x)s $q$", "inside a string"),
+    ('SELECT id AS "%(x)s" FROM t', "inside a quoted identifier"),
+    ("SELECT id FROM t WHERE a = 1 -- harmless", "a comment"),
+    ("SELECT id FROM t /* why */ WHERE a = 1", "a comment"),
+    ("SELECT id FROM t WHERE a = $1", "parameter ($1)"),
+    ("SELECT U&\"id\" FROM t", "U& escapes"),
+    ("SELECT 1;;", "one statement"),
+])
+def test_declared_query_params_must_stand_where_a_value_goes(text, why):
+    with pytest.raises(sqltext.NotOneExpression) as exc:
+        sqltext.check_statement(text)
+    assert why in str(exc.value), str(exc.value)
+    with pytest.raises(sqltext.NotOneExpression):
+        sqltext.prepared_statement(text)
+
+
+def test_prepared_statement_binds_values_as_dollar_params():
+    assert sqltext.prepared_statement("SELECT id FROM t WHERE a = %(a)s AND b LIKE 'x%%' AND c = %(a)s;") == (
+        "SELECT id FROM t WHERE a = $1 AND b LIKE 'x%' AND c = $1", ["a"])
+    # %% is a literal percent sign, as psycopg2 reads it: %%(a)s is no placeholder
+    assert sqltext.prepared_statement("SELECT '%%(a)s', %(b)s") == ("SELECT '%(a)s', $1", ["b"])
+    assert [p[0] for p in sqltext.pyformat_params("%(a)s %%(b)s %%%(c)s")] == ["a", "c"]
+    text, order = sqltext.prepared_statement("WITH x AS (SELECT %(b)s::int AS v) SELECT v + %(a)s FROM x")
+    assert text == "WITH x AS (SELECT $1::int AS v) SELECT v + $2 FROM x" and order == ["b", "a"]
+
+
+@pytest.mark.parametrize("params,ok", [
+    ({"a": 1, "b": "x", "c": 1.5, "d": True, "e": None, "f": [1, 2], "g": ["x", None]}, True),
+    ({"a": {"k": 1}}, False),
+    ({"a": [[1]]}, False),
+    ({"a": [{"k": 1}]}, False),
+    ({"a": "x\x00y"}, False),
+    ({"a": b"bytes"}, False),
+])
+def test_param_values_are_plain_data(params, ok):
+    from pydantic import ValidationError
+
+    from hmb_ops.indexes.spec import QuerySpec
+
+    sql = "SELECT 1 WHERE " + " AND ".join(f"%({k})s IS NULL" for k in params)
+    if ok:
+        QuerySpec(name="q", sql=sql, params=params)
+    else:
+        with pytest.raises(ValidationError, match="bound as data"):
+            QuerySpec(name="q", sql=sql, params=params)
+
+
+def test_a_param_in_a_string_is_listed_with_its_line(tmp_path):
+    p = tmp_path / "spec.yaml"
+    p.write_text("""indexes:
+  declared:
+    - name: ix
+      table: orders
+      columns: [user_id]
+      queries:
+        - name: q
+          sql: "SELECT id FROM orders WHERE user_id = %(u)s AND '' = '%(x)s'"
+          params: {u: 1, x: " ; COMMIT; SELECT 1 --"}
+""")
+    problems = text_problems(load(p))
+    assert [(x.index, x.line) for x in problems] == [("ix", 8)]
+    assert "query 'q' is not one query" in problems[0].message and "inside a string" in problems[0].message
