@@ -89,9 +89,9 @@ def check_foreign_indexes(conn, spec: IndexSpec, only: tuple[str, ...] = (), ado
 def _refuse_foreign(live: dict, names: list[str], adopt: tuple[str, ...]) -> None:
     foreign = [n for n in names if n in live and not live[n].owned and n not in adopt]
     if foreign:
-        names = ", ".join(f"{n} (on {live[n].table})" for n in foreign)
+        listed = ", ".join(f"{n} (on {live[n].table})" for n in foreign)
         raise UsageError(
-            f"bench measures each query without its index by dropping {names} in a transaction it rolls back; "
+            f"bench measures each query without its index by dropping {listed} in a transaction it rolls back; "
             f"{'it is' if len(foreign) == 1 else 'they are'} not hmb-ops's (no hmb-ops mark, not on a table "
             "hmb-ops created), so bench will not drop "
             f"{'it' if len(foreign) == 1 else 'them'}, not even for a moment; nothing was changed",
@@ -99,16 +99,45 @@ def _refuse_foreign(live: dict, names: list[str], adopt: tuple[str, ...]) -> Non
                  f"{'it' if len(foreign) == 1 else 'them'} over (marked as hmb-ops's), or bench a copy")
 
 
-def _query_failed(q, exc) -> UsageError:
+def _query_failed(q, exc, *, changed: bool = True) -> UsageError:
     msg = getattr(getattr(exc, "diag", None), "message_primary", None) or str(exc).strip().splitlines()[0]
-    return UsageError(f"declared query {q.name!r} failed on the server: {msg}; nothing was changed",
+    return UsageError(f"declared query {q.name!r} failed on the server: {msg}"
+                      + ("" if changed else "; nothing was changed"),
                       hint="fix the query in the spec (`hmb-ops indexes verify` shows each query's status)")
+
+
+# A declared query the server refuses (unknown column, bad cast, a parameter of no known type) is
+# a spec error, exit 2; anything else (lost connection, lock timeout) keeps its own meaning.
+# (psycopg2's error classes are flat, so the SQLSTATE class is read from pgcode: 42 and 22.)
+_QUERY_CLASSES = ("42", "22")
+
+
+def _is_query_error(exc) -> bool:
+    return (getattr(exc, "pgcode", None) or "")[:2] in _QUERY_CLASSES
+
+
+def _check_queries(conn, spec: IndexSpec, only: tuple[str, ...]) -> None:
+    """PREPARE (parse and analyse, never run) every selected query before anything changes."""
+    import psycopg2
+
+    with conn.cursor() as cur:
+        for ix in spec.declared:
+            for q in ix.queries:
+                if only and q.name not in only and ix.name not in only:
+                    continue
+                try:
+                    with ex.prepared(cur, q):
+                        pass
+                except psycopg2.Error as exc:
+                    if not _is_query_error(exc):
+                        raise
+                    raise _query_failed(q, exc, changed=False) from None
 
 
 def bench(url: str, spec: IndexSpec, *, runs: int = 50, only: tuple[str, ...] = (), apply_first: bool = True,
           budget_s: float = 20.0, timeout: int | None = None, progress=None,
           allow_table_locks: bool = False, adopt: tuple[str, ...] = ()) -> BenchReport:
-    import psycopg2.errors
+    import psycopg2
 
     from hmb_ops.db.connect import connect
     from hmb_ops.indexes.service import _connect, inspect
@@ -125,6 +154,7 @@ def bench(url: str, spec: IndexSpec, *, runs: int = 50, only: tuple[str, ...] = 
         if not allow_table_locks:
             check_table_locks(check, spec, only)
         check_foreign_indexes(check, spec, only, adopt)
+        _check_queries(check, spec, only)
     finally:
         check.close()
     if apply_first:
@@ -155,7 +185,9 @@ def bench(url: str, spec: IndexSpec, *, runs: int = 50, only: tuple[str, ...] = 
                     try:
                         with_plan = "; ".join(ex.scan_nodes(ex.explain(cur, q, generic=False)))
                         with_ms = ex.summarize(ex.time_query(cur, q, runs=runs, budget_s=budget_s))
-                    except (psycopg2.errors.SyntaxErrorOrAccessRuleViolation, psycopg2.errors.DataException) as exc:
+                    except psycopg2.Error as exc:
+                        if not _is_query_error(exc):
+                            raise
                         raise _query_failed(q, exc) from None
                 conn.commit()
                 with conn.cursor() as cur:
@@ -172,7 +204,9 @@ def bench(url: str, spec: IndexSpec, *, runs: int = 50, only: tuple[str, ...] = 
                     try:
                         without_plan = "; ".join(ex.scan_nodes(ex.explain(cur, q, generic=False)))
                         without_ms = ex.summarize(ex.time_query(cur, q, runs=runs, budget_s=budget_s))
-                    except (psycopg2.errors.SyntaxErrorOrAccessRuleViolation, psycopg2.errors.DataException) as exc:
+                    except psycopg2.Error as exc:
+                        if not _is_query_error(exc):
+                            raise
                         raise _query_failed(q, exc) from None
                 conn.rollback()
                 speed = (round(without_ms["p50"] / with_ms["p50"], 1)

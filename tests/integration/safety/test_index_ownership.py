@@ -355,3 +355,11 @@ def test_bench_never_drops_a_users_index_even_for_a_moment_unless_adopted(foreig
     oid, definition, comment = index_row(url, "idx_users_email")
     assert (oid, definition) == before[:2], "the index survives the rolled-back 'without' run"
     assert comment.startswith("hmb-ops: adopted")
+
+
+def test_bench_with_a_query_the_server_refuses_exits_2_before_changing_anything(foreign_database, hmb, tmp_path):
+    url, env = foreign_database, env_for(foreign_database)
+    spec = spec_file(tmp_path, BENCH_SPEC.replace("SELECT id FROM", "SELECT no_such_column FROM"))
+    line = error_line(hmb(["indexes", "bench", "--file", spec, "--runs", "2", "--allow-table-locks"], env=env), 2)
+    assert "declared query 'by_email' failed on the server" in line and "no_such_column" in line, line
+    assert "nothing was changed" in line and index_row(url, "idx_users_email") is None
