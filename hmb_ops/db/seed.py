@@ -784,10 +784,41 @@ def _plan(conn, *, reset: bool, replace_owned: bool, drop_foreign=(), allow_fore
     return plan, found, shares
 
 
-def seed(url: str, *, scale: str = "small", seed: int = 42, password: str = DEFAULT_PASSWORD,
-         reset: bool = False, progress: ProgressFn | None = None,
-         hash_rounds: int = DEFAULT_HASH_ROUNDS, drop_foreign=(), allow_foreign: bool = False,
-         on_plan: Callable[[SeedPlan], None] | None = None, dry_run: bool = False) -> SeedResult | SeedPlan:
+DEADLOCK_ATTEMPTS = 3
+
+
+def _retry_on_deadlock(run):
+    """Run `run()` again when the server broke a deadlock by cancelling this seed.
+
+    A seed drops and builds tables that another session (`indexes apply` building or analysing
+    them, say) may hold locks on in the opposite order; PostgreSQL then rolls back one side. A
+    seed's drop-and-create is one transaction and an interrupted load is repaired by the next
+    run, so a fresh attempt is safe. After the last one the caller gets exit 3, not a crash.
+    """
+    import psycopg2.errors
+
+    from hmb_ops.errors import LockBusy
+
+    for attempt in range(1, DEADLOCK_ATTEMPTS + 1):
+        try:
+            return run()
+        except psycopg2.errors.DeadlockDetected:
+            if attempt == DEADLOCK_ATTEMPTS:
+                raise LockBusy(f"the seed lost a lock deadlock {attempt} times in a row to another session"
+                               " working on hmb-ops's tables",
+                               hint="wait for that session (an `indexes apply`, say) to finish, then rerun") from None
+            time.sleep(0.2 * attempt)
+
+
+def seed(url: str, **options) -> SeedResult | SeedPlan:
+    """`_seed` (below), tried again when it loses a deadlock to another session."""
+    return _retry_on_deadlock(lambda: _seed(url, **options))
+
+
+def _seed(url: str, *, scale: str = "small", seed: int = 42, password: str = DEFAULT_PASSWORD,
+          reset: bool = False, progress: ProgressFn | None = None,
+          hash_rounds: int = DEFAULT_HASH_ROUNDS, drop_foreign=(), allow_foreign: bool = False,
+          on_plan: Callable[[SeedPlan], None] | None = None, dry_run: bool = False) -> SeedResult | SeedPlan:
     """Load the reference data set into tables hmb-ops owns.
 
     Refuses (UsageError, before any change) a database that already holds seeded data unless
@@ -1002,9 +1033,14 @@ def seeded_info(url: str) -> dict | None:
             "rows": meta["rows"], "seconds": meta["seconds"], "seeded_at": meta["seeded_at"].isoformat()}
 
 
-def ensure_seeded(url: str, *, scale: str = "small", seed: int = 42, password: str = DEFAULT_PASSWORD,
-                  progress: ProgressFn | None = None, hash_rounds: int | None = None,
-                  on_plan: Callable[[SeedPlan], None] | None = None) -> bool:
+def ensure_seeded(url: str, **options) -> bool:
+    """`_ensure_seeded` (below), tried again when it loses a deadlock to another session."""
+    return _retry_on_deadlock(lambda: _ensure_seeded(url, **options))
+
+
+def _ensure_seeded(url: str, *, scale: str = "small", seed: int = 42, password: str = DEFAULT_PASSWORD,
+                   progress: ProgressFn | None = None, hash_rounds: int | None = None,
+                   on_plan: Callable[[SeedPlan], None] | None = None) -> bool:
     """Seed unless the database already holds this scale and seed; True when it seeded now.
 
     Matching data is reused; only the password hashes are rewritten in place when `password` (or

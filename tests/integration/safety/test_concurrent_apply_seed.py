@@ -55,3 +55,64 @@ def test_two_applies_and_a_reset_at_once_end_cleanly(new_database):
     assert again.wait(timeout=600) == 0, again.stderr.read()
     assert _sql(url, "SELECT count(*) FROM pg_index WHERE NOT indisvalid")[0][0] == 0
     assert service.make_plan(url, api.load_spec(None)).actions == ()
+
+
+def _real_deadlock(url: str):
+    """A DeadlockDetected raised by the real server: two sessions lock two tables in opposite order."""
+    import threading
+
+    import psycopg2.errors
+
+    from hmb_ops.db.connect import connect
+
+    _sql(url, "CREATE TABLE dl_a (i int)")
+    _sql(url, "CREATE TABLE dl_b (i int)")
+    first, second = connect(url), connect(url)
+    caught: list = []
+    both_hold = threading.Barrier(2)
+
+    def lock(conn, mine, theirs):
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SET deadlock_timeout = '100ms'")
+                cur.execute(f"LOCK TABLE {mine} IN ACCESS EXCLUSIVE MODE")
+                both_hold.wait()
+                cur.execute(f"LOCK TABLE {theirs} IN ACCESS EXCLUSIVE MODE")
+        except psycopg2.errors.DeadlockDetected as exc:
+            caught.append(exc)
+        finally:
+            conn.rollback()  # the survivor lets go too
+
+    threads = [threading.Thread(target=lock, args=(first, "dl_a", "dl_b")),
+               threading.Thread(target=lock, args=(second, "dl_b", "dl_a"))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    first.close()
+    second.close()
+    assert len(caught) == 1
+    return caught[0]
+
+
+def test_a_seed_that_loses_a_deadlock_is_tried_again_then_exit_3(new_database):
+    from hmb_ops.db import seed as seedmod
+    from hmb_ops.errors import EXIT_ENVIRONMENT, LockBusy
+
+    deadlock = _real_deadlock(new_database("deadlock"))
+    calls = []
+
+    def loses_once():
+        calls.append(1)
+        if len(calls) == 1:
+            raise deadlock
+        return "seeded"
+
+    assert seedmod._retry_on_deadlock(loses_once) == "seeded" and len(calls) == 2
+
+    def always_loses():
+        raise deadlock
+
+    with pytest.raises(LockBusy) as info:
+        seedmod._retry_on_deadlock(always_loses)
+    assert info.value.exit_code == EXIT_ENVIRONMENT and "deadlock" in info.value.one_line()
