@@ -158,10 +158,14 @@ def bench(url: str, spec: IndexSpec, *, runs: int = 50, only: tuple[str, ...] = 
     finally:
         check.close()
     if apply_first:
+        from hmb_ops.db.seed import may_create_extensions
         from hmb_ops.indexes.plan import PlanOptions
         from hmb_ops.indexes.service import apply
 
-        apply(url, spec, PlanOptions(create_extensions=True, allow_replace=True, adopt=tuple(adopt)), wait=True)
+        # An extension is created unasked only in a database hmb-ops has to itself (else exit 2,
+        # with `indexes apply --create-extensions` as the consent), as load runs do.
+        create = may_create_extensions(url, spec.extensions)
+        apply(url, spec, PlanOptions(create_extensions=create, allow_replace=True, adopt=tuple(adopt)), wait=True)
     conn = connect(url, autocommit=False, timeout=timeout, application_name="hmb-ops indexes bench")
     out: list[BenchRow] = []
     try:

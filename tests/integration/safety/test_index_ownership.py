@@ -363,3 +363,25 @@ def test_bench_with_a_query_the_server_refuses_exits_2_before_changing_anything(
     line = error_line(hmb(["indexes", "bench", "--file", spec, "--runs", "2", "--allow-table-locks"], env=env), 2)
     assert "declared query 'by_email' failed on the server" in line and "no_such_column" in line, line
     assert "nothing was changed" in line and index_row(url, "idx_users_email") is None
+
+
+def test_bench_on_a_users_database_creates_no_extension_unasked(foreign_database, hmb, tmp_path):
+    """--allow-table-locks consents to locks, not to changing the database's extensions."""
+    url, env = foreign_database, env_for(foreign_database)
+    spec = spec_file(tmp_path, """indexes:
+  extensions: [pg_trgm]
+  declared:
+    - name: idx_users_email_trgm
+      table: users
+      columns: [{column: email, opclass: gin_trgm_ops}]
+      method: gin
+      queries:
+        - {name: by_part, sql: "SELECT id FROM users WHERE email LIKE %(p)s", params: {p: "%u7%"}}
+""")
+    line = error_line(hmb(["indexes", "bench", "--file", spec, "--runs", "2", "--allow-table-locks"], env=env), 2)
+    assert "pg_trgm" in line and "--create-extensions" in line
+    assert sql(url, "SELECT count(*) FROM pg_extension WHERE extname = 'pg_trgm'")[0][0] == 0
+    assert index_row(url, "idx_users_email_trgm") is None
+    # The explicit consent, then bench runs.
+    assert hmb(["indexes", "apply", "--file", spec, "--create-extensions"], env=env).returncode == 0
+    assert hmb(["indexes", "bench", "--file", spec, "--runs", "2", "--allow-table-locks"], env=env).returncode == 0
