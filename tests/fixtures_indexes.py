@@ -37,6 +37,11 @@ def fill_users(url: str, n: int = 200) -> None:
                  f"SELECT 'user' || i || '@example.test', 'x', 'user' || i FROM generate_series(1, {n}) i")
 
 
+def env_for(url: str) -> dict:
+    """The environment a CLI run against `url` gets (line-oriented output)."""
+    return {"DATABASE_URL": url, "CI": "true"}
+
+
 def write_spec(tmp_path: Path, body: str, name: str = "spec.yaml") -> str:
     p = tmp_path / name
     p.write_text(body)

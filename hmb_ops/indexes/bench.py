@@ -134,11 +134,22 @@ def _check_queries(conn, spec: IndexSpec, only: tuple[str, ...]) -> None:
                     raise _query_failed(q, exc, changed=False) from None
 
 
+def _measure(cur, q, runs: int, budget_s: float) -> tuple[str, dict]:
+    """The query's scan nodes and timing summary; a query the server refuses is a spec error."""
+    import psycopg2
+
+    try:
+        plan = "; ".join(ex.scan_nodes(ex.explain(cur, q, generic=False)))
+        return plan, ex.summarize(ex.time_query(cur, q, runs=runs, budget_s=budget_s))
+    except psycopg2.Error as exc:
+        if not _is_query_error(exc):
+            raise
+        raise _query_failed(q, exc) from None
+
+
 def bench(url: str, spec: IndexSpec, *, runs: int = 50, only: tuple[str, ...] = (), apply_first: bool = True,
           budget_s: float = 20.0, timeout: int | None = None, progress=None,
           allow_table_locks: bool = False, adopt: tuple[str, ...] = ()) -> BenchReport:
-    import psycopg2
-
     from hmb_ops.db.connect import connect
     from hmb_ops.indexes.service import _connect, inspect
 
@@ -186,13 +197,7 @@ def bench(url: str, spec: IndexSpec, *, runs: int = 50, only: tuple[str, ...] = 
                 with conn.cursor() as cur:
                     # The declared query only reads: READ ONLY makes the server hold it to that.
                     cur.execute("SET TRANSACTION READ ONLY")
-                    try:
-                        with_plan = "; ".join(ex.scan_nodes(ex.explain(cur, q, generic=False)))
-                        with_ms = ex.summarize(ex.time_query(cur, q, runs=runs, budget_s=budget_s))
-                    except psycopg2.Error as exc:
-                        if not _is_query_error(exc):
-                            raise
-                        raise _query_failed(q, exc) from None
+                    with_plan, with_ms = _measure(cur, q, runs, budget_s)
                 conn.commit()
                 with conn.cursor() as cur:
                     cur.execute("SET LOCAL lock_timeout = '10s'")
@@ -205,13 +210,7 @@ def bench(url: str, spec: IndexSpec, *, runs: int = 50, only: tuple[str, ...] = 
                             cur.execute(ddl.drop_index_sql(spec.schema_name, name, concurrently=False))
                     # From here on the transaction (rolled back below) may only read.
                     cur.execute("SET LOCAL transaction_read_only = on")
-                    try:
-                        without_plan = "; ".join(ex.scan_nodes(ex.explain(cur, q, generic=False)))
-                        without_ms = ex.summarize(ex.time_query(cur, q, runs=runs, budget_s=budget_s))
-                    except psycopg2.Error as exc:
-                        if not _is_query_error(exc):
-                            raise
-                        raise _query_failed(q, exc) from None
+                    without_plan, without_ms = _measure(cur, q, runs, budget_s)
                 conn.rollback()
                 speed = (round(without_ms["p50"] / with_ms["p50"], 1)
                          if with_ms.get("p50") and without_ms.get("p50") else None)

@@ -12,10 +12,8 @@ import pytest
 
 from hmb_ops.indexes.apply import LOCK_KEYS
 from cli_helpers import INTERRUPTIBLE_CLI, error_line
+from fixtures_indexes import env_for
 
-
-def env_for(url: str) -> dict:
-    return {"DATABASE_URL": url, "CI": "true"}
 
 @pytest.fixture(scope="module")
 def seeded(module_database):

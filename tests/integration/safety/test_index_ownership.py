@@ -15,16 +15,7 @@ import pytest
 from cli_helpers import error_line
 from fixtures_foreign import foreign_snapshot
 from fixtures_indexes import run_sql as sql
-
-
-def env_for(url: str) -> dict:
-    return {"DATABASE_URL": url, "CI": "true"}
-
-
-def spec_file(tmp_path, body: str, name: str = "spec.yaml") -> str:
-    p = tmp_path / name
-    p.write_text(body)
-    return str(p)
+from fixtures_indexes import env_for, write_spec as spec_file
 
 
 def index_row(url: str, name: str):
