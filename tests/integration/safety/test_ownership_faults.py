@@ -32,6 +32,18 @@ def wait_mid_load(proc: subprocess.Popen) -> list[str]:
     raise AssertionError(f"the seed ended before loading a table: {''.join(lines)}")
 
 
+def kill_9_mid_reset(url: str) -> None:
+    """A `db seed --reset --scale medium` killed with SIGKILL once its first table is loaded."""
+    proc = start_seed(url, "--reset", "--scale", "medium")
+    try:
+        wait_mid_load(proc)
+        proc.kill()
+    finally:
+        proc.wait(timeout=60)
+        proc.stderr.close()
+        proc.stdout.close()
+
+
 def seed_state(url: str):
     if not run_sql(url, "SELECT to_regclass('hmb_ops_seed_info') IS NOT NULL")[0][0]:
         return None
@@ -51,14 +63,7 @@ def shared_database(new_database):
 
 def test_kill_9_mid_reset_leaves_a_half_seed_the_next_seed_repairs(hmb, shared_database):
     url = shared_database
-    proc = start_seed(url, "--reset", "--scale", "medium")
-    try:
-        wait_mid_load(proc)
-        proc.kill()
-    finally:
-        proc.wait(timeout=60)
-        proc.stderr.close()
-        proc.stdout.close()
+    kill_9_mid_reset(url)
     # The ownership and "loading" records were committed before the first row.
     assert seed_state(url) == "loading"
     rerun = hmb(["db", "seed", "--hash-rounds", "4"], env={"DATABASE_URL": url})  # no --reset needed
@@ -75,14 +80,7 @@ def test_kill_9_mid_seed_is_repaired_by_ensure_seeded(shared_database):
     from hmb_ops.db.seed import ensure_seeded, seeded_info
 
     url = shared_database
-    proc = start_seed(url, "--reset", "--scale", "medium")
-    try:
-        wait_mid_load(proc)
-        proc.kill()
-    finally:
-        proc.wait(timeout=60)
-        proc.stderr.close()
-        proc.stdout.close()
+    kill_9_mid_reset(url)
     assert seed_state(url) == "loading" and seeded_info(url) is None
     plans = []
     assert ensure_seeded(url, scale="small", hash_rounds=4, on_plan=plans.append) is True
