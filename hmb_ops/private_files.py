@@ -33,21 +33,28 @@ def private_dir(path: str | os.PathLike, mode: int = DIR_MODE) -> Path:
     return path
 
 
-def write_private(path: str | os.PathLike, text: str, mode: int = FILE_MODE) -> Path:
-    """Write `text` to `path`, readable by its owner alone at every moment.
+def write_private(path: str | os.PathLike, text: str, mode: int = FILE_MODE, *, create_only: bool = False) -> Path:
+    """Write `text` to `path` whole or not at all, never wider open than `mode` at any moment.
 
-    The content goes to a fresh sibling created with `mode` and is renamed over `path`, so a reader
-    sees the old file or the whole new one, never a partly written or wider-open one.
+    The content goes to a fresh sibling created owner-only and widened to `mode` once complete,
+    then renamed over `path`, so a reader sees the old file or the whole new one. `create_only`:
+    link it into place only if nothing is at `path` yet (FileExistsError otherwise), so a file
+    somebody made meanwhile is never replaced.
     """
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE & mode)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
             handle.write(text)
             handle.flush()
+            os.fchmod(handle.fileno(), mode)
             os.fsync(handle.fileno())
-        os.replace(tmp, path)
+        if create_only:
+            os.link(tmp, path)
+            tmp.unlink()
+        else:
+            os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

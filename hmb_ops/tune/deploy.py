@@ -49,7 +49,7 @@ from typing import Callable
 import yaml
 
 from hmb_ops.errors import ConfigError, StateDirError, UsageError
-from hmb_ops.private_files import TOKEN_SECRET_ENV
+from hmb_ops.private_files import TOKEN_SECRET_ENV, write_private
 from hmb_ops.tune.plan import TunePlan
 from hmb_ops.tune.render import (CONF, DEFAULT_PORT, ENV, PROCFILE, RENDER, _yaml_str, app_environment,
                                  chained_config, is_generated, plan_settings, render_all, render_env_var,
@@ -823,28 +823,11 @@ def prepare(plan: TunePlan, out_dir: str | os.PathLike, *, mode: str = "refuse",
 
 def _write_atomic(path: Path, text: str, mode: int, *, create: bool = False) -> None:
     """`text` at `path`, whole or not at all; `create`: only if nothing is there yet."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    # Created owner-only, widened to its final mode only once the content is complete.
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fchmod(handle.fileno(), mode)
-            os.fsync(handle.fileno())
-        if create:
-            # A link fails when the name exists: a file the user made meanwhile is never replaced.
-            try:
-                os.link(tmp, path)
-            except FileExistsError:
-                raise UsageError(f"{path} appeared while tune was running; it was left alone",
-                                 hint="run tune again to see what it would change") from None
-            tmp.unlink()
-        else:
-            os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+        write_private(path, text, mode, create_only=create)
+    except FileExistsError:
+        raise UsageError(f"{path} appeared while tune was running; it was left alone",
+                         hint="run tune again to see what it would change") from None
 
 
 def apply(deploy: DeployPlan) -> list[Path]:
