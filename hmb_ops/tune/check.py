@@ -89,7 +89,8 @@ def evaluate_config(path: str | os.PathLike, *, env: dict[str, str] | None = Non
 
     p = Path(path)
     cwd = str(Path(root).resolve()) if root is not None else str(p.resolve().parent)
-    cmd = [sys.executable, "-I", "-c", _EVALUATOR, str(p.resolve()), cwd]
+    # -B: -I ignores PYTHONDONTWRITEBYTECODE, and the user's folder must get no __pycache__ from us.
+    cmd = [sys.executable, "-I", "-B", "-c", _EVALUATOR, str(p.resolve()), cwd]
     try:
         proc = subprocess.run(cmd, env=controlled_env(env), cwd=cwd, capture_output=True,
                               text=True, timeout=timeout, stdin=subprocess.DEVNULL)

@@ -100,7 +100,8 @@ class CheckConfigResult:
 def gunicorn_check_config(conf: str | os.PathLike, app: str, *, cwd: str | os.PathLike | None = None,
                           env: dict[str, str] | None = None, timeout: float = 60) -> CheckConfigResult:
     """`gunicorn --check-config -c CONF APP` in a subprocess (it imports the app)."""
-    cmd = [sys.executable, "-m", "gunicorn", "--check-config", "--config", str(conf), app]
+    # -B: importing the user's config and app must leave no __pycache__ in their folders.
+    cmd = [sys.executable, "-B", "-m", "gunicorn", "--check-config", "--config", str(conf), app]
     full_env = dict(os.environ)
     full_env.update(env or {})
     try:

@@ -362,10 +362,11 @@ def test_mask_secrets_hides_secret_values_and_url_passwords_only():
             "    password: pw8\n"
             "secret_key = \"py9\"\n"
             "private_key_path: /etc/k\n"
-            "keepalive = 5\n")
+            "keepalive = 5\n"
+            "DB_PASS=dbpass111\nSMTP_PWD=smtppwd333\nHTPASS=ht000\nSIGNING_SALT=salt444\n")
     masked = deploy.mask_secrets(text)
     for secret in ("pw1", "two words", "tok2", "/k/key.pem", "tok3", "sec4", "block5", "flow6", "pw7", "pw8", "py9",
-                   "/etc/k"):
+                   "/etc/k", "dbpass111", "smtppwd333", "ht000", "salt444"):
         assert secret not in masked, secret
     for kept in ("WEB_CONCURRENCY=4\n", "      - key: HMB_REFAPP_TOKEN_SECRET\n", "        value: 4\n",
                  "postgresql://me:***@db/prod", "redis://:***@cache:6379/0", "keepalive = 5\n",
