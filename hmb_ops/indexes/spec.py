@@ -111,6 +111,15 @@ class IndexDef(StrictModel):
     def _lower_method(cls, v: str) -> str:
         return v.strip().lower()
 
+    @field_validator("name")
+    @classmethod
+    def _listable_name(cls, v: str) -> str:
+        # --adopt and --query take comma-separated lists: a name with a comma would be split into
+        # other indexes' names there (and a hint printing it would name the wrong indexes).
+        if "," in v:
+            raise ValueError("an index name may not contain ',' (hmb-ops lists names separated by commas)")
+        return v
+
 
 class IndexSpec(StrictModel):
     schema_name: str = Field(default="public", alias="schema")

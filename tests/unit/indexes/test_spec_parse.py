@@ -222,3 +222,15 @@ def test_a_param_in_a_string_is_listed_with_its_line(tmp_path):
     problems = text_problems(load(p))
     assert [(x.index, x.line) for x in problems] == [("ix", 8)]
     assert "query 'q' is not one query" in problems[0].message and "inside a string" in problems[0].message
+
+
+def test_an_index_name_with_a_comma_is_a_spec_error(tmp_path):
+    """`--adopt u,x` would name the user's indexes u and x, not "u,x"."""
+    from hmb_ops.errors import ConfigError
+    from hmb_ops.indexes import api
+
+    spec = tmp_path / "spec.yaml"
+    spec.write_text('indexes:\n  declared:\n    - {name: "u,x", table: t, columns: [id]}\n')
+    with pytest.raises(ConfigError) as info:
+        api.load_spec(str(spec))
+    assert "may not contain ','" in info.value.one_line() and "spec.yaml:3" in info.value.one_line()
