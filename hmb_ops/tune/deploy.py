@@ -24,6 +24,8 @@ values and URL passwords as ***), for the console and JSON alike.
 
 Every decision is made (and every merge computed and checked) before the first byte is written, so
 a refusal or a failed merge never leaves half a set; each file then lands whole (temp + rename).
+A symbolic link (dangling or not) at any name tune would write is refused in every mode: tune
+neither writes through a link nor replaces it.
 
 Commands are parsed (shlex with shell punctuation, Gunicorn's own argument parser), never pasted:
 a web command that does more than start one program (``cd x && gunicorn ...``) is not merged.
@@ -752,6 +754,21 @@ def _config_overrides(out: Path, chain: str, plan: TunePlan) -> list[Override]:
                                                           or not _same(name, evaluated[name], planned[name]))]
 
 
+def _refuse_links(out: Path, names) -> None:
+    """A symbolic link at a name tune writes is refused: writing through it would change a file
+    elsewhere (or create one where a dangling link points), replacing it would silently drop the
+    user's link. Checked before the user's config is run and before any write, so nothing at all is written."""
+    for name in names:
+        path = out / name
+        if path.is_symlink():
+            try:
+                target = os.readlink(path)
+            except OSError:
+                target = "?"
+            raise UsageError(f"{path} is a symbolic link (to {target}); hmb-ops neither writes through nor "
+                             "replaces links — replace it with the file itself or choose another --out")
+
+
 def prepare(plan: TunePlan, out_dir: str | os.PathLike, *, mode: str = "refuse", service: str | None = None,
             now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> DeployPlan:
     """Decide, for every file tune writes, what happens to it; nothing is written here."""
@@ -765,6 +782,10 @@ def prepare(plan: TunePlan, out_dir: str | os.PathLike, *, mode: str = "refuse",
         current = _read(out / CONF)
         if current is not None and not is_generated(current):
             conf = MERGE_CONF
+    # Every name written below (the merge's own config instead of the user's gunicorn.conf.py).
+    _refuse_links(out, [MERGE_CONF if (name == CONF and conf == MERGE_CONF) else name
+                        for name in (CONF, ENV, PROCFILE, RENDER)])
+    if mode == "merge":
         chain = _users_chain(out, service)
         if chain is not None and (out / chain).resolve() == (out / conf).resolve():
             # Only when the files were edited by hand into naming each other: never run a file into itself.
@@ -839,6 +860,8 @@ def apply(deploy: DeployPlan) -> list[Path]:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise StateDirError(f"cannot create {out}: {exc.strerror or exc}", hint="choose another --out") from None
+    # A link made since the decision is refused like one found then, before any write.
+    _refuse_links(out, [w.name for w in deploy.writes])
     for w in deploy.writes:
         # Decided on what was read: a file changed since then is not replaced by a stale decision.
         if _read(out / w.name) != w.previous:

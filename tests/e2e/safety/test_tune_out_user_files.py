@@ -414,3 +414,103 @@ def test_merge_with_a_config_it_cannot_run_first_writes_nothing(hmb, tmp_path):
         res = hmb(["tune", "--tier", "small", "--out", str(d), "--merge"] + FAST)
         assert words in error_line(res, 2), procfile
         assert snapshot(d) == before
+
+
+# ---------------------------------------------------------------------------------------------
+# Symbolic links at the names tune writes: refused before anything is read or written (reviewer
+# findings: a dangling Procfile link failed halfway with "appeared while tune was running", and
+# --merge replaced an hmb-ops.env link with a regular file).
+
+
+def listing(d: Path) -> dict[str, tuple]:
+    """Every entry of `d` as it is on disk: links by their target, files by bytes and mode."""
+    out = {}
+    for p in sorted(d.iterdir()):
+        st = p.lstat()
+        out[p.name] = (("link", str(p.readlink())) if stat.S_ISLNK(st.st_mode)
+                       else ("file", p.read_bytes(), stat.S_IMODE(st.st_mode)) if stat.S_ISREG(st.st_mode)
+                       else ("other",))
+    return out
+
+
+def linked_folder(hmb, tmp_path: Path) -> tuple[Path, Path]:
+    """The user's folder `acme` and `other`, a folder of real files hmb-ops generated earlier."""
+    other = tmp_path / "other"
+    other.mkdir()
+    res = hmb(["tune", "--tier", "small", "--out", str(other)] + FAST)
+    assert res.returncode == 0, res.stderr
+    d = tmp_path / "acme"
+    d.mkdir()
+    return d, other
+
+
+def refused_link(hmb, d: Path, other: Path, args: list[str], link: str, target: str):
+    before, other_before = listing(d), listing(other)
+    res = hmb(["tune", "--tier", "small", "--out", str(d)] + args + FAST)
+    line = error_line(res, 2)
+    assert f"{d / link} is a symbolic link (to {target}); hmb-ops neither writes through nor replaces links" in line
+    assert "replace it with the file itself or choose another --out" in line
+    assert "appeared" not in line
+    assert listing(d) == before, "nothing written, no link replaced"
+    assert listing(other) == other_before, "the link target untouched"
+
+
+def test_dangling_symlink_and_link_to_a_generated_file_write_nothing(hmb, tmp_path):
+    # The reported folder: a link to a headered gunicorn.conf.py and a dangling Procfile link.
+    d, other = linked_folder(hmb, tmp_path)
+    (d / "gunicorn.conf.py").symlink_to(other / "gunicorn.conf.py")
+    (d / "Procfile").symlink_to("missing/Procfile")
+    refused_link(hmb, d, other, [], "gunicorn.conf.py", str(other / "gunicorn.conf.py"))
+    (d / "gunicorn.conf.py").unlink()
+    refused_link(hmb, d, other, [], "Procfile", "missing/Procfile")
+    assert not (d / "missing").exists()
+
+
+def test_symlink_to_a_generated_file_is_not_regenerated_through(hmb, tmp_path):
+    d, other = linked_folder(hmb, tmp_path)
+    (d / "render.yaml").symlink_to("../other/render.yaml")
+    refused_link(hmb, d, other, [], "render.yaml", "../other/render.yaml")
+
+
+def test_merge_refuses_an_env_file_link(hmb, tmp_path):
+    d, other = linked_folder(hmb, tmp_path)
+    (other / "real.env").write_text("DATABASE_URL=postgresql://app@db/app\nWEB_CONCURRENCY=9\n")
+    (other / "real.env").chmod(0o640)
+    (d / "hmb-ops.env").symlink_to(other / "real.env")
+    (d / "Procfile").write_text(PROCFILE)
+    refused_link(hmb, d, other, ["--merge"], "hmb-ops.env", str(other / "real.env"))
+    assert stat.S_IMODE((other / "real.env").stat().st_mode) == 0o640
+
+
+def test_merge_refuses_a_link_at_its_own_config_name(hmb, tmp_path):
+    # With the user's own gunicorn.conf.py, --merge writes hmb-ops.gunicorn.conf.py: a link there is refused.
+    d, other = linked_folder(hmb, tmp_path)
+    (d / "gunicorn.conf.py").write_text("workers = 3\n")
+    (d / "hmb-ops.gunicorn.conf.py").symlink_to(other / "gunicorn.conf.py")
+    refused_link(hmb, d, other, ["--merge"], "hmb-ops.gunicorn.conf.py", str(other / "gunicorn.conf.py"))
+
+
+def test_force_refuses_a_link_without_a_backup(hmb, tmp_path):
+    d, other = linked_folder(hmb, tmp_path)
+    (other / "Procfile.mine").write_text(PROCFILE)
+    (d / "Procfile").symlink_to(other / "Procfile.mine")
+    (d / "render.yaml").write_text(RENDER)
+    refused_link(hmb, d, other, ["--force"], "Procfile", str(other / "Procfile.mine"))
+    refused_link(hmb, d, other, ["--merge"], "Procfile", str(other / "Procfile.mine"))
+
+
+def test_a_link_made_after_the_decision_is_refused_before_any_write(tmp_path):
+    from hmb_ops.errors import UsageError
+    from hmb_ops.tune import deploy
+    from hmb_ops.tune.api import plan_for
+
+    prepared = deploy.prepare(plan_for(tier="small", worker_memory="64MB"), tmp_path)
+    (tmp_path / "render.yaml").symlink_to("elsewhere.yaml")
+    try:
+        deploy.apply(prepared)
+    except UsageError as exc:
+        assert "render.yaml is a symbolic link (to elsewhere.yaml)" in str(exc)
+    else:
+        raise AssertionError("apply wrote through a link")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["render.yaml"]
+    assert not (tmp_path / "elsewhere.yaml").exists()
