@@ -508,6 +508,60 @@ def dependents_outside(conn, names: list[str]) -> list[str]:
     return found
 
 
+# The mark `hmb-ops indexes apply` comments its indexes with; copied from
+# hmb_ops.indexes.ddl.MARK_PREFIX (db/ sits below indexes/, so it does not import it). Only the
+# prefix is tested: the text after it may name the table or change.
+INDEX_MARK_PREFIX = "hmb-ops:"
+
+
+def attachments_outside(conn, names: list[str]) -> list[str]:
+    """The user's objects attached to hmb-ops's tables `names` that a DROP TABLE would take along.
+
+    Sequences OWNED BY a column, triggers and indexes depend "automatically" on their table:
+    DROP TABLE removes them without CASCADE and without a word, so dependents_outside does not
+    see them. Not reported: each table's own serial sequence (its column default uses it),
+    internal (foreign key) triggers, constraint-backed indexes and indexes `indexes apply` marked.
+    Reported as "sequence my_seq (OWNED BY follows.follower_id)", "trigger my_audit on users", ...
+    """
+    if not names:
+        return []
+    with conn.cursor() as cur:
+        cur.execute("""
+            WITH target AS (
+                SELECT c.oid, c.relname FROM pg_class c
+                WHERE c.relnamespace = current_schema()::regnamespace AND c.relname = ANY(%(names)s)
+                  AND c.relkind IN ('r', 'p'))
+            SELECT 1 AS ord, 'sequence ' || CASE WHEN s.relnamespace = current_schema()::regnamespace
+                       THEN s.relname ELSE n.nspname || '.' || s.relname END
+                   || ' (OWNED BY ' || t.relname || '.' || a.attname || ')' AS what
+            FROM pg_depend d
+            JOIN target t ON d.refobjid = t.oid
+            JOIN pg_class s ON s.oid = d.objid AND s.relkind = 'S'
+            JOIN pg_namespace n ON n.oid = s.relnamespace
+            JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = d.refobjsubid
+            WHERE d.classid = 'pg_class'::regclass AND d.refclassid = 'pg_class'::regclass
+              AND d.deptype = 'a'
+              -- the column's serial sequence: its default (pg_attrdef) depends on it
+              AND NOT EXISTS (
+                  SELECT 1 FROM pg_attrdef ad JOIN pg_depend dd
+                    ON dd.classid = 'pg_attrdef'::regclass AND dd.objid = ad.oid
+                  WHERE ad.adrelid = t.oid AND ad.adnum = d.refobjsubid
+                    AND dd.refclassid = 'pg_class'::regclass AND dd.refobjid = s.oid)
+            UNION ALL
+            SELECT 2, 'trigger ' || tg.tgname || ' on ' || t.relname
+            FROM pg_trigger tg JOIN target t ON tg.tgrelid = t.oid
+            WHERE NOT tg.tgisinternal
+            UNION ALL
+            SELECT 3, 'index ' || ic.relname || ' on ' || t.relname || ' (not built by hmb-ops)'
+            FROM pg_index i JOIN target t ON i.indrelid = t.oid
+            JOIN pg_class ic ON ic.oid = i.indexrelid
+            WHERE NOT EXISTS (SELECT 1 FROM pg_constraint con WHERE con.conindid = i.indexrelid
+                                                              AND con.conrelid = t.oid)
+              AND left(coalesce(obj_description(i.indexrelid, 'pg_class'), ''), %(plen)s) <> %(prefix)s
+            ORDER BY 1, 2""", {"names": list(names), "plen": len(INDEX_MARK_PREFIX), "prefix": INDEX_MARK_PREFIX})
+        return [what for _, what in cur.fetchall()]
+
+
 def drop_tables(conn, owned: list[str], foreign: list[str] = (), kinds: dict | None = None) -> None:
     """Drop the named relations of the current schema in one statement per kind, without CASCADE.
 
@@ -536,7 +590,7 @@ def drop_owned(conn, *, commit: bool = True) -> list[str]:
         _lock(cur)
     found = survey(conn)
     owned = list(reversed(found.owned))
-    outside = dependents_outside(conn, owned)
+    outside = dependents_outside(conn, owned) + attachments_outside(conn, owned)
     if outside:
         conn.rollback()
         raise UsageError(f"cannot drop hmb-ops's tables: {', '.join(outside)} depend on them and hmb-ops did not"

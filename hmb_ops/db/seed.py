@@ -744,7 +744,7 @@ def _plan(conn, *, reset: bool, replace_owned: bool, drop_foreign=(), allow_fore
     Returns (plan, survey, shares_database). `replace_owned`: hmb-ops's own data may be replaced
     without --reset (ensure_seeded's different scale or seed).
     """
-    from hmb_ops.db.schema import collision_error, dependents_outside, survey
+    from hmb_ops.db.schema import attachments_outside, collision_error, dependents_outside, survey
 
     found = survey(conn)
     meta = read_seed_record(conn)
@@ -761,7 +761,9 @@ def _plan(conn, *, reset: bool, replace_owned: bool, drop_foreign=(), allow_fore
     owned = tuple(reversed(found.owned))  # children first, the order a DROP per table would need
     # Before the sharing question: dropping a named table that others still depend on cannot work
     # whatever is shared, and the dependents are what the user has to decide about.
-    outside = dependents_outside(conn, list(owned) + list(named))
+    # Plus the user's sequences, triggers and indexes on hmb-ops's own tables: a plain DROP TABLE
+    # takes those along silently. (A table named by --drop-foreign is the user's: its own go with it.)
+    outside = dependents_outside(conn, list(owned) + list(named)) + attachments_outside(conn, list(owned))
     if outside:
         conn.rollback()
         subject = " and ".join(p for p in (", ".join(named) + " (named by --drop-foreign)" if named else "",

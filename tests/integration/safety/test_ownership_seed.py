@@ -227,3 +227,85 @@ def test_a_database_seeded_before_ownership_records_is_still_hmb_ops_s(hmb, new_
     assert proc.returncode == 0, proc.stderr
     assert "users" in json.loads(proc.stdout)["plan"]["drop_owned"]
     assert seeded_info(url)["users"] == 1000
+
+
+# The user's objects a plain DROP TABLE takes along without CASCADE (they depend "automatically" on
+# their table): each alone stops a reset, which names it and leaves it whole.
+ATTACHMENTS = {
+    "sequence": (["CREATE SEQUENCE my_seq OWNED BY follows.follower_id", "SELECT setval('my_seq', 777)"],
+                 "sequence my_seq (OWNED BY follows.follower_id)",
+                 "SELECT last_value FROM my_seq", [(777,)], "DROP SEQUENCE my_seq"),
+    "trigger": (["CREATE FUNCTION my_trg() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN RETURN NEW; END$$",
+                 "CREATE TRIGGER my_audit AFTER INSERT ON users FOR EACH ROW EXECUTE FUNCTION my_trg()"],
+                "trigger my_audit on users",
+                "SELECT tgname FROM pg_trigger WHERE tgname = 'my_audit'", [("my_audit",)],
+                "DROP TRIGGER my_audit ON users"),
+    "index": (["CREATE INDEX my_idx_on_hmb_users ON users (lower(email))"],
+              "index my_idx_on_hmb_users on users (not built by hmb-ops)",
+              "SELECT to_regclass('my_idx_on_hmb_users')::text", [("my_idx_on_hmb_users",)],
+              "DROP INDEX my_idx_on_hmb_users"),
+}
+
+
+@pytest.fixture
+def seeded_shared(new_database):
+    from hmb_ops.db.seed import seed
+
+    url = new_database("att")
+    run_sql(url, "CREATE TABLE notes (id int PRIMARY KEY, body text)")
+    seed(url, scale="small", hash_rounds=4, allow_foreign=True)
+    return url
+
+
+@pytest.mark.parametrize("kind", sorted(ATTACHMENTS))
+def test_reset_refuses_the_users_sequence_trigger_or_index_on_hmb_ops_tables(hmb, seeded_shared, kind):
+    create, named, probe, expected, drop = ATTACHMENTS[kind]
+    url = seeded_shared
+    env = {"DATABASE_URL": url}
+    run_sql(url, *create)
+    for extra in (["--reset"], ["--reset", "--dry-run"], ["--reset", "--dry-run", "--json"]):
+        line = error_line(hmb(SEED + ["--scale", "small"] + extra, env=env), 2, alone=True)
+        assert named in line and "would be lost" in line, line
+        assert run_sql(url, probe) == expected
+    # the users table was not dropped either: still the seed's rows
+    assert run_sql(url, "SELECT count(*) FROM users")[0][0] == 1000
+    run_sql(url, drop)
+    proc = hmb(SEED + ["--scale", "small", "--reset"], env=env)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_reset_names_every_attachment_and_the_loadtest_reseed_refuses_too(seeded_shared):
+    """All three at once are listed in one message; ensure_seeded (loadtest's reseed) and the
+    core drop_owned refuse the same way and leave them."""
+    from hmb_ops.db.connect import connection
+    from hmb_ops.db.schema import drop_owned
+    from hmb_ops.db.seed import ensure_seeded
+    from hmb_ops.errors import UsageError
+
+    url = seeded_shared
+    for create, *_ in ATTACHMENTS.values():
+        run_sql(url, *create)
+    with pytest.raises(UsageError) as err:
+        ensure_seeded(url, scale="small", seed=2, hash_rounds=4)  # a different seed: would reseed
+    for _, named, *_ in ATTACHMENTS.values():
+        assert named in str(err.value)
+    with connection(url) as conn, pytest.raises(UsageError) as err:
+        drop_owned(conn)
+    assert "trigger my_audit on users" in str(err.value)
+    for _, _, probe, expected, _ in ATTACHMENTS.values():
+        assert run_sql(url, probe) == expected
+
+
+def test_hmb_ops_own_serial_sequences_constraints_and_marked_indexes_do_not_stop_a_reset(hmb, seeded_shared):
+    url = seeded_shared
+    env = {"DATABASE_URL": url, "CI": "true"}
+    # an index the user built but that carries hmb-ops's mark prefix (any text after it) counts as hmb-ops's
+    run_sql(url, "CREATE INDEX marked_ix ON users (username)",
+            "COMMENT ON INDEX marked_ix IS 'hmb-ops: some future format on public.users'")
+    applied = hmb(["indexes", "apply", "--create-extensions"], env=env)
+    assert applied.returncode == 0, applied.stderr
+    assert run_sql(url, "SELECT count(*) FROM pg_indexes WHERE schemaname = 'public' AND tablename = 'users'"
+                   " AND indexname NOT LIKE '%pkey'")[0][0] > 1
+    proc = hmb(SEED + ["--scale", "small", "--reset"], env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert run_sql(url, "SELECT count(*) FROM users")[0][0] == 1000
