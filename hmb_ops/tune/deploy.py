@@ -73,7 +73,8 @@ _ASSIGNMENT = re.compile(r"[A-Za-z_]\w*=[\w./:${}@%+,-]*")
 # Showing the user's files: every line tune echoes (diffs, messages) goes through `mask_secrets`.
 
 MASK = "***"
-_SECRET_NAME = re.compile(r"PASSWORD|PASSWD|SECRET|TOKEN|KEY|CREDENTIAL|PRIVATE|AUTH", re.I)
+# PASS and PWD cover DB_PASS, SMTP_PWD, HTPASS; SALT covers signing salts.
+_SECRET_NAME = re.compile(r"PASS|PWD|SECRET|TOKEN|KEY|CREDENTIAL|PRIVATE|AUTH|SALT", re.I)
 # NAME=value / NAME: value / "NAME": value at the start of a line (env file, Python, YAML, JSON).
 _LINE_ASSIGN = re.compile(r"""^(?P<lead>\s*(?:-\s+)?(?:export\s+)?)(?P<q>["']?)(?P<name>[A-Za-z_][\w.-]*)(?P=q)"""
                           r"""(?P<op>\s*=\s*|\s*:\s+|\s*:(?=["']))(?P<value>\S.*)$""")
@@ -107,8 +108,8 @@ def _secret_name(name: str) -> bool:
 def mask_secrets(text: str) -> str:
     """`text` (a user's file, a command, a message) with every value that may be a secret as ***.
 
-    Masked: values of keys whose names look secret (PASSWORD, PASSWD, SECRET, TOKEN, KEY, CREDENTIAL,
-    PRIVATE, AUTH) in env, Python, YAML and JSON lines and in NAME=value words of commands; the
+    Masked: values of keys whose names look secret (PASS, PWD, SECRET, TOKEN, KEY, CREDENTIAL,
+    PRIVATE, AUTH, SALT) in env, Python, YAML and JSON lines and in NAME=value words of commands; the
     `value:` of a render.yaml envVars item whose `key:` looks secret (with a block scalar's lines);
     values of flags named like that; and the password of any URL (hmb_ops.db.dsn.mask_text).
     Line by line, so a diff of two masked texts never shows a secret on any of its lines.
