@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import asdict, dataclass, field
 
-from hmb_ops.indexes.ddl import MARK_PREFIX
+from hmb_ops.indexes.ddl import mark_table, qualified
 
 _INDEXES_SQL = """
 SELECT c.relname, t.relname, am.amname, pg_get_indexdef(i.indexrelid),
@@ -57,6 +57,7 @@ class LiveIndex:
     oid: int = 0
     comment: str | None = None
     table_owned: bool = False   # on a table hmb-ops created (recorded in hmb_ops_owned)
+    schema: str = ""            # the schema of the index and its table
 
     @property
     def canonical(self) -> str:
@@ -64,8 +65,10 @@ class LiveIndex:
 
     @property
     def marked(self) -> bool:
-        """Built (or taken over with --adopt) by `hmb-ops indexes apply`: its comment says so."""
-        return (self.comment or "").startswith(MARK_PREFIX)
+        """Built (or taken over with --adopt) by `hmb-ops indexes apply`: its comment says so *for
+        this very table*. A comment copied with its index (LIKE ... INCLUDING ALL) names the
+        original table, and a mark of the old form (no table) is not believed either."""
+        return mark_table(self.comment) == qualified(self.schema, self.table)
 
     @property
     def owned(self) -> bool:
@@ -82,7 +85,7 @@ class LiveIndex:
 
     def to_dict(self) -> dict:
         d = asdict(self)
-        for k in ("options", "opclasses", "oid", "comment", "table_owned"):
+        for k in ("options", "opclasses", "oid", "comment", "table_owned", "schema"):
             d.pop(k)
         d["key_parts"] = list(self.key_parts)
         d["owned"] = self.owned
@@ -169,7 +172,7 @@ def read_indexes(conn, schema: str) -> list[LiveIndex]:
                       valid=r[6], ready=r[7], live=r[8], constraint_backed=r[9], size_bytes=int(r[10] or 0),
                       scans=int(r[11] or 0), key_parts=tuple(r[13] or ()), options=tuple(r[14] or ()),
                       opclasses=tuple(r[15] or ()), predicate=r[16], oid=int(r[17]), comment=r[18],
-                      table_owned=mine.get(r[1]) == int(r[19]))
+                      table_owned=mine.get(r[1]) == int(r[19]), schema=schema)
             for r in rows]
 
 

@@ -89,20 +89,43 @@ def rename_index_sql(schema: str, old: str, new: str) -> str:
 
 # The ownership mark: a comment travels with the index through renames and pg_dump, needs no
 # table of hmb-ops's own in the user's schema (nor CREATE on that schema) and is visible to anyone
-# looking at the index (psql \di+). An index is hmb-ops's when its comment starts with this.
+# looking at the index (psql \di+). The mark names the index's own table, because a comment is
+# copied too: `CREATE TABLE t2 (LIKE t INCLUDING ALL)` gives t2's new indexes t's comments, and a
+# mark believed without its table would hand the user's copy to --drop-undeclared.
 MARK_PREFIX = "hmb-ops:"
 _MARK_TEXT = re.compile(r"[^A-Za-z0-9 ._()/,:=-]")
+# The spec part carries no parentheses, so the mark's last "(" starts it and the table before it is exact.
+_MARK_SPEC = re.compile(r"[^A-Za-z0-9 ._/,:=-]")
+_MARK = re.compile(r"hmb-ops: (?:built by indexes apply|adopted by indexes apply --adopt) on (.+) "
+                   r"\(spec [A-Za-z0-9 ._/,:=-]*\)", re.DOTALL)
 
 
-def mark_text(what: str) -> str:
-    """The comment that marks an index as hmb-ops's (characters outside a plain set are replaced)."""
-    return _MARK_TEXT.sub("_", f"{MARK_PREFIX} {what}")[:200]
+def mark_text(what: str, schema: str, table: str, source: str) -> str:
+    """The comment that marks an index of schema.table as hmb-ops's.
+
+    `what` and `source` keep a plain set of characters; the table is quoted exactly (quote_ident),
+    so the mark names one table and no other.
+    """
+    return (f"{MARK_PREFIX} {_MARK_TEXT.sub('_', what)} on {qualified(schema, table)} "
+            f"(spec {_MARK_SPEC.sub('_', source)[:100]})")
+
+
+def mark_table(comment: str | None) -> str | None:
+    """The qualified table a mark names (as quote_ident renders it), or None: no current mark."""
+    m = _MARK.fullmatch(comment or "")
+    return m.group(1) if m else None
+
+
+def quote_literal(text: str) -> str:
+    """A string literal read the same whatever standard_conforming_strings says (E'' with \\ and '' escaped)."""
+    if "\x00" in text:
+        raise ValueError("a string literal cannot hold a NUL character")
+    return "E'" + text.replace("\\", "\\\\").replace("'", "''") + "'"
 
 
 def comment_index_sql(schema: str, name: str, text: str) -> str:
-    """COMMENT ON INDEX with a literal built from mark_text's plain characters only (no quote, no backslash)."""
-    safe = _MARK_TEXT.sub("_", text)
-    return f"COMMENT ON INDEX {qualified(schema, name)} IS '{safe}'"
+    """COMMENT ON INDEX with `text` as an escaped literal (the table name in a mark is any identifier)."""
+    return f"COMMENT ON INDEX {qualified(schema, name)} IS {quote_literal(text)}"
 
 
 def analyze_sql(schema: str, table: str) -> str:

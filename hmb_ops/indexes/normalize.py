@@ -63,6 +63,20 @@ def structural_problems(spec: IndexSpec) -> list[str]:
     return problems
 
 
+_KIND_PROBLEMS = {
+    "p": "is a partitioned table: CREATE INDEX CONCURRENTLY cannot build on it; declare the index on "
+         "each partition instead",
+    "v": "is a view, not a table: a view cannot be indexed (a materialized view can)",
+    "f": "is a foreign table: PostgreSQL cannot index it",
+}
+
+
+def _not_a_table(schema: str, table: str, kind: str | None) -> str:
+    if kind is None:
+        return f"unknown table {schema}.{table}"
+    return f"{schema}.{table} " + _KIND_PROBLEMS.get(kind, "is not a table (an index, sequence or type)")
+
+
 def _first_line(exc: Exception) -> str:
     diag = getattr(exc, "diag", None)
     msg = getattr(diag, "message_primary", None) or str(exc).strip().splitlines()[0]
@@ -155,9 +169,12 @@ def normalize(conn, spec: IndexSpec, *, read_only: bool = True) -> Normalized:
             if cur.fetchone()[0] != "on":
                 raise _environment("standard_conforming_strings is off on this server; hmb-ops refuses to "
                                    "send spec text it cannot delimit exactly")
-            cur.execute("SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-                        "WHERE n.nspname = %s AND c.relkind IN ('r', 'p', 'm')", (spec.schema_name,))
-            tables = {r[0] for r in cur.fetchall()}
+            cur.execute("SELECT c.relname, c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                        "WHERE n.nspname = %s", (spec.schema_name,))
+            kinds = {r[0]: r[1] for r in cur.fetchall()}
+            # Only a plain table or a materialized view takes CREATE INDEX CONCURRENTLY; anything
+            # else would pass the plan and fail half-way through apply.
+            tables = {n for n, k in kinds.items() if k in ("r", "m")}
             cur.execute("SELECT c.relname, a.attname FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid "
                         "JOIN pg_namespace n ON n.oid = c.relnamespace "
                         "WHERE n.nspname = %s AND a.attnum > 0 AND NOT a.attisdropped", (spec.schema_name,))
@@ -183,7 +200,7 @@ def normalize(conn, spec: IndexSpec, *, read_only: bool = True) -> Normalized:
                     continue
                 mine = []
                 if ix.table not in tables:
-                    mine.append(f"unknown table {spec.schema_name}.{ix.table}")
+                    mine.append(_not_a_table(spec.schema_name, ix.table, kinds.get(ix.table)))
                 else:
                     for part in ix.columns:
                         if part.column is not None and part.column not in columns.get(ix.table, set()):

@@ -231,8 +231,8 @@ def build_plan(spec: IndexSpec, catalog: Catalog, norm: Normalized, options: Pla
                                "--adopt takes the names of declared indexes (or, with --drop-undeclared, of "
                                "undeclared ones to drop); `hmb-ops indexes status` lists them"))
 
-    def mark_for(name: str) -> str:
-        return ddl.comment_index_sql(schema, name, ddl.mark_text(f"built by indexes apply (spec {source})"))
+    def mark_for(name: str, table: str) -> str:
+        return ddl.comment_index_sql(schema, name, ddl.mark_text("built by indexes apply", schema, table, source))
 
     def foreign(name: str, verb: str) -> list[Hazard]:
         return [Hazard("foreign_index", f"{verb} {name}, which hmb-ops did not build (no hmb-ops mark, not on a "
@@ -245,7 +245,8 @@ def build_plan(spec: IndexSpec, catalog: Catalog, norm: Normalized, options: Pla
         if have.name in adopt:
             add("adopt", have.name, have.table,
                 [ddl.comment_index_sql(schema, have.name,
-                                       ddl.mark_text(f"adopted by indexes apply --adopt (spec {source})"))],
+                                       ddl.mark_text("adopted by indexes apply --adopt", schema, have.table,
+                                                     source))],
                 "named by --adopt: mark it as hmb-ops's before changing it", lock_step,
                 foreign(have.name, "takes over"), owned=False)
         return foreign(have.name, "replaces or drops")
@@ -276,7 +277,7 @@ def build_plan(spec: IndexSpec, catalog: Catalog, norm: Normalized, options: Pla
         if have is None:
             states.append(IndexState(ix.name, ix.table, "missing", want, None, detail=norm.pending.get(ix.name, "")))
             add("create", ix.name, ix.table, [create], "declared, not in the database", build_step, unique_hazard,
-                mark=mark_for(ix.name))
+                mark=mark_for(ix.name, ix.table))
             continue
         base = dict(name=ix.name, table=ix.table, declared=want, live=have.canonical,
                     size_bytes=have.size_bytes, scans=have.scans)
@@ -296,7 +297,7 @@ def build_plan(spec: IndexSpec, catalog: Catalog, norm: Normalized, options: Pla
                 "invalid index (failed or interrupted build): drop before rebuilding", lock_step, mine,
                 owned=have.owned)
             add("create", ix.name, ix.table, [create], "rebuild the invalid index", build_step, unique_hazard,
-                mark=mark_for(ix.name))
+                mark=mark_for(ix.name, ix.table))
             continue
         if have.table != ix.table or have.canonical != want:
             states.append(IndexState(**base, status="different",
@@ -307,7 +308,7 @@ def build_plan(spec: IndexSpec, catalog: Catalog, norm: Normalized, options: Pla
                          options.allow_replace, "--allow-replace")]
             add("build_replacement", ix.name, ix.table, [ddl.create_index_sql(ix, schema, name=tmp_new)],
                 "definition changed: build the new definition under a temporary name", build_step,
-                hz + mine + unique_hazard, owned=have.owned, mark=mark_for(tmp_new))
+                hz + mine + unique_hazard, owned=have.owned, mark=mark_for(tmp_new, ix.table))
             add("swap", ix.name, ix.table, [ddl.rename_index_sql(schema, ix.name, tmp_old),
                                             ddl.rename_index_sql(schema, tmp_new, ix.name)],
                 "swap the new index in under the declared name", lock_step, hz + mine, transactional=True,

@@ -2,7 +2,7 @@
 
 Against the real embedded server, on a database holding the user's own tables (fixture
 `foreign_database`: users, orders with a foreign key, a view). An index is hmb-ops's when
-`indexes apply` built it (its comment starts with "hmb-ops:") or when it sits on a table hmb-ops
+`indexes apply` built it (its comment is hmb-ops's mark naming the index's own table) or when it sits on a table hmb-ops
 created (recorded in hmb_ops_owned); anything else needs `--adopt NAME`.
 """
 
@@ -92,7 +92,7 @@ def test_apply_marks_what_it_builds_and_status_shows_ownership(foreign_database,
     assert applied.returncode == 0, applied.stderr
     _oid, _definition, comment = index_row(url, "idx_users_email")
     # the file name is reduced to plain characters: no quote reaches the COMMENT literal
-    assert comment == "hmb-ops: built by indexes apply (spec my spec_s.yaml)"
+    assert comment == "hmb-ops: built by indexes apply on public.users (spec my spec_s.yaml)"
     report = json.loads(hmb(["indexes", "status", "--file", spec, "--json"], env=env).stdout)
     owned = {r["name"]: r["owned"] for r in report["indexes"]}
     assert owned["idx_users_email"] is True and owned["idx_orders_user"] is True
@@ -151,7 +151,7 @@ def test_debris_is_dropped_only_when_marked(foreign_database, hmb, tmp_path):
     assert index_row(url, "idx_orders_user_hmbnew") is None
     # hmb-ops's own leftover (marked) goes without asking
     sql(url, "CREATE INDEX idx_users_email_hmbold ON users (name)",
-        "COMMENT ON INDEX idx_users_email_hmbold IS 'hmb-ops: replaced by indexes apply'")
+        "COMMENT ON INDEX idx_users_email_hmbold IS 'hmb-ops: built by indexes apply on public.users (spec s)'")
     assert hmb(["indexes", "apply", "--file", spec], env=env).returncode == 0
     assert index_row(url, "idx_users_email_hmbold") is None
 
@@ -162,7 +162,7 @@ def test_drop_undeclared_drops_only_hmb_ops_indexes_unless_adopt_names_a_users_o
     assert hmb(["indexes", "apply", "--file", spec], env=env).returncode == 0
     sql(url, "CREATE INDEX users_name_idx ON users (name)")
     sql(url, "CREATE INDEX mine_idx ON orders (total)",
-        "COMMENT ON INDEX mine_idx IS 'hmb-ops: built by indexes apply'")
+        "COMMENT ON INDEX mine_idx IS 'hmb-ops: built by indexes apply on public.orders (spec s)'")
     # a table of the user's that the spec does not even mention, with the user's own index
     sql(url, "CREATE TABLE audit_log (id bigserial PRIMARY KEY, at timestamptz NOT NULL DEFAULT now())",
         "CREATE INDEX audit_log_at_idx ON audit_log (at)")
@@ -376,3 +376,56 @@ def test_bench_on_a_users_database_creates_no_extension_unasked(foreign_database
     # The explicit consent, then bench runs.
     assert hmb(["indexes", "apply", "--file", spec, "--create-extensions"], env=env).returncode == 0
     assert hmb(["indexes", "bench", "--file", spec, "--runs", "2", "--allow-table-locks"], env=env).returncode == 0
+
+
+def test_a_mark_copied_by_like_including_all_is_not_believed(foreign_database, hmb, tmp_path):
+    url, env = foreign_database, env_for(foreign_database)
+    spec = spec_file(tmp_path, SPEC)
+    assert hmb(["indexes", "apply", "--file", spec], env=env).returncode == 0
+    # the user's copy: LIKE ... INCLUDING ALL copies the indexes *and their comments*
+    sql(url, "CREATE TABLE orders_archive (LIKE orders INCLUDING ALL)")
+    copies = sql(url, "SELECT c.relname, obj_description(c.oid, 'pg_class') FROM pg_index i JOIN pg_class c "
+                      "ON c.oid = i.indexrelid WHERE i.indrelid = 'orders_archive'::regclass "
+                      "AND obj_description(c.oid, 'pg_class') LIKE 'hmb-ops:%%'")
+    assert len(copies) == 1 and "on public.orders " in copies[0][1], copies
+    copy = copies[0][0]
+    before = index_row(url, copy)
+
+    report = json.loads(hmb(["indexes", "status", "--file", spec, "--json"], env=env).stdout)
+    rows = {r["name"]: r for r in report["indexes"]}
+    assert rows[copy]["owned"] is False and rows[copy]["ownership"] == "not hmb-ops's"
+    assert rows["idx_orders_user"]["owned"] is True, "the original keeps its mark"
+    plan = json.loads(hmb(["indexes", "plan", "--file", spec, "--drop-undeclared", "--json"], env=env).stdout)
+    assert [a["index"] for a in plan["actions"] if a["kind"] == "drop"] == []
+    done = hmb(["indexes", "apply", "--file", spec, "--drop-undeclared"], env=env)
+    assert done.returncode == 0, done.stderr
+    assert index_row(url, copy) == before, "the user's copy is kept"
+
+
+@pytest.mark.parametrize("comment", [
+    "hmb-ops: built by indexes apply (spec s.yaml)",                       # the old form: no table named
+    "hmb-ops: built by indexes apply on public.orders (spec s.yaml)",      # another table's mark
+    "hmb-ops: built by indexes apply on public.orders_archive (spec (s))",  # not a mark hmb-ops writes
+])
+def test_a_mark_that_does_not_name_the_index_own_table_is_not_believed(foreign_database, hmb, tmp_path, comment):
+    url, env = foreign_database, env_for(foreign_database)
+    sql(url, "CREATE TABLE orders_archive (id bigint)", "CREATE INDEX archive_id_idx ON orders_archive (id)")
+    sql(url, "COMMENT ON INDEX archive_id_idx IS %s", params=(comment,))
+    before = index_row(url, "archive_id_idx")
+    spec = spec_file(tmp_path, SPEC)
+    done = hmb(["indexes", "apply", "--file", spec, "--drop-undeclared"], env=env)
+    assert done.returncode == 0, done.stderr
+    assert index_row(url, "archive_id_idx") == before
+
+
+def test_the_mark_quotes_a_table_name_with_quotes_exactly(foreign_database, hmb, tmp_path):
+    url, env = foreign_database, env_for(foreign_database)
+    table = "it's \\ \"odd\""
+    sql(url, 'CREATE TABLE "it\'s \\ ""odd""" (k int)')
+    spec = spec_file(tmp_path, "indexes:\n  declared:\n    - name: odd_k\n      table: " + json.dumps(table)
+                     + "\n      columns: [k]\n")
+    done = hmb(["indexes", "apply", "--file", spec], env=env)
+    assert done.returncode == 0, done.stderr
+    assert index_row(url, "odd_k")[2] == 'hmb-ops: built by indexes apply on public."it\'s \\ ""odd""" (spec spec.yaml)'
+    report = json.loads(hmb(["indexes", "status", "--file", spec, "--json"], env=env).stdout)
+    assert {r["name"]: r["owned"] for r in report["indexes"]}["odd_k"] is True

@@ -382,3 +382,42 @@ def test_unicode_escapes_and_subqueries_are_refused_offline(foreign_database, hm
 """)
     line = error_line(hmb(["indexes", "plan", "--file", spec], env=env_for(foreign_database)), 2)
     assert f"{spec}:" in line and why in line, line
+
+
+@pytest.mark.parametrize("setup,table,why", [
+    (["CREATE TABLE part (k int) PARTITION BY RANGE (k)",
+      "CREATE TABLE part_1 PARTITION OF part FOR VALUES FROM (0) TO (100)"], "part",
+     "public.part is a partitioned table: CREATE INDEX CONCURRENTLY cannot build on it"),
+    (["CREATE VIEW v_part AS SELECT user_id AS k FROM orders"], "v_part", "public.v_part is a view, not a table"),
+    (["CREATE SEQUENCE seq_k"], "seq_k", "public.seq_k is not a table"),
+])
+def test_a_table_that_cannot_take_a_concurrent_index_is_a_spec_problem(foreign_database, hmb, tmp_path, setup,
+                                                                         table, why):
+    sql(foreign_database, *setup)
+    objects = user_objects(foreign_database)
+    spec = spec_file(tmp_path, f"""indexes:
+  declared:
+    - name: idx_part_k
+      table: {table}
+      columns: [k]
+""")
+    for command in ("plan", "apply"):
+        line = error_line(hmb(["indexes", command, "--file", spec], env=env_for(foreign_database)), 2)
+        assert f"{spec}:" in line and "line 3" in line and why in line, line
+    assert user_objects(foreign_database) == objects, "nothing was built"
+
+
+def test_a_materialized_view_is_indexed_concurrently(foreign_database, hmb, tmp_path):
+    sql(foreign_database, "CREATE MATERIALIZED VIEW mv_totals AS SELECT user_id AS k, sum(total) AS s "
+                          "FROM orders GROUP BY user_id")
+    spec = spec_file(tmp_path, """indexes:
+  declared:
+    - name: idx_mv_k
+      table: mv_totals
+      columns: [k]
+""")
+    env = env_for(foreign_database)
+    assert hmb(["indexes", "plan", "--file", spec], env=env).returncode == 0
+    done = hmb(["indexes", "apply", "--file", spec], env=env)
+    assert done.returncode == 0, done.stderr
+    assert sql(foreign_database, "SELECT indisvalid FROM pg_index WHERE indexrelid = 'idx_mv_k'::regclass") == [(True,)]
