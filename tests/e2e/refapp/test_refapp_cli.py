@@ -8,13 +8,12 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import urllib.request
 
 import pytest
 
 from hmb_ops.ports import free_port
-from cli_helpers import error_line
+from cli_helpers import error_line, wait_health
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 UNREACHABLE = "postgresql://u:secretpw@127.0.0.1:1/nothing"
@@ -117,17 +116,6 @@ def start_serve(args, env):
     full.update(env)
     return subprocess.Popen([sys.executable, "-m", "hmb_ops.cli.main", *args], env=full, cwd=REPO,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
-
-
-def wait_health(url: str, timeout: float = 40) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url + "/health", timeout=2) as r:
-                return json.loads(r.read())
-        except OSError:
-            time.sleep(0.2)
-    raise AssertionError("app serve never answered /health")
 
 
 def gunicorn_children(pid: int) -> list[int]:

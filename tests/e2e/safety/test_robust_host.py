@@ -6,16 +6,13 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
-import time
-import urllib.request
 
 import pytest
 
-from cli_helpers import error_line
+from cli_helpers import error_line, stop_serve, wait_health
 from hmb_ops.ports import free_port, port_is_free
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
@@ -45,31 +42,6 @@ def _start(args, env):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
 
 
-def _health(url: str, proc, timeout: float = 40) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"app serve exited {proc.returncode}: {proc.stderr.read()}")
-        try:
-            with urllib.request.urlopen(url + "/health", timeout=2) as r:
-                return json.loads(r.read())
-        except OSError:
-            time.sleep(0.2)
-    raise AssertionError("app serve never answered /health")
-
-
-def _stop(proc) -> tuple[str, str]:
-    try:
-        proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.communicate()
-    assert proc.returncode == 0, err
-    return out, err
-
-
 @needs_ipv6
 @pytest.mark.parametrize("host", ["::1", "[::1]"])
 def test_serve_on_ipv6_loopback(new_database, tmp_path, host):
@@ -77,9 +49,9 @@ def test_serve_on_ipv6_loopback(new_database, tmp_path, host):
     proc = _start(["--state-dir", str(tmp_path), "app", "serve", "--host", host, "--port", str(port),
                    "--workers", "1", "--threads", "2"], {"DATABASE_URL": new_database()})
     try:
-        assert _health(f"http://[::1]:{port}", proc)
+        assert wait_health(f"http://[::1]:{port}", proc)
     finally:
-        out, err = _stop(proc)
+        out, err = stop_serve(proc)
     assert f"http://[::1]:{port}" in out
     assert "warning" not in err  # loopback: nothing to warn about
 
@@ -111,9 +83,9 @@ def test_serve_on_every_interface_warns_in_text_and_json(new_database, tmp_path)
     proc = _start(["--state-dir", str(tmp_path), "app", "serve", "--host", "0.0.0.0", "--port", str(port),
                    "--workers", "1", "--threads", "2", "--json"], {"DATABASE_URL": new_database()})
     try:
-        assert _health(f"http://127.0.0.1:{port}", proc)  # traffic to loopback only
+        assert wait_health(f"http://127.0.0.1:{port}", proc)  # traffic to loopback only
     finally:
-        out, err = _stop(proc)
+        out, err = stop_serve(proc)
     doc, _ = json.JSONDecoder().raw_decode(out.lstrip())  # the ready document (indented)
     assert len(doc["warnings"]) == 1 and EXPOSED in doc["warnings"][0]
     warned = [ln for ln in err.splitlines() if ln.startswith("warning:")]

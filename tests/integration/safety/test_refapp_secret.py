@@ -30,7 +30,7 @@ from hmb_ops.refapp import auth
 from hmb_ops.refapp.runner import GunicornProcess
 from hmb_ops.refapp.secret import secret_path
 
-from cli_helpers import error_line
+from cli_helpers import error_line, stop_serve
 
 REPO = Path(__file__).resolve().parents[3]
 PASSWORD = "a long enough password"
@@ -165,18 +165,6 @@ def read_json(proc) -> dict:
             return json.loads(text)
 
 
-def stop(proc) -> tuple[str, str]:
-    try:
-        proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.communicate()
-    assert proc.returncode == 0, err
-    return out, err
-
-
 def everything_written(state: Path) -> str:
     texts = []
     for path in state.rglob("*"):
@@ -202,7 +190,7 @@ def test_app_serve_uses_one_private_secret_per_state_folder(app_db, tmp_path):
         status, answer = call(base, "GET", "/api/feed", token=auth.issue(1, old_key, 600))
         assert (status, answer["message"]) == (401, "bad token signature")
     finally:
-        out, err = stop(proc)
+        out, err = stop_serve(proc)
     assert secret not in json.dumps(doc) + out + err + everything_written(state)
 
     # A restart on the same state folder keeps the key: the token from before still works.
@@ -210,7 +198,7 @@ def test_app_serve_uses_one_private_secret_per_state_folder(app_db, tmp_path):
     try:
         assert call(doc2["url"], "GET", "/api/feed", token=token)[0] == 200
     finally:
-        stop(again)
+        stop_serve(again)
     assert secret_path(state).read_text().strip() == secret
 
     # Another state folder, another key: the first folder's token means nothing there.
@@ -219,7 +207,7 @@ def test_app_serve_uses_one_private_secret_per_state_folder(app_db, tmp_path):
         assert secret_path(tmp_path / "other").read_text().strip() != secret
         assert call(doc3["url"], "GET", "/api/feed", token=token)[0] == 401
     finally:
-        stop(other)
+        stop_serve(other)
 
 
 def test_app_serve_with_a_tier_uses_the_state_secret_and_prints_no_placeholder(app_db, tmp_path):
@@ -230,7 +218,7 @@ def test_app_serve_with_a_tier_uses_the_state_secret_and_prints_no_placeholder(a
         assert doc["config"]["token_secret"] == str(secret_path(state))
         assert call(doc["url"], "GET", "/api/feed", token=login(doc["url"]))[0] == 200
     finally:
-        out, err = stop(proc)
+        out, err = stop_serve(proc)
     assert secret_path(state).read_text().strip() not in json.dumps(doc) + out + err
 
 
@@ -240,7 +228,7 @@ def test_app_serve_uses_a_secret_from_the_environment(app_db, tmp_path):
         assert doc["config"]["token_secret"] == f"environment {TOKEN_SECRET_ENV}"
         assert call(doc["url"], "GET", "/api/feed", token=auth.issue(1, GOOD.encode(), 60))[0] == 200
     finally:
-        out, err = stop(proc)
+        out, err = stop_serve(proc)
     assert not secret_path(tmp_path / "state").exists()
     assert GOOD not in json.dumps(doc) + out + err
 
