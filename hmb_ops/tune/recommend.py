@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 
 from hmb_ops.errors import ConfigError, UsageError
-from hmb_ops.resources import MAX_CPUS, MAX_SIZE, Resources, format_size
+from hmb_ops.resources import Resources, format_size, parse_cpus, parse_size
 from hmb_ops.tune.plan import APP, CPU, DB, DEFAULT, FLAG, MEMORY, PLATFORM, TIER, AppProfile, PlanValue, TunePlan
 from hmb_ops.tune.tiers import Tier
 
@@ -44,13 +44,9 @@ def _cpu_workers(cpus: float, threaded: bool) -> tuple[int, str]:
 def recommend(resources: Resources, profile: AppProfile, *, tier: Tier | None = None,
               tier_name: str | None = None) -> TunePlan:
     # Every parser bounds these already; a Resources built some other way must not overflow
-    # math.floor below (an OverflowError is a crash, exit 70, not a usage error).
-    if not (math.isfinite(resources.cpus) and 0 < resources.cpus <= MAX_CPUS):
-        raise UsageError(f"cpus: must be a finite number of CPUs, greater than 0 and at most {MAX_CPUS}, "
-                         f"got {resources.cpus!r}")
-    if not 0 < resources.memory_bytes <= MAX_SIZE:
-        raise UsageError(f"memory: must be greater than zero and at most {format_size(MAX_SIZE)}, "
-                         f"got {resources.memory_bytes!r} bytes")
+    # math.floor below (an OverflowError is a crash, exit 70, not a usage error): same parsers, same bounds.
+    parse_cpus(resources.cpus)
+    parse_size(resources.memory_bytes)
     items: list[PlanValue] = []
     warnings: list[str] = []
 
