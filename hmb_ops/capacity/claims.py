@@ -194,11 +194,11 @@ def run_claims(req: ClaimsRequest, *, progress: Callable[[str], None] | None = N
 
 
 def _bench(url: str, req: ClaimsRequest) -> list[dict]:
-    from hmb_ops.db.seed import ensure_seeded, may_create_extensions
-    from hmb_ops.indexes.api import bench_queries, load_spec
+    from hmb_ops.db.seed import ensure_seeded
+    from hmb_ops.indexes.api import bench_queries
 
     ensure_seeded(url, scale=req.seed_scale)
-    may_create_extensions(url, load_spec().extensions)  # the bench creates one only in hmb-ops's own database
+    # The bench creates a missing extension only in hmb-ops's own database (it checks that itself).
     return bench_queries(url, runs=req.query_runs)
 
 

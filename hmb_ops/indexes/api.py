@@ -11,17 +11,23 @@ def load_spec(path: str | None = None) -> IndexSpec:
     return _load(path)
 
 
-def ensure_indexes(url: str, spec_path: str | None = None, *, create_extensions: bool = True,
+def ensure_indexes(url: str, spec_path: str | None = None, *, create_extensions: bool | None = None,
                    wait: bool = True) -> dict:
     """Plan and apply the declared indexes (idempotent: a second call changes nothing).
 
     Invalid leftovers are rebuilt; definition changes are replaced online. Waits for a concurrent
-    apply instead of failing. Returns {"changed", "seconds", "executed": [...], "summary": {...}}.
+    apply instead of failing. `create_extensions` None: a missing extension is created only in a
+    database hmb-ops has to itself (db.seed.may_create_extensions; exit 2 in a shared one).
+    Returns {"changed", "seconds", "executed": [...], "summary": {...}}.
     """
     from hmb_ops.indexes.plan import PlanOptions
     from hmb_ops.indexes.service import apply
 
     spec = load_spec(spec_path)
+    if create_extensions is None:
+        from hmb_ops.db.seed import may_create_extensions
+
+        create_extensions = may_create_extensions(url, spec.extensions)
     result = apply(url, spec, PlanOptions(create_extensions=create_extensions, allow_replace=True), wait=wait)
     doc = result.to_dict()
     return {"changed": doc["changed"], "seconds": doc["seconds"], "executed": doc["executed"],

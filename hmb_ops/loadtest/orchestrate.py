@@ -146,12 +146,11 @@ class Stack:
         self.seeded_users = int(info.get("users") or 0) or None
         self._checkpoint()
         if req.with_indexes:
-            from hmb_ops.db.seed import may_create_extensions
-            from hmb_ops.indexes.api import ensure_indexes, load_spec
+            from hmb_ops.indexes.api import ensure_indexes
 
             self.note("indexes: applying the declared indexes")
             # A missing extension is created only in a database hmb-ops has to itself.
-            ensure_indexes(url, create_extensions=may_create_extensions(url, load_spec().extensions))
+            ensure_indexes(url)
         else:
             from hmb_ops.errors import UsageError
             from hmb_ops.indexes.api import drop_declared_report
