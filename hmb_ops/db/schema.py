@@ -445,10 +445,6 @@ def create_schema(conn, *, commit: bool = True) -> list[str]:
     return created
 
 
-def missing_tables(conn) -> list[str]:
-    return list(survey(conn).missing)
-
-
 def dependents_outside(conn, names: list[str]) -> list[str]:
     """Objects outside `names` (relations of the current schema) that depend on one of them.
 
