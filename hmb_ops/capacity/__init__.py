@@ -1,1 +1,1 @@
-"""Capacity analysis: thresholds, baselines, knee, Universal Scalability Law fit, users model, runs."""
+"""Capacity analysis: knee, Universal Scalability Law fit, users model, runs."""

@@ -22,8 +22,7 @@ from dataclasses import dataclass, replace
 from typing import Iterable
 
 from hmb_ops.errors import UsageError
-
-from . import thresholds as th
+from hmb_ops.gates import thresholds as th
 
 DEFAULT_ERROR_LIMIT = "error_rate<1%"
 

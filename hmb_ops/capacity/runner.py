@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Callable
 
 from hmb_ops.errors import UsageError
+from hmb_ops.gates import thresholds as th
 
 from . import knee as kn
-from . import thresholds as th
 from . import usl
 from .users import UsersEstimate, UsersModel, users_supported
 

@@ -10,7 +10,7 @@ from hmb_ops.errors import UsageError
 from . import knee as kn
 from .results import read_results
 from .runner import CapacityRequest, analyse, default_out_dir, finish, parse_steps, parse_tiers, run_capacity
-from .slo import shipped_slo
+from hmb_ops.gates.slo import shipped_slo
 from .users import load_model
 
 

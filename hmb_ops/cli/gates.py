@@ -1,51 +1,27 @@
-"""CI gates for any command that produces a results document (`loadtest`, `report`).
+"""The CLI face of the CI gates (`loadtest`, `report`): the click options and the printing.
 
-`@gate_options` adds the options and hands the command one `gates: GateOptions`;
-`validate_gates` rejects malformed expressions and unusable files BEFORE a load run starts;
-`run_gates` judges the results, writes JUnit XML and Markdown, prints the verdict to stderr and
-returns the exit code (0 pass, 1 a check failed). Where thresholds come from, in order:
-`--check` expressions, the `thresholds` section of `--slo-file FILE`, and the `thresholds`
-section of user `--config` files. The shipped hmb_ops/configs/slo.yaml applies only when named with
-`--slo-file` (so a plain `loadtest` never fails on a target the user did not choose).
+`@gate_options` adds the options and hands the command one `gates: GateOptions`; `run_gates`
+judges the results and writes the files through hmb_ops/gates/flow.py, prints the verdict to stderr
+and returns the exit code (0 pass, 1 a check failed). What the gates check, and from where, is
+described in hmb_ops/gates/flow.py.
 """
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass, replace
 from functools import wraps
-from pathlib import Path
 from typing import Callable
 
 import click
 
 from hmb_ops.cli.common import Ctx, info
+from hmb_ops.gates import flow
+from hmb_ops.gates.flow import (DEFAULT_LATENCY_TOLERANCE, DEFAULT_THROUGHPUT_TOLERANCE, GateOptions,
+                                evaluate_gates, validate_gates)
 
-DEFAULT_LATENCY_TOLERANCE = 1.2
-DEFAULT_THROUGHPUT_TOLERANCE = 0.8
-
-
-@dataclass(frozen=True)
-class GateOptions:
-    checks: tuple[str, ...] = ()
-    slo_file: str | None = None
-    baseline: str | None = None
-    save_baseline: str | None = None
-    tolerance_latency: float = DEFAULT_LATENCY_TOLERANCE
-    tolerance_throughput: float = DEFAULT_THROUGHPUT_TOLERANCE
-    allow_invalid: bool = False
-    junit: str | None = None
-    summary_md: str | None = None
-    config_files: tuple[str, ...] = ()
-
-    @property
-    def requested(self) -> bool:
-        return bool(self.checks or self.slo_file or self.baseline or self.user_thresholds())
-
-    def user_thresholds(self) -> list[str]:
-        from hmb_ops.capacity.slo import user_slo
-
-        return user_slo(self.config_files)
+# evaluate_gates and validate_gates are re-exported: `report` and `loadtest` call them with the
+# options this module builds.
+__all__ = ["GateOptions", "check_options", "evaluate_gates", "gate_options", "print_verdict", "run_gates",
+           "save_baseline", "validate_gates"]
 
 
 def _check_options() -> list[Callable]:
@@ -101,49 +77,6 @@ def gate_options(fn: Callable) -> Callable:
     return _wrap(fn, _check_options() + files, with_files=True)
 
 
-def resolve_thresholds(gates: GateOptions):
-    """All thresholds the gates check, parsed (malformed → UsageError/ConfigError, exit 2)."""
-    from hmb_ops.capacity import thresholds as th
-    from hmb_ops.capacity.slo import slo_file
-
-    exprs = list(gates.checks)
-    if gates.slo_file:
-        exprs += list(slo_file(gates.slo_file).checks)
-    exprs += gates.user_thresholds()
-    return th.parse_all(exprs)
-
-
-def validate_gates(gates: GateOptions, config_files: tuple[str, ...] | None = None, *,
-                   profile: str | None = None) -> None:
-    """Fail fast (exit 2) on anything the gates could only discover after a long run."""
-    from hmb_ops.capacity.baseline import check_tolerances, same_profile
-    from hmb_ops.capacity.results import read_results
-    from hmb_ops.errors import UsageError
-
-    if config_files is not None and tuple(config_files) != gates.config_files:
-        gates = replace(gates, config_files=tuple(config_files))
-    resolve_thresholds(gates)
-    check_tolerances(gates.tolerance_latency, gates.tolerance_throughput)
-    if gates.baseline:
-        base = read_results(gates.baseline)
-        if profile is not None:
-            same_profile({"profile": profile}, base, gates.baseline)
-    for path in (gates.save_baseline, gates.junit, gates.summary_md):
-        if path and Path(path).is_dir():
-            raise UsageError(f"{path}: is a directory, expected a file path")
-
-
-def evaluate_gates(gates: GateOptions, results: dict):
-    """The Verdict for these results (UsageError exit 2 for unknown endpoints or a foreign baseline)."""
-    from hmb_ops.capacity.results import read_results
-    from hmb_ops.capacity.verdict import judge
-
-    base = read_results(gates.baseline) if gates.baseline else None
-    return judge(results, resolve_thresholds(gates), baseline=base, baseline_path=gates.baseline,
-                 latency_tolerance=gates.tolerance_latency, throughput_tolerance=gates.tolerance_throughput,
-                 allow_invalid=gates.allow_invalid)
-
-
 def print_verdict(verdict) -> None:
     for r in verdict.thresholds:
         info(f"  {'ok  ' if r.passed else 'FAIL'} {r.message}")
@@ -157,42 +90,21 @@ def print_verdict(verdict) -> None:
     info(verdict.headline())
 
 
-def save_baseline(gates: GateOptions, results: dict, verdict) -> None:
-    from hmb_ops.capacity.baseline import save
-
-    if not gates.save_baseline:
+def save_baseline(gates: GateOptions, results: dict, verdict=None) -> None:
+    """Save --save-baseline and say so (or why not)."""
+    outcome = flow.save_baseline(gates, results)
+    if outcome is None:
         return
-    if results.get("valid", True) is False and not gates.allow_invalid:
-        info(f"baseline not saved to {gates.save_baseline}: results not valid (--allow-invalid saves anyway)")
+    if outcome.saved is None:
+        info(f"baseline not saved to {outcome.requested}: {outcome.refused} (--allow-invalid saves anyway)")
         return
-    info(f"baseline saved: {save(results, gates.save_baseline)}")
+    info(f"baseline saved: {outcome.saved}")
 
 
 def run_gates(gates: GateOptions, results: dict, out_dir) -> int:
     """Judge, write junit.xml and summary.md (into out_dir unless given), print the verdict, return 0/1."""
-    from hmb_ops.report import junit, markdown
-
-    verdict = evaluate_gates(gates, results)
-    md = markdown.render(results, verdict)
-    targets = {"junit": gates.junit, "summary": gates.summary_md}
-    if out_dir is not None:
-        targets["junit"] = targets["junit"] or str(Path(out_dir) / "junit.xml")
-        targets["summary"] = targets["summary"] or str(Path(out_dir) / "summary.md")
-    if targets["junit"]:
-        _write(targets["junit"], junit.render(results, verdict))
-    if targets["summary"]:
-        _write(targets["summary"], md)
-    step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
-    if step_summary:
-        with open(step_summary, "a", encoding="utf-8") as fh:
-            fh.write(md + "\n")
+    verdict = flow.judge_and_write(gates, results, out_dir)
     if verdict.checked:
         print_verdict(verdict)
     save_baseline(gates, results, verdict)
     return verdict.exit_code
-
-
-def _write(path: str, text: str) -> None:
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    p.write_text(text, encoding="utf-8")

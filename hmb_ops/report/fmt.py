@@ -83,7 +83,7 @@ def check_rows(verdict) -> list[list[str]]:
         rows.append(["results valid", "no" if not verdict.allow_invalid else "no (allowed)",
                      "FAIL" if verdict.refused_invalid else "pass"])
     for r in verdict.thresholds:
-        from hmb_ops.capacity.thresholds import format_value
+        from hmb_ops.gates.thresholds import format_value
 
         rows.append([r.threshold.name, format_value(r.threshold.metric, r.actual), "pass" if r.passed else "FAIL"])
     for c in verdict.comparisons:

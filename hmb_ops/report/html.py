@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import html
 
-from hmb_ops.capacity.verdict import Verdict
+from hmb_ops.gates.verdict import Verdict
 
 from . import chart, fmt
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from hmb_ops.capacity.verdict import Verdict
+from hmb_ops.gates.verdict import Verdict
 
 
 def render(results: dict, verdict: Verdict) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hmb_ops.capacity.verdict import Verdict
+from hmb_ops.gates.verdict import Verdict
 
 from . import fmt
 

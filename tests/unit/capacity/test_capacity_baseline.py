@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from hmb_ops.capacity import baseline as bl
+from hmb_ops.gates import baseline as bl
 from hmb_ops.errors import UsageError
 
 

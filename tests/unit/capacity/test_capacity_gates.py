@@ -7,8 +7,9 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from hmb_ops.cli.gates import GateOptions, gate_options, run_gates, validate_gates
+from hmb_ops.cli.gates import gate_options, run_gates
 from hmb_ops.errors import ConfigError, UsageError
+from hmb_ops.gates.flow import GateOptions, validate_gates
 
 
 def test_pass_writes_junit_and_summary(tmp_path, ci_results, monkeypatch):

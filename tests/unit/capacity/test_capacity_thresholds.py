@@ -1,6 +1,6 @@
 import pytest
 
-from hmb_ops.capacity import thresholds as th
+from hmb_ops.gates import thresholds as th
 from hmb_ops.errors import UsageError
 
 

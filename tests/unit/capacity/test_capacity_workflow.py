@@ -32,7 +32,7 @@ def test_workflow_options_exist_on_loadtest():
 
 
 def test_workflow_expressions_parse():
-    from hmb_ops.capacity import thresholds as th
+    from hmb_ops.gates import thresholds as th
 
     (cmd,) = _commands()
     tokens = shlex.split(re.sub(r'"\$\{[^}]+\}"', "", cmd))

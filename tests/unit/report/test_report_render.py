@@ -4,8 +4,8 @@ import json
 import re
 import xml.etree.ElementTree as ET
 
-from hmb_ops.capacity import thresholds as th
-from hmb_ops.capacity.verdict import judge
+from hmb_ops.gates import thresholds as th
+from hmb_ops.gates.verdict import judge
 from hmb_ops.report import render_results
 from hmb_ops.report.chart import capacity_chart, results_chart
 

@@ -1,0 +1,133 @@
+"""The gate flow for any command that produces a results document (`loadtest`, `report`).
+
+`validate_gates` rejects malformed expressions and unusable files BEFORE a load run starts;
+`judge_and_write` judges the results and writes JUnit XML and Markdown; `save_baseline` stores the
+results as a baseline. They return data; hmb_ops/cli/gates.py prints. Where thresholds come from,
+in order: `--check` expressions, the `thresholds` section of `--slo-file FILE`, and the
+`thresholds` section of user `--config` files. The shipped hmb_ops/configs/slo.yaml applies only
+when named with `--slo-file` (so a plain `loadtest` never fails on a target the user did not choose).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+# Kept here rather than imported from .baseline: the CLI option defaults need them at start-up,
+# and this module must stay cheap to import (the judging modules are imported when used).
+DEFAULT_LATENCY_TOLERANCE = 1.2
+DEFAULT_THROUGHPUT_TOLERANCE = 0.8
+
+
+@dataclass(frozen=True)
+class GateOptions:
+    checks: tuple[str, ...] = ()
+    slo_file: str | None = None
+    baseline: str | None = None
+    save_baseline: str | None = None
+    tolerance_latency: float = DEFAULT_LATENCY_TOLERANCE
+    tolerance_throughput: float = DEFAULT_THROUGHPUT_TOLERANCE
+    allow_invalid: bool = False
+    junit: str | None = None
+    summary_md: str | None = None
+    config_files: tuple[str, ...] = ()
+
+    @property
+    def requested(self) -> bool:
+        return bool(self.checks or self.slo_file or self.baseline or self.user_thresholds())
+
+    def user_thresholds(self) -> list[str]:
+        from hmb_ops.gates.slo import user_slo
+
+        return user_slo(self.config_files)
+
+
+@dataclass(frozen=True)
+class BaselineOutcome:
+    """What became of --save-baseline: `saved` is the file written, or None with the reason."""
+
+    requested: str
+    saved: Path | None = None
+    refused: str | None = None
+
+
+def resolve_thresholds(gates: GateOptions):
+    """All thresholds the gates check, parsed (malformed → UsageError/ConfigError, exit 2)."""
+    from hmb_ops.gates import thresholds as th
+    from hmb_ops.gates.slo import slo_file
+
+    exprs = list(gates.checks)
+    if gates.slo_file:
+        exprs += list(slo_file(gates.slo_file).checks)
+    exprs += gates.user_thresholds()
+    return th.parse_all(exprs)
+
+
+def validate_gates(gates: GateOptions, config_files: tuple[str, ...] | None = None, *,
+                   profile: str | None = None) -> None:
+    """Fail fast (exit 2) on anything the gates could only discover after a long run."""
+    from hmb_ops.capacity.results import read_results
+    from hmb_ops.errors import UsageError
+    from hmb_ops.gates.baseline import check_tolerances, same_profile
+
+    if config_files is not None and tuple(config_files) != gates.config_files:
+        gates = replace(gates, config_files=tuple(config_files))
+    resolve_thresholds(gates)
+    check_tolerances(gates.tolerance_latency, gates.tolerance_throughput)
+    if gates.baseline:
+        base = read_results(gates.baseline)
+        if profile is not None:
+            same_profile({"profile": profile}, base, gates.baseline)
+    for path in (gates.save_baseline, gates.junit, gates.summary_md):
+        if path and Path(path).is_dir():
+            raise UsageError(f"{path}: is a directory, expected a file path")
+
+
+def evaluate_gates(gates: GateOptions, results: dict):
+    """The Verdict for these results (UsageError exit 2 for unknown endpoints or a foreign baseline)."""
+    from hmb_ops.capacity.results import read_results
+    from hmb_ops.gates.verdict import judge
+
+    base = read_results(gates.baseline) if gates.baseline else None
+    return judge(results, resolve_thresholds(gates), baseline=base, baseline_path=gates.baseline,
+                 latency_tolerance=gates.tolerance_latency, throughput_tolerance=gates.tolerance_throughput,
+                 allow_invalid=gates.allow_invalid)
+
+
+def judge_and_write(gates: GateOptions, results: dict, out_dir):
+    """Judge; write junit.xml and summary.md (into out_dir unless given) and $GITHUB_STEP_SUMMARY; return the Verdict."""
+    from hmb_ops.report import junit, markdown
+
+    verdict = evaluate_gates(gates, results)
+    md = markdown.render(results, verdict)
+    targets = {"junit": gates.junit, "summary": gates.summary_md}
+    if out_dir is not None:
+        targets["junit"] = targets["junit"] or str(Path(out_dir) / "junit.xml")
+        targets["summary"] = targets["summary"] or str(Path(out_dir) / "summary.md")
+    if targets["junit"]:
+        _write(targets["junit"], junit.render(results, verdict))
+    if targets["summary"]:
+        _write(targets["summary"], md)
+    step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if step_summary:
+        with open(step_summary, "a", encoding="utf-8") as fh:
+            fh.write(md + "\n")
+    return verdict
+
+
+def save_baseline(gates: GateOptions, results: dict) -> BaselineOutcome | None:
+    """Store the results as --save-baseline (None when not asked; refused when the results are not valid)."""
+    from hmb_ops.gates.baseline import save
+
+    if not gates.save_baseline:
+        return None
+    if results.get("valid", True) is False and not gates.allow_invalid:
+        return BaselineOutcome(gates.save_baseline, refused="results not valid")
+    return BaselineOutcome(gates.save_baseline, saved=save(results, gates.save_baseline))
+
+
+def _write(path: str, text: str) -> None:
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.write_text(text, encoding="utf-8")
