@@ -56,7 +56,8 @@ def main() -> None:
         print(f"| {r.name} | {r.rows:,} | {r.without_ms['p50']} / {r.without_ms['p95']} | "
               f"{r.with_ms['p50']} / {r.with_ms['p95']} | {r.speedup}x | {r.target_ms or '-'} |")
     speeds = sorted(r.speedup for r in report.rows if r.speedup)
-    print(f"\nspeedup: min {speeds[0]}x, median {speeds[len(speeds) // 2]}x, max {speeds[-1]}x over {len(speeds)} queries")
+    print(f"\nspeedup: min {speeds[0]}x, median {speeds[len(speeds) // 2]}x, max {speeds[-1]}x "
+          f"over {len(speeds)} queries")
     print("\nafter apply, many runs (client-side over loopback, ms):")
     for name, h in hot.items():
         print(f"  {name}: p50 {h['p50']} p95 {h['p95']} p99 {h['p99']} max {h['max']} ({h['runs']} runs)")

@@ -26,9 +26,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from hmb_ops.db.connect import connection  # noqa: E402
-from hmb_ops.db.dsn import parse  # noqa: E402
-from hmb_ops.db.seed import seed  # noqa: E402
+from hmb_ops.db.connect import connection
+from hmb_ops.db.dsn import parse
+from hmb_ops.db.seed import seed
 
 
 def pg_bin(name: str) -> str:
@@ -110,7 +110,7 @@ def main() -> int:
     best_pg = max(pg_runs, key=lambda r: r["rows_per_second"])
     best_seed = max(seed_runs, key=lambda r: r["rows_per_second"])
     ratio = best_seed["rows_per_second"] / best_pg["rows_per_second"]
-    runs = [round(s["rows_per_second"] / p["rows_per_second"], 3) for p, s in zip(pg_runs, seed_runs)]
+    runs = [round(s["rows_per_second"] / p["rows_per_second"], 3) for p, s in zip(pg_runs, seed_runs, strict=True)]
     median = sorted(runs)[len(runs) // 2]
     doc = {"pgbench": best_pg, "seed": {"scale": args.scale, **best_seed}, "ratio": round(ratio, 3),
            "ratio_per_run": runs, "ratio_median": median,

@@ -42,10 +42,10 @@ def sustainable(doc: dict, slo_p95_ms: float, max_error: float = 0.01) -> dict:
     best = {"rps": 0.0, "users": None, "p95_ms": None, "error_rate": None}
     for step in doc.get("steps") or []:
         p95 = (step.get("latency_ms") or {}).get("p95")
-        if step.get("error_rate", 1) <= max_error and p95 is not None and p95 <= slo_p95_ms:
-            if step.get("rps", 0) > best["rps"]:
-                best = {"rps": step["rps"], "users": step.get("users"), "p95_ms": p95,
-                        "error_rate": step.get("error_rate")}
+        if (step.get("error_rate", 1) <= max_error and p95 is not None and p95 <= slo_p95_ms
+                and step.get("rps", 0) > best["rps"]):
+            best = {"rps": step["rps"], "users": step.get("users"), "p95_ms": p95,
+                    "error_rate": step.get("error_rate")}
     return best
 
 
@@ -119,7 +119,7 @@ def main(argv=None) -> int:
         wt = f"{r['workers']}×{r['threads']} {r['worker_class']}"
         p95 = f"{s['p95_ms']:.0f}" if s["p95_ms"] is not None else "-"
         rounds = ", ".join(f"{x:.0f}" for x in r["rps_per_round"])
-        print(f"{name:<10} {wt:<18} {s['rps']:>16.1f} {p95:>8} {ratio:>8.2f}  {str(r['valid']):<5}  {rounds}")
+        print(f"{name:<10} {wt:<18} {s['rps']:>16.1f} {p95:>8} {ratio:>8.2f}  {r['valid']!s:<5}  {rounds}")
     best_rps = max(r["sustainable"]["rps"] for r in rows.values())
     verdict = rows["tuned"]["sustainable"]["rps"] >= 0.95 * best_rps
     print(f"\ntuned is the best or within 5 % of it: {'yes' if verdict else 'no'}")

@@ -11,9 +11,9 @@ from __future__ import annotations
 import math
 import os
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Mapping
 
 from hmb_ops.errors import UsageError
 
@@ -86,8 +86,8 @@ def parse_cpus(value: str | float | int, *, what: str = "cpus") -> float:
 def parse_cpu_list(text: str) -> int:
     """'0-3,8,10-11' → 7."""
     count = 0
-    for part in text.strip().split(","):
-        part = part.strip()
+    for raw in text.strip().split(","):
+        part = raw.strip()
         if not part:
             continue
         if "-" in part:
@@ -246,7 +246,8 @@ def _cgroup_cpu(root: Path) -> list[Candidate]:
             for name in ("cpuset.effective_cpus", "cpuset.cpus"):
                 text = _read(d / name)
                 if text and text.strip():
-                    out.append(Candidate("cpus", parse_cpu_list(text), f"cgroup v1 {name} {text.strip()} ({_rel(root, d)}/{name})"))
+                    out.append(Candidate("cpus", parse_cpu_list(text),
+                                         f"cgroup v1 {name} {text.strip()} ({_rel(root, d)}/{name})"))
                     break
             else:
                 continue
@@ -255,7 +256,8 @@ def _cgroup_cpu(root: Path) -> list[Candidate]:
         for d in _chain(base, v2):
             text = _read(d / "cpuset.cpus.effective")
             if text and text.strip():
-                out.append(Candidate("cpus", parse_cpu_list(text), f"cgroup v2 cpuset.cpus.effective {text.strip()} ({_rel(root, d)}/cpuset.cpus.effective)"))
+                out.append(Candidate("cpus", parse_cpu_list(text), f"cgroup v2 cpuset.cpus.effective {text.strip()} "
+                                                                   f"({_rel(root, d)}/cpuset.cpus.effective)"))
                 break
     return out
 

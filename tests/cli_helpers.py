@@ -13,8 +13,8 @@ import urllib.request
 # running the suite in the background (`make test &`, nohup, some CI runners) makes its children
 # ignore SIGINT, and Python then installs no KeyboardInterrupt handler: the signal would be lost.
 INTERRUPTIBLE_CLI = [sys.executable, "-c",
-                     "import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
-                     "from hmb_ops.cli.main import main; main()"]
+                     ("import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+                      "from hmb_ops.cli.main import main; main()")]
 
 
 def error_line(proc, code: int | None = None, *, alone: bool = False) -> str:

@@ -9,13 +9,13 @@ import pytest
 
 FOREIGN_DDL = (
     "CREATE TABLE users (id bigserial PRIMARY KEY, email text NOT NULL, name text)",
-    "INSERT INTO users (email, name) SELECT 'u' || g || '@example.org', 'user ' || g"
-    " FROM generate_series(1, 500) g",
-    "CREATE TABLE orders (id bigserial PRIMARY KEY, user_id bigint NOT NULL REFERENCES users(id),"
-    " total numeric NOT NULL)",
+    ("INSERT INTO users (email, name) SELECT 'u' || g || '@example.org', 'user ' || g"
+     " FROM generate_series(1, 500) g"),
+    ("CREATE TABLE orders (id bigserial PRIMARY KEY, user_id bigint NOT NULL REFERENCES users(id),"
+     " total numeric NOT NULL)"),
     "INSERT INTO orders (user_id, total) SELECT 1 + (g % 500), g FROM generate_series(1, 300) g",
-    "CREATE VIEW order_totals AS SELECT u.email, sum(o.total) AS total FROM users u"
-    " JOIN orders o ON o.user_id = u.id GROUP BY u.email",
+    ("CREATE VIEW order_totals AS SELECT u.email, sum(o.total) AS total FROM users u"
+     " JOIN orders o ON o.user_id = u.id GROUP BY u.email"),
 )
 
 

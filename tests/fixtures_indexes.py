@@ -1,4 +1,7 @@
-"""Fixtures for the indexes area (integration and e2e): fresh databases with the reference schema, small specs, blockers."""
+"""Fixtures for the indexes area (integration and e2e).
+
+Fresh databases with the reference schema, small specs, blockers.
+"""
 
 from __future__ import annotations
 
@@ -120,7 +123,7 @@ def in_thread(fn, *args, **kwargs):
     def run():
         try:
             box["result"] = fn(*args, **kwargs)
-        except BaseException as exc:  # the test inspects it
+        except BaseException as exc:  # noqa: BLE001 - the test inspects it
             box["error"] = exc
 
     t = threading.Thread(target=run, daemon=True)

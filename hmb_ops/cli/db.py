@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import click
 
-from hmb_ops.cli.common import Ctx, emit_json, info, json_option, out, pass_ctx
-from hmb_ops.cli.common import console as _console
+from hmb_ops.cli.common import Ctx, console as _console, emit_json, info, json_option, out, pass_ctx
 
 
 @click.group()
@@ -22,8 +21,8 @@ def db():
 @pass_ctx
 def up(ctx: Ctx, as_json: bool):
     """Start the embedded PostgreSQL server (idempotent) and print its masked URL."""
-    from hmb_ops.db.embedded import EmbeddedServer
     from hmb_ops.db.dsn import mask
+    from hmb_ops.db.embedded import EmbeddedServer
 
     server = EmbeddedServer(ctx.state_dir)
     status, started = server.up()
@@ -152,8 +151,7 @@ def seed(ctx: Ctx, scale: str, seed_value: int, password: str, hash_rounds: int,
     with --drop-foreign or shared with --allow-foreign-tables. A seed that was interrupted is
     repaired by the next one without --reset.
     """
-    from hmb_ops.db.seed import check_password
-    from hmb_ops.db.seed import seed as run_seed
+    from hmb_ops.db.seed import check_password, seed as run_seed
 
     names = tuple(n.strip() for item in drop_foreign for n in item.split(",") if n.strip())
     check_password(password)  # before the database is even resolved: nothing to undo
@@ -197,7 +195,7 @@ class _SeedProgress:
         self._tasks: dict[str, int] = {}
         self._reported: set[str] = set()
 
-    def __enter__(self) -> "_SeedProgress":
+    def __enter__(self) -> _SeedProgress:
         if self._live:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 

@@ -13,8 +13,8 @@ file_option = click.option("--file", "spec_file", type=click.Path(dir_okay=False
 def _adopt_names(ctx, param, values) -> tuple[str, ...]:
     names: list[str] = []
     for value in values:
-        for name in value.split(","):
-            name = name.strip()
+        for raw in value.split(","):
+            name = raw.strip()
             if not name:
                 raise click.BadParameter("give index names separated by commas (an empty name was given)")
             if name not in names:
@@ -42,9 +42,9 @@ def _plan_options(fn):
                       help="How long a concurrent build may wait for older transactions before giving up.")(fn)
     fn = click.option("--lock-retries", type=click.IntRange(0, 50), default=5, show_default=True, metavar="N",
                       help="Retries (with backoff) for those steps when the lock is busy.")(fn)
-    fn = click.option("--lock-timeout", type=click.FloatRange(0.1, 600), default=2.0, show_default=True, metavar="S",
-                      help="Lock wait per try for steps that take locks (drop, rename, extension, analyze).")(fn)
-    return fn
+    return click.option("--lock-timeout", type=click.FloatRange(0.1, 600), default=2.0, show_default=True,
+                        metavar="S",
+                        help="Lock wait per try for steps that take locks (drop, rename, extension, analyze).")(fn)
 
 
 def _options(create_extensions, allow_replace, drop_undeclared, lock_timeout, lock_retries, build_lock_wait,
@@ -269,7 +269,8 @@ def status(ctx: Ctx, spec_file, as_json):
 
 @indexes.command()
 @file_option
-@click.option("--runs", type=click.IntRange(1, 10000), default=50, show_default=True, help="Timed runs per query and mode.")
+@click.option("--runs", type=click.IntRange(1, 10000), default=50, show_default=True,
+              help="Timed runs per query and mode.")
 @click.option("--query", "only", multiple=True, metavar="NAME", help="Only this query or index (repeatable).")
 @click.option("--allow-table-locks", is_flag=True,
               help="Allow bench on tables hmb-ops did not create: the \"without\" run holds an ACCESS EXCLUSIVE "

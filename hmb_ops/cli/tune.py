@@ -10,7 +10,8 @@ from hmb_ops.cli.common import Ctx, emit_json, info, json_option, out, pass_ctx,
 
 
 @click.group(invoke_without_command=True)
-@click.option("--tier", metavar="NAME", help="Plan for a tier from hmb_ops/configs/tiers.yaml (or --config): small, default, high.")
+@click.option("--tier", metavar="NAME",
+              help="Plan for a tier from hmb_ops/configs/tiers.yaml (or --config): small, default, high.")
 @click.option("--cpus", metavar="N", help="Plan for a machine with N CPUs (fractions allowed: 0.5).")
 @click.option("--memory", metavar="SIZE", help="Plan for a machine with this much memory (512MB, 2GB).")
 @click.option("--app", default="hmb_ops.refapp.wsgi:app", show_default=True, metavar="MODULE:VAR",
@@ -22,10 +23,13 @@ from hmb_ops.cli.common import Ctx, emit_json, info, json_option, out, pass_ctx,
               help="Start the reference app with 1 worker and measure its RSS (default: on for the reference app).")
 @click.option("--max-connections", type=int, metavar="N",
               help="The database's max_connections (or PgBouncer's pool) to budget against.")
-@click.option("--live-db", is_flag=True, help="Read max_connections from the database (starts the embedded one if none is configured).")
+@click.option("--live-db", is_flag=True,
+              help="Read max_connections from the database (starts the embedded one if none is configured).")
 @click.option("--pool-max", type=int, metavar="N", help="Database pool max per worker (default: threads + 1).")
-@click.option("--background-workers", type=int, metavar="N", help="BACKGROUND_WORKERS (default: the tier's, else 2 × CPUs).")
-@click.option("--preload/--no-preload", default=None, help="Declare that the app opens no pools/threads at import (--preload) or that it does.")
+@click.option("--background-workers", type=int, metavar="N",
+              help="BACKGROUND_WORKERS (default: the tier's, else 2 × CPUs).")
+@click.option("--preload/--no-preload", default=None,
+              help="Declare that the app opens no pools/threads at import (--preload) or that it does.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), metavar="DIR",
               help="Write gunicorn.conf.py, hmb-ops.env, Procfile and render.yaml here (validated first).")
 @click.option("--merge", is_flag=True,
@@ -173,7 +177,8 @@ def _show_deploy(deploy) -> None:
         what = {"create": "created", "regenerate": "regenerated (hmb-ops's own)", "unchanged": "unchanged",
                 "merge": "merged (only hmb-ops's keys changed)",
                 "overwrite": f"replaced; your file was copied to {w.backup}",
-                "refuse": "REFUSED: not written by hmb-ops (no generated-by header); it would change like this:"}[w.action]
+                "refuse": ("REFUSED: not written by hmb-ops (no generated-by header); "
+                           "it would change like this:")}[w.action]
         info(f"{path}: {what}")
         if w.action in ("refuse", "merge", "overwrite") and w.diff:
             # FileWrite.diff is masked: secrets in the user's files are shown as ***.
@@ -233,7 +238,8 @@ def tiers(ctx: Ctx, as_json):
 @click.option("--max-connections", type=click.IntRange(1), metavar="N",
               help="The database's max_connections for the budget check (default: assume 100).")
 @click.option("--memory", metavar="SIZE", help="Machine memory, to check workers × worker memory against.")
-@click.option("--worker-memory", metavar="SIZE", help="Memory per worker for the memory check (default estimate 128 MiB).")
+@click.option("--worker-memory", metavar="SIZE",
+              help="Memory per worker for the memory check (default estimate 128 MiB).")
 @click.option("--timeout", type=click.FloatRange(1, 120), default=10, show_default=True,
               help="Seconds allowed to evaluate gunicorn.conf.py.")
 @json_option

@@ -33,8 +33,9 @@ target_session_attrs load_balance_hosts ssl
 _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://(.*)\Z", re.S)
 _KEYWORD_DSN = re.compile(r"\s*[A-Za-z_]+\s*=")
 _PCT = re.compile(r"%(?![0-9A-Fa-f]{2})")
-# A password keyword anywhere in text (also the end of DB_PASSWORD=, sslpassword=): quoted (libpq: backslash escapes, may be unterminated) or
-# bare (up to whitespace; a backslash escapes the next character, a space included).
+# A password keyword anywhere in text (also the end of DB_PASSWORD=, sslpassword=): quoted (libpq:
+# backslash escapes, may be unterminated) or bare (up to whitespace; a backslash escapes the next
+# character, a space included).
 _KW_PASSWORD = re.compile(r"(?i)(password\s*=\s*)('(?:\\.|\\\Z|[^'\\])*(?:'|\Z)|(?:\\.|\\\Z|[^\s\\])+)", re.S)
 _OTHER_USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://[^:@/\s]*):[^\s]*@")
 # In free text: a URL (from its scheme to the next whitespace) or a password keyword.
@@ -182,7 +183,7 @@ class DatabaseUrl:
     def masked(self) -> str:
         return mask(self.url)
 
-    def with_database(self, dbname: str) -> "DatabaseUrl":
+    def with_database(self, dbname: str) -> DatabaseUrl:
         return parse(_split(self.url).rebuild(path=quote(dbname, safe="")))
 
 

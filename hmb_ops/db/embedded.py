@@ -17,16 +17,16 @@ from __future__ import annotations
 import fcntl
 import os
 import secrets
-import stat
 import shutil
 import socket
+import stat
 import subprocess
 import time
 import warnings
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 from hmb_ops.errors import EnvironmentUnusable, StateDirError
 from hmb_ops.ports import free_port, port_is_free

@@ -361,7 +361,7 @@ def survey(conn) -> Survey:
     oids = {name: oid for nsp, name, oid, _kind in rows if nsp == schema}
     kinds = {name: kind for nsp, name, _oid, kind in rows if nsp == schema}
     owned, colliding, foreign = [], [], []
-    for nsp, name, oid, kind in rows:
+    for nsp, name, oid, _kind in rows:
         if nsp == schema and name in mine.bookkeeping:
             continue
         if nsp == schema and mine.tables.get(name) == oid:

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from hmb_ops.indexes.spec import IndexSpec
-from hmb_ops.indexes.spec import load as _load
+from hmb_ops.indexes.spec import IndexSpec, load as _load
 
 
 def load_spec(path: str | None = None) -> IndexSpec:

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from hmb_ops.errors import EnvironmentUnusable, LockBusy, OperationFailed
 from hmb_ops.indexes import ddl
@@ -75,7 +75,8 @@ def lock_holder(conn) -> int | None:
     return row[0] if row else None
 
 
-def acquire_apply_lock(conn, *, wait: bool, progress: Progress | None = None, wait_timeout: float | None = None) -> None:
+def acquire_apply_lock(conn, *, wait: bool, progress: Progress | None = None,
+                       wait_timeout: float | None = None) -> None:
     """Session-level advisory lock: a second apply fails fast (exit 3) or, with wait, polls for it."""
     deadline = time.monotonic() + wait_timeout if wait_timeout else None
     announced = False
@@ -180,7 +181,7 @@ def _watch(conn, mon, action: Action, progress: Progress | None) -> tuple[BaseEx
     def work():
         try:
             _run_statements(conn, action)
-        except BaseException as exc:  # handed to the caller, which decides how to report it
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller, which decides how to report it
             outcome["error"] = exc
 
     worker = threading.Thread(target=work, name=f"hmb-ops-apply-{action.id}", daemon=True)
@@ -196,7 +197,7 @@ def _watch(conn, mon, action: Action, progress: Progress | None) -> tuple[BaseEx
                     cur.execute("SELECT pg_blocking_pids(%s)", (pid,))
                     now_blocking = set(cur.fetchone()[0] or [])
                 mine = [p for p in read_progress(mon) if p.pid == pid]
-            except Exception:  # the monitor is best effort; the build's own outcome decides
+            except Exception:  # noqa: BLE001 - the monitor is best effort; the build's own outcome decides
                 continue
             if mine and mine[0].current_locker_pid:
                 now_blocking.add(mine[0].current_locker_pid)
@@ -220,7 +221,7 @@ def _watch(conn, mon, action: Action, progress: Progress | None) -> tuple[BaseEx
 def _describe_blockers(mon, pids: set[int]) -> str:
     try:
         details = blocker_details(mon, sorted(pids))
-    except Exception:
+    except Exception:  # noqa: BLE001 - the details only enrich a message; the pids alone still say who blocks
         details = []
     if not details:
         return ", ".join(f"pid {p}" for p in sorted(pids)) or "an unknown session"

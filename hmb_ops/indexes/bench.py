@@ -17,8 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from hmb_ops.errors import UsageError
-from hmb_ops.indexes import ddl
-from hmb_ops.indexes import explain as ex
+from hmb_ops.indexes import ddl, explain as ex
 from hmb_ops.indexes.catalog import read_indexes
 from hmb_ops.indexes.spec import IndexSpec
 

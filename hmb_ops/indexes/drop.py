@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from hmb_ops.indexes import apply as applymod
-from hmb_ops.indexes import ddl
+from hmb_ops.indexes import apply as applymod, ddl
 from hmb_ops.indexes.catalog import read_indexes
 from hmb_ops.indexes.spec import IndexSpec
 

@@ -6,8 +6,9 @@ import json
 import math
 import time
 import uuid
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 from hmb_ops.errors import ConfigError
 from hmb_ops.indexes import sqltext
@@ -63,7 +64,7 @@ def _statement(query: QuerySpec) -> tuple[str, list]:
     if missing:
         raise ConfigError(f"query {query.name!r} uses parameters without sample values: {', '.join(missing)}")
     values = [query.params[n] for n in order]
-    for name, v in zip(order, values):
+    for name, v in zip(order, values, strict=True):
         if not (_plain_value(v) or (isinstance(v, list) and all(_plain_value(x) for x in v))):
             raise ConfigError(f"query {query.name!r}: params.{name} is not a plain value (it is bound as data)")
     return text, values

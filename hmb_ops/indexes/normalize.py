@@ -79,8 +79,7 @@ def _not_a_table(schema: str, table: str, kind: str | None) -> str:
 
 def _first_line(exc: Exception) -> str:
     diag = getattr(exc, "diag", None)
-    msg = getattr(diag, "message_primary", None) or str(exc).strip().splitlines()[0]
-    return msg
+    return getattr(diag, "message_primary", None) or str(exc).strip().splitlines()[0]
 
 
 def _literal(text: str) -> str:
@@ -137,8 +136,7 @@ def normalize(conn, spec: IndexSpec, *, read_only: bool = True) -> Normalized:
     """Run the checks on ``conn`` (its transactions are always rolled back here; nothing persists)."""
     import psycopg2
     import psycopg2.errors
-    from psycopg2 import errorcodes
-    from psycopg2 import sql as S
+    from psycopg2 import errorcodes, sql as S
 
     text = text_problems(spec)
     problems: list[str] = [str(p) for p in text]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 from hmb_ops.errors import UsageError
 from hmb_ops.indexes import ddl
@@ -341,7 +341,7 @@ def build_plan(spec: IndexSpec, catalog: Catalog, norm: Normalized, options: Pla
                     Hazard("drop_undeclared", f"drops {name}, which the spec does not declare ({whose})",
                            True, "--drop-undeclared")], owned=have.owned)
 
-    live_list = [ix for ix in catalog.indexes]
+    live_list = list(catalog.indexes)
     findings.extend(redundancy(live_list))
     for f in redundancy(list(norm.scratch)):
         if f.index in live and f.covered_by in live:

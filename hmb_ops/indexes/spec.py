@@ -50,7 +50,7 @@ class KeyPart(StrictModel):
         return value
 
     @model_validator(mode="after")
-    def _one_of(self) -> "KeyPart":
+    def _one_of(self) -> KeyPart:
         if (self.column is None) == (self.expression is None):
             raise ValueError("give exactly one of 'column' or 'expression'")
         return self
@@ -87,7 +87,7 @@ class QuerySpec(StrictModel):
         return params
 
     @model_validator(mode="after")
-    def _params_match(self) -> "QuerySpec":
+    def _params_match(self) -> QuerySpec:
         used = {name for name, _s, _e in sqltext.pyformat_params(self.sql)}
         missing = sorted(used - set(self.params))
         if missing:

@@ -262,7 +262,8 @@ def function_names(toks: list[Token]) -> list[tuple[str | None, str]]:
         if k + 1 >= len(toks) or toks[k + 1].text != "(" or toks[k + 1].kind != "punct":
             continue
         schema = None
-        if k >= 2 and toks[k - 1].text == "." and toks[k - 1].kind == "punct" and toks[k - 2].kind in ("ident", "qident"):
+        if (k >= 2 and toks[k - 1].text == "." and toks[k - 1].kind == "punct"
+                and toks[k - 2].kind in ("ident", "qident")):
             schema = toks[k - 2].text
             before = toks[k - 3] if k >= 3 else None
         else:

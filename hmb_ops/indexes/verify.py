@@ -144,10 +144,10 @@ def check_query(conn, ix: IndexDef, q: QuerySpec, *, rows: int, generic_ok: bool
 
 def verify(url: str, spec: IndexSpec, *, runs: int = 20, timeout: int | None = None,
            small_rows: int = SMALL_TABLE_ROWS) -> VerifyReport:
+    from psycopg2 import sql as S
+
     from hmb_ops.db.connect import connect
     from hmb_ops.indexes.service import make_plan
-
-    from psycopg2 import sql as S
 
     plan = make_plan(url, spec, timeout=timeout)
     # Every transaction of this session is READ ONLY: verify plans and times the declared queries

@@ -292,7 +292,7 @@ def make_shape(stages: list, spawn_rate: float) -> LoadTestShape:
     class StagesShape(LoadTestShape):
         def tick(self):
             elapsed = self.get_run_time()
-            for (users, _), end in zip(stages, ends):
+            for (users, _), end in zip(stages, ends, strict=True):
                 if elapsed < end:
                     return int(users), float(spawn_rate)
             return None

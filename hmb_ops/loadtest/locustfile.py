@@ -40,7 +40,7 @@ _ENDS = [sum(s for _, s in PLAN.stages[: i + 1]) for i in range(len(PLAN.stages)
 class HmbShape(LoadTestShape):
     def tick(self):
         elapsed = self.get_run_time()
-        for (users, _), end in zip(PLAN.stages, _ENDS):
+        for (users, _), end in zip(PLAN.stages, _ENDS, strict=True):
             if elapsed < end:
                 return int(users), float(PLAN.spawn_rate)
         return None
@@ -48,7 +48,7 @@ class HmbShape(LoadTestShape):
 
 class _RawOut:
     def __init__(self, path: str):
-        self.fh = open(path, "a", encoding="utf-8")
+        self.fh = open(path, "a", encoding="utf-8")  # noqa: SIM115 - written until the process exits
 
     def write(self, doc: dict) -> None:
         self.fh.write(json.dumps(doc, separators=(",", ":")) + "\n")

@@ -7,8 +7,8 @@ the API refuse the same nonsense with the same message.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 from pydantic import Field, RootModel, field_validator, model_validator
 
@@ -58,7 +58,7 @@ class Profile(StrictModel):
         return value
 
     @model_validator(mode="after")
-    def _shape(self) -> "Profile":
+    def _shape(self) -> Profile:
         if self.stages:
             if self.users is not None or self.duration is not None:
                 raise ValueError("give either stages or users + duration, not both")

@@ -16,9 +16,9 @@ import sys
 import threading
 import time
 from array import array
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from hmb_ops.errors import EnvironmentUnusable
 from hmb_ops.loadtest import histogram
@@ -101,7 +101,7 @@ def run_generator(plan: RunPlan, spec: dict, work_dir: Path, *, progress: Callab
     work_dir.mkdir(parents=True, exist_ok=True)
     spec_path = work_dir / "generator-spec.json"
     spec_path.write_text(json.dumps(spec))
-    log = open(work_dir / "generator.log", "wb")
+    log = open(work_dir / "generator.log", "wb")  # noqa: SIM115 - the child's stderr; closed once it has exited
     proc = subprocess.Popen([sys.executable, "-m", "hmb_ops.loadtest.worker", str(spec_path)],
                             stdout=subprocess.PIPE, stderr=log, start_new_session=True)
     lines: queue.Queue = queue.Queue()

@@ -9,7 +9,7 @@ import re
 import threading
 import time
 import urllib.request
-from typing import Callable
+from collections.abc import Callable
 
 import psutil
 

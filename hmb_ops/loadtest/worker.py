@@ -9,7 +9,6 @@ process never touches PostgreSQL. SIGTERM/SIGINT stop the users, flush the last 
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys

@@ -111,7 +111,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     @app.errorhandler(Exception)
     def _unexpected(exc):
         # A bug, not bad input: log it with its traceback, answer JSON without internals.
-        log.exception("unhandled error on %s %s", request.method, request.path)
+        log.error("unhandled error on %s %s", request.method, request.path, exc_info=exc)
         return _error(500, {"error": "internal", "message": "internal error"})
 
     from hmb_ops.refapp.routes_api import bp as api_bp

@@ -16,7 +16,7 @@ import logging
 import queue
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from hmb_ops.refapp import metrics
 

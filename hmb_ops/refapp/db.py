@@ -66,7 +66,8 @@ class Database:
                     self._pool = psycopg2.pool.ThreadedConnectionPool(
                         0, self.settings.pool_max, self.settings.database_url, **self._connect_kwargs())
                 except psycopg2.Error as exc:
-                    raise DatabaseDown(str(exc).strip().splitlines()[0] if str(exc).strip() else "connect failed")
+                    raise DatabaseDown(
+                        str(exc).strip().splitlines()[0] if str(exc).strip() else "connect failed") from exc
                 self._pool.minconn = self.settings.pool_min
                 self._pid = os.getpid()
                 self._born.clear()
@@ -87,7 +88,7 @@ class Database:
                 raise PoolTimeout(str(exc)) from None
             except psycopg2.Error as exc:
                 self._generation += 1
-                raise DatabaseDown(str(exc).strip().splitlines()[0] if str(exc).strip() else "connect failed")
+                raise DatabaseDown(str(exc).strip().splitlines()[0] if str(exc).strip() else "connect failed") from exc
             born = self._born.setdefault(id(conn), self._generation)
             if conn.closed or born < self._generation:
                 self._born.pop(id(conn), None)
@@ -141,7 +142,8 @@ class Database:
             broken = conn.closed != 0 or isinstance(exc, psycopg2.InterfaceError) or _is_connection_error(exc)
             if broken:
                 self._generation += 1
-                raise DatabaseDown(str(exc).strip().splitlines()[0] if str(exc).strip() else "connection lost")
+                raise DatabaseDown(
+                    str(exc).strip().splitlines()[0] if str(exc).strip() else "connection lost") from exc
             raise
         finally:
             with self._count_lock:
@@ -160,10 +162,8 @@ class Database:
     @contextmanager
     def transaction(self):
         """A cursor inside one transaction (committed on success, rolled back on error)."""
-        with self.connection() as conn:
-            with conn:
-                with conn.cursor() as cur:
-                    yield cur
+        with self.connection() as conn, conn, conn.cursor() as cur:
+            yield cur
 
     def ping(self) -> None:
         with self.cursor() as cur:
@@ -185,4 +185,4 @@ def _is_connection_error(exc: Exception) -> bool:
     if isinstance(exc, psycopg2.extensions.QueryCanceledError):
         return False
     code = getattr(exc, "pgcode", None)
-    return code is None or code.startswith("08") or code.startswith("57P")
+    return code is None or code.startswith(("08", "57P"))

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import base64
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from flask import request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 MAX_BIGINT = 2**63 - 1
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class ApiError(Exception):
@@ -49,12 +49,12 @@ def json_body() -> dict:
         raise ApiError(415, "send the body as JSON with Content-Type: application/json")
     raw = request.get_data(cache=True)  # raises 413 past MAX_CONTENT_LENGTH
     limit = request.max_content_length
-    if request.content_length is None and limit is not None and len(raw) >= limit:
-        # A body without Content-Length (Transfer-Encoding: chunked) is read through a stream that
-        # stops at the limit without a word: what was read is a truncated body. One more byte
-        # from the server's own stream tells a body of exactly `limit` bytes from a longer one.
-        if request.environ["wsgi.input"].read(1):
-            raise RequestEntityTooLarge()
+    # A body without Content-Length (Transfer-Encoding: chunked) is read through a stream that
+    # stops at the limit without a word: what was read is a truncated body. One more byte
+    # from the server's own stream tells a body of exactly `limit` bytes from a longer one.
+    if (request.content_length is None and limit is not None and len(raw) >= limit
+            and request.environ["wsgi.input"].read(1)):
+        raise RequestEntityTooLarge()
     try:
         doc = json.loads(raw)
     except (ValueError, UnicodeDecodeError, RecursionError):

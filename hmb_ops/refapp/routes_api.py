@@ -15,7 +15,15 @@ from flask import Blueprint, current_app, g, jsonify
 
 from hmb_ops.refapp import auth
 from hmb_ops.refapp.http import (
-    ApiError, arg_bool, arg_cursor, arg_limit, arg_str, check_id, encode_cursor, field_str, iso,
+    ApiError,
+    arg_bool,
+    arg_cursor,
+    arg_limit,
+    arg_str,
+    check_id,
+    encode_cursor,
+    field_str,
+    iso,
     json_body,
 )
 
@@ -129,9 +137,9 @@ def _transaction():
 def feed():
     limit = arg_limit()
     cursor = arg_cursor()
-    sql = ["SELECT f.id, p.id, p.user_id, u.username, p.content, p.post_type, p.image_url, p.like_count,"
-           " p.created_at, f.created_at FROM feed_items f JOIN posts p ON p.id = f.post_id"
-           " JOIN users u ON u.id = p.user_id WHERE f.user_id = %s"]
+    sql = [("SELECT f.id, p.id, p.user_id, u.username, p.content, p.post_type, p.image_url, p.like_count,"
+            " p.created_at, f.created_at FROM feed_items f JOIN posts p ON p.id = f.post_id"
+            " JOIN users u ON u.id = p.user_id WHERE f.user_id = %s")]
     params: list = [g.user_id]
     with _cursor() as cur:
         rows = _keyset_rows(cur, sql, params, cursor, limit, prefix="f.")
@@ -244,8 +252,8 @@ def jobs():
     location = arg_str("location", max_len=100)
     remote = arg_bool("remote")
     q = arg_str("q", max_len=100)
-    sql = ["SELECT id, title, company, category, job_type, location, salary_min, salary_max, is_remote,"
-           " employer_id, created_at FROM jobs WHERE status = 'active'"]
+    sql = [("SELECT id, title, company, category, job_type, location, salary_min, salary_max, is_remote,"
+            " employer_id, created_at FROM jobs WHERE status = 'active'")]
     params: list = []
     if category:
         sql.append("AND category = %s")
@@ -306,8 +314,8 @@ def conversation_messages(conversation_id: int):
         if cur.fetchone() is None:
             # Someone else's conversation looks exactly like a missing one.
             raise ApiError(404, f"conversation {conversation_id} not found")
-        sql = ["SELECT id, sender_id, receiver_id, content, is_read, created_at FROM messages"
-               " WHERE conversation_id = %s"]
+        sql = [("SELECT id, sender_id, receiver_id, content, is_read, created_at FROM messages"
+                " WHERE conversation_id = %s")]
         params: list = [conversation_id]
         rows = _keyset_rows(cur, sql, params, cursor, limit)
     items = [{"id": r[0], "sender_id": r[1], "receiver_id": r[2], "content": r[3], "is_read": r[4],
@@ -329,8 +337,8 @@ def notifications():
     limit = arg_limit()
     cursor = arg_cursor()
     unread = arg_bool("unread")
-    sql = ["SELECT id, actor_id, notification_type, content, related_id, is_read, created_at"
-           " FROM notifications WHERE user_id = %s"]
+    sql = [("SELECT id, actor_id, notification_type, content, related_id, is_read, created_at"
+            " FROM notifications WHERE user_id = %s")]
     params: list = [g.user_id]
     if unread is not None:
         sql.append("AND is_read = %s")

@@ -17,7 +17,12 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from hmb_ops.private_files import (
-    FILE_MODE, TOKEN_SECRET_ENV, TOKEN_SECRET_MIN_LENGTH, TOKEN_SECRET_PLACEHOLDER, new_token_secret, private_dir,
+    FILE_MODE,
+    TOKEN_SECRET_ENV,
+    TOKEN_SECRET_MIN_LENGTH,
+    TOKEN_SECRET_PLACEHOLDER,
+    new_token_secret,
+    private_dir,
     read_or_create_secret,
 )
 

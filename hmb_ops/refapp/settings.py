@@ -51,7 +51,7 @@ class Settings:
     max_body_bytes: int = 64 * 1024
 
     @classmethod
-    def from_env(cls, env=None) -> "Settings":
+    def from_env(cls, env=None) -> Settings:
         env = os.environ if env is None else env
         url = env.get("DATABASE_URL", "")
         pool_max = _int(env, "DB_POOL_MAX", 5, 1)

@@ -43,19 +43,33 @@ import os
 import re
 import shlex
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Callable
 
 import yaml
 
 from hmb_ops.errors import ConfigError, StateDirError, UsageError
 from hmb_ops.private_files import TOKEN_SECRET_ENV, write_private
 from hmb_ops.tune.plan import TunePlan
-from hmb_ops.tune.render import (CONF, DEFAULT_PORT, ENV, PROCFILE, RENDER, _yaml_str, app_environment,
-                                 chained_config, is_generated, plan_settings, render_all, render_env_var,
-                                 render_gunicorn_conf, start_command, token_secret_comment)
+from hmb_ops.tune.render import (
+    CONF,
+    DEFAULT_PORT,
+    ENV,
+    PROCFILE,
+    RENDER,
+    _yaml_str,
+    app_environment,
+    chained_config,
+    is_generated,
+    plan_settings,
+    render_all,
+    render_env_var,
+    render_gunicorn_conf,
+    start_command,
+    token_secret_comment,
+)
 
 MODES = ("refuse", "merge", "force")
 # Where the plan's Gunicorn config goes when --merge finds the user's own gunicorn.conf.py.
@@ -189,7 +203,7 @@ class DeployPlan:
     # --merge: the user's own Gunicorn config the plan's config runs first, the user's settings the
     # plan replaces, and the flags of the user's web commands kept on the merged lines.
     chain: str | None = None
-    overrides: tuple["Override", ...] = ()
+    overrides: tuple[Override, ...] = ()
     kept: tuple[tuple[str, tuple[str, ...]], ...] = ()
     moved: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
@@ -692,7 +706,7 @@ def merge_render_yaml(text: str, plan: TunePlan, conf: str, where: str, service:
 
 
 def backup_name(path: Path, now: datetime) -> Path:
-    stamp = now.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    stamp = now.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
     candidate = path.with_name(f"{path.name}.bak-{stamp}")
     n = 1
     while candidate.exists():
@@ -771,7 +785,7 @@ def _refuse_links(out: Path, names) -> None:
 
 
 def prepare(plan: TunePlan, out_dir: str | os.PathLike, *, mode: str = "refuse", service: str | None = None,
-            now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> DeployPlan:
+            now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> DeployPlan:
     """Decide, for every file tune writes, what happens to it; nothing is written here."""
     if mode not in MODES:
         raise UsageError(f"unknown write mode {mode!r}")

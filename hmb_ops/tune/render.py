@@ -128,7 +128,7 @@ def chain_lines(chain: str, app_root: str | None = None) -> list[str]:
     `app_root` is only for the copy tune validates in a temporary folder: there the user's modules
     are on sys.path the way Gunicorn puts its working directory there before loading a config.
     """
-    lines = [f"# Your own Gunicorn config runs first, as Gunicorn would run it; the plan's values below",
+    lines = ["# Your own Gunicorn config runs first, as Gunicorn would run it; the plan's values below",
              "# then replace only the settings the plan sets (`hmb-ops tune --merge` listed each one).",
              f"{CHAIN_VAR} = {json.dumps(chain)}"]
     if app_root is not None:

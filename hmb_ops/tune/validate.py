@@ -121,8 +121,9 @@ def validate_rendered(files: dict[str, str], app: str, *, run_check_config: bool
 
     Returns notes (what was checked); raises CheckFailed when something is wrong.
     """
-    from hmb_ops.tune.check import evaluate_config
     import tempfile
+
+    from hmb_ops.tune.check import evaluate_config
 
     notes = []
     with tempfile.TemporaryDirectory(prefix="hmb-tune-validate-") as tmp:

@@ -9,7 +9,9 @@ import threading
 import pytest
 
 from hmb_ops import __version__
+
 from cli_helpers import error_line
+
 
 def test_version(hmb):
     proc = hmb(["--version"])

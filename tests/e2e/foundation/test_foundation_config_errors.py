@@ -15,7 +15,7 @@ def test_bad_user_config_is_one_line_exit_2(hmb, tmp_path, body, needle, line):
     cfg.write_text(body)
     proc = hmb(["--config", str(cfg), "tune", "tiers"])
     assert proc.returncode == 2
-    lines = [l for l in proc.stderr.splitlines() if l.strip()]
+    lines = [text for text in proc.stderr.splitlines() if text.strip()]
     assert len(lines) == 1 and "Traceback" not in proc.stderr
     assert f"{cfg}:{line}" in lines[0] and needle in lines[0]
 

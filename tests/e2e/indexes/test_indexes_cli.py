@@ -11,6 +11,7 @@ import time
 import pytest
 
 from hmb_ops.indexes.apply import LOCK_KEYS
+
 from cli_helpers import INTERRUPTIBLE_CLI, error_line
 from fixtures_indexes import env_for
 

@@ -34,7 +34,8 @@ def _run(cmd, *, cwd, env, timeout=600) -> subprocess.CompletedProcess:
 
 
 def _ok(proc: subprocess.CompletedProcess, what: str) -> subprocess.CompletedProcess:
-    assert proc.returncode == 0, f"{what} exited {proc.returncode}\nstdout:\n{proc.stdout[-4000:]}\nstderr:\n{proc.stderr[-4000:]}"
+    assert proc.returncode == 0, (f"{what} exited {proc.returncode}\nstdout:\n{proc.stdout[-4000:]}"
+                                  f"\nstderr:\n{proc.stderr[-4000:]}")
     return proc
 
 

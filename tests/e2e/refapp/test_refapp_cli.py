@@ -13,6 +13,7 @@ import urllib.request
 import pytest
 
 from hmb_ops.ports import free_port
+
 from cli_helpers import error_line, wait_health
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))

@@ -7,6 +7,7 @@ import json
 import os
 
 import pytest
+
 from cli_helpers import error_line
 
 SECRET = "ssWORD"

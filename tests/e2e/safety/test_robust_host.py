@@ -12,8 +12,9 @@ import sys
 
 import pytest
 
-from cli_helpers import error_line, stop_serve, wait_health
 from hmb_ops.ports import free_port, port_is_free
+
+from cli_helpers import error_line, stop_serve, wait_health
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 UNREACHABLE = "postgresql://u:secretpw@127.0.0.1:1/nothing"

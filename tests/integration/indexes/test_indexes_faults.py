@@ -64,7 +64,8 @@ def test_unreachable_server_fails_fast():
 
 def test_unique_build_on_duplicate_data_names_the_key_then_is_repaired(schema_db, ixh, tmp_path):
     ixh.fill_users(schema_db, 50)
-    ixh.run_sql(schema_db, "INSERT INTO users (email, hashed_password, username) VALUES ('User7@Example.test', 'x', 'dup')")
+    ixh.run_sql(schema_db,
+                "INSERT INTO users (email, hashed_password, username) VALUES ('User7@Example.test', 'x', 'dup')")
     spec = api.load_spec(ixh.write_spec(tmp_path, ixh.USERS_SPEC))
     with pytest.raises(OperationFailed) as exc:
         service.apply(schema_db, spec)

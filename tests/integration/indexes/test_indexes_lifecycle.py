@@ -22,7 +22,7 @@ def test_plan_apply_plan_verify_on_the_seeded_database(seeded):
     spec = api.load_spec()
     plan = service.make_plan(seeded, spec)
     assert plan.summary()["missing"] == 39
-    assert [a.kind for a in plan.actions][0] == "create_extension"
+    assert plan.actions[0].kind == "create_extension"
     assert {h.flag for _, h in plan.refused} == {"--create-extensions"}
 
     with pytest.raises(UsageError, match="not allowed"):
@@ -60,7 +60,8 @@ def test_status_reports_declared_and_live(seeded):
 def test_equivalent_spelling_is_not_drift_and_a_real_change_is_replaced_online(schema_db, ixh, tmp_path):
     ixh.fill_users(schema_db)
     # Created by hand with a different spelling of the same definition.
-    ixh.run_sql(schema_db, "CREATE UNIQUE INDEX idx_users_email_lower ON users USING btree (LOWER(email) ASC NULLS LAST)",
+    ixh.run_sql(schema_db,
+                "CREATE UNIQUE INDEX idx_users_email_lower ON users USING btree (LOWER(email) ASC NULLS LAST)",
                 "CREATE INDEX idx_users_created ON users (created_at)")
     spec = api.load_spec(ixh.write_spec(tmp_path, ixh.USERS_SPEC))
     plan = service.make_plan(schema_db, spec)

@@ -14,8 +14,7 @@ import pytest
 
 from cli_helpers import error_line
 from fixtures_foreign import foreign_snapshot
-from fixtures_indexes import run_sql as sql
-from fixtures_indexes import env_for, write_spec as spec_file
+from fixtures_indexes import env_for, run_sql as sql, write_spec as spec_file
 
 
 def index_row(url: str, name: str):
@@ -230,7 +229,7 @@ def test_an_unmarked_invalid_index_of_the_users_needs_adopt(foreign_database, hm
     url, env = foreign_database, env_for(foreign_database)
     sql(url, "INSERT INTO orders (user_id, total) VALUES (2, 1)")
     # the user's own failed build under the declared name
-    with pytest.raises(Exception, match="duplicate|could not create"):
+    with pytest.raises(Exception, match=r"duplicate|could not create"):
         sql(url, "CREATE UNIQUE INDEX CONCURRENTLY idx_orders_user_unique ON orders (user_id)")
     before = index_row(url, "idx_orders_user_unique")
     sql(url, "DELETE FROM orders WHERE id = (SELECT max(id) FROM orders)")

@@ -13,6 +13,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+
 from cli_helpers import error_line
 
 ELSEWHERE_HOST = "127.0.0.2"

@@ -19,21 +19,22 @@ from fixtures_indexes import run_sql
 
 SEED = ["db", "seed", "--hash-rounds", "4"]
 USERS_POSTS = ("CREATE TABLE posts (id serial PRIMARY KEY, title text NOT NULL, body text, score int)",
-               "INSERT INTO posts (title, body, score) SELECT 'post ' || i, 'body ' || i, i"
-               " FROM generate_series(1, 200) i")
+               ("INSERT INTO posts (title, body, score) SELECT 'post ' || i, 'body ' || i, i"
+                " FROM generate_series(1, 200) i"))
 FORGED_RECORD = """CREATE TABLE hmb_ops_owned (
     schema_name text NOT NULL, object_name text NOT NULL, relid oid NOT NULL,
     kind text NOT NULL DEFAULT 'table', created_by text NOT NULL DEFAULT 'hmb-ops',
     created_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (schema_name, object_name))"""
 COMMENT = ("COMMENT ON TABLE hmb_ops_owned IS "
            "'hmb-ops: the tables hmb-ops created here; it drops or rewrites only these'")
-CLAIM = "INSERT INTO hmb_ops_owned (schema_name, object_name, relid) VALUES ('public', 'posts', 'public.posts'::regclass)"
+CLAIM = ("INSERT INTO hmb_ops_owned (schema_name, object_name, relid)"
+         " VALUES ('public', 'posts', 'public.posts'::regclass)")
 REASON = "posts: recorded in hmb_ops_owned but its columns differ from the reference schema"
 
 
 def posts_digest(url: str):
-    return run_sql(url, "SELECT 'public.posts'::regclass::oid, count(*), md5(string_agg(title || body, ',' ORDER BY id))"
-                        " FROM posts")
+    return run_sql(url, "SELECT 'public.posts'::regclass::oid, count(*),"
+                        " md5(string_agg(title || body, ',' ORDER BY id)) FROM posts")
 
 
 def tables(url: str) -> set[str]:
@@ -56,7 +57,7 @@ def other_role(pg_url):
     # Roles are cluster-wide; the test hands back what the role owned, so it can go.
     try:
         run_sql(pg_url, f"DROP ROLE {name}")
-    except Exception:
+    except Exception:  # noqa: BLE001 - best-effort clean-up; a role still owning objects is left behind
         pass
 
 
@@ -104,8 +105,8 @@ def test_a_forged_old_style_seed_record_claims_nothing(hmb, new_database):
             "INSERT INTO hmb_ops_seed_info VALUES ('small', 42, 1000, 4, 'x', '{}', 1, now(), true)")
     before = posts_digest(url)
     proc = hmb(SEED + ["--reset"], env={"DATABASE_URL": url})
-    assert "posts: left by an earlier hmb-ops seed (hmb_ops_seed_info) but its columns differ from the reference" \
-           " schema" in error_line(proc, 2)
+    assert ("posts: left by an earlier hmb-ops seed (hmb_ops_seed_info) but its columns differ from the reference"
+            " schema") in error_line(proc, 2)
     assert posts_digest(url) == before
 
 
@@ -126,7 +127,7 @@ def test_tables_of_another_role_are_not_hmb_ops_s(hmb, new_database, other_role)
     assert "posts" in doc["colliding"] and "posts" not in doc["owned"] and len(doc["owned"]) == 12
 
     # The record itself owned by another role: no claim in it is believed.
-    run_sql(url, f"ALTER TABLE posts OWNER TO CURRENT_USER", f"ALTER TABLE hmb_ops_owned OWNER TO {other_role}")
+    run_sql(url, "ALTER TABLE posts OWNER TO CURRENT_USER", f"ALTER TABLE hmb_ops_owned OWNER TO {other_role}")
     doc = json.loads(hmb(["--json", "db", "status"], env=env).stdout)["ownership"]
     assert doc["owned"] == [] and "hmb_ops_owned" in doc["colliding"]
     assert doc["unverified"]["hmb_ops_owned"] == (f"not hmb-ops's record: owned by role {other_role}, not by the"
@@ -189,8 +190,8 @@ def test_loadtest_in_a_shared_database_creates_no_extension_unasked(hmb, foreign
 
 
 @pytest.mark.parametrize("record", ["CREATE TABLE hmb_ops_owned (object_name text, note text)",
-                                    "CREATE VIEW hmb_ops_owned AS SELECT 'public'::text AS schema_name,"
-                                    " 'posts'::text AS object_name, 'posts'::regclass::oid AS relid"])
+                                    ("CREATE VIEW hmb_ops_owned AS SELECT 'public'::text AS schema_name,"
+                                     " 'posts'::text AS object_name, 'posts'::regclass::oid AS relid")])
 def test_a_record_of_another_shape_claims_nothing_and_is_not_dropped(hmb, new_database, record):
     url = new_database("shape")
     env = {"DATABASE_URL": url}

@@ -13,8 +13,7 @@ import pytest
 
 from cli_helpers import error_line
 from fixtures_foreign import foreign_snapshot
-from fixtures_indexes import run_sql as sql
-from fixtures_indexes import env_for, write_spec as spec_file
+from fixtures_indexes import env_for, run_sql as sql, write_spec as spec_file
 
 
 def user_objects(url: str) -> list:
@@ -103,7 +102,7 @@ def test_a_semicolon_inside_a_string_is_data_and_the_index_is_built(foreign_data
     env = env_for(foreign_database)
     plan = hmb(["indexes", "plan", "--file", spec, "--json"], env=env)
     assert plan.returncode == 0, plan.stderr
-    create = [a for a in json.loads(plan.stdout)["actions"] if a["kind"] == "create"][0]["sql"][0]
+    create = next(a for a in json.loads(plan.stdout)["actions"] if a["kind"] == "create")["sql"][0]
     assert create.endswith("WHERE (name <> 'a;b -- c' AND email <> $$x; DROP TABLE orders; --$$)")
     applied = hmb(["indexes", "apply", "--file", spec], env=env)
     assert applied.returncode == 0, applied.stderr
@@ -133,7 +132,8 @@ def test_functions_with_side_effects_are_refused_before_anything_runs_them(forei
     from hmb_ops.indexes.normalize import normalize
     from hmb_ops.indexes.spec import load
 
-    spec = load(spec_file(tmp_path, f"indexes:\n  declared:\n    - name: idx_fx\n      table: users\n      {columns}\n"))
+    spec = load(spec_file(tmp_path,
+                          f"indexes:\n  declared:\n    - name: idx_fx\n      table: users\n      {columns}\n"))
     conn = connect(foreign_database, autocommit=True)
     try:
         pid = conn.get_backend_pid()
@@ -179,8 +179,8 @@ def test_mixed_case_schema_through_plan_apply_verify_status(foreign_database, hm
     plan = hmb(["indexes", "plan", "--file", spec, "--json"], env=env)
     assert plan.returncode == 0, plan.stderr
     creates = [a["sql"][0] for a in json.loads(plan.stdout)["actions"] if a["kind"] == "create"]
-    assert creates == ['CREATE INDEX CONCURRENTLY idx_sales_orders_customer ON "Sales"."Orders" USING btree '
-                       "(customer_id, (lower(note)))"]
+    assert creates == [('CREATE INDEX CONCURRENTLY idx_sales_orders_customer ON "Sales"."Orders" USING btree '
+                        "(customer_id, (lower(note)))")]
     applied = hmb(["indexes", "apply", "--file", spec], env=env)
     assert applied.returncode == 0, applied.stderr
     verified = hmb(["indexes", "verify", "--file", spec, "--runs", "0", "--json"], env=env)
@@ -225,7 +225,8 @@ def test_two_applies_at_once_end_cleanly_and_nothing_is_half_applied(foreign_dat
     import os
     import sys
 
-    sql(foreign_database, "INSERT INTO orders (user_id, total) SELECT 1 + (g % 500), g FROM generate_series(1, 60000) g")
+    sql(foreign_database,
+        "INSERT INTO orders (user_id, total) SELECT 1 + (g % 500), g FROM generate_series(1, 60000) g")
     spec = spec_file(tmp_path, """indexes:
   declared:
     - {name: idx_orders_a, table: orders, columns: [user_id, total]}
@@ -240,7 +241,7 @@ def test_two_applies_at_once_end_cleanly_and_nothing_is_half_applied(foreign_dat
              for _ in range(2)]
     results = []
     for p in procs:
-        out, err = p.communicate(timeout=300)
+        _out, err = p.communicate(timeout=300)
         results.append((p.returncode, err))
     codes = sorted(rc for rc, _ in results)
     assert codes in ([0, 0], [0, 3]) and (not wait or codes == [0, 0]), results

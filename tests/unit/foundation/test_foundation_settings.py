@@ -1,6 +1,7 @@
 from pathlib import Path
 
 import pytest
+from pydantic import ConfigDict
 
 from hmb_ops.errors import EXIT_BAD_INPUT, ConfigError
 from hmb_ops.settings.loader import StrictModel, load_section, load_yaml
@@ -12,7 +13,7 @@ class Tier(StrictModel):
 
 
 class Tiers(StrictModel):
-    model_config = {"extra": "forbid", "frozen": True}
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 def _write(tmp_path: Path, name: str, text: str) -> Path:
@@ -37,7 +38,8 @@ def _load(files=()):
 
 
 def test_shipped_then_user_file_overrides_by_name(shipped, tmp_path):
-    user = _write(tmp_path, "mine.yaml", "tiers:\n  small:\n    cpus: 0.5\n    workers: 1\n  edge:\n    cpus: 2\n    workers: 3\n")
+    user = _write(tmp_path, "mine.yaml",
+                  "tiers:\n  small:\n    cpus: 0.5\n    workers: 1\n  edge:\n    cpus: 2\n    workers: 3\n")
     tiers = _load([user])
     assert tiers["small"] == Tier(cpus=0.5, workers=1)
     assert tiers["big"].workers == 8 and tiers["edge"].workers == 3

@@ -87,7 +87,8 @@ def test_errors_in_a_shipped_file_name_it_as_package_data(fake_package_folder):
 
 
 def test_shipped_text_goes_through_the_same_limits(fake_package_folder):
-    (fake_package_folder / "deep.yaml").write_text("a: " + "[" * (MAX_YAML_DEPTH + 5) + "]" * (MAX_YAML_DEPTH + 5) + "\n")
+    depth = MAX_YAML_DEPTH + 5
+    (fake_package_folder / "deep.yaml").write_text("a: " + "[" * depth + "]" * depth + "\n")
     with pytest.raises(ConfigError, match="nested more than"):
         load_shipped_yaml("deep.yaml")
     (fake_package_folder / "big.yaml").write_text("a: " + "x" * MAX_YAML_BYTES + "\n")
@@ -121,7 +122,7 @@ def test_override_folder_gets_the_regular_file_checks(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("name", ["../pyproject.toml", "a/b.yaml", "", ".."])
 def test_shipped_names_are_plain_file_names(name):
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="not a shipped file name"):
         shipped.shipped_text(name, limit=MAX_YAML_BYTES)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from pydantic import ValidationError
 
 from hmb_ops.errors import ConfigError, EnvironmentUnusable
 from hmb_ops.indexes import ddl
@@ -39,7 +40,7 @@ def test_key_shorthand():
                                                                                        "order": "desc"}
     assert KeyPart.model_validate("lower(email)").expression == "lower(email)"
     assert KeyPart.model_validate("a nulls first").nulls == "first"
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError, match="give exactly one of 'column' or 'expression'"):
         KeyPart.model_validate({"column": "a", "expression": "lower(a)"})
 
 
@@ -120,10 +121,10 @@ def test_canonical_definition_ignores_name_and_schema():
 
 
 def test_index_names_found_anywhere_in_the_plan_tree():
+    bitmap_and = {"Node Type": "BitmapAnd", "Plans": [{"Node Type": "Bitmap Index Scan", "Index Name": "a"},
+                                                      {"Node Type": "Bitmap Index Scan", "Index Name": "b"}]}
     plan = [{"Plan": {"Node Type": "Limit", "Plans": [{"Node Type": "Bitmap Heap Scan", "Relation Name": "t",
-                                                        "Plans": [{"Node Type": "BitmapAnd", "Plans": [
-                                                            {"Node Type": "Bitmap Index Scan", "Index Name": "a"},
-                                                            {"Node Type": "Bitmap Index Scan", "Index Name": "b"}]}]}]}}]
+                                                        "Plans": [bitmap_and]}]}}]
     assert indexes_in_plan(plan) == ["a", "b"]
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import stat
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 import yaml
@@ -203,7 +203,8 @@ def test_render_merge_picks_the_named_service_and_refuses_to_guess():
         deploy.merge_render_yaml(none, user_app_plan(), "gunicorn.conf.py", "render.yaml", None)
 
 
-@pytest.mark.parametrize("text", ["services: {a: 1}\n", "services:\n  - {type: web, name: a, startCommand: gunicorn a:b}\n",
+@pytest.mark.parametrize("text", ["services: {a: 1}\n",
+                                  "services:\n  - {type: web, name: a, startCommand: gunicorn a:b}\n",
                                   "- a\n", "services: [\n"])
 def test_render_layouts_that_cannot_be_merged_are_errors(text):
     with pytest.raises((ConfigError, UsageError)):
@@ -240,7 +241,7 @@ def test_refusal_writes_nothing_at_all(tmp_path):
 
 def test_force_backs_up_with_the_injected_clock(tmp_path):
     before = _user_folder(tmp_path)
-    when = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+    when = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
     prepared = deploy.prepare(small(), tmp_path, mode="force", now=lambda: when)
     deploy.apply(prepared)
     assert (tmp_path / "Procfile.bak-20260102T030405Z").read_bytes() == before["Procfile"]
@@ -324,7 +325,8 @@ def test_a_file_changed_or_made_after_the_decision_is_left_alone(tmp_path):
     prepared = deploy.prepare(small(), empty)
     empty.mkdir()
     (empty / "render.yaml").write_text("services: []\n")
-    with pytest.raises(UsageError, match="render.yaml changed or appeared while tune was running; nothing was written"):
+    with pytest.raises(UsageError,
+                       match=r"render\.yaml changed or appeared while tune was running; nothing was written"):
         deploy.apply(prepared)
     assert sorted(p.name for p in empty.iterdir()) == ["render.yaml"]
     assert (empty / "render.yaml").read_text() == "services: []\n"

@@ -50,7 +50,7 @@ def test_wrong_typed_tier_names_field_and_line(tmp_path, body, field):
     f.write_text("tiers:\n  tiny:\n" + body)
     with pytest.raises(ConfigError) as exc:
         load_tiers([str(f)])
-    assert f"typed.yaml:" in exc.value.one_line()
+    assert "typed.yaml:" in exc.value.one_line()
     assert f"field '{field}'" in exc.value.one_line()
 
 

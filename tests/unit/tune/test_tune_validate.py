@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 
 from hmb_ops.errors import UsageError
-from hmb_ops.tune.validate import check_app_name, check_worker_class, suggest_setting, unknown_settings, worker_class_problem
+from hmb_ops.tune.validate import (
+    check_app_name,
+    check_worker_class,
+    suggest_setting,
+    unknown_settings,
+    worker_class_problem,
+)
 
 
 @pytest.mark.parametrize("name", ["sync", "gthread", "gevent", "gunicorn.workers.gthread.ThreadWorker"])
