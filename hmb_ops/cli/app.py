@@ -79,7 +79,7 @@ def app():
 def serve(ctx: Ctx, tier, host, port, workers, threads, background_mode, log_dir, as_json):
     """Serve the reference app until Ctrl-C / SIGTERM (schema is created if missing; seeding is
     `hmb-ops db seed`). Exit 3 when the port is taken or the database is unreachable."""
-    from hmb_ops.refapp.serve import serve_app
+    from hmb_ops.stack.serve import serve_app
 
     database = ctx.database()
     exposure = _exposure_warning(host)

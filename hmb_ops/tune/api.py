@@ -3,6 +3,8 @@
     plan = plan_for(tier="default")
     files = write_files(plan, out_dir)
     GunicornProcess(url, config_file=out_dir / "gunicorn.conf.py", env=tier_environment(plan))
+
+(hmb_ops.stack.app.tier_config does exactly this for the reference environment.)
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ def worker_memory(*, app: str = REFAPP, database_url: str | None = None, request
     """
     import psutil
 
-    from hmb_ops.refapp.runner import GunicornProcess
+    from hmb_ops.stack.gunicorn import GunicornProcess
 
     proc = GunicornProcess(database_url or _NO_DATABASE, workers=1, threads=threads,
                            worker_class="gthread", app=app)

@@ -68,7 +68,7 @@ def test_a_target_that_does_not_answer_exits_3_fast(hmb, tmp_path):
 def served(module_database, tmp_path_factory):
     from hmb_ops.db.seed import ensure_seeded
     from hmb_ops.indexes.api import ensure_indexes
-    from hmb_ops.refapp.runner import GunicornProcess
+    from hmb_ops.stack.gunicorn import GunicornProcess
 
     ensure_seeded(module_database, scale="small")
     ensure_indexes(module_database)

@@ -17,7 +17,7 @@ def seeded_url(module_database):
 
 @pytest.fixture
 def app(seeded_url, tmp_path):
-    from hmb_ops.refapp.runner import GunicornProcess
+    from hmb_ops.stack.gunicorn import GunicornProcess
 
     proc = GunicornProcess(seeded_url, workers=2, threads=4, log_dir=str(tmp_path / "app"))
     proc.start(ready_timeout=60)

@@ -42,7 +42,7 @@ def _restart_same_port(server) -> None:
 @pytest.mark.slow
 def test_database_restarted_mid_run(own_server, tmp_path):
     from hmb_ops.db.seed import ensure_seeded
-    from hmb_ops.refapp.runner import GunicornProcess
+    from hmb_ops.stack.gunicorn import GunicornProcess
 
     server, url = own_server
     ensure_seeded(url, scale="small")

@@ -59,7 +59,7 @@ class Client:
 
 @pytest.fixture(scope="module")
 def served(seeded_url, tmp_path_factory):
-    from hmb_ops.refapp.runner import GunicornProcess
+    from hmb_ops.stack.gunicorn import GunicornProcess
 
     env = {"HMB_REFAPP_TOKEN_SECRET": TOKEN_SECRET, "WEB_CONCURRENCY": "2", "WEB_THREADS": "4"}
     proc = GunicornProcess(seeded_url, env=env, log_dir=str(tmp_path_factory.mktemp("gunicorn")))

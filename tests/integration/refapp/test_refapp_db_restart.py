@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from hmb_ops.refapp.runner import GunicornProcess
+from hmb_ops.stack.gunicorn import GunicornProcess
 
 
 @pytest.mark.slow

@@ -27,8 +27,8 @@ from hmb_ops.errors import EnvironmentUnusable
 from hmb_ops.ports import free_port
 from hmb_ops.private_files import TOKEN_SECRET_ENV, TOKEN_SECRET_PLACEHOLDER
 from hmb_ops.refapp import auth
-from hmb_ops.refapp.runner import GunicornProcess
 from hmb_ops.refapp.secret import secret_path
+from hmb_ops.stack.gunicorn import GunicornProcess
 
 from cli_helpers import error_line, stop_serve
 

@@ -12,9 +12,9 @@ import pytest
 from hmb_ops.errors import ConfigError, StateDirError
 from hmb_ops.private_files import TOKEN_SECRET_ENV, TOKEN_SECRET_MIN_LENGTH, TOKEN_SECRET_PLACEHOLDER
 from hmb_ops.refapp import auth, create_app
-from hmb_ops.refapp.runner import GunicornProcess, _start_failure
 from hmb_ops.refapp.secret import secret_path, token_secret_for_run, token_secret_problem
 from hmb_ops.refapp.settings import Settings, SettingsError
+from hmb_ops.stack.gunicorn import GunicornProcess, _start_failure
 
 URL = "postgresql://u:p@127.0.0.1:1/none"
 GOOD = "g" * TOKEN_SECRET_MIN_LENGTH

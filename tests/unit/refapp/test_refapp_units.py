@@ -130,7 +130,7 @@ def test_runner_port_in_use_is_port_in_use_error():
     import socket
 
     from hmb_ops.errors import PortInUse
-    from hmb_ops.refapp.runner import GunicornProcess
+    from hmb_ops.stack.gunicorn import GunicornProcess
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -144,7 +144,7 @@ def test_runner_port_in_use_is_port_in_use_error():
 
 def test_runner_reports_gunicorn_dying_at_start(tmp_path):
     from hmb_ops.errors import EnvironmentUnusable
-    from hmb_ops.refapp.runner import GunicornProcess
+    from hmb_ops.stack.gunicorn import GunicornProcess
 
     proc = GunicornProcess("postgresql://u:p@127.0.0.1:1/x", env={"BACKGROUND_MODE": "bogus"},
                            log_dir=str(tmp_path), workers=1)

@@ -31,10 +31,12 @@ from hmb_ops.errors import EnvironmentUnusable, PortInUse
 from hmb_ops.ports import free_port, port_is_free
 from hmb_ops.private_files import TOKEN_SECRET_ENV, TOKEN_SECRET_PLACEHOLDER, new_token_secret
 
-DEFAULT_CONFIG = str(Path(__file__).with_name("gunicorn_default.py"))
+# The reference app's own Gunicorn settings (it belongs to the app), named by path: Gunicorn reads it,
+# hmb-ops never imports it.
+DEFAULT_CONFIG = str(Path(__file__).resolve().parents[1] / "refapp" / "gunicorn_default.py")
 
 
-def _last_line(path: Path) -> str:
+def last_log_line(path: Path) -> str:
     try:
         lines = [ln.strip() for ln in path.read_text(errors="replace").splitlines() if ln.strip()]
     except OSError:
@@ -173,7 +175,7 @@ class GunicornProcess:
                 pass
             time.sleep(0.1)
         raise EnvironmentUnusable(f"gunicorn did not answer GET /health within {timeout:.0f} s: "
-                                  f"{_last_line(self.log_file)}", hint=f"see {self.log_file}")
+                                  f"{last_log_line(self.log_file)}", hint=f"see {self.log_file}")
 
     def running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
