@@ -6,8 +6,8 @@ import xml.etree.ElementTree as ET
 
 from hmb_ops.gates import thresholds as th
 from hmb_ops.gates.verdict import judge
-from hmb_ops.report import render_results
-from hmb_ops.report.chart import capacity_chart, results_chart
+from hmb_ops.report import render as render_results
+from hmb_ops.report.chart import capacity_chart, claims_chart, results_chart
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -26,7 +26,7 @@ def test_markdown_has_verdict_checks_endpoints_and_steps(step_results):
 
 
 def test_markdown_escapes_pipes(ci_results):
-    ci_results["endpoints"][0]["name"] = "GET /a|b"
+    ci_results.endpoints[0].name = "GET /a|b"
     assert "GET /a\\|b" in render_results("md", ci_results, None)
 
 
@@ -44,8 +44,8 @@ def test_junit_one_case_per_threshold_and_comparison(ci_results):
 
 
 def test_junit_marks_invalid_results(ci_results):
-    ci_results["valid"] = False
-    ci_results["invalid_reasons"] = ["generator CPU 95% > 90%"]
+    ci_results.valid = False
+    ci_results.invalid_reasons = ["generator CPU 95% > 90%"]
     root = ET.fromstring(render_results("junit", ci_results, _verdict(ci_results, "p95<100ms")).split("\n", 1)[1])
     case = root.find("testsuite/testcase")
     assert case.get("name") == "results are valid"
@@ -54,7 +54,7 @@ def test_junit_marks_invalid_results(ci_results):
 
 def test_html_is_self_contained_with_a_chart(step_results):
     page = render_results("html", step_results, _verdict(step_results, "p95<100ms"))
-    assert page.startswith("<!doctype html>") and "data:image/png;base64," in page
+    assert page.startswith("<!doctype html>") and '<script type="application/json" id="hmb-data">' in page
     assert not re.search(r"<(script|link)[^>]+(src|href)=", page)
     assert not re.search(r"src=['\"]https?:", page)
     assert "PASS: 1 check passed" in page and "GET /api/posts/&lt;id&gt;" in page
@@ -72,10 +72,8 @@ def test_console_text_lists_the_checks(ci_results):
     assert "hmb-ops results: ci" in text and "p95<100ms" in text and "PASS: 1 check passed" in text
 
 
-def test_png_charts(step_results, ci_results):
+def test_png_charts(step_results, ci_results, capacity_doc, claims_doc):
     assert results_chart(step_results, knee_users=80, slo_p95_ms=100).startswith(PNG)
     assert results_chart(ci_results).startswith(PNG)  # no steps: against time
-    tiers = [{"tier": "default", "steps": step_results["steps"], "knee_users": 80, "sustainable_users": 88.5,
-              "knee_rps": 184.1,
-              "usl": {"ok": True, "lambda": 9.0, "sigma": 0.02, "kappa": 0.0002}}]
-    assert capacity_chart(tiers, slo_p95_ms=100).startswith(PNG)
+    assert capacity_chart(capacity_doc).startswith(PNG)
+    assert claims_chart(claims_doc).startswith(PNG)
