@@ -29,6 +29,11 @@ test-fast: $(STAMP)
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -q -m slow
 
+# The command reference in docs/commands/ from the click commands (tests/unit/docs fails when it is stale).
+.PHONY: docs
+docs: $(STAMP)
+	$(BIN)/python -m hmb_ops.cli.docs
+
 # One benchmark at a time (they measure each other otherwise); each prints its own side-by-side figures.
 bench: $(STAMP)
 	$(BIN)/python bench/cli_startup.py --runs 20
