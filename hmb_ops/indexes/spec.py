@@ -162,7 +162,7 @@ def load(path: str | Path | None = None) -> IndexSpec:
         data, lines, p = load_shipped_yaml(SHIPPED_SPEC)
     if not isinstance(data, dict) or SECTION not in data:
         raise ConfigError(f"expected a top-level '{SECTION}:' mapping", path=p, line=1,
-                          hint="see the indexes section of the README for the format")
+                          hint="the format is in docs/index-spec.md of the hmb-ops repository")
     body = data[SECTION]
     if not isinstance(body, dict):
         raise ConfigError(f"'{SECTION}' must be a mapping with 'declared:' and optional 'extensions:'",
