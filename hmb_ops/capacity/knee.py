@@ -19,10 +19,13 @@ The sustainable throughput is read where the SLO breaks, not at the knee step's 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Iterable
+from typing import TYPE_CHECKING, Iterable
 
 from hmb_ops.errors import UsageError
 from hmb_ops.gates import thresholds as th
+
+if TYPE_CHECKING:
+    from hmb_ops.documents import Step
 
 DEFAULT_ERROR_LIMIT = "error_rate<1%"
 
@@ -104,7 +107,7 @@ def _neighbourhood(verdicts: list[StepVerdict], knee: int) -> tuple[int, ...]:
     return tuple(sorted([knee, *around]))
 
 
-def _crossing(slo: list[th.Threshold], nxt_results: list, knee: dict, nxt: dict, lo: float, hi: float) -> float:
+def _crossing(slo: list[th.Threshold], nxt_results: list, knee: Step, nxt: Step, lo: float, hi: float) -> float:
     """The load between the knee step (`lo` users) and the next (`hi`) where the SLO breaks."""
     at = hi
     for t, r in zip(slo, nxt_results):
@@ -117,19 +120,17 @@ def _crossing(slo: list[th.Threshold], nxt_results: list, knee: dict, nxt: dict,
     return min(hi, max(lo, at))
 
 
-def find_knee(steps: list[dict], slo: list[th.Threshold]) -> Knee:
+def find_knee(steps: list[Step], slo: list[th.Threshold]) -> Knee:
     verdicts: list[StepVerdict] = []
     judged: list[list] = []  # each step's threshold results, kept for the SLO crossing
-    ordered = sorted(steps, key=lambda s: (s.get("users") or 0, s.get("index") or 0))
-    for i, st in enumerate(ordered):
+    ordered = sorted(steps, key=lambda s: (s.users, s.index))
+    for st in ordered:
         results = [th.evaluate(t, st) for t in slo]
         judged.append(results)
         breaches = tuple(r.message for r in results if not r.passed)
         errors_ok = all(r.passed for t, r in zip(slo, results) if t.metric == "error_rate")
-        verdicts.append(StepVerdict(index=int(st.get("index", i)), users=float(st.get("users") or 0),
-                                    rps=float(st.get("rps") or 0.0),
-                                    p95_ms=(st.get("latency_ms") or {}).get("p95"),
-                                    error_rate=st.get("error_rate"), passed=not breaches, breaches=breaches,
+        verdicts.append(StepVerdict(index=st.index, users=float(st.users), rps=st.rps, p95_ms=st.latency_ms.p95,
+                                    error_rate=st.error_rate, passed=not breaches, breaches=breaches,
                                     errors_ok=errors_ok))
     names = tuple(t.name for t in slo)
     if not verdicts:

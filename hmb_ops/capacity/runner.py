@@ -2,19 +2,18 @@
 
 `analyse` is pure (a results document in, a TierCapacity out) so every rule is testable on
 hand-written documents; `run_capacity` only adds the load runs (engineer D's `run_load`) and the
-chart. All input is validated before the first run starts: a typo in the SLO or the users model
+chart. The report is the public hmb_ops.documents.CapacityDocument (capacity.json). All input is validated before the first run starts: a typo in the SLO or the users model
 must not cost a ten-minute sweep.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import platform
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from hmb_ops.errors import UsageError
 from hmb_ops.gates import thresholds as th
@@ -22,6 +21,9 @@ from hmb_ops.gates import thresholds as th
 from . import knee as kn
 from . import usl
 from .users import UsersEstimate, UsersModel, users_supported
+
+if TYPE_CHECKING:
+    from hmb_ops.documents import CapacityDocument, CapacityTier, Results, Step, StepServer
 
 MAX_TIERS = 8
 
@@ -35,67 +37,46 @@ class TierCapacity:
     invalid_reasons: tuple[str, ...]
     workers: int | None
     threads: int | None
-    steps: tuple[dict, ...]
+    steps: tuple[Step, ...]
     knee: kn.Knee
     fit: usl.UslFit
     users: UsersEstimate
-    at_knee: dict          # server readings at the knee step: CPU %/worker, RSS MB/worker, DB connections
+    at_knee: StepServer | None  # server readings at the knee step: CPU %/worker, RSS MB/worker, DB connections
 
     @property
     def sustainable_rps(self) -> float:
         return self.knee.sustainable_rps
 
-    def to_dict(self) -> dict:
-        k = self.knee.step
-        return {"tier": self.tier, "results": self.results_path, "profile": self.profile, "valid": self.valid,
-                "invalid_reasons": list(self.invalid_reasons), "workers": self.workers, "threads": self.threads,
-                "sustainable_rps": self.sustainable_rps, "knee_users": k.users if k else None,
-                "p95_ms_at_knee": k.p95_ms if k else None, "error_rate_at_knee": k.error_rate if k else None,
-                "cpu_percent_per_worker": self.at_knee.get("cpu_percent_per_worker"),
-                "rss_mb_per_worker": self.at_knee.get("rss_mb_per_worker"),
-                "db_connections": self.at_knee.get("db_connections"),
-                "users_supported": round(self.users.registered_users),
-                "concurrent_users_supported": round(self.users.concurrent_users, 1),
-                "headroom": self.users.headroom, "knee": self.knee.to_dict(), "usl": self.fit.to_dict()}
+    def to_document(self) -> CapacityTier:
+        from hmb_ops.documents import CapacityTier, KneeSummary, UslSummary
+
+        k, at = self.knee.step, self.at_knee
+        return CapacityTier(
+            tier=self.tier, results=self.results_path, profile=self.profile, valid=self.valid,
+            invalid_reasons=list(self.invalid_reasons), workers=self.workers, threads=self.threads,
+            sustainable_rps=self.sustainable_rps, knee_users=k.users if k else None,
+            p95_ms_at_knee=k.p95_ms if k else None, error_rate_at_knee=k.error_rate if k else None,
+            cpu_percent_per_worker=at.cpu_percent_per_worker if at else None,
+            rss_mb_per_worker=at.rss_mb_per_worker if at else None, db_connections=at.db_connections if at else None,
+            users_supported=round(self.users.registered_users),
+            concurrent_users_supported=round(self.users.concurrent_users, 1), headroom=self.users.headroom,
+            knee=KneeSummary(**self.knee.to_dict()), usl=UslSummary(**self.fit.to_dict()))
 
 
-@dataclass(frozen=True)
-class CapacityReport:
-    tiers: tuple[TierCapacity, ...]
-    slo: tuple[str, ...]
-    model: UsersModel
-    target_users: int
-    target_rps: float
-    assumptions: tuple[str, ...]
-    conditions: dict
-    chart: str | None = None
-    out_dir: str | None = None
-    notes: tuple[str, ...] = field(default_factory=tuple)
-
-    def to_dict(self) -> dict:
-        return {"kind": "capacity", "slo": list(self.slo), "target_users": self.target_users,
-                "target_rps": self.target_rps, "users_model": self.model.model_dump(),
-                "assumptions": list(self.assumptions), "conditions": self.conditions,
-                "tiers": [t.to_dict() for t in self.tiers], "chart": self.chart, "out_dir": self.out_dir,
-                "notes": list(self.notes)}
-
-
-def analyse(results: dict, slo: list[th.Threshold], model: UsersModel, *, target_users: int | None = None,
+def analyse(results: Results, slo: list[th.Threshold], model: UsersModel, *, target_users: int | None = None,
             tier: str | None = None, results_path: str | None = None) -> TierCapacity:
-    steps = list(results.get("steps") or [])
+    steps = list(results.steps)
     knee = kn.find_knee(steps, slo)
     fit = usl.fit_steps(steps)
-    at_knee: dict = {}
+    at_knee = None
     if knee.step is not None:
-        raw = next((s for s in steps if int(s.get("index", -1)) == knee.step.index), None) or {}
-        at_knee = dict(raw.get("server") or {})
-    server = results.get("server") or {}
-    return TierCapacity(tier=tier or str(results.get("tier") or "?"), results_path=results_path,
-                        profile=str(results.get("profile")), valid=results.get("valid", True) is not False,
-                        invalid_reasons=tuple(results.get("invalid_reasons") or ()),
-                        workers=server.get("workers"), threads=server.get("threads"), steps=tuple(steps),
-                        knee=knee, fit=fit, users=users_supported(model, knee.sustainable_rps, target_users),
-                        at_knee=at_knee)
+        at_knee = next((s.server for s in steps if s.index == knee.step.index), None)
+    server = results.server
+    return TierCapacity(tier=tier or results.tier or "?", results_path=results_path, profile=results.profile,
+                        valid=results.valid, invalid_reasons=tuple(results.invalid_reasons),
+                        workers=server.workers if server else None, threads=server.threads if server else None,
+                        steps=tuple(steps), knee=knee, fit=fit,
+                        users=users_supported(model, knee.sustainable_rps, target_users), at_knee=at_knee)
 
 
 def parse_tiers(text: str) -> list[str]:
@@ -208,7 +189,7 @@ def load_progress(say: Callable[[str], None] | None, label: str, every_s: float 
 
 
 def run_capacity(req: CapacityRequest, *, progress: Callable[[str], None] | None = None,
-                 run_load=None) -> CapacityReport:
+                 run_load=None) -> CapacityDocument:
     slo = validate(req)
     if run_load is None:
         from hmb_ops.loadtest.api import run_load
@@ -226,7 +207,7 @@ def run_capacity(req: CapacityRequest, *, progress: Callable[[str], None] | None
                                    config_files=req.config_files, database_url=req.database_url,
                                    state_dir=str(req.state_dir), seed_scale=req.seed_scale,
                                    stages=req.stages), progress=load_progress(progress, f"tier {name}"))
-        path = str(Path(doc.get("out_dir") or tier_dir) / "results.json")
+        path = str(Path(doc.out_dir or tier_dir) / "results.json")
         cap = analyse(doc, slo, req.model, target_users=req.target_users, tier=name, results_path=path)
         if not cap.valid:
             notes.append(f"tier {name}: results not valid ({'; '.join(cap.invalid_reasons)}); "
@@ -240,31 +221,29 @@ def run_capacity(req: CapacityRequest, *, progress: Callable[[str], None] | None
 
 
 def finish(tiers: list[TierCapacity], slo: list[th.Threshold], model: UsersModel, target_users: int | None,
-           out: Path | None, conds: dict, notes: list[str] | None = None) -> CapacityReport:
+           out: Path | None, conds: dict, notes: list[str] | None = None) -> CapacityDocument:
     """Assemble the report; write capacity.json and capacity.png into `out` when given."""
+    from hmb_ops.documents import CapacityDocument, UsersAssumptions
+
     from .users import required_rps
 
     target = int(target_users or model.registered_users)
     base = users_supported(model, 0.0, target)
     # One target and one model for every tier, whatever each analysis was given.
     tiers = [replace(t, users=users_supported(model, t.sustainable_rps, target)) for t in tiers]
-    chart_path = None
     notes = list(notes or [])
     for t in tiers:
         if not t.fit.ok:
             notes.append(f"tier {t.tier}: {t.fit.reason}")
-    report = CapacityReport(tiers=tuple(tiers), slo=tuple(s.name for s in slo), model=model, target_users=target,
-                            target_rps=required_rps(model, target), assumptions=tuple(base.assumptions()),
-                            conditions=conds, out_dir=str(out) if out else None, notes=tuple(notes))
+    report = CapacityDocument(tiers=[t.to_document() for t in tiers], slo=[s.name for s in slo],
+                              users_model=UsersAssumptions(**model.model_dump()), target_users=target,
+                              target_rps=required_rps(model, target), assumptions=base.assumptions(),
+                              conditions=conds, out_dir=str(out) if out else None, notes=notes)
     if out is not None:
         from hmb_ops.report.chart import capacity_chart
 
-        p95 = next((s.limit for s in slo if s.metric == "p95" and s.op in ("<", "<=")), None)
         chart_path = out / "capacity.png"
-        chart_path.write_bytes(capacity_chart(
-            [{"tier": t.tier, "steps": list(t.steps), "knee_users": t.knee.step.users if t.knee.step else None,
-              "sustainable_users": t.knee.crossing_users, "knee_rps": t.sustainable_rps, "usl": t.fit.to_dict()}
-             for t in tiers], slo_p95_ms=p95))
-        report = CapacityReport(**{**report.__dict__, "chart": str(chart_path)})
-        (out / "capacity.json").write_text(json.dumps({"schema_version": 1, **report.to_dict()}, indent=2) + "\n")
+        chart_path.write_bytes(capacity_chart(report))
+        report = report.model_copy(update={"chart": str(chart_path)})
+        (out / "capacity.json").write_text(report.model_dump_json(indent=2) + "\n", encoding="utf-8")
     return report

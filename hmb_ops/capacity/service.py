@@ -6,11 +6,10 @@ from pathlib import Path
 from typing import Callable
 
 from hmb_ops.errors import UsageError
+from hmb_ops.gates.slo import shipped_slo
 
 from . import knee as kn
-from .results import read_results
 from .runner import CapacityRequest, analyse, default_out_dir, finish, parse_steps, parse_tiers, run_capacity
-from hmb_ops.gates.slo import shipped_slo
 from .users import load_model
 
 
@@ -34,13 +33,15 @@ def capacity(*, tiers: str, slo: tuple[str, ...], users_model: str | None, targe
 
 
 def _from_results(files, slo_t, model, target_users, out_dir, state_dir, seed_scale):
+    from hmb_ops.documents import read_results
+
     caps = []
     docs = [(f, read_results(f)) for f in files]
     for f, doc in docs:
-        if not doc.get("steps"):
-            raise UsageError(f"{f}: these results have no load steps (profile '{doc.get('profile')}')",
+        if not doc.steps:
+            raise UsageError(f"{f}: these results have no load steps (profile '{doc.profile}')",
                              hint="capacity needs a stepped run, e.g. hmb-ops loadtest --profile step")
-    names = [str(doc.get("tier") or Path(f).parent.name) for f, doc in docs]
+    names = [doc.tier or Path(f).parent.name for f, doc in docs]
     for i, name in enumerate(names):
         if names.count(name) > 1:
             names[i] = f"{name} ({Path(docs[i][0]).parent.name})"
@@ -50,5 +51,5 @@ def _from_results(files, slo_t, model, target_users, out_dir, state_dir, seed_sc
     out.mkdir(parents=True, exist_ok=True)
     # The machine that measured is not necessarily this one: say only what the files say.
     conds = {"source": "existing results", "files": [str(f) for f, _ in docs],
-             "profile": str(docs[0][1].get("profile")), "measured_at": docs[0][1].get("started_at")}
+             "profile": docs[0][1].profile, "measured_at": docs[0][1].started_at}
     return finish(caps, slo_t, model, target_users, out, conds)

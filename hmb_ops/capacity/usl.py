@@ -10,6 +10,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from hmb_ops.documents import Step
 
 MIN_POINTS = 6
 POOR_FIT_R2 = 0.7  # below this the fitted curve explains too little of the data to cross-check anything
@@ -98,5 +102,5 @@ def fit(loads: list[float], throughputs: list[float]) -> UslFit:
     return UslFit(len(pts), True, reason, sigma, kappa, lam, n_max, x_max, r2)
 
 
-def fit_steps(steps: list[dict]) -> UslFit:
-    return fit([s.get("users") or 0 for s in steps], [s.get("rps") for s in steps])
+def fit_steps(steps: list[Step]) -> UslFit:
+    return fit([s.users for s in steps], [s.rps for s in steps])

@@ -44,9 +44,9 @@ def capacity(click_ctx, ctx: Ctx, tiers, slo, users_model, target_users, profile
     if as_json:
         emit_json(report)
         return
-    from hmb_ops.report.capacity_view import render_capacity
+    from hmb_ops.report import render
 
-    out(render_capacity(report))
+    out(render("console", report).rstrip("\n"))
 
 
 @capacity.command("claims")
@@ -78,6 +78,6 @@ def claims(ctx: Ctx, only, tier, users, post_users, duration, notify_delay_ms, q
     if as_json:
         emit_json(report)
         return
-    from hmb_ops.report.capacity_view import render_claims
+    from hmb_ops.report import render
 
-    out(render_claims(report))
+    out(render("console", report).rstrip("\n"))

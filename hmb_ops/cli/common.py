@@ -12,7 +12,7 @@ from typing import Any, Callable
 
 import click
 
-SCHEMA_VERSION = 1
+from hmb_ops.documents import SCHEMA_VERSION
 
 
 @dataclass
@@ -46,6 +46,8 @@ def json_option(fn: Callable) -> Callable:
 
 
 def to_jsonable(obj: Any) -> Any:
+    if hasattr(obj, "model_dump"):  # a hmb_ops.documents model: its JSON form, keys as in its schema
+        return obj.model_dump(mode="json")
     if hasattr(obj, "to_dict"):
         return to_jsonable(obj.to_dict())
     if isinstance(obj, dict):
@@ -96,13 +98,10 @@ def out(message: str = "") -> None:
 def table(title: str | None, columns: list[str], rows: list[list[Any]]) -> None:
     """Print a table of results to stdout (rich on a terminal, plain aligned text otherwise)."""
     from rich.console import Console
-    from rich.table import Table
 
-    t = Table(title=title, show_lines=False, header_style="bold")
-    for col in columns:
-        t.add_column(col)
-    for row in rows:
-        t.add_row(*["" if v is None else str(v) for v in row])
+    from hmb_ops.report.console import table as rich_table
+
+    t = rich_table(title, columns, rows, numeric=False, none="")
     probe = Console()
     # In logs and pipes there is no terminal to fit: let the table take its natural width
     # instead of rich's 80-column default, which wraps endpoint names mid-word.

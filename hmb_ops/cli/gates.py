@@ -9,7 +9,7 @@ described in hmb_ops/gates/flow.py.
 from __future__ import annotations
 
 from functools import wraps
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import click
 
@@ -17,6 +17,9 @@ from hmb_ops.cli.common import Ctx, info
 from hmb_ops.gates import flow
 from hmb_ops.gates.flow import (DEFAULT_LATENCY_TOLERANCE, DEFAULT_THROUGHPUT_TOLERANCE, GateOptions,
                                 evaluate_gates, validate_gates)
+
+if TYPE_CHECKING:
+    from hmb_ops.documents import Results
 
 # evaluate_gates and validate_gates are re-exported: `report` and `loadtest` call them with the
 # options this module builds.
@@ -90,7 +93,7 @@ def print_verdict(verdict) -> None:
     info(verdict.headline())
 
 
-def save_baseline(gates: GateOptions, results: dict, verdict=None) -> None:
+def save_baseline(gates: GateOptions, results: Results, verdict=None) -> None:
     """Save --save-baseline and say so (or why not)."""
     outcome = flow.save_baseline(gates, results)
     if outcome is None:
@@ -101,7 +104,7 @@ def save_baseline(gates: GateOptions, results: dict, verdict=None) -> None:
     info(f"baseline saved: {outcome.saved}")
 
 
-def run_gates(gates: GateOptions, results: dict, out_dir) -> int:
+def run_gates(gates: GateOptions, results: Results, out_dir) -> int:
     """Judge, write junit.xml and summary.md (into out_dir unless given), print the verdict, return 0/1."""
     verdict = flow.judge_and_write(gates, results, out_dir)
     if verdict.checked:

@@ -7,7 +7,7 @@ import time
 
 import click
 
-from hmb_ops.cli.common import Ctx, console, emit_json, info, interactive, json_option, out, pass_ctx, table
+from hmb_ops.cli.common import Ctx, console, emit_json, info, interactive, json_option, out, pass_ctx
 from hmb_ops.cli.gates import gate_options
 
 QUIET_EVERY_S = 5.0
@@ -68,33 +68,6 @@ class Progress:
             info(f"t={event['elapsed_s']:.0f}s/{event['duration_s']:.0f}s  {stats}")
 
 
-def _ms(v: float) -> str:
-    return f"{v:.1f}" if v >= 100 else f"{v:.2f}"
-
-
-def summary(doc: dict) -> None:
-    s = doc["summary"]
-    keys = ["p50", "p90", "p95", "p99", "p999", "max"]
-    out(f"profile {doc['profile']} against {doc['target']}: {s['requests']} requests in {doc['duration_s']:.1f} s, "
-        f"{s['rps']:.1f} req/s, {s['failures']} failures ({s['error_rate'] * 100:.2f} %)"
-        + (f", offered {doc['offered_rps']:g} req/s" if doc.get("offered_rps") else ""))
-    rows = [["TOTAL", s]] + [[e["name"], e] for e in doc["endpoints"]]
-    table("Latency in ms (HDR histogram of raw times)", ["endpoint", "req", "fail", "req/s"] + keys,
-          [[name, b["requests"], b["failures"], f"{b['rps']:.1f}"] + [_ms(b["latency_ms"][k]) for k in keys]
-           for name, b in rows])
-    if len(doc["steps"]) > 1:
-        table("Steps (ramp excluded)", ["step", "users", "window", "req/s", "p95 ms", "errors", "worker CPU %"],
-              [[st["index"], st["users"], f"{st['start_s']:.0f}-{st['end_s']:.0f}s", f"{st['rps']:.1f}",
-                _ms(st["latency_ms"]["p95"]), f"{st['error_rate'] * 100:.2f}%", st["server"]["cpu_percent_per_worker"]]
-               for st in doc["steps"]])
-    kinds = {k: v for k, v in s["failures_by_kind"].items() if v}
-    if kinds:
-        out("failures by kind: " + ", ".join(f"{k}={v}" for k, v in sorted(kinds.items())))
-    g = doc["generator"]
-    out(f"generator: {g['processes']} process(es), CPU max {g['cpu_percent_max']} % mean {g['cpu_percent_mean']} %, "
-        f"{g['cpu_ms_per_request']} ms CPU per request")
-    if not doc["valid"]:
-        out("NOT VALID: " + "; ".join(doc["invalid_reasons"]))
 
 
 @click.command("loadtest")
@@ -144,12 +117,14 @@ def loadtest(ctx: Ctx, profile, tier, target, users, spawn_rate, duration, arriv
     if as_json:
         emit_json(doc)
     else:
-        summary(doc)
-    info(f"results: {doc['out_dir']}/results.json, timeseries.csv, report.html")
+        from hmb_ops.report import render
+
+        out(render("console", doc).rstrip("\n"))
+    info(f"results: {doc.out_dir}/results.json, timeseries.csv, report.html")
     code = 0
     if gates.requested or gates.save_baseline or gates.junit or gates.summary_md:
-        code = run_gates(gates, doc, doc["out_dir"])
-    if doc.get("interrupted"):
+        code = run_gates(gates, doc, doc.out_dir)
+    if doc.interrupted:
         info("interrupted: partial results saved")
         raise click.exceptions.Exit(130)
     raise click.exceptions.Exit(code)

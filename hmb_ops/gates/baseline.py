@@ -8,13 +8,16 @@ different thing), so another profile is bad input (exit 2), not a failed check.
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hmb_ops.errors import UsageError
+
+if TYPE_CHECKING:
+    from hmb_ops.documents import Results
 
 DEFAULT_LATENCY_TOLERANCE = 1.2
 DEFAULT_THROUGHPUT_TOLERANCE = 0.8
@@ -48,27 +51,27 @@ def check_tolerances(latency: float, throughput: float) -> None:
         raise UsageError(f"--tolerance-throughput {throughput}: must be in (0, 1] (0.8 = may fall 20 %)")
 
 
-def same_profile(results: dict, baseline: dict, baseline_path: str | None = None) -> None:
-    cur, base = results.get("profile"), baseline.get("profile")
+def same_profile(profile: str, baseline: Results, baseline_path: str | None = None) -> None:
+    """`profile` is the profile of the results compared (known before a run: checked up front)."""
+    cur, base = profile, baseline.profile
     if cur != base:
         where = f" ({baseline_path})" if baseline_path else ""
         raise UsageError(f"baseline{where} is from profile '{base}', these results are from profile '{cur}'",
                          hint="compare runs of the same profile; save a new baseline with --save-baseline")
 
 
-def compare(results: dict, baseline: dict, *, latency_tolerance: float = DEFAULT_LATENCY_TOLERANCE,
+def compare(results: Results, baseline: Results, *, latency_tolerance: float = DEFAULT_LATENCY_TOLERANCE,
             throughput_tolerance: float = DEFAULT_THROUGHPUT_TOLERANCE,
             baseline_path: str | None = None) -> list[Comparison]:
     check_tolerances(latency_tolerance, throughput_tolerance)
-    same_profile(results, baseline, baseline_path)
-    cur_sum, base_sum = results.get("summary") or {}, baseline.get("summary") or {}
+    same_profile(results.profile, baseline, baseline_path)
+    cur_sum, base_sum = results.summary, baseline.summary
     out: list[Comparison] = []
     for key in LATENCY_KEYS:
-        b = (base_sum.get("latency_ms") or {}).get(key)
-        c = (cur_sum.get("latency_ms") or {}).get(key)
+        b = getattr(base_sum.latency_ms, key)
+        c = getattr(cur_sum.latency_ms, key)
         out.append(_compare_one(key, b, c, latency_tolerance, higher_is_worse=True))
-    out.append(_compare_one("rps", base_sum.get("rps"), cur_sum.get("rps"), throughput_tolerance,
-                            higher_is_worse=False))
+    out.append(_compare_one("rps", base_sum.rps, cur_sum.rps, throughput_tolerance, higher_is_worse=False))
     return out
 
 
@@ -91,15 +94,14 @@ def _compare_one(metric: str, base, cur, limit: float, *, higher_is_worse: bool)
     return Comparison(metric, base, cur, ratio, limit, passed, msg)
 
 
-def save(results: dict, path: str | os.PathLike) -> Path:
+def save(results: Results, path: str | os.PathLike) -> Path:
     """Write the results document as a baseline, atomically (a half-written baseline is worse than none)."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".baseline-", suffix=".json")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(results, fh, indent=2)
-            fh.write("\n")
+            fh.write(results.model_dump_json(indent=2) + "\n")
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

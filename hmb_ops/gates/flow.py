@@ -13,6 +13,10 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from hmb_ops.documents import Results
 
 # Kept here rather than imported from .baseline: the CLI option defaults need them at start-up,
 # and this module must stay cheap to import (the judging modules are imported when used).
@@ -67,7 +71,7 @@ def resolve_thresholds(gates: GateOptions):
 def validate_gates(gates: GateOptions, config_files: tuple[str, ...] | None = None, *,
                    profile: str | None = None) -> None:
     """Fail fast (exit 2) on anything the gates could only discover after a long run."""
-    from hmb_ops.capacity.results import read_results
+    from hmb_ops.documents import read_results
     from hmb_ops.errors import UsageError
     from hmb_ops.gates.baseline import check_tolerances, same_profile
 
@@ -78,15 +82,15 @@ def validate_gates(gates: GateOptions, config_files: tuple[str, ...] | None = No
     if gates.baseline:
         base = read_results(gates.baseline)
         if profile is not None:
-            same_profile({"profile": profile}, base, gates.baseline)
+            same_profile(profile, base, gates.baseline)
     for path in (gates.save_baseline, gates.junit, gates.summary_md):
         if path and Path(path).is_dir():
             raise UsageError(f"{path}: is a directory, expected a file path")
 
 
-def evaluate_gates(gates: GateOptions, results: dict):
+def evaluate_gates(gates: GateOptions, results: Results):
     """The Verdict for these results (UsageError exit 2 for unknown endpoints or a foreign baseline)."""
-    from hmb_ops.capacity.results import read_results
+    from hmb_ops.documents import read_results
     from hmb_ops.gates.verdict import judge
 
     base = read_results(gates.baseline) if gates.baseline else None
@@ -95,7 +99,7 @@ def evaluate_gates(gates: GateOptions, results: dict):
                  allow_invalid=gates.allow_invalid)
 
 
-def judge_and_write(gates: GateOptions, results: dict, out_dir):
+def judge_and_write(gates: GateOptions, results: Results, out_dir):
     """Judge; write junit.xml and summary.md (into out_dir unless given) and $GITHUB_STEP_SUMMARY; return the Verdict."""
     from hmb_ops.report import junit, markdown
 
@@ -116,13 +120,13 @@ def judge_and_write(gates: GateOptions, results: dict, out_dir):
     return verdict
 
 
-def save_baseline(gates: GateOptions, results: dict) -> BaselineOutcome | None:
+def save_baseline(gates: GateOptions, results: Results) -> BaselineOutcome | None:
     """Store the results as --save-baseline (None when not asked; refused when the results are not valid)."""
     from hmb_ops.gates.baseline import save
 
     if not gates.save_baseline:
         return None
-    if results.get("valid", True) is False and not gates.allow_invalid:
+    if not results.valid and not gates.allow_invalid:
         return BaselineOutcome(gates.save_baseline, refused="results not valid")
     return BaselineOutcome(gates.save_baseline, saved=save(results, gates.save_baseline))
 

@@ -22,9 +22,12 @@ import math
 import operator
 import re
 from dataclasses import asdict, dataclass
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Iterable
 
 from hmb_ops.errors import UsageError
+
+if TYPE_CHECKING:
+    from hmb_ops.documents import Endpoint, Results, Step, Summary
 
 LATENCY_METRICS = ("p50", "p90", "p95", "p99", "p999", "max", "mean")
 OTHER_METRICS = ("rps", "error_rate", "requests", "failures")
@@ -185,20 +188,17 @@ def parse_all(expressions: Iterable[str]) -> list[Threshold]:
     return [parse(e) for e in expressions]
 
 
-def metric_value(metric: str, stats: dict[str, Any]) -> float | None:
+def metric_value(metric: str, stats: Summary | Endpoint | Step) -> float | None:
     """Read a metric from a summary, endpoint or step block of the results document."""
-    if metric in LATENCY_METRICS:
-        value = (stats.get("latency_ms") or {}).get(metric)
-    else:
-        value = stats.get(metric)
+    value = getattr(stats.latency_ms, metric) if metric in LATENCY_METRICS else getattr(stats, metric, None)
     return None if value is None else float(value)
 
 
-def endpoint_names(results: dict) -> list[str]:
-    return [e.get("name", "") for e in results.get("endpoints") or []]
+def endpoint_names(results: Results) -> list[str]:
+    return [e.name for e in results.endpoints]
 
 
-def check_endpoints(thresholds: Iterable[Threshold], results: dict) -> None:
+def check_endpoints(thresholds: Iterable[Threshold], results: Results) -> None:
     """Unknown endpoint → UsageError (exit 2): a typo must not read as 'no data, pass'."""
     known = endpoint_names(results)
     for t in thresholds:
@@ -208,7 +208,7 @@ def check_endpoints(thresholds: Iterable[Threshold], results: dict) -> None:
                              hint=f"endpoints in these results: {listing}")
 
 
-def evaluate(threshold: Threshold, stats: dict[str, Any]) -> ThresholdResult:
+def evaluate(threshold: Threshold, stats: Summary | Endpoint | Step) -> ThresholdResult:
     actual = metric_value(threshold.metric, stats)
     if actual is None or (isinstance(actual, float) and math.isnan(actual)):
         return ThresholdResult(threshold, None, False, f"{threshold.name}: no value for '{threshold.metric}'")
@@ -218,10 +218,9 @@ def evaluate(threshold: Threshold, stats: dict[str, Any]) -> ThresholdResult:
                            f"{threshold.name}: {format_value(threshold.metric, actual)} ({word})")
 
 
-def evaluate_all(thresholds: Iterable[Threshold], results: dict) -> list[ThresholdResult]:
+def evaluate_all(thresholds: Iterable[Threshold], results: Results) -> list[ThresholdResult]:
     """Evaluate each threshold on the results summary or its endpoint's block."""
     thresholds = list(thresholds)
     check_endpoints(thresholds, results)
-    by_name = {e.get("name"): e for e in results.get("endpoints") or []}
-    summary = results.get("summary") or {}
-    return [evaluate(t, by_name[t.endpoint] if t.endpoint else summary) for t in thresholds]
+    by_name = {e.name: e for e in results.endpoints}
+    return [evaluate(t, by_name[t.endpoint] if t.endpoint else results.summary) for t in thresholds]

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterable
+from typing import TYPE_CHECKING, Iterable
 
 from . import baseline as bl
 from . import thresholds as th
+
+if TYPE_CHECKING:
+    from hmb_ops.documents import Results
 
 
 @dataclass(frozen=True)
@@ -64,7 +67,7 @@ class Verdict:
                 "failures": self.failures, "notes": list(self.notes)}
 
 
-def judge(results: dict, thresholds: Iterable[th.Threshold] = (), *, baseline: dict | None = None,
+def judge(results: Results, thresholds: Iterable[th.Threshold] = (), *, baseline: Results | None = None,
           baseline_path: str | None = None, latency_tolerance: float = bl.DEFAULT_LATENCY_TOLERANCE,
           throughput_tolerance: float = bl.DEFAULT_THROUGHPUT_TOLERANCE,
           allow_invalid: bool = False) -> Verdict:
@@ -75,12 +78,11 @@ def judge(results: dict, thresholds: Iterable[th.Threshold] = (), *, baseline: d
     if baseline is not None:
         comparisons = tuple(bl.compare(results, baseline, latency_tolerance=latency_tolerance,
                                        throughput_tolerance=throughput_tolerance, baseline_path=baseline_path))
-        if baseline.get("tier") != results.get("tier"):
-            notes.append(f"baseline tier '{baseline.get('tier')}' differs from this run's '{results.get('tier')}'")
-        if baseline.get("valid") is False:
+        if baseline.tier != results.tier:
+            notes.append(f"baseline tier '{baseline.tier}' differs from this run's '{results.tier}'")
+        if not baseline.valid:
             notes.append("the baseline itself was marked not valid")
-    valid = results.get("valid", True) is not False
-    return Verdict(profile=results.get("profile"), valid=valid,
-                   invalid_reasons=tuple(results.get("invalid_reasons") or ()), allow_invalid=allow_invalid,
+    return Verdict(profile=results.profile, valid=results.valid,
+                   invalid_reasons=tuple(results.invalid_reasons), allow_invalid=allow_invalid,
                    thresholds=results_t, comparisons=comparisons, baseline_path=baseline_path,
                    notes=tuple(notes))

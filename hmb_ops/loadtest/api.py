@@ -1,7 +1,7 @@
 """What other areas call: one load run as data (LoadRequest → results document), and reading results back.
 
     doc = run_load(LoadRequest(profile="step", tier="small", stages=((10, 20), (20, 20))))
-    doc["steps"][i]["latency_ms"]["p95"], doc["out_dir"]
+    doc.steps[i].latency_ms.p95, doc.out_dir          # a hmb_ops.documents.Results
 
 The parent process never imports locust: the generator runs in child processes
 (`python -m hmb_ops.loadtest.worker`), which send raw latencies back over a pipe.
@@ -13,13 +13,15 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from hmb_ops.errors import StateDirError
 from hmb_ops.loadtest.profiles import build_plan
-from hmb_ops.loadtest.results import load_results as _load_results
 from hmb_ops.loadtest.results import write_outputs
 from hmb_ops.ports import free_port
+
+if TYPE_CHECKING:
+    from hmb_ops.documents import Results
 
 DEFAULT_PASSWORD = "hmb-ops-demo"
 DEFAULT_SEEDED_USERS = 1000
@@ -69,8 +71,9 @@ def _make_dir(path: Path) -> Path:
     return path
 
 
-def run_load(req: LoadRequest, *, progress: Callable[[dict], None] | None = None) -> dict:
-    """Run one load test and return the results document (also written to out_dir/results.json).
+def run_load(req: LoadRequest, *, progress: Callable[[dict], None] | None = None) -> Results:
+    """Run one load test and return the results document (also written to out_dir/results.json;
+    `out_dir` names the folder).
 
     Without req.target the database, data, indexes and the reference app are brought up first and
     torn down after, also on failure or SIGINT/SIGTERM. An interrupted run still returns (and
@@ -93,7 +96,7 @@ def run_load(req: LoadRequest, *, progress: Callable[[dict], None] | None = None
         raise
 
 
-def _run(req: LoadRequest, plan, target: str | None, out_dir: Path, progress) -> dict:
+def _run(req: LoadRequest, plan, target: str | None, out_dir: Path, progress) -> Results:
     from hmb_ops.loadtest.orchestrate import Stack, probe
     from hmb_ops.loadtest.results import build_document
     from hmb_ops.loadtest.runner import _Signals, run_generator
@@ -139,8 +142,8 @@ def _run(req: LoadRequest, plan, target: str | None, out_dir: Path, progress) ->
                 server = {k: v for k, v in stack.server_info.items() if k != "app_env"}
             doc = build_document(plan=plan, collected=collected, target=target, tier=(stack.server_info.get("tier")
                                  if stack else req.tier), started_iso=started_iso, server=server,
-                                 server_samples=sampler.samples if sampler else None, config=config)
-        doc["out_dir"] = str(out_dir)
+                                 server_samples=sampler.samples if sampler else None, config=config,
+                                 out_dir=str(out_dir))
         write_outputs(doc, out_dir)
     return doc
 
@@ -154,7 +157,7 @@ class _Null:
 
 
 def results_from_raw(raw_path, *, profile: str, config_files: tuple[str, ...] = (), out_dir: str | None = None,
-                     state_dir: str = ".hmb-ops") -> dict:
+                     state_dir: str = ".hmb-ops") -> Results:
     """Results of a distributed run driven by Locust's own CLI (see locustfile.py) from its raw lines."""
     import json
 
@@ -193,12 +196,14 @@ def results_from_raw(raw_path, *, profile: str, config_files: tuple[str, ...] = 
                                                       "duration_s": plan.duration, "arrival_rate": None,
                                                       "stages": [list(s) for s in plan.stages],
                                                       "distributed": True,
-                                                      "generator_cpu": "not sampled: check each worker machine"})
-    doc["out_dir"] = str(out)
+                                                      "generator_cpu": "not sampled: check each worker machine"},
+                         out_dir=str(out))
     write_outputs(doc, out)
     return doc
 
 
-def load_results(path) -> dict:
+def load_results(path) -> Results:
     """A results.json (or the folder holding it), validated; corrupt or missing → ConfigError (exit 2)."""
-    return _load_results(path)
+    from hmb_ops.documents import read_results
+
+    return read_results(path)

@@ -47,3 +47,28 @@ def latency_ms(hist: HdrHistogram) -> dict[str, float]:
     out["max"] = round(hist.get_max_value() / 1000.0, 3)
     out["mean"] = round(hist.get_mean_value() / 1000.0, 3)
     return out
+
+
+SPECTRUM_TICKS_PER_HALF_DISTANCE = 5
+SPECTRUM_MAX_POINTS = 200
+
+
+def spectrum(hist: HdrHistogram, *, ticks_per_half_distance: int = SPECTRUM_TICKS_PER_HALF_DISTANCE,
+             max_points: int = SPECTRUM_MAX_POINTS) -> list[tuple[float, float]]:
+    """(percentile, latency ms) pairs of HDR's percentile iteration, for a log-axis distribution chart.
+
+    The iteration's steps halve towards 100 %, so the tail gets as many points as the body; a run
+    with a very wide range is thinned evenly to `max_points`, always keeping the first and the last
+    (the maximum).
+    """
+    if hist.get_total_count() == 0:
+        return []
+    points: list[tuple[float, float]] = []
+    for item in hist.get_percentile_iterator(ticks_per_half_distance):
+        point = (round(item.percentile_level_iterated_to, 6), round(item.value_iterated_to / 1000.0, 3))
+        if not points or point != points[-1]:
+            points.append(point)
+    if len(points) > max_points:
+        stride = (len(points) - 1) / (max_points - 1)
+        points = [points[round(i * stride)] for i in range(max_points)]
+    return points

@@ -1,21 +1,20 @@
-"""The results document (results.json), its CSV time series and the self-contained HTML report."""
+"""The results document (results.json) built from a run's raw measurements, and its CSV time series.
+
+The document is the public model hmb_ops.documents.Results; its HTML rendering lives in hmb_ops.report.
+"""
 
 from __future__ import annotations
 
 import csv
-import html
-import json
 import math
 from pathlib import Path
-from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError
-
-from hmb_ops.errors import ConfigError
+from hmb_ops.documents.results import (Endpoint, EndpointPoint, Generator, Latency, OpenModel, PercentilePoint,
+                                       Results, Server, ServerSample, ServerSummary, Stage, Step, StepServer,
+                                       Summary, TimePoint)
 from hmb_ops.loadtest import histogram
 from hmb_ops.loadtest.sampling import SATURATED_CPU_PERCENT
 
-SCHEMA_VERSION = 1
 BASE_KINDS = ("connection", "timeout", "rate_limited_429")
 REDIRECT_KIND = "redirect"  # any 3xx answer (behaviour.failure_kind); never followed
 
@@ -25,14 +24,19 @@ def _merge_failures(into: dict[str, int], kinds: dict[str, int]) -> None:
         into[k] = into.get(k, 0) + n
 
 
-def _block(values_iter, requests: int, failures: int, seconds: float) -> dict:
+def _histogram(values_iter):
     h = histogram.new()
     for arr in values_iter:
         histogram.record_all(h, arr)
+    return h
+
+
+def _block(hist, requests: int, failures: int, seconds: float) -> dict:
+    """The fields Summary, Endpoint and Step share."""
     return {"requests": requests, "failures": failures,
             "error_rate": round(failures / requests, 6) if requests else 0.0,
             "rps": round(requests / seconds, 3) if seconds > 0 else 0.0,
-            "latency_ms": histogram.latency_ms(h)}
+            "latency_ms": Latency(**histogram.latency_ms(hist))}
 
 
 def _requests_in(sec, name: str | None = None) -> int:
@@ -67,19 +71,78 @@ def _step_windows(stages, spawn_rate: float, seconds: dict) -> list[tuple[int, i
     return out
 
 
-def _server_window(samples: list[dict], w0: float, w1: float) -> dict:
+def _server_window(samples: list[dict], w0: float, w1: float) -> StepServer:
     inside = [s for s in samples if w0 <= s["wall"] < w1]
     cpu = [sum(w["cpu_percent"] for w in s["workers"]) / len(s["workers"]) for s in inside if s["workers"]]
     rss = [sum(w["rss_mb"] for w in s["workers"]) / len(s["workers"]) for s in inside if s["workers"]]
     conns = [s["db_connections"] for s in inside if s["db_connections"] is not None]
-    return {"cpu_percent_per_worker": round(sum(cpu) / len(cpu), 1) if cpu else None,
-            "rss_mb_per_worker": round(sum(rss) / len(rss), 1) if rss else None,
-            "db_connections": max(conns) if conns else None}
+    return StepServer(cpu_percent_per_worker=round(sum(cpu) / len(cpu), 1) if cpu else None,
+                      rss_mb_per_worker=round(sum(rss) / len(rss), 1) if rss else None,
+                      db_connections=max(conns) if conns else None)
+
+
+def _stages(plan) -> list[Stage]:
+    out, start = [], 0.0
+    for i, (users, length) in enumerate(plan.stages):
+        out.append(Stage(index=i, users=users, start_s=start, end_s=start + length))
+        start += length
+    return out
+
+
+def _second_latency(arrays) -> dict[str, float]:
+    return histogram.latency_ms(histogram.of(v for a in arrays for v in a))
+
+
+def _timeseries(secs: dict, last: int, gen_by_sec: dict[int, float]) -> list[TimePoint]:
+    out = []
+    for s in range(0, last + 1):
+        sec = secs.get(s)
+        if sec is None:
+            out.append(TimePoint(t=float(s + 1), users=0, rps=0.0, p50_ms=0.0, p95_ms=0.0, p99_ms=0.0, failures=0,
+                                 generator_cpu_percent=gen_by_sec.get(s)))
+            continue
+        lat = _second_latency(sec.values.values())
+        out.append(TimePoint(t=float(s + 1), users=sec.users, rps=float(_requests_in(sec)), p50_ms=lat["p50"],
+                             p95_ms=lat["p95"], p99_ms=lat["p99"], failures=_failures_in(sec),
+                             generator_cpu_percent=gen_by_sec.get(s)))
+    return out
+
+
+def _endpoint_timeseries(secs: dict, last: int, name: str) -> list[EndpointPoint]:
+    out = []
+    for s in range(0, last + 1):
+        sec = secs.get(s)
+        if sec is None:
+            out.append(EndpointPoint(t=float(s + 1), rps=0.0, p50_ms=0.0, p95_ms=0.0, p99_ms=0.0, failures=0))
+            continue
+        lat = _second_latency([sec.values.get(name, ())])
+        out.append(EndpointPoint(t=float(s + 1), rps=float(_requests_in(sec, name)), p50_ms=lat["p50"],
+                                 p95_ms=lat["p95"], p99_ms=lat["p99"], failures=_failures_in(sec, name)))
+    return out
+
+
+def _server(server: dict, server_samples: list[dict], t0: float) -> Server:
+    # Sample times in run seconds (the same clock as `timeseries`), so the charts line up; samples
+    # taken while the generator was starting have t < 0.
+    samples = [ServerSample(t=round(s["wall"] - t0, 3) if t0 else s["t"],
+                            **{k: v for k, v in s.items() if k not in ("wall", "t")}) for s in server_samples]
+    all_cpu = [w.cpu_percent for s in samples for w in s.workers]
+    all_rss = [w.rss_mb for s in samples for w in s.workers]
+    conns = [s.db_connections for s in samples if s.db_connections is not None]
+    depth = [s.background_queue_depth for s in samples if s.background_queue_depth is not None]
+    summary = ServerSummary(
+        cpu_percent_per_worker_mean=round(sum(all_cpu) / len(all_cpu), 1) if all_cpu else None,
+        cpu_percent_per_worker_max=max(all_cpu) if all_cpu else None,
+        rss_mb_per_worker_max=max(all_rss) if all_rss else None,
+        db_connections_max=max(conns) if conns else None,
+        background_queue_depth_max=max(depth) if depth else None,
+        worker_pids_seen=sorted({w.pid for s in samples for w in s.workers}))
+    return Server(**server, samples=samples, summary=summary)
 
 
 def build_document(*, plan, collected, target: str, tier: str | None, started_iso: str,
                    server: dict | None, server_samples: list[dict] | None, config: dict,
-                   extra_reasons: list[str] = ()) -> dict:
+                   extra_reasons: list[str] = (), out_dir: str | None = None) -> Results:
     secs = collected.seconds
     t0 = collected.started_at or 0.0
     last = max(secs) if secs else 0
@@ -92,18 +155,22 @@ def build_document(*, plan, collected, target: str, tier: str | None, started_is
     for s in secs.values():
         for kinds in s.failures.values():
             _merge_failures(by_kind, kinds)
-    summary = _block((a for s in secs.values() for a in s.values.values()), total_req, total_fail, duration)
-    summary["failures_by_kind"] = dict(sorted(by_kind.items()))
+    whole = _histogram(a for s in secs.values() for a in s.values.values())
+    summary = Summary(**_block(whole, total_req, total_fail, duration), failures_by_kind=dict(sorted(by_kind.items())),
+                      percentile_spectrum=[PercentilePoint(percentile=p, latency_ms=ms)
+                                           for p, ms in histogram.spectrum(whole)])
 
     endpoints = []
     for name in names:
         req = sum(_requests_in(s, name) for s in secs.values())
         fail = sum(_failures_in(s, name) for s in secs.values())
-        block = _block((s.values[name] for s in secs.values() if name in s.values), req, fail, duration)
+        hist = _histogram(s.values[name] for s in secs.values() if name in s.values)
         kinds: dict[str, int] = {}
         for s in secs.values():
             _merge_failures(kinds, s.failures.get(name, {}))
-        endpoints.append({"name": name, **block, "failures_by_kind": dict(sorted(kinds.items()))})
+        endpoints.append(Endpoint(name=name, **_block(hist, req, fail, duration),
+                                  failures_by_kind=dict(sorted(kinds.items())),
+                                  timeseries=_endpoint_timeseries(secs, last, name)))
 
     gen = collected.generator
     gen_by_sec: dict[int, float] = {}
@@ -112,28 +179,16 @@ def build_document(*, plan, collected, target: str, tier: str | None, started_is
         if 0 <= idx <= last:
             gen_by_sec[idx] = max(gen_by_sec.get(idx, 0.0), g["max"])
 
-    timeseries = []
-    for s in range(0, last + 1):
-        sec = secs.get(s)
-        if sec is None:
-            timeseries.append({"t": float(s + 1), "users": 0, "rps": 0.0, "p50_ms": 0.0, "p95_ms": 0.0,
-                               "failures": 0, "generator_cpu_percent": gen_by_sec.get(s)})
-            continue
-        lat = histogram.latency_ms(histogram.of(v for a in sec.values.values() for v in a))
-        timeseries.append({"t": float(s + 1), "users": sec.users, "rps": float(_requests_in(sec)),
-                           "p50_ms": lat["p50"], "p95_ms": lat["p95"], "failures": _failures_in(sec),
-                           "generator_cpu_percent": gen_by_sec.get(s)})
-
     steps = []
     for index, users, first, start, end in _step_windows(plan.stages, plan.spawn_rate, secs):
         window = [secs[s] for s in range(first, int(math.ceil(end))) if s in secs and s <= last]
         span = max(1.0, float(len(window)))
         req = sum(_requests_in(s) for s in window)
         fail = sum(_failures_in(s) for s in window)
-        block = _block((a for s in window for a in s.values.values()), req, fail, span)
+        hist = _histogram(a for s in window for a in s.values.values())
         w0, w1 = t0 + first, t0 + first + span
-        steps.append({"index": index, "users": users, "start_s": float(first), "end_s": float(first + span),
-                      **block, "server": _server_window(server_samples or [], w0, w1)})
+        steps.append(Step(index=index, users=users, start_s=float(first), end_s=float(first + span),
+                          **_block(hist, req, fail, span), server=_server_window(server_samples or [], w0, w1)))
 
     reasons = list(extra_reasons) + list(collected.problems)
     # The first second carries the spawn (greenlets, connections): report steady CPU, while the
@@ -158,206 +213,41 @@ def build_document(*, plan, collected, target: str, tier: str | None, started_is
     cpu_seconds = gen.total_cpu_seconds() if gen else 0.0
 
     offered = plan.arrival_rate
-    doc: dict[str, Any] = {
-        "schema_version": SCHEMA_VERSION, "profile": plan.profile, "target": target, "tier": tier,
-        "started_at": started_iso, "duration_s": round(duration, 3), "valid": not reasons,
-        "invalid_reasons": reasons, "model": plan.model, "offered_rps": offered,
-        "achieved_rps": summary["rps"], "summary": summary, "endpoints": endpoints, "steps": steps,
-        "timeseries": timeseries, "server": None,
-        "generator": {"processes": plan.processes,
-                      "cpu_percent_max": round(max(cpu_values), 1) if cpu_values else 0.0,
-                      "cpu_percent_mean": round(sum(cpu_values) / len(cpu_values), 1) if cpu_values else 0.0,
-                      "cpu_ms_per_request": round(cpu_seconds * 1000 / total_req, 4) if total_req else None},
-        "config": config, "interrupted": bool(collected.interrupted),
-    }
+    open_model = None
     if offered:
         scheduled = int(offered * duration)
         sent = sum(s.slots for s in secs.values())
-        doc["open_model"] = {"scheduled": scheduled, "sent": sent, "dropped": max(0, scheduled - sent),
-                             "late": sum(s.late for s in secs.values())}
-    if server is not None:
-        samples = [{k: v for k, v in s.items() if k != "wall"} for s in (server_samples or [])]
-        all_cpu = [w["cpu_percent"] for s in samples for w in s["workers"]]
-        all_rss = [w["rss_mb"] for s in samples for w in s["workers"]]
-        conns = [s["db_connections"] for s in samples if s["db_connections"] is not None]
-        depth = [s["background_queue_depth"] for s in samples if s["background_queue_depth"] is not None]
-        doc["server"] = {**server, "samples": samples, "summary": {
-            "cpu_percent_per_worker_mean": round(sum(all_cpu) / len(all_cpu), 1) if all_cpu else None,
-            "cpu_percent_per_worker_max": max(all_cpu) if all_cpu else None,
-            "rss_mb_per_worker_max": max(all_rss) if all_rss else None,
-            "db_connections_max": max(conns) if conns else None,
-            "background_queue_depth_max": max(depth) if depth else None,
-            "worker_pids_seen": sorted({w["pid"] for s in samples for w in s["workers"]})}}
-    return doc
+        open_model = OpenModel(scheduled=scheduled, sent=sent, dropped=max(0, scheduled - sent),
+                               late=sum(s.late for s in secs.values()))
+    return Results(
+        profile=plan.profile, target=target, tier=tier, started_at=started_iso, duration_s=round(duration, 3),
+        valid=not reasons, invalid_reasons=reasons, model=plan.model, offered_rps=offered,
+        achieved_rps=summary.rps, summary=summary, endpoints=endpoints, steps=steps, stages=_stages(plan),
+        timeseries=_timeseries(secs, last, gen_by_sec),
+        server=_server(server, server_samples or [], collected.started_at or 0.0) if server is not None else None,
+        generator=Generator(processes=plan.processes,
+                            cpu_percent_max=round(max(cpu_values), 1) if cpu_values else 0.0,
+                            cpu_percent_mean=round(sum(cpu_values) / len(cpu_values), 1) if cpu_values else 0.0,
+                            cpu_ms_per_request=round(cpu_seconds * 1000 / total_req, 4) if total_req else None),
+        config=config, interrupted=bool(collected.interrupted), open_model=open_model, out_dir=out_dir)
 
 
 # -- files ----------------------------------------------------------------------------------------
 TIMESERIES_COLUMNS = ("t", "users", "rps", "p50_ms", "p95_ms", "failures", "generator_cpu_percent")
 
 
-def write_outputs(doc: dict, out_dir: Path) -> None:
+def write_outputs(doc: Results, out_dir: Path) -> None:
+    """results.json, timeseries.csv and report.html (drawn by hmb_ops.report, the one renderer)."""
+    from hmb_ops.report.html import render
+
     out_dir.mkdir(parents=True, exist_ok=True)
     tmp = out_dir / "results.json.tmp"
-    tmp.write_text(json.dumps(doc, indent=2) + "\n")
+    tmp.write_text(doc.model_dump_json(indent=2) + "\n")
     tmp.replace(out_dir / "results.json")
     with open(out_dir / "timeseries.csv", "w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(TIMESERIES_COLUMNS)
-        for row in doc["timeseries"]:
+        for point in doc.timeseries:
+            row = point.model_dump()
             w.writerow(["" if row.get(c) is None else row.get(c) for c in TIMESERIES_COLUMNS])
-    (out_dir / "report.html").write_text(render_html(doc))
-
-
-def _svg_chart(title: str, xs: list[float], series: list[tuple[str, str, list[float]]], unit: str) -> str:
-    w, h, pad = 720, 240, 48
-    ymax = max([v for _, _, ys in series for v in ys if v is not None] + [1e-9]) * 1.1
-    xmax = max(xs + [1.0])
-
-    def pt(x, y):
-        return f"{pad + (w - 2 * pad) * x / xmax:.1f},{h - pad - (h - 2 * pad) * y / ymax:.1f}"
-
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" role="img" '
-             f'aria-label="{html.escape(title)}">',
-             f'<text x="{pad}" y="20" font-size="14">{html.escape(title)}</text>',
-             f'<line x1="{pad}" y1="{h - pad}" x2="{w - pad}" y2="{h - pad}" stroke="#888"/>',
-             f'<line x1="{pad}" y1="{pad}" x2="{pad}" y2="{h - pad}" stroke="#888"/>',
-             f'<text x="{pad - 4}" y="{pad}" font-size="11" text-anchor="end">{ymax:.0f}</text>',
-             f'<text x="{pad - 4}" y="{h - pad}" font-size="11" text-anchor="end">0</text>',
-             f'<text x="{w - pad}" y="{h - pad + 16}" font-size="11" text-anchor="end">{xmax:.0f} s</text>',
-             f'<text x="{pad}" y="{h - 8}" font-size="11">{html.escape(unit)}</text>']
-    for i, (label, color, ys) in enumerate(series):
-        pts = " ".join(pt(x, y) for x, y in zip(xs, ys) if y is not None)
-        parts.append(f'<polyline fill="none" stroke="{color}" stroke-width="1.5" points="{pts}"/>')
-        parts.append(f'<text x="{w - pad - 120 + 60 * i}" y="20" font-size="12" fill="{color}">'
-                     f'{html.escape(label)}</text>')
-    parts.append("</svg>")
-    return "".join(parts)
-
-
-def _table(columns: list[str], rows: list[list]) -> str:
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape('' if v is None else str(v))}</td>" for v in r) + "</tr>"
-                   for r in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
-def render_html(doc: dict) -> str:
-    ts = doc["timeseries"]
-    xs = [r["t"] for r in ts]
-    lat = _svg_chart("Latency per second", xs, [("p50", "#1f77b4", [r["p50_ms"] for r in ts]),
-                                                ("p95", "#d62728", [r["p95_ms"] for r in ts])], "ms")
-    thr = _svg_chart("Throughput and users", xs, [("req/s", "#2ca02c", [r["rps"] for r in ts]),
-                                                  ("users", "#9467bd", [float(r["users"]) for r in ts])], "req/s, users")
-    s = doc["summary"]
-    keys = ["p50", "p90", "p95", "p99", "p999", "max", "mean"]
-    summary = _table(["requests", "failures", "error rate", "req/s"] + [f"{k} ms" for k in keys],
-                     [[s["requests"], s["failures"], s["error_rate"], s["rps"]] + [s["latency_ms"][k] for k in keys]])
-    eps = _table(["endpoint", "requests", "failures", "req/s"] + [f"{k} ms" for k in keys],
-                 [[e["name"], e["requests"], e["failures"], e["rps"]] + [e["latency_ms"][k] for k in keys]
-                  for e in doc["endpoints"]])
-    steps = _table(["step", "users", "window s", "req/s", "p95 ms", "error rate", "worker CPU %"],
-                   [[st["index"], st["users"], f'{st["start_s"]:.0f}-{st["end_s"]:.0f}', st["rps"],
-                     st["latency_ms"]["p95"], st["error_rate"], st["server"]["cpu_percent_per_worker"]]
-                    for st in doc["steps"]])
-    verdict = "valid" if doc["valid"] else "NOT valid: " + "; ".join(doc["invalid_reasons"])
-    kinds = ", ".join(f"{k}={v}" for k, v in sorted(s.get("failures_by_kind", {}).items()) if v)
-    kinds_line = f"<p>Failures by kind: {html.escape(kinds)}</p>" if kinds else ""
-    return ("<!doctype html><html><head><meta charset='utf-8'><title>hmb-ops load test "
-            f"{html.escape(doc['profile'])}</title><style>body{{font-family:sans-serif;margin:2em}}"
-            "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:3px 8px;"
-            "text-align:right}</style></head><body>"
-            f"<h1>Load test: {html.escape(doc['profile'])}</h1>"
-            f"<p>Target {html.escape(doc['target'])}, started {html.escape(doc['started_at'])}, "
-            f"{doc['duration_s']} s, {doc['model']} model. {html.escape(verdict)}</p>"
-            f"{lat}{thr}<h2>Summary</h2>{summary}{kinds_line}<h2>Endpoints</h2>{eps}<h2>Steps</h2>{steps}"
-            f"<p>Generator: {html.escape(json.dumps(doc['generator']))}</p></body></html>\n")
-
-
-# -- reading --------------------------------------------------------------------------------------
-class _Latency(BaseModel):
-    p50: float
-    p90: float
-    p95: float
-    p99: float
-    p999: float
-    max: float
-    mean: float
-
-
-class _Summary(BaseModel):
-    requests: int
-    failures: int
-    error_rate: float
-    rps: float
-    latency_ms: _Latency
-    failures_by_kind: dict[str, int]
-
-
-class _Endpoint(BaseModel):
-    name: str
-    requests: int
-    failures: int
-    error_rate: float
-    rps: float
-    latency_ms: _Latency
-
-
-class _Step(BaseModel):
-    index: int
-    users: int
-    start_s: float
-    end_s: float
-    requests: int
-    failures: int
-    error_rate: float
-    rps: float
-    latency_ms: _Latency
-    server: dict
-
-
-class _Document(BaseModel):
-    model_config = ConfigDict(extra="allow")
-    schema_version: int
-    profile: str
-    target: str
-    tier: str | None
-    started_at: str
-    duration_s: float
-    valid: bool
-    invalid_reasons: list[str]
-    model: str
-    offered_rps: float | None
-    achieved_rps: float
-    summary: _Summary
-    endpoints: list[_Endpoint]
-    steps: list[_Step]
-    timeseries: list[dict]
-    server: dict | None
-    generator: dict
-    config: dict
-
-
-def load_results(path) -> dict:
-    """A results.json (or a folder holding one), validated; anything unusable is a ConfigError."""
-    p = Path(path)
-    if p.is_dir():
-        p = p / "results.json"
-    try:
-        doc = json.loads(p.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError("results file not found", path=str(p), hint="give a results.json from hmb-ops loadtest") from None
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise ConfigError(f"not a readable JSON document ({exc.__class__.__name__})", path=str(p)) from None
-    if not isinstance(doc, dict):
-        raise ConfigError("expected a JSON object", path=str(p))
-    if doc.get("schema_version") != SCHEMA_VERSION:
-        raise ConfigError(f"unsupported schema_version {doc.get('schema_version')!r}; expected {SCHEMA_VERSION}",
-                          path=str(p))
-    try:
-        _Document.model_validate(doc)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        where = ".".join(str(x) for x in err["loc"])
-        raise ConfigError(f"{err['msg']}", path=str(p), field=where,
-                          hint="the file is not a results document from hmb-ops loadtest") from None
-    return doc
+    (out_dir / "report.html").write_text(render(doc))

@@ -1,21 +1,52 @@
-"""Renderings of one results document: console, Markdown, JUnit XML, HTML, JSON, PNG chart."""
+"""Every rendering of every document hmb-ops writes (load results, capacity, claims): console,
+Markdown, JUnit XML, HTML, JSON and PNG. `loadtest`, `capacity`, `capacity claims` and `report`
+all render through here."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from hmb_ops.documents import Document
+    from hmb_ops.gates.verdict import Verdict
+
+FORMATS = ("console", "md", "junit", "html", "json")
 
 
-def render_results(fmt: str, results: dict, verdict=None) -> str:
-    """Text of one results document in a format: console, md, junit, html or json."""
+def render(fmt: str, doc: Document, verdict: Verdict | None = None) -> str:
+    """Text of one document in a format: console, md, junit, html or json."""
     if fmt == "md":
-        from .markdown import render
+        from .markdown import render as text
     elif fmt == "junit":
-        from .junit import render
+        from .junit import render as text
     elif fmt == "html":
-        from .html import render
+        from .html import render as text
     elif fmt == "json":
-        import json
-
-        doc = {"schema_version": 1, "results": results, "verdict": verdict.to_dict() if verdict else None}
-        return json.dumps(doc, indent=2) + "\n"
+        return _json(doc, verdict)
     else:
-        from .console import render_text
+        from .console import render_text as text
+    return text(doc, verdict)
 
-        return render_text(results, verdict)
-    return render(results, verdict)
+
+def _json(doc: Document, verdict: Verdict | None) -> str:
+    import json
+
+    from hmb_ops.documents import SCHEMA_VERSION
+
+    if doc.kind != "loadtest":
+        # Capacity and claims documents are judged by nothing here: the document itself is the answer.
+        return doc.model_dump_json(indent=2) + "\n"
+    out = {"schema_version": SCHEMA_VERSION, "results": doc.model_dump(mode="json"),
+           "verdict": verdict.to_dict() if verdict else None}
+    return json.dumps(out, indent=2) + "\n"
+
+
+def describe(doc: Document) -> str:
+    """One line saying which document this is, e.g. 'capacity document (3 tiers)'."""
+    if doc.kind == "capacity":
+        n = len(doc.tiers)
+        return f"capacity document ({n} tier{'s' if n != 1 else ''})"
+    if doc.kind == "claims":
+        n = len(doc.claims)
+        return f"claims document ({n} claim{'s' if n != 1 else ''})"
+    return f"load test results (profile {doc.profile}, {doc.summary.requests} requests)"

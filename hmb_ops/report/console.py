@@ -1,35 +1,54 @@
-"""The results and the verdict on a rich console (the human view of `report` and `loadtest`)."""
+"""Every document on a rich console: the human view of `report`, `loadtest`, `capacity` and `claims`.
+
+`table` is the one rich table helper of hmb-ops; `render_text` renders any document (load results
+with their verdict, capacity, claims) to plain text.
+"""
 
 from __future__ import annotations
 
-from hmb_ops.gates.verdict import Verdict
+import io
+from typing import TYPE_CHECKING
 
 from . import fmt
 
+if TYPE_CHECKING:
+    from hmb_ops.documents import CapacityDocument, ClaimsDocument, Document, Results
+    from hmb_ops.gates.verdict import Verdict
 
-def _table(title, header, rows):
+
+def table(title: str | None, header, rows, *, no_wrap: bool = False, numeric: bool = True, none: str = "–"):
+    """A rich Table: the first column left, the others right-aligned when `numeric`; None shows as `none`."""
     from rich.table import Table
 
     t = Table(title=title, header_style="bold", title_justify="left")
     for i, h in enumerate(header):
-        t.add_column(h, justify="left" if i == 0 else "right")
+        t.add_column(str(h), justify="right" if numeric and i else "left", no_wrap=no_wrap)
     for r in rows:
-        t.add_row(*[str(v) for v in r])
+        t.add_row(*[none if v is None else str(v) for v in r])
     return t
 
 
-def render(console, results: dict, verdict: Verdict | None = None) -> None:
-    facts = _table(f"hmb-ops results: {results.get('profile')}", ["", ""], fmt.run_facts(results))
-    console.print(facts)
-    console.print(_table("latency (ms)", fmt.latency_header(), [fmt.latency_cells(results.get("summary") or {})]))
-    if results.get("endpoints"):
-        console.print(_table("endpoints", fmt.ENDPOINT_HEADER + [f"{h} ms" for h in fmt.latency_header()],
-                             fmt.endpoint_rows(results)))
-    if results.get("steps"):
-        console.print(_table("steps", fmt.STEP_HEADER, fmt.step_rows(results)))
+def render(console, doc: Document, verdict: Verdict | None = None) -> None:
+    """Print one document on a rich console."""
+    if doc.kind == "capacity":
+        _capacity(console, doc)
+    elif doc.kind == "claims":
+        _claims(console, doc)
+    else:
+        _results(console, doc, verdict)
+
+
+def _results(console, results: Results, verdict: Verdict | None) -> None:
+    console.print(table(f"hmb-ops results: {results.profile}", ["", ""], fmt.run_facts(results), numeric=False))
+    console.print(table("latency (ms)", fmt.latency_header(), [fmt.latency_cells(results.summary)]))
+    if results.endpoints:
+        console.print(table("endpoints", fmt.ENDPOINT_HEADER + [f"{h} ms" for h in fmt.latency_header()],
+                            [fmt.summary_row(results), *fmt.endpoint_rows(results)]))
+    if results.steps:
+        console.print(table("steps (ramp excluded)", fmt.STEP_HEADER, fmt.step_rows(results)))
     rows = fmt.check_rows(verdict)
     if rows:
-        console.print(_table("checks", ["check", "measured", "result"], rows))
+        console.print(table("checks", ["check", "measured", "result"], rows))
     if verdict is not None:
         for note in verdict.notes:
             console.print(f"note: {note}", markup=False)
@@ -38,11 +57,37 @@ def render(console, results: dict, verdict: Verdict | None = None) -> None:
             console.print(verdict.headline(), style=style, markup=False)
 
 
-def render_text(results: dict, verdict: Verdict | None = None, width: int = 170) -> str:
-    import io
+def _capacity(console, doc: CapacityDocument) -> None:
+    console.print(table(fmt.capacity_title(doc), fmt.CAPACITY_HEADER, fmt.capacity_rows(doc), no_wrap=True))
+    for line in fmt.capacity_lines(doc):
+        console.print(line, markup=False)
+    console.print("Users model (every assumption):", markup=False)
+    for a in doc.assumptions:
+        console.print(f"  - {a}", markup=False)
+    for n in doc.notes:
+        console.print(f"note: {n}", markup=False)
+    console.print("Conditions: " + fmt.conditions_text(doc.conditions), markup=False)
+    if doc.chart:
+        console.print(f"chart: {doc.chart}", markup=False)
+    if doc.out_dir:
+        console.print(f"report: {doc.out_dir}/capacity.json", markup=False)
 
+
+def _claims(console, doc: ClaimsDocument) -> None:
+    console.print(table("The seed's claims, measured", fmt.CLAIMS_HEADER, fmt.claims_rows(doc), no_wrap=True))
+    for cl in doc.claims:
+        console.print(f"{cl.name}: {cl.detail}", markup=False)
+        console.print("  conditions: " + ", ".join(f"{k}={v}" for k, v in cl.conditions.items()), markup=False)
+    console.print("Machine: " + fmt.conditions_text(doc.conditions), markup=False)
+    for n in doc.notes:
+        console.print(f"note: {n}", markup=False)
+    if doc.out_dir:
+        console.print(f"runs: {doc.out_dir}", markup=False)
+
+
+def render_text(doc: Document, verdict: Verdict | None = None, width: int = 170) -> str:
     from rich.console import Console
 
-    c = Console(record=True, width=width, file=io.StringIO(), color_system=None)
-    render(c, results, verdict)
+    c = Console(record=True, width=width, file=io.StringIO(), color_system=None, highlight=False)
+    render(c, doc, verdict)
     return "\n".join(line.rstrip() for line in c.export_text().splitlines()) + "\n"

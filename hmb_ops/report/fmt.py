@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from hmb_ops.documents import CapacityDocument, CapacityTier, ClaimsDocument, Generator, Results
+
 LAT_KEYS = ("p50", "p90", "p95", "p99", "p999", "max", "mean")
 
 
@@ -24,20 +29,38 @@ def num(value, digits: int = 1) -> str:
     return f"{float(value):.{digits}f}"
 
 
-def run_facts(results: dict) -> list[tuple[str, str]]:
-    s = results.get("summary") or {}
-    facts = [("profile", str(results.get("profile"))), ("tier", str(results.get("tier") or "–")),
-             ("target", str(results.get("target") or "–")), ("started", str(results.get("started_at") or "–")),
-             ("duration", f"{num(results.get('duration_s'))} s"), ("model", str(results.get("model") or "closed")),
-             ("requests", num(s.get("requests"))), ("failures", num(s.get("failures"))),
-             ("error rate", pct(s.get("error_rate"))), ("throughput", f"{num(s.get('rps'))} req/s")]
-    kinds = {k: v for k, v in sorted((s.get("failures_by_kind") or {}).items()) if v}
+def users(n: float) -> str:
+    """A user count people can read at a glance: 950, 12K, 1.20M."""
+    if n >= 1_000_000:
+        return f"{n / 1_000_000:.2f}M"
+    if n >= 10_000:
+        return f"{n / 1000:.0f}K"
+    return f"{n:,.0f}"
+
+
+# -- load results ---------------------------------------------------------------------------------
+def generator_text(g: Generator) -> str:
+    """The load generator's own cost in words (above ~90 % of a core it, not the server, was measured)."""
+    per_request = f", {g.cpu_ms_per_request} ms CPU per request" if g.cpu_ms_per_request is not None else ""
+    return (f"{g.processes} process{'es' if g.processes != 1 else ''}, CPU max {num(g.cpu_percent_max)} % "
+            f"mean {num(g.cpu_percent_mean)} % of a core{per_request}")
+
+
+def run_facts(results: Results) -> list[tuple[str, str]]:
+    s = results.summary
+    facts = [("profile", results.profile), ("tier", results.tier or "–"), ("target", results.target or "–"),
+             ("started", results.started_at or "–"), ("duration", f"{num(results.duration_s)} s"),
+             ("model", results.model or "closed"), ("requests", num(s.requests)), ("failures", num(s.failures)),
+             ("error rate", pct(s.error_rate)), ("throughput", f"{num(s.rps)} req/s")]
+    kinds = {k: v for k, v in sorted(s.failures_by_kind.items()) if v}
     if kinds:  # a redirect, 429 or timeout is a different problem from a 500: name them
         facts.insert(8, ("failures by kind", ", ".join(f"{k}={num(v)}" for k, v in kinds.items())))
-    if results.get("offered_rps") is not None:
-        facts.append(("offered / achieved", f"{num(results.get('offered_rps'))} / {num(results.get('achieved_rps'))} req/s"))
-    valid = results.get("valid", True) is not False
-    facts.append(("valid", "yes" if valid else "NO: " + "; ".join(results.get("invalid_reasons") or [])))
+    if results.offered_rps is not None:
+        facts.append(("offered / achieved", f"{num(results.offered_rps)} / {num(results.achieved_rps)} req/s"))
+    facts.append(("generator", generator_text(results.generator)))
+    facts.append(("valid", "yes" if results.valid else "NO: " + "; ".join(results.invalid_reasons)))
+    if results.interrupted:
+        facts.append(("interrupted", "yes: partial results"))
     return facts
 
 
@@ -45,28 +68,28 @@ def latency_header() -> list[str]:
     return ["p50", "p90", "p95", "p99", "p99.9", "max", "mean"]
 
 
-def latency_cells(block: dict) -> list[str]:
-    lat = block.get("latency_ms") or {}
-    return [ms(lat.get(k)) for k in LAT_KEYS]
+def latency_cells(block) -> list[str]:
+    """The latency percentiles of a Summary, Endpoint or Step."""
+    return [ms(getattr(block.latency_ms, k)) for k in LAT_KEYS]
 
 
-def endpoint_rows(results: dict) -> list[list[str]]:
+def summary_row(results: Results) -> list[str]:
+    s = results.summary
+    return ["TOTAL", num(s.requests), num(s.failures), pct(s.error_rate), num(s.rps), *latency_cells(s)]
+
+
+def endpoint_rows(results: Results) -> list[list[str]]:
+    return [[e.name, num(e.requests), num(e.failures), pct(e.error_rate), num(e.rps), *latency_cells(e)]
+            for e in results.endpoints]
+
+
+def step_rows(results: Results) -> list[list[str]]:
     rows = []
-    for e in results.get("endpoints") or []:
-        rows.append([str(e.get("name")), num(e.get("requests")), num(e.get("failures")), pct(e.get("error_rate")),
-                     num(e.get("rps")), *latency_cells(e)])
-    return rows
-
-
-def step_rows(results: dict) -> list[list[str]]:
-    rows = []
-    for st in results.get("steps") or []:
-        srv = st.get("server") or {}
-        lat = st.get("latency_ms") or {}
-        rows.append([str(st.get("index")), num(st.get("users")), num(st.get("rps")), ms(lat.get("p50")),
-                     ms(lat.get("p95")), ms(lat.get("p99")), pct(st.get("error_rate")),
-                     num(srv.get("cpu_percent_per_worker")), num(srv.get("rss_mb_per_worker")),
-                     num(srv.get("db_connections"))])
+    for st in results.steps:
+        srv, lat = st.server, st.latency_ms
+        rows.append([str(st.index), num(st.users), num(st.rps), ms(lat.p50), ms(lat.p95), ms(lat.p99),
+                     pct(st.error_rate), num(srv.cpu_percent_per_worker), num(srv.rss_mb_per_worker),
+                     num(srv.db_connections)])
     return rows
 
 
@@ -90,3 +113,67 @@ def check_rows(verdict) -> list[list[str]]:
         shown = f"{c.ratio:.2f}× (allowed {'≤' if c.metric != 'rps' else '≥'} {c.limit:g}×)" if c.ratio is not None else "n/a"
         rows.append([c.name, shown, "pass" if c.passed else "FAIL"])
     return rows
+
+
+# -- capacity -------------------------------------------------------------------------------------
+CAPACITY_HEADER = ["tier", "w×t", "sustainable req/s", "knee users", "p95 ms", "CPU %/worker", "RSS MB/worker",
+                   "DB conns", "users supported", "headroom", "USL peak (req/s @ users)", "valid"]
+
+
+def capacity_title(doc: CapacityDocument) -> str:
+    return (f"Capacity per tier (SLO: {', '.join(doc.slo)}; target {doc.target_users:,} users "
+            f"= {doc.target_rps:.1f} req/s at the peak hour)")
+
+
+def usl_peak(t: CapacityTier) -> str:
+    fit = t.usl
+    if not fit.ok:
+        return "n/a (<6 steps)"
+    if fit.quality == "poor":
+        return f"poor fit (R² {fit.r_squared:.2f})"
+    if fit.n_max is not None and fit.x_max is not None:
+        return f"{fit.x_max:.0f} @ {fit.n_max:g}"
+    return "no peak in reach"
+
+
+def capacity_rows(doc: CapacityDocument) -> list[list[str]]:
+    rows = []
+    for t in doc.tiers:
+        # When the SLO held at every step the knee was not reached: the figures are lower bounds.
+        at_least = "≥" if t.knee.slo_held_throughout else ""
+        rows.append([t.tier, f"{t.workers or '?'}×{t.threads or '?'}", f"{at_least}{t.sustainable_rps:.1f}",
+                     f"{t.knee_users:g}" if t.knee_users is not None else "none", ms(t.p95_ms_at_knee),
+                     num(t.cpu_percent_per_worker), num(t.rss_mb_per_worker), num(t.db_connections, 0),
+                     at_least + users(t.users_supported),
+                     f"{at_least}{t.headroom:.2f}×" if t.headroom is not None else "–", usl_peak(t),
+                     "yes" if t.valid else "NO"])
+    return rows
+
+
+def capacity_lines(doc: CapacityDocument) -> list[str]:
+    """The words under the tier table: how each knee was found, the USL fit, every assumption."""
+    lines = []
+    for t in doc.tiers:
+        lines.append(f"{t.tier}: {t.knee.reason}")
+        fit = t.usl
+        if fit.ok and fit.sigma is not None and fit.kappa is not None and fit.lambda_ is not None:
+            lines.append(f"{t.tier}: USL σ={fit.sigma:.4f} κ={fit.kappa:.6f} λ={fit.lambda_:.2f} req/s per user; "
+                         f"{fit.reason}")
+    return lines
+
+
+def conditions_text(conditions: dict) -> str:
+    return ", ".join(f"{k}={v}" for k, v in conditions.items() if k != "files")
+
+
+# -- claims ---------------------------------------------------------------------------------------
+CLAIMS_HEADER = ["claim", "seed says", "claimed", "measured", "verdict"]
+
+
+def claim_verdict(holds: bool | None) -> str:
+    return "not measured" if holds is None else ("holds" if holds else "does NOT hold")
+
+
+def claims_rows(doc: ClaimsDocument) -> list[list[str]]:
+    return [[c.name, c.claim, c.claimed, f"{c.measured:.2f}x" if c.measured is not None else "–",
+             claim_verdict(c.holds)] for c in doc.claims]

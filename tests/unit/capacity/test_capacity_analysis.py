@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from hmb_ops.capacity import knee, usl, users
+from hmb_ops.documents import Latency, Step
 from hmb_ops.errors import ConfigError, UsageError
 
 
@@ -13,7 +14,7 @@ def _line_at(points, x):
 
 
 def test_knee_is_the_highest_step_meeting_the_slo(step_results):
-    k = knee.find_knee(step_results["steps"], knee.slo_for_steps(["p95<100ms"]))
+    k = knee.find_knee(step_results.steps, knee.slo_for_steps(["p95<100ms"]))
     assert k.step.users == 80 and k.step.rps == pytest.approx(187.3)
     # p95 88.04 ms at 80 users, 116.09 at 100: 100 ms is crossed 42.6 % of the way.
     crossing = 80 + 20 * (100 - 88.04) / (116.09 - 88.04)
@@ -32,7 +33,7 @@ def test_knee_is_the_highest_step_meeting_the_slo(step_results):
 def test_error_limit_is_added_when_the_slo_has_none(step_results):
     slo = knee.slo_for_steps(["p95<1s"])
     assert [t.name for t in slo] == ["p95<1000ms", "error_rate<1%"]
-    k = knee.find_knee(step_results["steps"], slo)
+    k = knee.find_knee(step_results.steps, slo)
     assert k.step.users == 100  # 0.4 % errors pass, 3 % at 120 users does not
     assert "error_rate<1%: 3%" in k.reason
     # The 120-user step failed by errors: no latency crossing to interpolate, and its throughput
@@ -43,8 +44,11 @@ def test_error_limit_is_added_when_the_slo_has_none(step_results):
 
 
 def _steps(points, errors=None):
-    return [{"index": i, "users": u, "rps": x, "latency_ms": {"p95": p, "p99": 1.5 * p},
-             "error_rate": (errors or {}).get(u, 0.0)} for i, (u, x, p) in enumerate(points)]
+    def lat(p):
+        return Latency(p50=0.5 * p, p90=0.9 * p, p95=p, p99=1.5 * p, p999=2 * p, max=2 * p, mean=0.6 * p)
+
+    return [Step(index=i, users=u, start_s=0, end_s=1, requests=0, failures=0, rps=x, latency_ms=lat(p),
+                 error_rate=(errors or {}).get(u, 0.0)) for i, (u, x, p) in enumerate(points)]
 
 
 def test_sustainable_rps_is_read_where_the_slo_breaks():
@@ -80,15 +84,15 @@ def test_sustainable_rps_stays_at_the_knee_without_a_latency_crossing():
 
 
 def test_no_step_passing_and_all_passing(step_results):
-    none = knee.find_knee(step_results["steps"], knee.slo_for_steps(["p95<5ms"]))
+    none = knee.find_knee(step_results.steps, knee.slo_for_steps(["p95<5ms"]))
     assert none.step is None and none.sustainable_rps == 0 and "no step met the SLO" in none.reason
-    everything = knee.find_knee(step_results["steps"], knee.slo_for_steps(["p95<10s", "error_rate<5%"]))
+    everything = knee.find_knee(step_results.steps, knee.slo_for_steps(["p95<10s", "error_rate<5%"]))
     assert everything.slo_held_throughout and "at least" in everything.reason
 
 
 def test_noisy_run_is_flagged(step_results):
-    step_results["steps"][1]["latency_ms"]["p95"] = 500.0
-    k = knee.find_knee(step_results["steps"], knee.slo_for_steps(["p95<100ms"]))
+    step_results.steps[1].latency_ms.p95 = 500.0
+    k = knee.find_knee(step_results.steps, knee.slo_for_steps(["p95<100ms"]))
     assert k.step.users == 80 and k.non_monotonic and "noisy" in k.reason
 
 
@@ -98,7 +102,7 @@ def test_per_endpoint_slo_cannot_judge_steps():
 
 
 def test_usl_recovers_known_parameters(step_results):
-    fit = usl.fit_steps(step_results["steps"])
+    fit = usl.fit_steps(step_results.steps)
     assert fit.ok
     assert fit.sigma == pytest.approx(0.02, rel=0.05)
     assert fit.kappa == pytest.approx(0.0002, rel=0.05)
@@ -115,7 +119,7 @@ def test_usl_linear_scaling_has_no_peak():
 
 
 def test_usl_refuses_fewer_than_six_points(step_results):
-    fit = usl.fit_steps(step_results["steps"][:5])
+    fit = usl.fit_steps(step_results.steps[:5])
     assert not fit.ok and fit.sigma is None
     assert "5 load steps" in fit.reason and "at least 6" in fit.reason and "knee alone" in fit.reason
 

@@ -1,9 +1,8 @@
-import json
-
 import pytest
 
-from hmb_ops.gates import baseline as bl
+from hmb_ops.documents import read_results
 from hmb_ops.errors import UsageError
+from hmb_ops.gates import baseline as bl
 
 
 def test_identical_results_pass(ci_results):
@@ -13,8 +12,8 @@ def test_identical_results_pass(ci_results):
 
 
 def test_latency_growth_beyond_tolerance_fails(ci_results):
-    base = json.loads(json.dumps(ci_results))
-    ci_results["summary"]["latency_ms"]["p95"] = base["summary"]["latency_ms"]["p95"] * 1.25
+    base = ci_results.model_copy(deep=True)
+    ci_results.summary.latency_ms.p95 = base.summary.latency_ms.p95 * 1.25
     out = {c.metric: c for c in bl.compare(ci_results, base)}
     assert not out["p95"].passed and out["p95"].ratio == pytest.approx(1.25)
     assert out["p99"].passed
@@ -22,8 +21,8 @@ def test_latency_growth_beyond_tolerance_fails(ci_results):
 
 
 def test_throughput_drop_beyond_tolerance_fails(ci_results):
-    base = json.loads(json.dumps(ci_results))
-    ci_results["summary"]["rps"] = base["summary"]["rps"] * 0.75
+    base = ci_results.model_copy(deep=True)
+    ci_results.summary.rps = base.summary.rps * 0.75
     out = {c.metric: c for c in bl.compare(ci_results, base)}
     assert not out["rps"].passed
     assert {c.metric: c for c in bl.compare(ci_results, base, throughput_tolerance=0.7)}["rps"].passed
@@ -44,5 +43,5 @@ def test_nonsense_tolerances_are_bad_input(ci_results, lat, thr):
 
 def test_save_writes_a_readable_copy(tmp_path, ci_results):
     path = bl.save(ci_results, tmp_path / "sub" / "base.json")
-    assert json.loads(path.read_text()) == ci_results
+    assert read_results(path) == ci_results
     assert [p.name for p in path.parent.iterdir()] == ["base.json"]

@@ -32,8 +32,8 @@ def test_breach_exits_1_and_names_it(tmp_path, ci_results, capsys):
 
 
 def test_invalid_results_refuse_to_pass_unless_allowed(tmp_path, ci_results):
-    ci_results["valid"] = False
-    ci_results["invalid_reasons"] = ["generator CPU 97% > 90%"]
+    ci_results.valid = False
+    ci_results.invalid_reasons = ["generator CPU 97% > 90%"]
     assert run_gates(GateOptions(checks=("p95<100ms",)), ci_results, tmp_path) == 1
     failure = ET.parse(tmp_path / "junit.xml").getroot().find(".//failure")
     assert "generator CPU 97%" in failure.get("message")
@@ -41,7 +41,7 @@ def test_invalid_results_refuse_to_pass_unless_allowed(tmp_path, ci_results):
 
 
 def test_no_checks_passes_and_still_writes_the_summary(tmp_path, ci_results):
-    ci_results["valid"] = False
+    ci_results.valid = False
     assert run_gates(GateOptions(), ci_results, tmp_path) == 0
     assert "No thresholds" in (tmp_path / "summary.md").read_text()
 
@@ -66,14 +66,14 @@ def test_explicit_output_paths_win(tmp_path, ci_results):
 
 def test_baseline_regression_and_save(tmp_path, ci_results, write_json):
     base_path = write_json(ci_results, "base.json")
-    worse = json.loads(json.dumps(ci_results))
-    worse["summary"]["rps"] = ci_results["summary"]["rps"] * 0.5
+    worse = ci_results.model_copy(deep=True)
+    worse.summary.rps = ci_results.summary.rps * 0.5
     assert run_gates(GateOptions(baseline=str(base_path)), worse, tmp_path) == 1
     names = [c.get("name") for c in ET.parse(tmp_path / "junit.xml").getroot().findall(".//testcase")]
     assert names == ["results are valid", "baseline p95", "baseline p99", "baseline rps"]
     saved = tmp_path / "new-base.json"
     assert run_gates(GateOptions(baseline=str(base_path), save_baseline=str(saved)), ci_results, tmp_path) == 0
-    assert json.loads(saved.read_text())["summary"] == ci_results["summary"]
+    assert json.loads(saved.read_text())["summary"] == ci_results.summary.model_dump()
 
 
 def test_baseline_from_another_profile_is_exit_2(tmp_path, ci_results, step_results, write_json):

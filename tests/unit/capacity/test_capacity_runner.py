@@ -5,32 +5,39 @@ import json
 import pytest
 
 from hmb_ops.capacity import claims, knee, runner, users
+from hmb_ops.documents import Claim, ClaimsDocument, read_document
 from hmb_ops.errors import UsageError
-from hmb_ops.report.capacity_view import render_capacity, render_claims
+from hmb_ops.report import render
+
+
+def render_capacity(doc):
+    return render("console", doc)
 
 
 def _cap(doc, slo=("p95<100ms",)):
-    return runner.analyse(doc, knee.slo_for_steps(slo), users.load_model(), tier=doc["tier"], results_path="r.json")
+    return runner.analyse(doc, knee.slo_for_steps(slo), users.load_model(), tier=doc.tier, results_path="r.json")
 
 
 def test_analyse_reads_the_knee_step_server_figures(step_results):
     cap = _cap(step_results)
-    d = cap.to_dict()
+    d = cap.to_document()
     # The knee step measured 187.3 req/s; the line through 60-100 users reads 184.06 at 88.5 users,
     # where p95 crosses 100 ms (both worked out in test_capacity_analysis).
-    assert d["sustainable_rps"] == pytest.approx(184.0644) and d["knee_users"] == 80
-    assert d["p95_ms_at_knee"] == pytest.approx(88.04) and d["knee"]["knee_step_rps"] == 187.3
-    assert d["cpu_percent_per_worker"] == pytest.approx(71.6) and d["db_connections"] == 12
-    assert d["users_supported"] == 184064 and d["headroom"] == pytest.approx(1.840644)
-    assert d["usl"]["ok"] and d["workers"] == 4 and d["threads"] == 4
+    assert d.sustainable_rps == pytest.approx(184.0644) and d.knee_users == 80
+    assert d.p95_ms_at_knee == pytest.approx(88.04) and d.knee.knee_step_rps == 187.3
+    assert d.cpu_percent_per_worker == pytest.approx(71.6) and d.db_connections == 12
+    assert d.users_supported == 184064 and d.headroom == pytest.approx(1.840644)
+    assert d.usl.ok and d.workers == 4 and d.threads == 4
 
 
 def test_report_writes_json_and_chart(tmp_path, step_results):
     slo = knee.slo_for_steps(["p95<100ms"])
     rep = runner.finish([_cap(step_results)], slo, users.load_model(), 50_000, tmp_path, {"machine": "test"})
     saved = json.loads((tmp_path / "capacity.json").read_text())
+    assert saved["schema_version"] == 1 and saved["kind"] == "capacity"
     assert saved["target_users"] == 50_000 and saved["target_rps"] == pytest.approx(50.0)
     assert saved["tiers"][0]["headroom"] == pytest.approx(3.681288)
+    assert read_document(tmp_path / "capacity.json") == rep  # what was written reads back as the same document
     assert (tmp_path / "capacity.png").read_bytes().startswith(b"\x89PNG")
     text = render_capacity(rep)
     assert "default" in text and "184.1" in text and "3.68×" in text
@@ -38,7 +45,7 @@ def test_report_writes_json_and_chart(tmp_path, step_results):
 
 
 def test_fewer_steps_than_the_fit_needs_reports_the_knee_alone(tmp_path, step_results):
-    step_results["steps"] = step_results["steps"][:4]
+    step_results.steps = step_results.steps[:4]
     cap = _cap(step_results)
     assert not cap.fit.ok and cap.knee.step.users == 60
     rep = runner.finish([cap], knee.slo_for_steps(["p95<100ms"]), users.load_model(), None, tmp_path, {})
@@ -96,9 +103,7 @@ def test_run_capacity_drives_run_load_per_tier(tmp_path, step_results):
 
     def fake_run_load(req, progress=None):
         seen.append(req)
-        doc = json.loads(json.dumps(step_results))
-        doc["tier"] = req.tier
-        return doc
+        return step_results.model_copy(update={"tier": req.tier}, deep=True)
 
     req = runner.CapacityRequest(tiers=("small", "default"), slo=("p95<100ms",), model=users.load_model(),
                                  stages=((10, 5.0), (20, 5.0)), out_dir=str(tmp_path), state_dir=str(tmp_path))
@@ -130,12 +135,13 @@ def test_claims_bad_input(kw, fragment):
 
 
 def test_claims_view():
-    rep = claims.ClaimsReport((
-        claims.Claim("workers", "Workers: 4 (was 2) — 2x capacity increase", "2x", 2.0, 1.12, False,
-                     "throughput at saturation: ...", {"tier": "default", "users": 24}),
-        claims.Claim("indexes", "Feed: 10-50x faster", "10–50x", 10.0, None, None, "not run", {})),
-        {"machine": "vm", "cpus": 2}, "/tmp/x")
-    text = render_claims(rep)
+    rep = ClaimsDocument(claims=[
+        Claim(name="workers", claim="Workers: 4 (was 2) — 2x capacity increase", claimed="2x", claimed_low=2.0,
+              measured=1.12, holds=False, detail="throughput at saturation: ...",
+              conditions={"tier": "default", "users": 24}),
+        Claim(name="indexes", claim="Feed: 10-50x faster", claimed="10–50x", claimed_low=10.0, detail="not run")],
+        conditions={"machine": "vm", "cpus": 2}, out_dir="/tmp/x")
+    text = render("console", rep)
     assert "1.12x" in text and "does NOT hold" in text and "not measured" in text and "cpus=2" in text
 
 

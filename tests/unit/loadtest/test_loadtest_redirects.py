@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from hmb_ops.loadtest.orchestrate import shown_url
 from hmb_ops.loadtest.profiles import build_plan
-from hmb_ops.loadtest.results import build_document, render_html
+from hmb_ops.loadtest.results import build_document
 from hmb_ops.loadtest.runner import Collected
 from hmb_ops.report import fmt
 
@@ -43,23 +43,22 @@ def test_every_3xx_status_is_the_redirect_failure_kind():
 
 def test_redirects_make_the_run_not_valid_and_are_counted_as_failures():
     doc = _doc({"redirect": 10})
-    s = doc["summary"]
-    assert s["requests"] == 30 and s["failures"] == 30 and s["error_rate"] == 1.0
-    assert s["failures_by_kind"]["redirect"] == 30
-    assert doc["valid"] is False
-    assert doc["invalid_reasons"][0].startswith("30 of 30 answers were redirects (3xx, not followed)")
-    assert "--target" in doc["invalid_reasons"][0]
+    s = doc.summary
+    assert s.requests == 30 and s.failures == 30 and s.error_rate == 1.0
+    assert s.failures_by_kind["redirect"] == 30
+    assert doc.valid is False
+    assert doc.invalid_reasons[0].startswith("30 of 30 answers were redirects (3xx, not followed)")
+    assert "--target" in doc.invalid_reasons[0]
 
 
 def test_a_single_redirect_is_enough_but_other_failures_keep_the_run_valid():
-    assert _doc({"redirect": 1})["valid"] is False
+    assert _doc({"redirect": 1}).valid is False
     ok = _doc({"http_500": 2, "timeout": 1})
-    assert ok["valid"] is True and "redirect" not in ok["summary"]["failures_by_kind"]
+    assert ok.valid is True and "redirect" not in ok.summary.failures_by_kind
 
 
 def test_every_rendering_names_the_redirect_kind():
     doc = _doc({"redirect": 4, "http_500": 1})
-    assert "Failures by kind: http_500=3, redirect=12" in render_html(doc)
     facts = dict(fmt.run_facts(doc))
     assert facts["failures by kind"] == "http_500=3, redirect=12"
     assert facts["valid"].startswith("NO: 12 of 30 answers were redirects")
@@ -67,12 +66,12 @@ def test_every_rendering_names_the_redirect_kind():
     assert "failures by kind" not in clean and clean["valid"] == "yes"
 
 
-def test_console_summary_prints_the_kind(capsys):
-    from hmb_ops.cli.loadtest import summary
+@pytest.mark.parametrize("fmt_name", ["console", "md"])
+def test_the_report_views_print_the_kind(fmt_name):
+    from hmb_ops.report import render
 
-    summary(_doc({"redirect": 2}))
-    out = capsys.readouterr().out
-    assert "failures by kind: redirect=6" in out and "NOT VALID: 6 of 30 answers were redirects" in out
+    out = render(fmt_name, _doc({"redirect": 2}))
+    assert "redirect=6" in out and "NO: 6 of 30 answers were redirects" in out
 
 
 @pytest.mark.parametrize("url, shown", [
