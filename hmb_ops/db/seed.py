@@ -834,7 +834,7 @@ def _seed(url: str, *, scale: str = "small", seed: int = 42, password: str = DEF
     _check_rounds(hash_rounds)
     check_password(password)
     from hmb_ops.db.connect import connect
-    from hmb_ops.refapp.auth import hash_password
+    from hmb_ops.passwords import hash_password
 
     password_hash = hash_password(password, hash_rounds)
     conn = connect(url, application_name="hmb-ops seed")
@@ -1057,7 +1057,7 @@ def _ensure_seeded(url: str, *, scale: str = "small", seed: int = 42, password: 
     check_password(password)
     from hmb_ops.db.connect import connect
     from hmb_ops.db.schema import TABLES, survey
-    from hmb_ops.refapp.auth import check_password as matches, hash_password
+    from hmb_ops.passwords import check_password as matches, hash_password
 
     conn = connect(url, application_name="hmb-ops seed")
     try:

@@ -1,4 +1,5 @@
-"""Bearer tokens (HMAC-SHA256 signed, with expiry; stdlib only) and bcrypt password checks.
+"""Bearer tokens (HMAC-SHA256 signed, with expiry; stdlib only) and the bcrypt password checks of
+hmb_ops.passwords (shared with the seed, which must not import the app).
 
 A token is `base64url(json payload) "." base64url(signature)`; the payload carries the user id and
 the expiry. Checking one needs no database round trip, like the JWTs of the reference app.
@@ -7,14 +8,16 @@ the expiry. Checking one needs no database round trip, like the JWTs of the refe
 from __future__ import annotations
 
 import base64
-import functools
 import hashlib
 import hmac
 import json
 import time
 
-# The cost of the dummy hash when nothing tells the real one (the seed's default cost).
-DEFAULT_COST = 10
+# Re-exported: the routes call them as auth.check_password etc.
+from hmb_ops.passwords import DEFAULT_COST, check_password, dummy_hash, hash_cost, hash_password
+
+__all__ = ["DEFAULT_COST", "InvalidToken", "bearer", "check_password", "dummy_hash", "hash_cost", "hash_password",
+           "issue", "verify"]
 
 
 class InvalidToken(Exception):
@@ -64,37 +67,3 @@ def bearer(header: str | None) -> str:
     if scheme.lower() != "bearer" or not value.strip():
         raise InvalidToken("Authorization must be 'Bearer <token>'")
     return value.strip()
-
-
-def check_password(password: str, hashed: str) -> bool:
-    import bcrypt
-
-    try:
-        return bcrypt.checkpw(password.encode("utf-8"), hashed.encode("ascii"))
-    except (ValueError, UnicodeError):
-        return False
-
-
-def hash_password(password: str, rounds: int) -> str:
-    import bcrypt
-
-    return bcrypt.hashpw(password.encode("utf-8"), bcrypt.gensalt(rounds)).decode("ascii")
-
-
-@functools.lru_cache(maxsize=4)
-def dummy_hash(cost: int) -> str:
-    """A hash of a random password at `cost`, made once per process: checking any password against
-    it costs what checking a real account's does, and nothing matches it."""
-    import secrets
-
-    if not 4 <= cost <= 31:  # bcrypt's range; a stored hash claiming another cost is not a model
-        cost = DEFAULT_COST
-    return hash_password(secrets.token_urlsafe(16), cost)
-
-
-def hash_cost(hashed: str) -> int | None:
-    """The cost factor of a bcrypt hash ($2b$10$...), None when it is not one."""
-    parts = hashed.split("$")
-    if len(parts) >= 4 and parts[2].isdigit():
-        return int(parts[2])
-    return None
