@@ -294,7 +294,7 @@ def bench(ctx: Ctx, spec_file, runs, only, allow_table_locks, adopt, as_json):
     if as_json:
         emit_json(report.to_dict())
         return
-    table(f"each query without vs with its index ({runs} runs each, client-side ms)",
+    table(f"each query without vs with its index ({runs} runs each; client-side query time in ms: EXECUTE + fetch)",
           ["query", "table rows", "without p50 / p95", "with p50 / p95", "speedup", "target"],
           [[r.name, f"{r.rows:,}", f"{r.without_ms['p50']} / {r.without_ms['p95']}",
             f"{r.with_ms['p50']} / {r.with_ms['p95']}", f"{r.speedup}x" if r.speedup else "-",
