@@ -6,16 +6,31 @@ contain a password: build them from masked DSNs (``hmb_ops.db.dsn.mask``).
 
 from __future__ import annotations
 
-EXIT_OK = 0
-EXIT_CHECK_FAILED = 1
-EXIT_BAD_INPUT = 2
-EXIT_ENVIRONMENT = 3
+from enum import IntEnum
+
+
+class ExitStatus(IntEnum):
+    """Every exit code hmb-ops returns (the README's table); no other number is ever used."""
+
+    OK = 0
+    CHECK_FAILED = 1   # a check ran and said no (SLO breach, drift, a stopped server for `db status`)
+    BAD_INPUT = 2      # usage or configuration: fix the command line or the file
+    ENVIRONMENT = 3    # the machine or a service is unusable: database down, port taken, binary missing
+    INTERNAL = 70      # a bug in hmb-ops (EX_SOFTWARE from sysexits.h)
+    INTERRUPTED = 130  # Ctrl-C / SIGTERM (128 + SIGINT, what shells report)
+
+
+# The names the code used before the enum; the same members.
+EXIT_OK = ExitStatus.OK
+EXIT_CHECK_FAILED = ExitStatus.CHECK_FAILED
+EXIT_BAD_INPUT = ExitStatus.BAD_INPUT
+EXIT_ENVIRONMENT = ExitStatus.ENVIRONMENT
 
 
 class HmbOpsError(Exception):
     """Base class: a problem a user can cause or fix. Never shown with a traceback (unless --debug)."""
 
-    exit_code = EXIT_BAD_INPUT
+    exit_code: int = ExitStatus.BAD_INPUT
 
     def __init__(self, message: str, *, hint: str | None = None):
         super().__init__(message)
@@ -32,13 +47,13 @@ class HmbOpsError(Exception):
 class UsageError(HmbOpsError):
     """Bad input on the command line: a value out of range, conflicting options."""
 
-    exit_code = EXIT_BAD_INPUT
+    exit_code = ExitStatus.BAD_INPUT
 
 
 class ConfigError(HmbOpsError):
     """A YAML file or a spec that cannot be used: syntax, type, unknown key, unknown name."""
 
-    exit_code = EXIT_BAD_INPUT
+    exit_code = ExitStatus.BAD_INPUT
 
     def __init__(self, message: str, *, path: str | None = None, line: int | None = None,
                  field: str | None = None, hint: str | None = None):
@@ -52,13 +67,13 @@ class ConfigError(HmbOpsError):
 
 
 class InvalidDatabaseUrl(HmbOpsError):
-    exit_code = EXIT_BAD_INPUT
+    exit_code = ExitStatus.BAD_INPUT
 
 
 class EnvironmentUnusable(HmbOpsError):
     """The machine or a service is not usable: unreachable database, port in use, missing binary."""
 
-    exit_code = EXIT_ENVIRONMENT
+    exit_code = ExitStatus.ENVIRONMENT
 
 
 class DatabaseUnavailable(EnvironmentUnusable):
@@ -80,10 +95,10 @@ class LockBusy(EnvironmentUnusable):
 class CheckFailed(HmbOpsError):
     """A check ran and found problems (drift, SLO breach, verify failure). The report is already out."""
 
-    exit_code = EXIT_CHECK_FAILED
+    exit_code = ExitStatus.CHECK_FAILED
 
 
 class OperationFailed(HmbOpsError):
     """A step that was started failed in a way the user must act on (a unique build hit duplicates)."""
 
-    exit_code = EXIT_CHECK_FAILED
+    exit_code = ExitStatus.CHECK_FAILED

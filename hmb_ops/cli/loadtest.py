@@ -100,6 +100,7 @@ def loadtest(ctx: Ctx, profile, tier, target, users, spawn_rate, duration, arriv
     130 interrupted (partial results saved).
     """
     from hmb_ops.cli.gates import run_gates, validate_gates
+    from hmb_ops.errors import ExitStatus
     from hmb_ops.loadtest.api import LoadRequest, results_from_raw, run_load
 
     if gates.requested or gates.save_baseline:
@@ -121,10 +122,10 @@ def loadtest(ctx: Ctx, profile, tier, target, users, spawn_rate, duration, arriv
 
         out(render("console", doc).rstrip("\n"))
     info(f"results: {doc.out_dir}/results.json, timeseries.csv, report.html")
-    code = 0
+    code: int = ExitStatus.OK
     if gates.requested or gates.save_baseline or gates.junit or gates.summary_md:
         code = run_gates(gates, doc, doc.out_dir)
     if doc.interrupted:
         info("interrupted: partial results saved")
-        raise click.exceptions.Exit(130)
+        raise click.exceptions.Exit(ExitStatus.INTERRUPTED)
     raise click.exceptions.Exit(code)

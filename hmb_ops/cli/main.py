@@ -11,7 +11,7 @@ import click
 
 from hmb_ops import __version__
 from hmb_ops.cli.common import Ctx
-from hmb_ops.errors import EXIT_BAD_INPUT, HmbOpsError
+from hmb_ops.errors import ExitStatus, HmbOpsError
 
 # name -> (module, attribute, one-line help). Modules load only when their command runs, so
 # `hmb-ops --help` never imports locust, gevent, flask or psycopg2.
@@ -117,21 +117,22 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(exc.exit_code)
     except getattr(click.exceptions, "NoArgsIsHelpError", ()) as exc:
         click.echo(exc.ctx.get_help() if exc.ctx else str(exc))
-        sys.exit(0)
+        sys.exit(ExitStatus.OK)
     except click.UsageError as exc:
         hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx else ""
         click.echo(f"error: {exc.format_message()}{hint}", err=True)
-        sys.exit(EXIT_BAD_INPUT)
+        sys.exit(ExitStatus.BAD_INPUT)
     except click.ClickException as exc:
         click.echo(f"error: {exc.format_message()}", err=True)
-        sys.exit(exc.exit_code if exc.exit_code != 1 else EXIT_BAD_INPUT)
+        # click's own exceptions exit 1 by default, which for hmb-ops means "a check failed": they are bad input.
+        sys.exit(exc.exit_code if exc.exit_code != ExitStatus.CHECK_FAILED else ExitStatus.BAD_INPUT)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except (KeyboardInterrupt, click.Abort):
         click.echo("interrupted", err=True)
-        sys.exit(130)
+        sys.exit(ExitStatus.INTERRUPTED)
     except BrokenPipeError:
-        sys.exit(0)
+        sys.exit(ExitStatus.OK)
     except Exception as exc:  # a bug, not a user error: say so, keep it to one line unless --debug
         if debug:
             raise
@@ -140,7 +141,7 @@ def main(argv: list[str] | None = None) -> None:
         click.echo(f"error: internal error: {exc.__class__.__name__}: "
                    f"{mask_text(str(exc).splitlines()[0] if str(exc) else '', *_configured_urls(argv))} "
                    "(rerun with --debug for the traceback and report it)", err=True)
-        sys.exit(70)
+        sys.exit(ExitStatus.INTERNAL)
 
 
 if __name__ == "__main__":

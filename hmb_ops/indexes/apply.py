@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from hmb_ops.errors import EnvironmentUnusable, LockBusy, OperationFailed
+from hmb_ops.errors import EnvironmentUnusable, ExitStatus, LockBusy, OperationFailed
 from hmb_ops.indexes import ddl
 from hmb_ops.indexes.catalog import blocker_details, read_progress
 from hmb_ops.indexes.plan import Action, Plan
@@ -29,7 +29,7 @@ Progress = Callable[[dict], None]
 class ApplyInterrupted(OperationFailed):
     """Ctrl-C during apply: the running statement was cancelled server-side."""
 
-    exit_code = 130
+    exit_code = ExitStatus.INTERRUPTED
 
 
 @dataclass(frozen=True)
