@@ -3,8 +3,7 @@ a claims document (claimed against measured, with the conditions)."""
 
 from __future__ import annotations
 
-from . import fmt
-from . import html_spec as hs
+from . import fmt, html_spec as hs
 from .html_page import bullets, chart_box, para, section, sentence, table, tiles
 
 
@@ -35,7 +34,8 @@ def capacity_parts(model, doc: dict, verdict=None) -> tuple[str, str, str, list[
     charts = _capacity_charts(doc)
     tiers = doc.get("tiers") or []
     best = max(tiers, key=lambda t: t.get("sustainable_rps") or 0.0, default=None)
-    parts = [tiles([(", ".join(doc.get("slo") or []) or "–", "SLO"), (fmt.users(doc.get("target_users") or 0), "target users"),
+    parts = [tiles([(", ".join(doc.get("slo") or []) or "–", "SLO"),
+                    (fmt.users(doc.get("target_users") or 0), "target users"),
                     (f"{fmt.num(doc.get('target_rps'))} req/s", "needed at the peak hour")]
                    + ([(f"{fmt.num(best.get('sustainable_rps'))} req/s", f"best tier: {best.get('tier')}")]
                       if best else []))]
@@ -48,8 +48,8 @@ def capacity_parts(model, doc: dict, verdict=None) -> tuple[str, str, str, list[
         parts.append(section("Load against throughput and latency", "".join(chart_box(c) for c in charts)))
     invalid = [t for t in tiers if not t.get("valid")]
     if invalid:
-        parts.append(section("Not valid", bullets(f"{t.get('tier')}: {sentence('; '.join(t.get('invalid_reasons') or []))}"
-                                                  for t in invalid), cls="invalid"))
+        reasons = (f"{t.get('tier')}: {sentence('; '.join(t.get('invalid_reasons') or []))}" for t in invalid)
+        parts.append(section("Not valid", bullets(reasons), cls="invalid"))
     parts.append(section("How users are counted", bullets(doc.get("assumptions") or ["no assumption recorded"])))
     if doc.get("notes"):
         parts.append(section("Notes", bullets(sentence(n) for n in doc["notes"])))

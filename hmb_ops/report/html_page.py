@@ -39,7 +39,8 @@ tr.knee td{background:#f4ebff;font-weight:600}
 .grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(420px,1fr));gap:12px}
 .chart{min-height:120px;margin:4px 0 12px;overflow:hidden}figure{margin:0;min-width:0}
 .marks{font-size:13px;color:var(--muted);margin:2px 0 0 8px}
-.mark{margin-right:16px;white-space:nowrap}.mark i{display:inline-block;width:22px;margin:0 6px 3px 0;vertical-align:middle}
+.mark{margin-right:16px;white-space:nowrap}
+.mark i{display:inline-block;width:22px;margin:0 6px 3px 0;vertical-align:middle}
 .wrap{overflow-x:auto}
 """
 
@@ -73,10 +74,10 @@ def table(header, rows, *, row_classes=None, text_cols=(0,)) -> str:
     body = []
     for r, row in enumerate(rows):
         cells = []
-        for i, v in enumerate(row):
-            v, cls = v if isinstance(v, tuple) else (v, "pass" if v == "pass" else "fail" if v == "FAIL" else "")
-            cls = " ".join(c for c in (cls, "t" if i in text_cols else "") if c)
-            cells.append(f"<td{f' class={chr(34)}{cls}{chr(34)}' if cls else ''}>{esc(v)}</td>")
+        for i, cell in enumerate(row):
+            text, mark = cell if isinstance(cell, tuple) else (cell, {"pass": "pass", "FAIL": "fail"}.get(cell, ""))
+            cls = " ".join(c for c in (mark, "t" if i in text_cols else "") if c)
+            cells.append(f"<td{f' class={chr(34)}{cls}{chr(34)}' if cls else ''}>{esc(text)}</td>")
         rc = (row_classes or {}).get(r)
         body.append(f"<tr{f' class={chr(34)}{rc}{chr(34)}' if rc else ''}>" + "".join(cells) + "</tr>")
     return f"<div class='wrap'><table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table></div>"

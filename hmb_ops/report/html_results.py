@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import operator
 
-from . import fmt
-from . import html_results_charts as rc
+from . import fmt, html_results_charts as rc
 from .html_page import bullets, chart_box, para, section, sentence, table, tiles
 from .html_spec import latency_slo_lines
 

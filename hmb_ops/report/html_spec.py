@@ -19,12 +19,12 @@ _SLO_LATENCY = re.compile(r"^\s*(p50|p90|p95|p99|p999|max|mean)\s*(<=|<)\s*([0-9
 
 def points(xs, ys) -> list[list[float]]:
     out = []
-    for x, y in zip(xs, ys):
+    for x, y in zip(xs, ys, strict=True):
         if x is None or y is None:
             continue
-        x, y = float(x), float(y)
-        if math.isfinite(x) and math.isfinite(y):
-            out.append([x, y])
+        fx, fy = float(x), float(y)
+        if math.isfinite(fx) and math.isfinite(fy):
+            out.append([fx, fy])
     return out
 
 

@@ -9,6 +9,7 @@ the page has something to draw, and validates the outcome against the model.
 from __future__ import annotations
 
 import copy
+import itertools
 import json
 from pathlib import Path
 
@@ -24,7 +25,7 @@ def _spectrum(lat: dict) -> list[dict]:
     known = [(0.0, lat["p50"] * 0.3), (50.0, lat["p50"]), (90.0, lat["p90"]), (95.0, lat["p95"]),
              (99.0, lat["p99"]), (99.9, lat["p999"]), (100.0, lat["max"])]
     out = []
-    for (p0, v0), (p1, v1) in zip(known, known[1:]):
+    for (p0, v0), (p1, v1) in itertools.pairwise(known):
         for k in range(4):
             p = p0 + (p1 - p0) * k / 4
             out.append({"percentile": round(p, 4), "latency_ms": round(v0 + (v1 - v0) * k / 4, 3)})

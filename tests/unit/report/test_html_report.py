@@ -5,8 +5,8 @@ import re
 from html.parser import HTMLParser
 
 import pytest
-
 from e2e.report.documents import HOSTILE, capacity_document, checked_in, claims_document, current_results
+
 from hmb_ops.documents import Results
 from hmb_ops.gates import thresholds as th
 from hmb_ops.gates.verdict import judge
@@ -115,12 +115,12 @@ def test_what_is_missing_is_said_in_words():
 def test_invalid_results_give_their_reasons_as_sentences():
     doc = checked_in("results_ci.json")
     doc["valid"] = False
-    doc["invalid_reasons"] = ["generator CPU stayed above 90 % of a core from t=3 s: this run measured the load "
-                              "generator, not the server"]
+    doc["invalid_reasons"] = [("generator CPU stayed above 90 % of a core from t=3 s: this run measured the load "
+                               "generator, not the server")]
     page = render(doc)
     assert "Not valid: these figures may not measure the server" in page
-    assert "<li>Generator CPU stayed above 90 % of a core from t=3 s: this run measured the load generator, not " \
-           "the server.</li>" in page
+    assert ("<li>Generator CPU stayed above 90 % of a core from t=3 s: this run measured the load generator, not "
+            "the server.</li>") in page
     assert "Valid: the load generator" not in page
 
 
