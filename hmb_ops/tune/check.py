@@ -11,7 +11,6 @@ controlled environment, never in ours.
 from __future__ import annotations
 
 import json
-import math
 import os
 import re
 import shlex
@@ -367,9 +366,8 @@ def _resolve(surface: Surface, evaluated: dict | None, conf_name: str | None, fl
 def check_directory(directory: str | os.PathLike, *, max_connections: int | None = None,
                     memory_bytes: int | None = None, worker_memory_bytes: int | None = None,
                     timeout: float = 10) -> CheckReport:
-    from hmb_ops.tune.recommend import (DB_USABLE_FRACTION, DEPLOY_COPIES, ESTIMATED_MASTER_MEMORY,
-                                        ESTIMATED_WORKER_MEMORY, MEMORY_USABLE_FRACTION,
-                                        PG_DEFAULT_MAX_CONNECTIONS)
+    from hmb_ops.tune.budget import DB_USABLE_FRACTION, DEPLOY_COPIES, connection_budget
+    from hmb_ops.tune.recommend import ESTIMATED_MASTER_MEMORY, ESTIMATED_WORKER_MEMORY, MEMORY_USABLE_FRACTION
     from hmb_ops.resources import format_size
     from hmb_ops.tune.validate import suggest_setting, worker_class_problem
 
@@ -491,9 +489,9 @@ def check_directory(directory: str | os.PathLike, *, max_connections: int | None
                                 tuple(claims)))
 
     # Connection budget per surface.
-    conn = max_connections or PG_DEFAULT_MAX_CONNECTIONS
+    connections = connection_budget(max_connections or None)  # 0 or None: not declared
+    conn, budget = connections.max_connections, connections.budget
     conn_src = "declared" if max_connections else "assumed PostgreSQL default"
-    budget = math.floor(DB_USABLE_FRACTION * conn)
     code_pool = next((c["value"] for c in claims if c["kind"] == "code default"), None)
     docs_pool = next((c["value"] for c in claims if c["kind"] == "docs"), None)
     for s in surfaces:
@@ -507,8 +505,8 @@ def check_directory(directory: str | os.PathLike, *, max_connections: int | None
         bg_env = s.env.get(BACKGROUND_VAR, "").strip()
         background = int(bg_env) if bg_env.isdigit() else (code_background if code_background is not None
                                                              else ASSUMED_BACKGROUND)
-        peak = (workers * pool + background) * DEPLOY_COPIES
-        if peak > budget:
+        peak = connections.peak(workers, pool, background)
+        if not connections.fits(workers, pool, background):
             findings.append(Finding(
                 "budget", "db_connections",
                 f"{s.name}: ({workers} workers × pool {pool} ({pool_src}) + {background} background) × "
@@ -516,8 +514,8 @@ def check_directory(directory: str | os.PathLike, *, max_connections: int | None
                 f"({conn_src}) = {budget}; use a smaller pool, fewer workers or PgBouncer",
                 ({"surface": s.name, "peak": peak, "budget": budget},)))
         if docs_pool is not None and docs_pool != pool:
-            docs_peak = (workers * docs_pool + background) * DEPLOY_COPIES
-            if docs_peak > budget:
+            docs_peak = connections.peak(workers, docs_pool, background)
+            if not connections.fits(workers, docs_pool, background):
                 findings.append(Finding(
                     "budget", "db_connections",
                     f"{s.name}: with the documented pool of {docs_pool} per worker: ({workers} × {docs_pool} + "

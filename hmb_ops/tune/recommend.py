@@ -10,6 +10,7 @@ import math
 
 from hmb_ops.errors import ConfigError, UsageError
 from hmb_ops.resources import Resources, format_size, parse_cpus, parse_size
+from hmb_ops.tune.budget import DB_USABLE_FRACTION, DEPLOY_COPIES, PG_DEFAULT_MAX_CONNECTIONS, connection_budget
 from hmb_ops.tune.plan import APP, CPU, DB, DEFAULT, FLAG, MEMORY, PLATFORM, TIER, AppProfile, PlanValue, TunePlan
 from hmb_ops.tune.tiers import Tier
 
@@ -19,9 +20,6 @@ ESTIMATED_WORKER_MEMORY = 128 * MiB
 ESTIMATED_MASTER_MEMORY = 48 * MiB
 # Leave 10 % for the kernel, page cache and allocation spikes; an OOM kill costs more than a worker.
 MEMORY_USABLE_FRACTION = 0.9
-DB_USABLE_FRACTION = 0.8
-DEPLOY_COPIES = 2          # zero-downtime deploys run the old and the new release side by side
-PG_DEFAULT_MAX_CONNECTIONS = 100
 DEFAULT_THREADS = 4        # the seed's gthread setting
 THREADED = {"gthread"}
 
@@ -119,16 +117,15 @@ def recommend(resources: Resources, profile: AppProfile, *, tier: Tier | None = 
     conn_known = max_conn is not None
     conn_source = profile.max_connections_source if conn_known else (
         f"assumed PostgreSQL default {PG_DEFAULT_MAX_CONNECTIONS} (declare --max-connections or read it with --live-db)")
-    max_conn = max_conn if conn_known else PG_DEFAULT_MAX_CONNECTIONS
-    conn_budget = math.floor(DB_USABLE_FRACTION * max_conn)
-    db_workers = (conn_budget // DEPLOY_COPIES - background) // pool_max
+    connections = connection_budget(max_conn)
+    max_conn, conn_budget = connections.max_connections, connections.budget
+    db_workers = connections.max_workers(pool_max, background)
 
     def db_error(workers: int) -> ConfigError:
-        per_copy = workers * pool_max + background
-        fit_pool = max(0, (conn_budget // DEPLOY_COPIES - background) // max(1, workers))
+        fit_pool = connections.max_pool(workers, background)
         return ConfigError(
             f"database connections over budget: ({workers} workers × pool max {pool_max} + {background} "
-            f"background) × {DEPLOY_COPIES} during deploys = {per_copy * DEPLOY_COPIES} > "
+            f"background) × {DEPLOY_COPIES} during deploys = {connections.peak(workers, pool_max, background)} > "
             f"{DB_USABLE_FRACTION:g} × max_connections {max_conn} = {conn_budget}",
             hint=(f"use a smaller pool (--pool-max {fit_pool})" if fit_pool >= 1 else "a smaller pool cannot fit")
             + f", fewer workers (at most {max(db_workers, 0)} with this pool), fewer background workers, "
@@ -145,12 +142,12 @@ def recommend(resources: Resources, profile: AppProfile, *, tier: Tier | None = 
             warnings.append(
                 f"tier {tier_name}'s {tier.workers} workers would need {format_size(master_mem + tier.workers * worker_mem)} "
                 f"but the memory budget is {format_size(usable)}; using {mem_workers}")
-        if workers > db_workers:
+        if not connections.fits(workers, pool_max, background):
             if conn_known:
                 raise db_error(workers)
             warnings.append(
                 f"database connections: ({workers} × {pool_max} + {background}) × {DEPLOY_COPIES} = "
-                f"{(workers * pool_max + background) * DEPLOY_COPIES} would exceed {DB_USABLE_FRACTION:g} × "
+                f"{connections.peak(workers, pool_max, background)} would exceed {DB_USABLE_FRACTION:g} × "
                 f"{max_conn} = {conn_budget} on a server with PostgreSQL's default max_connections; "
                 "declare the real value with --max-connections")
     else:
@@ -234,11 +231,11 @@ def recommend(resources: Resources, profile: AppProfile, *, tier: Tier | None = 
             "declared": conn_known,
             "budget": conn_budget,
             "per_release": per_copy,
-            "peak_during_deploy": per_copy * DEPLOY_COPIES,
+            "peak_during_deploy": connections.peak(workers, pool_max, background),
             "formula": f"({workers} workers × pool max {pool_max} + {background} background) × {DEPLOY_COPIES} "
                        f"≤ {DB_USABLE_FRACTION:g} × max_connections",
             "max_workers": max(db_workers, 0),
-            "ok": per_copy * DEPLOY_COPIES <= conn_budget,
+            "ok": connections.fits(workers, pool_max, background),
         },
         "cpu": {"cpus": resources.cpus, "cpu_rule_workers": cpu_workers},
     }
