@@ -71,14 +71,17 @@ def claims_parts(model, doc: dict, verdict=None) -> tuple[str, str, str, list[di
         conds = ", ".join(f"{k}={v}" for k, v in (c.get("conditions") or {}).items())
         rows.append([*row[:-1], (row[-1], cls), conds])
     names = [str(c.get("name")) for c in claims]
+
+    def factors(key: str) -> list:  # a log axis has no place for 0 or a negative factor
+        return [c.get(key) if (c.get(key) or 0) > 0 else None for c in claims]
+
     spec = hs.chart("claims", "Claimed against measured (factor, log scale)",
                     {"label": "claim", "kind": "category", "categories": names},
                     [{"label": "factor (×)", "log": True}],
                     [hs.series("claimed (at least)", "#98a2b3",
-                               hs.points(range(len(claims)), [c.get("claimed_low") for c in claims]), unit="×",
+                               hs.points(range(len(claims)), factors("claimed_low")), unit="×",
                                style="bars", align=-1),
-                     hs.series("measured", hs.colour(0), hs.points(range(len(claims)),
-                                                                   [c.get("measured") for c in claims]),
+                     hs.series("measured", hs.colour(0), hs.points(range(len(claims)), factors("measured")),
                                unit="×", style="bars", align=1)], height=280)
     charts = [spec] if spec else []
     parts = [section("The seed's claims, measured", table(

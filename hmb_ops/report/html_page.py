@@ -90,8 +90,9 @@ def tiles(items) -> str:
 
 
 def chart_box(spec: dict) -> str:
-    return (f"<figure><h3>{esc(spec['title'])}</h3><div class='chart' id='chart-{esc(spec['id'])}'></div>"
-            "</figure>")
+    title = esc(spec["title"])
+    return (f"<figure><h3>{title}</h3><div class='chart' id='chart-{esc(spec['id'])}' role='img' "
+            f"aria-label='{title}'></div></figure>")
 
 
 def section(title: str, *parts: str, cls: str = "") -> str:

@@ -159,3 +159,13 @@ def test_vendored_files_are_package_data():
                 "report/html_charts.js"):
         assert (root / "hmb_ops" / rel).is_file(), rel
         assert any(fnmatch.fnmatch(rel, p) for p in patterns), rel
+
+
+def test_claims_chart_leaves_out_what_a_log_axis_cannot_show():
+    doc = claims_document()
+    doc["claims"][0]["measured"], doc["claims"][0]["holds"] = None, None
+    doc["claims"][1]["measured"] = 0.0
+    charts = json.loads(_parse(render(doc)).data_block)["charts"]
+    measured = next(s for s in charts[0]["series"] if s["label"] == "measured")
+    assert measured["points"] == [[2.0, 12.4]]
+    assert "not measured" in render(doc)
