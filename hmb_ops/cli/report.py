@@ -36,7 +36,6 @@ def report(ctx: Ctx, document_file: str, fmt: str, out: str | None, chart: str |
     from hmb_ops.report import describe, render
 
     doc = read_document(document_file)
-    info(f"{describe(doc)} from {document_file}")
     verdict = None
     if doc.kind == "loadtest":
         verdict = evaluate_gates(gates, doc)
@@ -44,6 +43,7 @@ def report(ctx: Ctx, document_file: str, fmt: str, out: str | None, chart: str |
         raise UsageError(f"--check, --slo-file, --baseline and --save-baseline apply to load test results; "
                          f"{document_file} is a {doc.kind} document",
                          hint="give the results.json of a run (each capacity tier has one in its folder)")
+    info(f"{describe(doc)} from {document_file}")
     if ctx.json:
         fmt = "json"
     text = render(fmt, doc, verdict)

@@ -136,3 +136,68 @@ def test_capacity_slo_and_users_model_from_a_config_file(hmb, tmp_path):
     assert tier["knee"]["slo_crossing_users"] == pytest.approx(49.983, abs=1e-3)
     assert doc["users_model"]["requests_per_active_minute"] == 6 and doc["target_rps"] == pytest.approx(50.0)
     assert tier["users_supported"] == 353415
+
+
+CLAIMS = {"schema_version": 1, "kind": "claims", "conditions": {"machine": "vm", "cpus": 2}, "out_dir": "/tmp/c",
+          "notes": [], "claims": [
+              {"name": "workers", "claim": "Workers: 4 (was 2) — 2x capacity increase", "claimed": "2x",
+               "claimed_low": 2.0, "measured": 1.12, "holds": False, "detail": "2 workers 100 req/s vs 4 workers 112",
+               "conditions": {"tier": "default"}, "runs": []},
+              {"name": "indexes", "claim": "Feed: 10-50x faster with indexes", "claimed": "10–50x",
+               "claimed_low": 10.0, "measured": None, "holds": None, "detail": "not run", "conditions": {},
+               "runs": []}]}
+
+
+def _documents(hmb, tmp_path) -> dict[str, Path]:
+    assert hmb(["capacity", "--results", STEP, "--out", str(tmp_path / "cap")]).returncode == 0
+    claims = tmp_path / "claims.json"
+    claims.write_text(json.dumps(CLAIMS))
+    return {"capacity": tmp_path / "cap" / "capacity.json", "claims": claims}
+
+
+@pytest.mark.parametrize("kind, said, needle", [
+    ("capacity", "capacity document (1 tier) from", "184.1"),
+    ("claims", "claims document (2 claims) from", "does NOT hold"),
+])
+def test_report_renders_capacity_and_claims_documents_in_every_format(hmb, tmp_path, kind, said, needle):
+    path = _documents(hmb, tmp_path)[kind]
+    for fmt in ("console", "md", "junit", "html", "json"):
+        proc = hmb(["report", str(path), "--format", fmt])
+        assert proc.returncode == 0, (fmt, proc.stderr)
+        assert [ln for ln in proc.stderr.splitlines() if ln.strip()] == [f"{said} {path}"], proc.stderr
+        if fmt in ("console", "md"):
+            assert needle in proc.stdout, (fmt, proc.stdout)
+        elif fmt == "junit":
+            suite = ET.fromstring(proc.stdout.split("\n", 1)[1]).find("testsuite")
+            assert int(suite.get("tests")) >= 1 and suite.get("name") == f"hmb-ops {kind}"
+        elif fmt == "json":
+            assert json.loads(proc.stdout)["kind"] == kind
+        else:
+            assert proc.stdout.startswith("<!doctype html>")
+    chart = tmp_path / f"{kind}.png"
+    assert hmb(["report", str(path), "--chart", str(chart)]).returncode == 0
+    assert chart.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_report_claims_junit_fails_a_claim_that_does_not_hold(hmb, tmp_path):
+    path = _documents(hmb, tmp_path)["claims"]
+    suite = ET.fromstring(hmb(["report", str(path), "--format", "junit"]).stdout.split("\n", 1)[1]).find("testsuite")
+    assert (suite.get("failures"), suite.get("skipped")) == ("1", "1")
+
+
+def test_report_checks_apply_to_load_results_only(hmb, tmp_path):
+    for path in _documents(hmb, tmp_path).values():
+        for extra in (["--check", "p95<100ms"], ["--baseline", CI]):
+            proc = hmb(["report", str(path), *extra])
+            assert "apply to load test results" in error_line(proc, 2, alone=True)
+
+
+@pytest.mark.parametrize("text, needle", [
+    ('{"colour": "blue", "size": 3}', "schema_version"),
+    ('{"schema_version": 1, "kind": "weather"}', "unknown document kind 'weather'"),
+    ('{"schema_version": 1, "kind": "capacity", "tiers": []}', "field"),
+])
+def test_report_on_a_json_object_that_is_no_document_exits_2(hmb, tmp_path, text, needle):
+    path = tmp_path / "other.json"
+    path.write_text(text)
+    assert needle in error_line(hmb(["report", str(path)]), 2, alone=True)

@@ -60,13 +60,13 @@ def test_failures_are_split_by_kind_with_429_apart(bad_server, tmp_path):
     (tmp_path / "p.yaml").write_text(PROFILE)
     doc = run_load(LoadRequest(profile="bad-server", target=bad_server, config_files=(str(tmp_path / "p.yaml"),),
                                out_dir=str(tmp_path / "r")))
-    kinds = doc["summary"]["failures_by_kind"]
+    kinds = doc.summary.failures_by_kind
     assert kinds["timeout"] >= 1 and kinds["rate_limited_429"] >= 1 and kinds["http_500"] >= 1, kinds
     assert "http_429" not in kinds
-    by_name = {e["name"]: e for e in doc["endpoints"]}
-    assert by_name["GET /health"]["failures_by_kind"] == {"timeout": by_name["GET /health"]["failures"]}
+    by_name = {e.name: e for e in doc.endpoints}
+    assert by_name["GET /health"].failures_by_kind == {"timeout": by_name["GET /health"].failures}
     # a timed-out request counts with its time (at least the timeout), not as a zero
-    assert by_name["GET /health"]["latency_ms"]["max"] >= 390
-    assert by_name["GET /api/jobs"]["failures"] == 0 and by_name["GET /api/jobs"]["requests"] > 0
-    assert doc["summary"]["failures"] == sum(kinds.values())
-    assert sum(r["failures"] for r in doc["timeseries"]) == doc["summary"]["failures"]
+    assert by_name["GET /health"].latency_ms.max >= 390
+    assert by_name["GET /api/jobs"].failures == 0 and by_name["GET /api/jobs"].requests > 0
+    assert doc.summary.failures == sum(kinds.values())
+    assert sum(r.failures for r in doc.timeseries) == doc.summary.failures

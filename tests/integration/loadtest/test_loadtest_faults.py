@@ -61,26 +61,26 @@ def test_database_restarted_mid_run(own_server, tmp_path):
         t.join(timeout=90)
         assert not t.is_alive()
     doc = box["doc"]
-    ts = doc["timeseries"]
-    failing = [r["t"] for r in ts if r["failures"]]
-    assert doc["summary"]["failures"] >= 1, doc["summary"]["failures_by_kind"]
+    ts = doc.timeseries
+    failing = [r.t for r in ts if r.failures]
+    assert doc.summary.failures >= 1, doc.summary.failures_by_kind
     assert failing and min(failing) >= 2 and restarted_at
-    kinds = {k for k, v in doc["summary"]["failures_by_kind"].items() if v}
+    kinds = {k for k, v in doc.summary.failures_by_kind.items() if v}
     assert kinds & {"http_503", "http_500", "connection", "timeout"}
     # the app recovered: the last seconds carry load again without failures
-    assert ts[-2]["rps"] > 0 and ts[-2]["failures"] == 0
+    assert ts[-2].rps > 0 and ts[-2].failures == 0
     # /health (no database) kept answering through the restart
-    health = next(e for e in doc["endpoints"] if e["name"] == "GET /health")
-    assert health["requests"] > 0
+    health = next(e for e in doc.endpoints if e.name == "GET /health")
+    assert health.requests > 0
 
 
 @pytest.mark.slow
 def test_locust_master_and_workers_with_processes(seeded_url, app, tmp_path):
     doc = run_load(LoadRequest(profile="ci", target=app.url, users=6, duration=5, processes=2,
                                out_dir=str(tmp_path / "r")))
-    assert doc["generator"]["processes"] == 2
-    assert doc["summary"]["requests"] > 20 and doc["summary"]["failures"] == 0
-    assert max(r["users"] for r in doc["timeseries"]) == 6
+    assert doc.generator.processes == 2
+    assert doc.summary.requests > 20 and doc.summary.failures == 0
+    assert max(r.users for r in doc.timeseries) == 6
     assert not [p for p in psutil.process_iter(["cmdline"])
                 if "hmb_ops.loadtest.worker" in " ".join(p.info["cmdline"] or [])
                 and str(tmp_path) in " ".join(p.info["cmdline"] or [])]
@@ -136,9 +136,9 @@ def test_own_gunicorn_config_and_a_run_without_the_declared_indexes(seeded_url, 
         doc = run_load(LoadRequest(profile="ci", users=3, duration=3, database_url=seeded_url,
                                    state_dir=str(tmp_path / "state"), out_dir=str(tmp_path / "r"),
                                    app_config_file=str(conf), with_indexes=False))
-        assert doc["summary"]["requests"] > 0 and doc["summary"]["failures"] == 0
-        assert doc["server"]["workers"] == 2 and doc["server"]["config_file"] == str(conf)
-        assert doc["config"]["with_indexes"] is False
+        assert doc.summary.requests > 0 and doc.summary.failures == 0
+        assert doc.server.workers == 2 and doc.server.config_file == str(conf)
+        assert doc.config["with_indexes"] is False
         declared = set(load_spec().by_name())
         with connection(seeded_url) as conn, conn.cursor() as cur:
             cur.execute("SELECT indexname FROM pg_indexes WHERE schemaname = 'public'")

@@ -30,26 +30,26 @@ def _run_in_thread(req: LoadRequest) -> tuple[threading.Thread, dict]:
 
 def test_closed_run_measures_every_endpoint_of_the_mix_without_failures(app, tmp_path):
     doc = run_load(LoadRequest(profile="ci", target=app.url, users=4, duration=4, out_dir=str(tmp_path / "r")))
-    assert doc["summary"]["failures"] == 0, doc["summary"]["failures_by_kind"]
-    names = {e["name"] for e in doc["endpoints"]}
+    assert doc.summary.failures == 0, doc.summary.failures_by_kind
+    names = {e.name for e in doc.endpoints}
     assert {ENDPOINTS[k].name for k in ("feed", "jobs", "unread_count", "login")} <= names
-    assert doc["summary"]["requests"] == sum(e["requests"] for e in doc["endpoints"]) > 20
-    assert 3 <= len(doc["timeseries"]) <= 6 and doc["timeseries"][-1]["users"] in (0, 4)
-    assert doc["valid"] is True and doc["server"] is None and doc["target"] == app.url
-    assert load_results(doc["out_dir"])["summary"] == doc["summary"]
+    assert doc.summary.requests == sum(e.requests for e in doc.endpoints) > 20
+    assert 3 <= len(doc.timeseries) <= 6 and doc.timeseries[-1].users in (0, 4)
+    assert doc.valid is True and doc.server is None and doc.target == app.url
+    assert load_results(doc.out_dir).summary == doc.summary
     # ids learned from the feed are used: post pages are real pages, not 404s
-    assert any(e["name"] == "GET /api/posts/<id>" and e["requests"] > 0 for e in doc["endpoints"])
+    assert any(e.name == "GET /api/posts/<id>" and e.requests > 0 for e in doc.endpoints)
 
 
 def test_open_model_holds_the_rate_and_reports_offered_vs_achieved(app, tmp_path):
     doc = run_load(LoadRequest(profile="ci", target=app.url, users=8, duration=3, arrival_rate=40,
                                out_dir=str(tmp_path / "r")))
-    assert doc["model"] == "open" and doc["offered_rps"] == 40.0
-    om = doc["open_model"]
-    assert om["scheduled"] == int(40 * doc["duration_s"])
+    assert doc.model == "open" and doc.offered_rps == 40.0
+    om = doc.open_model
+    assert om.scheduled == int(40 * doc.duration_s)
     # the schedule is a ceiling: never more sends than slots (log-ins run outside the schedule)
-    assert 0 < om["sent"] <= om["scheduled"] + 1 and om["dropped"] == max(0, om["scheduled"] - om["sent"])
-    assert doc["achieved_rps"] > 0 and doc["summary"]["failures"] == 0
+    assert 0 < om.sent <= om.scheduled + 1 and om.dropped == max(0, om.scheduled - om.sent)
+    assert doc.achieved_rps > 0 and doc.summary.failures == 0
 
 
 BUSY = ("profiles:\n  busy:\n    users: 8\n    spawn_rate: 8\n    duration: 6\n    think_time: [0, 0]\n"
@@ -70,12 +70,12 @@ def test_a_gunicorn_worker_killed_mid_run_is_counted_with_its_time(app, tmp_path
     thread.join(timeout=60)
     assert not thread.is_alive() and "error" not in box
     doc = box["doc"]
-    started = doc["timeseries"]
+    started = doc.timeseries
     # the run completed: load kept flowing after the kill
-    assert doc["duration_s"] >= 5 and sum(r["rps"] for r in started[-2:]) > 0
-    failing_seconds = [r["t"] for r in started if r["failures"]]
-    kinds = doc["summary"]["failures_by_kind"]
-    assert doc["summary"]["failures"] >= 1, kinds
+    assert doc.duration_s >= 5 and sum(r.rps for r in started[-2:]) > 0
+    failing_seconds = [r.t for r in started if r.failures]
+    kinds = doc.summary.failures_by_kind
+    assert doc.summary.failures >= 1, kinds
     assert kinds["connection"] + sum(v for k, v in kinds.items() if k.startswith("http_5")) >= 1
     assert failing_seconds and min(failing_seconds) >= 2  # errors sit at the kill, not at the start
     assert victim not in app.worker_pids() and killed_at
@@ -86,14 +86,14 @@ def test_full_stack_run_samples_the_server_and_leaves_nothing_running(seeded_url
                       state_dir=str(tmp_path / "state"), out_dir=str(tmp_path / "r"),
                       app_env={"BACKGROUND_MODE": "inline"})
     doc = run_load(req)
-    assert doc["summary"]["failures"] == 0, doc["summary"]["failures_by_kind"]
-    server = doc["server"]
-    assert server["workers"] >= 1 and server["samples"]
-    seen = server["summary"]["worker_pids_seen"]
-    assert seen and all(w["rss_mb"] > 5 for s in server["samples"] for w in s["workers"])
-    assert server["summary"]["db_connections_max"] >= 1
-    assert server["summary"]["background_queue_depth_max"] is not None
-    assert doc["steps"][0]["server"]["db_connections"] >= 1
-    assert doc["config"]["app_env"]["BACKGROUND_MODE"] == "inline" and doc["tier"] == "small"
+    assert doc.summary.failures == 0, doc.summary.failures_by_kind
+    server = doc.server
+    assert server.workers >= 1 and server.samples
+    seen = server.summary.worker_pids_seen
+    assert seen and all(w.rss_mb > 5 for s in server.samples for w in s.workers)
+    assert server.summary.db_connections_max >= 1
+    assert server.summary.background_queue_depth_max is not None
+    assert doc.steps[0].server.db_connections >= 1
+    assert doc.config["app_env"]["BACKGROUND_MODE"] == "inline" and doc.tier == "small"
     assert not any(psutil.pid_exists(p) for p in seen)
     assert (tmp_path / "r" / "report.html").exists() and (tmp_path / "r" / "timeseries.csv").exists()
