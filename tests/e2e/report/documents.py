@@ -61,6 +61,16 @@ def current_results(name: str = "results_step.json") -> dict:
     return Results.model_validate(doc).model_dump(mode="json", by_alias=True)
 
 
+def faster_tier(doc: dict, name: str, speed: float) -> dict:
+    """The same stepped run as if measured on a tier `speed` times faster (for a two-tier capacity run)."""
+    out = copy.deepcopy(doc)
+    out["tier"] = name
+    for s in out["steps"]:
+        s["rps"] = round(s["rps"] * speed, 2)
+        s["latency_ms"] = {k: round(v / speed, 2) for k, v in s["latency_ms"].items()}
+    return out
+
+
 def capacity_document() -> dict:
     """A capacity document for two tiers, its steps judged by p95<100ms from the checked-in stepped run."""
     from hmb_ops.documents import CapacityDocument

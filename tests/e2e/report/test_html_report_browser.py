@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from e2e.report.documents import HOSTILE, capacity_document, claims_document, current_results
+from e2e.report.documents import HOSTILE, capacity_document, checked_in, claims_document, current_results, faster_tier
 
 from hmb_ops.documents import Results
 from hmb_ops.gates import thresholds as th
@@ -97,18 +97,36 @@ def test_results_report_in_chromium(browser, tmp_path):
     page.close()
 
 
-def test_capacity_report_in_chromium(browser, tmp_path):
-    html = render(capacity_document())
+def test_capacity_report_in_chromium(browser, hmb, tmp_path):
+    """capacity.json as `hmb-ops capacity --results` writes it for two tiers of the checked-in stepped run."""
+    files = []
+    for name, speed in (("default", 1.0), ("high", 1.8)):
+        path = tmp_path / "runs" / name / "results.json"
+        path.parent.mkdir(parents=True)
+        path.write_text(json.dumps(faster_tier(checked_in("results_step.json"), name, speed)))
+        files += ["--results", str(path)]
+    run = hmb(["capacity", *files, "--slo", "p95<100ms", "--out", str(tmp_path / "cap")], timeout=120)
+    assert run.returncode == 0, run.stderr
+    doc = json.loads((tmp_path / "cap" / "capacity.json").read_text())
+    html = render(doc)
     opened = open_report(browser, html, tmp_path / "results")
     charts = _assert_every_chart_drawn(opened, html)
     assert set(charts) == {"capacity-throughput", "capacity-p95"}
     p95 = charts["capacity-p95"]
     knees = [m["label"] for m in p95["markers"] if m["kind"] == "knee"]
-    assert knees == ["knee default: 80 users", "knee high: 100 users"]
+    assert knees == [f"knee {t['tier']}: {t['knee_users']:g} users" for t in doc["tiers"]] and len(knees) == 2
     assert [m["label"] for m in p95["markers"] if m["kind"] == "slo"] == ["SLO p95 < 100 ms"]
     assert p95["drawn"] == 3
     assert [s["label"] for s in p95["series"]] == ["default", "high"]
+    assert all(s["points"] == 7 for s in p95["series"])
+    opened.page.close()
+
+
+def test_capacity_names_stay_text_in_chromium(browser, tmp_path):
+    opened = open_report(browser, render(capacity_document()), tmp_path / "results")
+    assert opened.problems == []
     assert opened.page.evaluate("() => document.body.innerText.includes('Tier note <img src=x onerror=alert(1)>')")
+    assert opened.page.evaluate("() => document.querySelectorAll('img').length") == 0
     opened.page.close()
 
 
