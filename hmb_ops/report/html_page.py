@@ -26,9 +26,9 @@ section{background:#fff;border:1px solid var(--line);border-radius:10px;padding:
 .banner{border-radius:10px;padding:14px 20px;font-size:20px;font-weight:650;margin:16px 0}
 .banner.pass{background:var(--ok-bg);color:var(--ok);border:1px solid #abefc6}
 .banner.fail{background:var(--bad-bg);color:var(--bad);border:1px solid #fecdca}
-.tiles{display:grid;grid-template-columns:repeat(auto-fit,minmax(150px,1fr));gap:12px;margin:16px 0}
+.tiles{display:grid;grid-template-columns:repeat(auto-fit,minmax(170px,1fr));gap:12px;margin:16px 0}
 .tile{background:#fff;border:1px solid var(--line);border-radius:10px;padding:12px 16px}
-.tile b{display:block;font-size:24px;font-variant-numeric:tabular-nums}.tile span{color:var(--muted);font-size:13px}
+.tile b{display:block;font-size:22px;font-variant-numeric:tabular-nums}.tile span{color:var(--muted);font-size:13px}
 table{border-collapse:collapse;margin:8px 0;font-variant-numeric:tabular-nums;width:auto}
 td,th{border-bottom:1px solid var(--line);padding:5px 10px;text-align:right;vertical-align:top}
 td.t,th.t{text-align:left}th{background:#f2f4f7;font-weight:600}
@@ -134,7 +134,9 @@ def page(title: str, subtitle: str, body: str, charts: list[dict]) -> str:
     head = (f"<!doctype html><html lang='en'><head><meta charset='utf-8'>"
             f"<meta name='viewport' content='width=device-width,initial-scale=1'><title>{esc(title)}</title>"
             f"<style>{_asset('vendor/uPlot.min.css')}</style><style>{_CSS}</style></head>")
-    script = (data_block({"charts": charts}) + f"<script>{_asset('vendor/uPlot.iife.min.js')}</script>"
-              + f"<script>{_asset('html_charts.js')}</script>") if charts else ""
+    # uPlot only when there is something to draw; the chart script always runs, so window.hmbCharts
+    # exists (empty) on a page without charts too.
+    uplot = f"<script>{_asset('vendor/uPlot.iife.min.js')}</script>" if charts else ""
+    script = data_block({"charts": charts}) + uplot + f"<script>{_asset('html_charts.js')}</script>"
     return (f"{head}<body><main><h1>{esc(title)}</h1><p class='sub'>{esc(subtitle)}</p>{body}</main>"
             f"{script}</body></html>\n")

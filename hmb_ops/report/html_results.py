@@ -114,10 +114,10 @@ def page_parts(model, doc: dict, verdict=None) -> tuple[str, str, str, list[dict
     steps_html, step_charts = _steps(model, doc, verdict)
     boxes = lambda ids: "".join(chart_box(by_id[i]) for i in ids if i in by_id)  # noqa: E731
 
-    parts = [_validity(doc, time_charts),
-             tiles([(f"{fmt.num(s.get('rps'))} req/s", "throughput"), (f"{fmt.ms(lat.get('p50'))} ms", "p50 latency"),
+    parts = [tiles([(f"{fmt.num(s.get('rps'))} req/s", "throughput"), (f"{fmt.ms(lat.get('p50'))} ms", "p50 latency"),
                     (f"{fmt.ms(lat.get('p95'))} ms", "p95 latency"), (f"{fmt.ms(lat.get('p99'))} ms", "p99 latency"),
-                    (fmt.pct(s.get("error_rate")), "error rate"), (fmt.num(s.get("requests")), "requests")])]
+                    (fmt.pct(s.get("error_rate")), "error rate"), (fmt.num(s.get("requests")), "requests")]),
+             _validity(doc, time_charts)]
     if by_id:
         parts.append(section("Latency over time", boxes(["latency-time"])))
         parts.append(section("Throughput and errors over time", boxes(["throughput-time", "errors-time"]),
