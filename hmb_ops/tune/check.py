@@ -313,7 +313,8 @@ def _render_services(path: Path) -> list[tuple[str, str | None, dict[str, str]]]
         env = {}
         for item in svc.get("envVars") or []:
             if isinstance(item, dict) and "key" in item and "value" in item:
-                env[str(item["key"])] = str(item["value"]).lower() if isinstance(item["value"], bool) else str(item["value"])
+                value = item["value"]
+                env[str(item["key"])] = str(value).lower() if isinstance(value, bool) else str(value)
         name = str(svc.get("name") or f"service[{i}]")
         out.append((name, svc.get("startCommand"), env))
     return out
@@ -363,17 +364,48 @@ def _resolve(surface: Surface, evaluated: dict | None, conf_name: str | None, fl
         surface.origins[key] = origin
 
 
+@dataclass(frozen=True)
+class _DeployFiles:
+    """The deploy files found in the app's folder (the names are the folder's whole listing)."""
+
+    root: Path
+    names: tuple[str, ...]
+    conf: Path | None
+    procfile: Path | None
+    render: Path | None
+    env_files: tuple[Path, ...]
+
+    @property
+    def all(self) -> list[Path]:
+        return [p for p in [self.conf, self.procfile, self.render, *self.env_files] if p is not None]
+
+
 def check_directory(directory: str | os.PathLike, *, max_connections: int | None = None,
                     memory_bytes: int | None = None, worker_memory_bytes: int | None = None,
                     timeout: float = 10) -> CheckReport:
-    from hmb_ops.tune.budget import DB_USABLE_FRACTION, DEPLOY_COPIES, connection_budget
-    from hmb_ops.tune.recommend import ESTIMATED_MASTER_MEMORY, ESTIMATED_WORKER_MEMORY, MEMORY_USABLE_FRACTION
-    from hmb_ops.resources import format_size
-    from hmb_ops.tune.validate import suggest_setting, worker_class_problem
+    """Every surface of the deploy files in `directory`, and every rule they break, in this order:
+    unknown settings and unusable commands, drift between surfaces, worker classes the installed
+    Gunicorn cannot load, pool sizes that disagree, then the connection and memory budgets."""
+    deploy = _deploy_files(directory)
+    surfaces, findings = _SurfaceReader(deploy, timeout).read()
+    findings += _setting_drift(surfaces)
+    findings += _unloadable_worker_classes(surfaces)
+    claims, code_background = _pool_sizes(deploy.root, surfaces)
+    findings += _pool_drift(claims)
+    for s in surfaces:
+        findings += _connection_budget(s, claims, code_background, max_connections)
+        if memory_bytes:
+            findings += _memory_budget(s, memory_bytes, worker_memory_bytes)
+    return CheckReport(directory=str(deploy.root), files=tuple(p.name for p in deploy.all),
+                       surfaces=tuple(surfaces), pool_sizes=tuple(claims), findings=tuple(findings))
 
+
+def _deploy_files(directory: str | os.PathLike) -> _DeployFiles:
+    """The folder's deploy files; a missing, unreadable or empty folder is bad input (exit 2)."""
     root = Path(directory)
     if not root.exists():
-        raise UsageError(f"{root}: no such directory", hint="give the folder that holds gunicorn.conf.py / Procfile / render.yaml")
+        raise UsageError(f"{root}: no such directory",
+                         hint="give the folder that holds gunicorn.conf.py / Procfile / render.yaml")
     if not root.is_dir():
         raise UsageError(f"{root}: not a directory", hint="give the folder, not a file")
     try:
@@ -381,46 +413,80 @@ def check_directory(directory: str | os.PathLike, *, max_connections: int | None
     except OSError as exc:
         raise UsageError(f"{root}: cannot read the directory: {exc.strerror or exc}",
                          hint="check its permissions") from None
-
-    conf = next((root / n for n in CONF_NAMES if n in names), None)
-    procfile = root / "Procfile" if "Procfile" in names else None
-    render = next((root / n for n in ("render.yaml", "render.yml") if n in names), None)
-    env_files = [root / n for n in names if (n == ".env" or n.endswith(".env") or n.startswith(".env."))
-                 and (root / n).is_file()]
-    files = [p for p in [conf, procfile, render, *env_files] if p is not None]
-    if not files:
+    deploy = _DeployFiles(
+        root=root, names=tuple(names),
+        conf=next((root / n for n in CONF_NAMES if n in names), None),
+        procfile=root / "Procfile" if "Procfile" in names else None,
+        render=next((root / n for n in ("render.yaml", "render.yml") if n in names), None),
+        env_files=tuple(root / n for n in names if (n == ".env" or n.endswith(".env") or n.startswith(".env."))
+                        and (root / n).is_file()))
+    if not deploy.all:
         raise UsageError(f"{root}: no deploy files found",
                          hint="expected gunicorn.conf.py, Procfile, render.yaml or an env file")
-    for p in files:
+    for p in deploy.all:
         if not os.access(p, os.R_OK):
             raise UsageError(f"{p}: cannot read the file", hint="check its permissions")
+    return deploy
 
-    defaults = _gunicorn_defaults()
-    evaluate = _Evaluator(conf, timeout)
-    surfaces: list[Surface] = []
-    findings: list[Finding] = []
-    conf_name = conf.name if conf else None
 
-    if conf is not None:
+class _SurfaceReader:
+    """Each way the deploy files start the app, with its effective settings, and the findings met
+    on the way (unknown settings in the config file, commands that do not start Gunicorn)."""
+
+    def __init__(self, deploy: _DeployFiles, timeout: float):
+        self.deploy = deploy
+        self.defaults = _gunicorn_defaults()
+        self.evaluate = _Evaluator(deploy.conf, timeout)
+        self.conf_name = deploy.conf.name if deploy.conf else None
+        self.surfaces: list[Surface] = []
+        self.findings: list[Finding] = []
+
+    def read(self) -> tuple[list[Surface], list[Finding]]:
+        deploy = self.deploy
+        if deploy.conf is not None:
+            self._config_file(deploy.conf)
+        if deploy.procfile is not None:
+            for line in deploy.procfile.read_text(encoding="utf-8", errors="replace").splitlines():
+                m = re.match(r"^\s*([\w-]+)\s*:\s*(.+)$", line)
+                if m and m.group(1) == "web":
+                    self._command("Procfile web", "Procfile", m.group(2).strip(), {})
+        if deploy.render is not None:
+            for svc, command, env in _render_services(deploy.render):
+                if command:
+                    self._command(f"{deploy.render.name} {svc}", deploy.render.name, str(command), env)
+                else:
+                    s = Surface(name=f"{deploy.render.name} {svc}", file=deploy.render.name, env=env)
+                    _resolve(s, self.evaluate(env), self.conf_name, None, self.defaults)
+                    s.notes.append("no startCommand: assumes gunicorn with the config file")
+                    self.surfaces.append(s)
+        for env_file in deploy.env_files:
+            self._env_file(env_file)
+        return self.surfaces, self.findings
+
+    def _config_file(self, conf: Path) -> None:
+        from hmb_ops.tune.validate import suggest_setting
+
         s = Surface(name=conf.name, file=conf.name)
-        ev = evaluate({})
-        _resolve(s, ev, conf_name, None, defaults)
-        surfaces.append(s)
+        ev = self.evaluate({})
+        _resolve(s, ev, self.conf_name, None, self.defaults)
+        self.surfaces.append(s)
         for name in ev["unknown"]:
             close = suggest_setting(name)
-            findings.append(Finding("unknown_setting", name,
-                                    f"{conf.name}: '{name}' is not a Gunicorn setting; Gunicorn ignores it silently"
-                                    + (f" (did you mean '{close}'?)" if close else "")))
+            self.findings.append(Finding(
+                "unknown_setting", name,
+                f"{conf.name}: '{name}' is not a Gunicorn setting; Gunicorn ignores it silently"
+                + (f" (did you mean '{close}'?)" if close else "")))
 
-    def command_surface(name: str, file: str, command: str | None, env: dict[str, str]) -> None:
+    def _command(self, name: str, file: str, command: str | None, env: dict[str, str]) -> None:
+        root, names = self.deploy.root, self.deploy.names
         s = Surface(name=name, file=file, env=dict(env), command=command)
         flags, inline, notes = _parse_gunicorn_command(command, env) if command else ({}, {}, [])
         s.env.update(inline)
         s.notes.extend(notes)
         if flags is None:
             s.notes.append("does not start gunicorn")
-            findings.append(Finding("command", "command", f"{name}: '{command}' does not start Gunicorn"))
-            surfaces.append(s)
+            self.findings.append(Finding("command", "command", f"{name}: '{command}' does not start Gunicorn"))
+            self.surfaces.append(s)
             return
         # Without --config Gunicorn reads ./gunicorn.conf.py only under that exact name.
         conf_path = root / "gunicorn.conf.py" if "gunicorn.conf.py" in names else None
@@ -428,36 +494,27 @@ def check_directory(directory: str | os.PathLike, *, max_connections: int | None
             cand = root / str(flags["config"]).removeprefix("python:")
             conf_path = cand if cand.is_file() else None
             if conf_path is None:
-                findings.append(Finding("command", "config", f"{name}: config file {flags['config']} not found in {root}"))
-        ev = evaluate(s.env, conf_path) if conf_path else None
-        _resolve(s, ev, conf_path.name if conf_path else None, flags, defaults)
+                self.findings.append(Finding("command", "config",
+                                             f"{name}: config file {flags['config']} not found in {root}"))
+        ev = self.evaluate(s.env, conf_path) if conf_path else None
+        _resolve(s, ev, conf_path.name if conf_path else None, flags, self.defaults)
         for n in notes:
-            findings.append(Finding("command", "command", f"{name}: {n}"))
-        surfaces.append(s)
+            self.findings.append(Finding("command", "command", f"{name}: {n}"))
+        self.surfaces.append(s)
 
-    if procfile is not None:
-        for line in procfile.read_text(encoding="utf-8", errors="replace").splitlines():
-            m = re.match(r"^\s*([\w-]+)\s*:\s*(.+)$", line)
-            if m and m.group(1) == "web":
-                command_surface("Procfile web", "Procfile", m.group(2).strip(), {})
-    if render is not None:
-        for svc, command, env in _render_services(render):
-            if command:
-                command_surface(f"{render.name} {svc}", render.name, str(command), env)
-            else:
-                s = Surface(name=f"{render.name} {svc}", file=render.name, env=env)
-                _resolve(s, evaluate(env), conf_name, None, defaults)
-                s.notes.append("no startCommand: assumes gunicorn with the config file")
-                surfaces.append(s)
-    for env_file in env_files:
+    def _env_file(self, env_file: Path) -> None:
         env = read_env_file(env_file)
-        if conf is None and not any(k in env for k in ("WEB_CONCURRENCY", "WEB_THREADS", "GUNICORN_TIMEOUT")):
-            continue
-        s = Surface(name=f"{conf_name or 'gunicorn'} + {env_file.name}", file=env_file.name, env=env)
-        _resolve(s, evaluate(env), conf_name, None, defaults)
-        surfaces.append(s)
+        gunicorn_vars = ("WEB_CONCURRENCY", "WEB_THREADS", "GUNICORN_TIMEOUT")
+        if self.deploy.conf is None and not any(k in env for k in gunicorn_vars):
+            return
+        s = Surface(name=f"{self.conf_name or 'gunicorn'} + {env_file.name}", file=env_file.name, env=env)
+        _resolve(s, self.evaluate(env), self.conf_name, None, self.defaults)
+        self.surfaces.append(s)
 
-    # Drift between the surfaces.
+
+def _setting_drift(surfaces: list[Surface]) -> list[Finding]:
+    """A compared setting with different values on different surfaces."""
+    findings = []
     for key in COMPARED:
         vals = [(s.name, s.settings.get(key), s.origins.get(key)) for s in surfaces if s.settings.get(key) is not None]
         distinct = {json.dumps(v, sort_keys=True, default=str) for _, v, _ in vals}
@@ -465,8 +522,14 @@ def check_directory(directory: str | os.PathLike, *, max_connections: int | None
             desc = "; ".join(f"{n}: {v} ({o})" for n, v, o in vals)
             findings.append(Finding("drift", key, f"{key} differs: {desc}",
                                     tuple({"surface": n, "value": v, "origin": o} for n, v, o in vals)))
+    return findings
 
-    # Worker classes that the installed Gunicorn cannot load.
+
+def _unloadable_worker_classes(surfaces: list[Surface]) -> list[Finding]:
+    """Worker classes that the installed Gunicorn cannot load (each named once)."""
+    from hmb_ops.tune.validate import worker_class_problem
+
+    findings = []
     seen = set()
     for s in surfaces:
         wc = s.settings.get("worker_class")
@@ -476,61 +539,84 @@ def check_directory(directory: str | os.PathLike, *, max_connections: int | None
             if problem:
                 findings.append(Finding("worker_class", "worker_class", f"{s.name}: {problem}",
                                         ({"surface": s.name, "value": wc},)))
+    return findings
 
-    # Pool size: what docs state, what code defaults to, what env sets.
+
+def _pool_sizes(root: Path, surfaces: list[Surface]) -> tuple[list[dict], int | None]:
+    """Pool sizes: what docs state, what code defaults to, what each surface's environment sets;
+    and the code's default number of background workers."""
     claims, code_background = _pool_claims(root)
     for s in surfaces:
         for var in POOL_VARS:
             if s.env.get(var, "").strip().isdigit():
                 claims.append({"source": s.name, "kind": "environment", "value": int(s.env[var]), "variable": var})
-    if len({c["value"] for c in claims}) > 1:
-        desc = "; ".join(f"{c['source']} ({c['kind']}): {c['value']}" for c in claims)
-        findings.append(Finding("drift", "db_pool_max", f"database pool size per worker differs: {desc}",
-                                tuple(claims)))
+    return claims, code_background
 
-    # Connection budget per surface.
+
+def _pool_drift(claims: list[dict]) -> list[Finding]:
+    if len({c["value"] for c in claims}) <= 1:
+        return []
+    desc = "; ".join(f"{c['source']} ({c['kind']}): {c['value']}" for c in claims)
+    return [Finding("drift", "db_pool_max", f"database pool size per worker differs: {desc}", tuple(claims))]
+
+
+def _connection_budget(s: Surface, claims: list[dict], code_background: int | None,
+                       max_connections: int | None) -> list[Finding]:
+    """The surface's peak connections during deploys against the budget (tune/budget.py), with the
+    pool it really uses and, when the docs state another, with the documented one."""
+    from hmb_ops.tune.budget import DB_USABLE_FRACTION, DEPLOY_COPIES, connection_budget
+
+    workers = s.settings.get("workers")
+    if not isinstance(workers, int):
+        return []
     connections = connection_budget(max_connections or None)  # 0 or None: not declared
     conn, budget = connections.max_connections, connections.budget
     conn_src = "declared" if max_connections else "assumed PostgreSQL default"
     code_pool = next((c["value"] for c in claims if c["kind"] == "code default"), None)
     docs_pool = next((c["value"] for c in claims if c["kind"] == "docs"), None)
-    for s in surfaces:
-        workers = s.settings.get("workers")
-        if not isinstance(workers, int):
-            continue
-        pool_env = next((int(s.env[v]) for v in POOL_VARS if s.env.get(v, "").strip().isdigit()), None)
-        pool, pool_src = next(((p, src) for p, src in ((pool_env, "environment"), (code_pool, "code default"),
-                                                        (docs_pool, "docs"), (ASSUMED_POOL, "assumed"))
-                               if p is not None))
-        bg_env = s.env.get(BACKGROUND_VAR, "").strip()
-        background = int(bg_env) if bg_env.isdigit() else (code_background if code_background is not None
-                                                             else ASSUMED_BACKGROUND)
-        peak = connections.peak(workers, pool, background)
-        if not connections.fits(workers, pool, background):
+    pool_env = next((int(s.env[v]) for v in POOL_VARS if s.env.get(v, "").strip().isdigit()), None)
+    pool, pool_src = next(((p, src) for p, src in ((pool_env, "environment"), (code_pool, "code default"),
+                                                    (docs_pool, "docs"), (ASSUMED_POOL, "assumed"))
+                           if p is not None))
+    bg_env = s.env.get(BACKGROUND_VAR, "").strip()
+    background = int(bg_env) if bg_env.isdigit() else (code_background if code_background is not None
+                                                         else ASSUMED_BACKGROUND)
+    findings = []
+    peak = connections.peak(workers, pool, background)
+    if not connections.fits(workers, pool, background):
+        findings.append(Finding(
+            "budget", "db_connections",
+            f"{s.name}: ({workers} workers × pool {pool} ({pool_src}) + {background} background) × "
+            f"{DEPLOY_COPIES} during deploys = {peak} > {DB_USABLE_FRACTION:g} × max_connections {conn} "
+            f"({conn_src}) = {budget}; use a smaller pool, fewer workers or PgBouncer",
+            ({"surface": s.name, "peak": peak, "budget": budget},)))
+    if docs_pool is not None and docs_pool != pool:
+        docs_peak = connections.peak(workers, docs_pool, background)
+        if not connections.fits(workers, docs_pool, background):
             findings.append(Finding(
                 "budget", "db_connections",
-                f"{s.name}: ({workers} workers × pool {pool} ({pool_src}) + {background} background) × "
-                f"{DEPLOY_COPIES} during deploys = {peak} > {DB_USABLE_FRACTION:g} × max_connections {conn} "
-                f"({conn_src}) = {budget}; use a smaller pool, fewer workers or PgBouncer",
-                ({"surface": s.name, "peak": peak, "budget": budget},)))
-        if docs_pool is not None and docs_pool != pool:
-            docs_peak = connections.peak(workers, docs_pool, background)
-            if not connections.fits(workers, docs_pool, background):
-                findings.append(Finding(
-                    "budget", "db_connections",
-                    f"{s.name}: with the documented pool of {docs_pool} per worker: ({workers} × {docs_pool} + "
-                    f"{background}) × {DEPLOY_COPIES} = {docs_peak} > {DB_USABLE_FRACTION:g} × max_connections "
-                    f"{conn} ({conn_src}) = {budget}; fix the docs or size the pool for the budget",
-                    ({"surface": s.name, "peak": docs_peak, "budget": budget, "pool": docs_pool},)))
-        if memory_bytes:
-            wm = worker_memory_bytes or ESTIMATED_WORKER_MEMORY
-            need = ESTIMATED_MASTER_MEMORY + workers * wm
-            usable = int(memory_bytes * MEMORY_USABLE_FRACTION)
-            if need > usable:
-                findings.append(Finding(
-                    "budget", "memory",
-                    f"{s.name}: {workers} workers × {format_size(wm)} + master {format_size(ESTIMATED_MASTER_MEMORY)} "
-                    f"= {format_size(need)} > {format_size(usable)} usable of {format_size(memory_bytes)}",
-                    ({"surface": s.name, "needed_bytes": need, "usable_bytes": usable},)))
-    return CheckReport(directory=str(root), files=tuple(p.name for p in files), surfaces=tuple(surfaces),
-                       pool_sizes=tuple(claims), findings=tuple(findings))
+                f"{s.name}: with the documented pool of {docs_pool} per worker: ({workers} × {docs_pool} + "
+                f"{background}) × {DEPLOY_COPIES} = {docs_peak} > {DB_USABLE_FRACTION:g} × max_connections "
+                f"{conn} ({conn_src}) = {budget}; fix the docs or size the pool for the budget",
+                ({"surface": s.name, "peak": docs_peak, "budget": budget, "pool": docs_pool},)))
+    return findings
+
+
+def _memory_budget(s: Surface, memory_bytes: int, worker_memory_bytes: int | None) -> list[Finding]:
+    """The surface's workers and master against the usable share of the machine's memory."""
+    from hmb_ops.resources import format_size
+    from hmb_ops.tune.recommend import ESTIMATED_MASTER_MEMORY, ESTIMATED_WORKER_MEMORY, MEMORY_USABLE_FRACTION
+
+    workers = s.settings.get("workers")
+    if not isinstance(workers, int):
+        return []
+    wm = worker_memory_bytes or ESTIMATED_WORKER_MEMORY
+    need = ESTIMATED_MASTER_MEMORY + workers * wm
+    usable = int(memory_bytes * MEMORY_USABLE_FRACTION)
+    if need <= usable:
+        return []
+    return [Finding(
+        "budget", "memory",
+        f"{s.name}: {workers} workers × {format_size(wm)} + master {format_size(ESTIMATED_MASTER_MEMORY)} "
+        f"= {format_size(need)} > {format_size(usable)} usable of {format_size(memory_bytes)}",
+        ({"surface": s.name, "needed_bytes": need, "usable_bytes": usable},))]

@@ -116,7 +116,8 @@ def recommend(resources: Resources, profile: AppProfile, *, tier: Tier | None = 
     max_conn = profile.max_connections
     conn_known = max_conn is not None
     conn_source = profile.max_connections_source if conn_known else (
-        f"assumed PostgreSQL default {PG_DEFAULT_MAX_CONNECTIONS} (declare --max-connections or read it with --live-db)")
+        f"assumed PostgreSQL default {PG_DEFAULT_MAX_CONNECTIONS} "
+        "(declare --max-connections or read it with --live-db)")
     connections = connection_budget(max_conn)
     max_conn, conn_budget = connections.max_connections, connections.budget
     db_workers = connections.max_workers(pool_max, background)
@@ -140,7 +141,8 @@ def recommend(resources: Resources, profile: AppProfile, *, tier: Tier | None = 
             w_formula = (f"tier {tier_name} fixes {tier.workers}, memory allows ({format_size(usable)} − "
                          f"{format_size(master_mem)}) ÷ {format_size(worker_mem)} = {mem_workers}")
             warnings.append(
-                f"tier {tier_name}'s {tier.workers} workers would need {format_size(master_mem + tier.workers * worker_mem)} "
+                f"tier {tier_name}'s {tier.workers} workers would need "
+                f"{format_size(master_mem + tier.workers * worker_mem)} "
                 f"but the memory budget is {format_size(usable)}; using {mem_workers}")
         if not connections.fits(workers, pool_max, background):
             if conn_known:
@@ -180,7 +182,8 @@ def recommend(resources: Resources, profile: AppProfile, *, tier: Tier | None = 
         "above the statement timeout so PostgreSQL cancels a slow query before Gunicorn kills the worker")
     graceful = min(timeout, 30)
     add("graceful_timeout", graceful, "min(timeout, 30)", PLATFORM,
-        "PaaS platforms send SIGKILL about 30 s after SIGTERM; in-flight requests and queued background jobs drain inside it")
+        "PaaS platforms send SIGKILL about 30 s after SIGTERM; in-flight requests and queued background jobs "
+        "drain inside it")
     add("keepalive", 5, "seed's value", DEFAULT,
         "behind a PaaS proxy; short so idle keep-alive connections do not hold gthread threads")
     add("max_requests", 1000, "seed's value", DEFAULT, "recycle workers to bound slow memory growth")
