@@ -26,7 +26,7 @@ def _address(host: str) -> tuple[int, str]:
         family, _, _, _, sockaddr = socket.getaddrinfo(bare, None, type=socket.SOCK_STREAM)[0]
     except (socket.gaierror, UnicodeError):
         return socket.AF_INET, bare  # the bind below fails and says so
-    return family, sockaddr[0]
+    return family, str(sockaddr[0])  # an IPv4 or IPv6 address: always text
 
 
 def free_port(host: str = "127.0.0.1") -> int:

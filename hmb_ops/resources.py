@@ -200,16 +200,24 @@ def _is_v2(root: Path) -> bool:
     return (root / "sys/fs/cgroup/cgroup.controllers").exists()
 
 
+def _limit(c: Candidate) -> float:
+    """The value of a candidate that is a limit (callers pass only those: the unlimited ones are the defaults)."""
+    assert c.value is not None, c
+    return c.value
+
+
 def _tightest(found: Iterable[Candidate | None], unlimited: Candidate) -> Candidate:
     """The smallest limit along the cgroup chain (a parent's limit binds its children too)."""
-    return min((c for c in found if c is not None), key=lambda c: c.value, default=unlimited)
+    return min((c for c in found if c is not None), key=_limit, default=unlimited)
 
 
 def _v1_quota(root: Path, d: Path) -> Candidate | None:
     quota, period = _read(d / "cpu.cfs_quota_us"), _read(d / "cpu.cfs_period_us")
+    if quota is None or period is None:
+        return None
     try:
         q, p = int(quota.strip()), int(period.strip())
-    except (AttributeError, ValueError):
+    except ValueError:
         return None
     if q <= 0 or p <= 0:
         return None
@@ -332,8 +340,8 @@ def detect(root: str | os.PathLike = "/", *, env: Mapping[str, str] | None = Non
             break
     if cpus is None:
         if limited:
-            best = min(limited, key=lambda c: c.value)
-            cpus, cpus_source = float(best.value), best.source
+            best = min(limited, key=_limit)
+            cpus, cpus_source = float(_limit(best)), best.source
         else:
             cpus, cpus_source = float(os.cpu_count() or 1), "os.cpu_count()"
 
@@ -353,8 +361,8 @@ def detect(root: str | os.PathLike = "/", *, env: Mapping[str, str] | None = Non
             raise UsageError("cannot detect the memory size (no cgroup limit and no /proc/meminfo)",
                              hint="declare it with --memory SIZE or HMB_OPS_MEMORY")
         # A cgroup limit above the machine's RAM is no limit at all.
-        best = min(options, key=lambda c: c.value)
-        memory, memory_source = int(best.value), best.source
+        best = min(options, key=_limit)
+        memory, memory_source = int(_limit(best)), best.source
 
     somaxconn = None
     text = _read(root / "proc/sys/net/core/somaxconn")
@@ -370,13 +378,16 @@ def declared(cpus: float | None, memory: int | None, *, base: Resources | None =
 
     A declared machine is assumed to be a Linux container with /dev/shm; its somaxconn is unknown.
     """
-    if (cpus is None or memory is None) and base is None:
+    if base is None:
+        if cpus is not None and memory is not None:
+            return Resources(cpus=float(cpus), cpus_source=source, memory_bytes=int(memory), memory_source=source,
+                             dev_shm=True, somaxconn=None)
         base = detect()
     return Resources(
         cpus=float(cpus) if cpus is not None else base.cpus,
         cpus_source=source if cpus is not None else base.cpus_source,
         memory_bytes=int(memory) if memory is not None else base.memory_bytes,
         memory_source=source if memory is not None else base.memory_source,
-        dev_shm=True if base is None else base.dev_shm,
-        somaxconn=None if base is None else base.somaxconn,
+        dev_shm=base.dev_shm,
+        somaxconn=base.somaxconn,
     )

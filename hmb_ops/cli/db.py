@@ -26,11 +26,12 @@ def up(ctx: Ctx, as_json: bool):
 
     server = EmbeddedServer(ctx.state_dir)
     status, started = server.up()
+    url = status.url or ""  # a running server's URL: empty only if its files vanished meanwhile
     if as_json:
-        emit_json({"running": True, "started": started, "url": mask(status.url), "data_dir": status.data_dir})
+        emit_json({"running": True, "started": started, "url": mask(url), "data_dir": status.data_dir})
         return
     info("started the embedded PostgreSQL" if started else "the embedded PostgreSQL is already running")
-    out(mask(status.url))
+    out(mask(url))
 
 
 @db.command()
@@ -151,7 +152,7 @@ def seed(ctx: Ctx, scale: str, seed_value: int, password: str, hash_rounds: int,
     with --drop-foreign or shared with --allow-foreign-tables. A seed that was interrupted is
     repaired by the next one without --reset.
     """
-    from hmb_ops.db.seed import check_password, seed as run_seed
+    from hmb_ops.db.seed import SeedPlan, check_password, seed as run_seed
 
     names = tuple(n.strip() for item in drop_foreign for n in item.split(",") if n.strip())
     check_password(password)  # before the database is even resolved: nothing to undo
@@ -168,6 +169,7 @@ def seed(ctx: Ctx, scale: str, seed_value: int, password: str, hash_rounds: int,
                           progress=progress, hash_rounds=hash_rounds, drop_foreign=names,
                           allow_foreign=allow_foreign_tables, on_plan=show_plan, dry_run=dry_run)
     if dry_run:
+        assert isinstance(result, SeedPlan)  # a dry run only plans
         if as_json:
             emit_json({"url": database.masked, "dry_run": True, "plan": result.to_dict()})
             return

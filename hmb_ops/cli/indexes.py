@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from hmb_ops.cli.common import Ctx, console, emit_json, info, interactive, json_option, out, pass_ctx, table
+
+if TYPE_CHECKING:  # rich loads only when a live bar is drawn (CLI start-up stays light)
+    from rich.progress import Progress, TaskID
 
 file_option = click.option("--file", "spec_file", type=click.Path(dir_okay=False), metavar="FILE",
                            help="Index spec YAML (default: the shipped hmb_ops/configs/indexes.yaml).")
@@ -148,8 +153,8 @@ class _Progress:
 
     def __init__(self, live: bool):
         self.live = live
-        self.bar = None
-        self.task = None
+        self.bar: Progress | None = None
+        self.task: TaskID | None = None
 
     def __call__(self, ev: dict) -> None:
         kind = ev["event"]
@@ -167,7 +172,7 @@ class _Progress:
                 self.task = self.bar.add_task(label, total=1.0, phase="")
             else:
                 info(f"{label} ...")
-        elif kind == "progress" and self.bar is not None:
+        elif kind == "progress" and self.bar is not None and self.task is not None:
             phase = ev.get("phase") or ""
             if ev.get("blocked_by"):
                 phase += f" (waiting for pid {', '.join(map(str, ev['blocked_by']))})"

@@ -40,7 +40,8 @@ from hmb_ops.cli.common import Ctx, emit_json, info, json_option, out, pass_ctx,
 @click.option("--force", is_flag=True,
               help="With --out: replace files hmb-ops did not write, after copying each to FILE.bak-TIMESTAMP.")
 @click.option("--service", metavar="NAME",
-              help="With --merge: the render.yaml service to tune (default: the one whose startCommand runs gunicorn/uvicorn).")
+              help="With --merge: the render.yaml service to tune "
+                   "(default: the one whose startCommand runs gunicorn/uvicorn).")
 @click.option("--explain", is_flag=True, help="Show each value with its formula and binding constraint.")
 @click.option("--no-check-config", is_flag=True, help="With --out: skip running `gunicorn --check-config`.")
 @json_option
@@ -66,7 +67,8 @@ def tune(cctx, ctx: Ctx, tier, cpus, memory, app, worker_class, threads, worker_
 
     if merge and force:
         raise UsageError("--merge and --force are alternatives",
-                         hint="--merge keeps your files and changes hmb-ops's keys; --force replaces them after a backup")
+                         hint="--merge keeps your files and changes hmb-ops's keys; "
+                              "--force replaces them after a backup")
     if (merge or force) and not out_dir:
         raise UsageError(f"{'--merge' if merge else '--force'} needs --out DIR")
     if service is not None and not merge:
@@ -160,7 +162,8 @@ def _keep_users_app(out_dir, service, app, worker_class, preload, *, keep_app=Tr
     if worker_class is None and found.worker_class:
         problem = worker_class_problem(found.worker_class)
         if problem:
-            raise UsageError(f"{found.source} uses {problem}", hint="choose the worker class to write with --worker-class")
+            raise UsageError(f"{found.source} uses {problem}",
+                             hint="choose the worker class to write with --worker-class")
         worker_class = found.worker_class
     return found.app, worker_class, preload
 
@@ -254,7 +257,8 @@ def check(directory, max_connections, memory, worker_memory, timeout, as_json):
 
     report = check_directory(directory, max_connections=max_connections,
                              memory_bytes=parse_size(memory, what="--memory") if memory else None,
-                             worker_memory_bytes=parse_size(worker_memory, what="--worker-memory") if worker_memory else None,
+                             worker_memory_bytes=(parse_size(worker_memory, what="--worker-memory")
+                                                  if worker_memory else None),
                              timeout=timeout)
     if as_json:
         emit_json(report)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from hmb_ops.db import dsn as dsnmod
 from hmb_ops.errors import DatabaseUnavailable, InvalidDatabaseUrl
@@ -27,7 +28,7 @@ def connect(url: str, *, autocommit: bool = False, timeout: int | None = None,
     import psycopg2
 
     parsed = dsnmod.parse(url)
-    kwargs = {"connect_timeout": timeout or connect_timeout(), "application_name": application_name}
+    kwargs: dict[str, Any] = {"connect_timeout": timeout or connect_timeout(), "application_name": application_name}
     if options:
         kwargs["options"] = options
     try:

@@ -222,6 +222,8 @@ def _mask_loose(url: str) -> str:
 
 def _mask_broken(url: str) -> str:
     m = _SCHEME.fullmatch(url)
+    if m is None:  # callers check the scheme first; without one nothing is safe to show
+        return MASK
     scheme, rest = m.group(1) + "://", m.group(2)
     if "@" in rest:
         head, _, tail = rest.rpartition("@")

@@ -170,7 +170,7 @@ class EmbeddedServer:
                     os.chown(folder, 0, gid)
                 if stat.S_IMODE(os.stat(folder).st_mode) != mode:
                     os.chmod(folder, mode)
-            if user:
+            if gid is not None:  # set exactly when there is a service user
                 self._grant_traversal(gid)
         except OSError as exc:
             raise StateDirError(f"state folder {self.state_dir} cannot be secured: {exc.strerror or exc}",

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hmb_ops.db import dsn as dsnmod
+from hmb_ops.errors import DatabaseUnavailable
 
 
 @dataclass(frozen=True)
@@ -40,16 +41,14 @@ def resolve(flag_value: str | None, state_dir: str | os.PathLike | Path, *, star
     from hmb_ops.db.embedded import EmbeddedServer
 
     server = EmbeddedServer(state_dir)
-    if start:
-        status, _ = server.up()
-        url = status.url
-    else:
-        url = server.url()
-    if not url:
-        from hmb_ops.errors import DatabaseUnavailable
+    embedded_url = server.up()[0].url if start else server.url()
+    if not embedded_url:
+        raise _not_running()
+    return ResolvedDatabase(url=embedded_url, source="embedded")
 
-        raise DatabaseUnavailable("the embedded PostgreSQL is not running", hint="run hmb-ops db up")
-    return ResolvedDatabase(url=url, source="embedded")
+
+def _not_running() -> DatabaseUnavailable:
+    return DatabaseUnavailable("the embedded PostgreSQL is not running", hint="run hmb-ops db up")
 
 
 @contextmanager
@@ -67,6 +66,8 @@ def database_for_run(flag_value: str | None, state_dir: str | os.PathLike | Path
     server = EmbeddedServer(state_dir)
     status, started = server.up()
     try:
+        if not status.url:  # running, but its port or password file is gone: no URL to hand out
+            raise _not_running()
         yield status.url, started
     finally:
         if started:

@@ -23,6 +23,7 @@ reported with the reason; hmb-ops never drops or writes it.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from hmb_ops.errors import UsageError
@@ -373,8 +374,12 @@ def survey(conn) -> Survey:
         else:
             foreign.append(name if nsp == schema else f"{nsp}.{name}")
     order = {t: i for i, t in enumerate(TABLES + BOOKKEEPING)}
-    return Survey(schema=schema, owned=tuple(sorted(owned, key=order.get)),
-                  colliding=tuple(sorted(colliding, key=order.get)), foreign=tuple(foreign),
+
+    def rank(name: str) -> int:  # owned and colliding names are all reference or bookkeeping names
+        return order.get(name, len(order))
+
+    return Survey(schema=schema, owned=tuple(sorted(owned, key=rank)),
+                  colliding=tuple(sorted(colliding, key=rank)), foreign=tuple(foreign),
                   missing=tuple(t for t in TABLES if t not in oids), oids=oids, kinds=kinds,
                   reasons={n: r for n, r in mine.reasons.items() if n in colliding},
                   bookkeeping=mine.bookkeeping)
@@ -558,7 +563,7 @@ def attachments_outside(conn, names: list[str]) -> list[str]:
         return [what for _, what in cur.fetchall()]
 
 
-def drop_tables(conn, owned: list[str], foreign: list[str] = (), kinds: dict | None = None) -> None:
+def drop_tables(conn, owned: Sequence[str], foreign: Sequence[str] = (), kinds: dict | None = None) -> None:
     """Drop the named relations of the current schema in one statement per kind, without CASCADE.
 
     Dependencies among the dropped relations are fine (PostgreSQL drops one statement's list

@@ -302,7 +302,7 @@ def normalize(conn, spec: IndexSpec, *, read_only: bool = True) -> Normalized:
             canonical[ix.name] = canonical_definition(ddl.create_index_sql(ix, spec.schema_name, concurrently=False),
                                                       ix.unique)
     # In file order: problems without a line (extensions, duplicates) first, then by spec line.
-    problems.sort(key=lambda p: int(m.group(1)) if (m := _LINE.search(p)) else 0)
+    problems.sort(key=lambda p: int(hit.group(1)) if (hit := _LINE.search(p)) else 0)
     return Normalized(problems=tuple(problems), canonical=canonical, scratch=tuple(scratch),
                       missing_extensions=tuple(missing_ext), first_line=min(lines) if lines else None,
                       pending=pending)

@@ -259,14 +259,14 @@ def build_plan(spec: IndexSpec, catalog: Catalog, norm: Normalized, options: Pla
 
     # Leftovers of an interrupted online replace: dropped when hmb-ops's (marked, or on its table);
     # a same-named index somebody else built needs --adopt.
-    for name, ix in sorted(live.items()):
-        base = debris_prefixes.get(name)
-        if base and name not in declared_names and name not in building:
-            findings.append(Finding("debris", name, ix.table, f"left by an interrupted replace of {base}" + (
-                "" if ix.owned else f" (or built by somebody else: not hmb-ops's; --adopt {name} drops it)")))
-            hz = take_over(ix)
-            add("drop", name, ix.table, [ddl.drop_index_sql(schema, name)],
-                f"leftover of an interrupted replace of {base}", lock_step, hz, owned=ix.owned)
+    for name, leftover in sorted(live.items()):
+        replaced = debris_prefixes.get(name)
+        if replaced and name not in declared_names and name not in building:
+            findings.append(Finding("debris", name, leftover.table, f"left by an interrupted replace of {replaced}" + (
+                "" if leftover.owned else f" (or built by somebody else: not hmb-ops's; --adopt {name} drops it)")))
+            hz = take_over(leftover)
+            add("drop", name, leftover.table, [ddl.drop_index_sql(schema, name)],
+                f"leftover of an interrupted replace of {replaced}", lock_step, hz, owned=leftover.owned)
 
     for ix in spec.declared:
         want = norm.canonical.get(ix.name, "")
@@ -347,9 +347,9 @@ def build_plan(spec: IndexSpec, catalog: Catalog, norm: Normalized, options: Pla
         if f.index in live and f.covered_by in live:
             continue  # already reported from the live catalog
         findings.append(Finding(f.kind, f.index, f.table, f.detail + " (in the spec)", covered_by=f.covered_by))
-    for ix in live_list:
-        if ix.valid and not ix.unique and not ix.primary and ix.scans == 0:
-            findings.append(Finding("unused", ix.name, ix.table, "idx_scan = 0 since statistics were last reset"))
+    for found in live_list:
+        if found.valid and not found.unique and not found.primary and found.scans == 0:
+            findings.append(Finding("unused", found.name, found.table, "idx_scan = 0 since statistics were last reset"))
 
     for table in touched:
         add("analyze", None, table, [ddl.analyze_sql(schema, table)], "refresh planner statistics", lock_step)

@@ -205,11 +205,11 @@ def text_problems(spec: IndexSpec) -> list[TextProblem]:
         except sqltext.NotOneExpression as exc:
             out.append(TextProblem("extensions", spec.line_of("extensions", e), str(exc)))
     for i, ix in enumerate(spec.declared):
-        for what, value, path in (("name", ix.name, ("name",)), ("table", ix.table, ("table",))):
+        for what, value, key in (("name", ix.name, ("name",)), ("table", ix.table, ("table",))):
             try:
                 sqltext.check_name(value, what)
             except sqltext.NotOneExpression as exc:
-                bad(i, ix.name, path, what, exc)
+                bad(i, ix.name, key, what, exc)
         if not _METHOD.match(ix.method):
             bad(i, ix.name, ("method",), "method", ValueError(f"{ix.method!r} is not an access method name"))
         for k, part in enumerate(ix.columns):
@@ -217,7 +217,7 @@ def text_problems(spec: IndexSpec) -> list[TextProblem]:
             try:
                 if part.column is not None:
                     sqltext.check_name(part.column, "column")
-                else:
+                elif part.expression is not None:  # KeyPart holds exactly one of the two
                     sqltext.check_expression(part.expression)
             except sqltext.NotOneExpression as exc:
                 bad(i, ix.name, path, f"columns[{k}] {'column' if part.column is not None else 'expression'}", exc)

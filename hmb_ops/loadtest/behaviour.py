@@ -30,7 +30,7 @@ from hmb_ops.loadtest.endpoints import ENDPOINTS
 # Gunicorn worker killed under load would show up as slower answers instead of errors. Count every
 # broken connection as a failure, like wrk and k6 do. (Pooled sockets the server closed while idle
 # are still detected and replaced before use, so keep-alive expiry does not become a failure.)
-_ghc_client._may_retry_after_send_error = lambda _method: False
+_ghc_client._may_retry_after_send_error = lambda method: False
 
 SEARCH_WORDS = ("engineer", "chef", "nurse", "driver", "teacher", "manager", "sales", "remote")
 LATE_SEND_S = 0.010  # an open-model send leaving later than this after its slot counts as late

@@ -161,8 +161,9 @@ def build_plan(profile_name: str, *, config_files: tuple[str, ...] = (), users: 
         stepped = len(shaped) > 1
     elif users is not None or duration is not None or not prof.stages:
         # Overriding users or duration of a stepped profile runs it flat: one stage.
-        u = users or prof.users or max(s.users for s in prof.stages)
-        d = duration or prof.duration or sum(s.duration for s in prof.stages)
+        steps = prof.stages or ()  # a profile without stages has users and duration
+        u = users or prof.users or max(s.users for s in steps)
+        d = duration or prof.duration or sum(s.duration for s in steps)
         shaped = ((int(u), float(d)),)
         stepped = False
     else:
@@ -175,7 +176,7 @@ def build_plan(profile_name: str, *, config_files: tuple[str, ...] = (), users: 
     problem = ramp_problem(shaped, rate)
     if problem:
         raise UsageError(problem, hint="raise --spawn-rate or lengthen the stage")
-    return RunPlan(profile=profile_name, stages=shaped, spawn_rate=rate, think_time=tuple(prof.think_time),
+    return RunPlan(profile=profile_name, stages=shaped, spawn_rate=rate, think_time=prof.think_time,
                    mix=dict(prof.mix), request_timeout=prof.request_timeout,
                    arrival_rate=float(arrival_rate) if arrival_rate else None,
                    processes=int(processes or 1), stepped=stepped)

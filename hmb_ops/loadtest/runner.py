@@ -105,9 +105,11 @@ def run_generator(plan: RunPlan, spec: dict, work_dir: Path, *, progress: Callab
     proc = subprocess.Popen([sys.executable, "-m", "hmb_ops.loadtest.worker", str(spec_path)],
                             stdout=subprocess.PIPE, stderr=log, start_new_session=True)
     lines: queue.Queue = queue.Queue()
+    stdout = proc.stdout
+    assert stdout is not None  # stdout=PIPE
 
     def reader():
-        for raw in proc.stdout:
+        for raw in stdout:
             lines.put(raw)
         lines.put(None)
 

@@ -10,6 +10,7 @@ import threading
 import time
 import urllib.request
 from collections.abc import Callable
+from typing import Any
 
 import psutil
 
@@ -125,7 +126,7 @@ class ServerSampler(_Sampler):
         self.target = target.rstrip("/")
         self.procs: dict[int, psutil.Process] = {}
         self.samples: list[dict] = []
-        self._conn = None
+        self._conn: Any = None  # a psycopg2 connection once the first sample opened it
 
     def _db_counts(self) -> tuple[int | None, int | None]:
         if not self.database_url:

@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+from typing import TYPE_CHECKING
 
 from gevent import monkey
 
@@ -22,6 +23,9 @@ import gevent  # noqa: E402
 from locust.env import Environment  # noqa: E402
 
 from hmb_ops.loadtest import behaviour  # noqa: E402
+
+if TYPE_CHECKING:
+    from locust.runners import LocalRunner, MasterRunner
 
 INTERVAL_S = 1.0
 _out = sys.stdout
@@ -51,6 +55,7 @@ def run_local_or_master(spec: dict) -> int:
     env = Environment(user_classes=[user_class], shape_class=shape, events=None, stop_timeout=0)
     processes = int(spec.get("processes") or 1)
     children: list[subprocess.Popen] = []
+    runner: MasterRunner | LocalRunner
     if processes > 1:
         runner = env.create_master_runner("127.0.0.1", int(spec["master_port"]))
 

@@ -7,7 +7,8 @@ import time
 
 import psycopg2
 from flask import Flask, g, jsonify, request
-from werkzeug.exceptions import HTTPException
+from flask.json.provider import DefaultJSONProvider
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from hmb_ops.refapp import auth, metrics
 from hmb_ops.refapp.db import DatabaseDown, PoolTimeout
@@ -38,7 +39,8 @@ def create_app(settings: Settings | None = None) -> Flask:
         raise SettingsError(app_secret_message(problem))
     app = Flask("hmb_ops.refapp")
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
-    app.json.sort_keys = False
+    if isinstance(app.json, DefaultJSONProvider):  # Flask's own provider: keep the keys in our order
+        app.json.sort_keys = False
     state = register(AppState(settings))
     app.extensions["hmb"] = state
 
@@ -70,7 +72,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     def _http_error(exc: HTTPException):
         status = exc.code or 400
         headers = {}
-        if status == 405 and exc.valid_methods:
+        if isinstance(exc, MethodNotAllowed) and exc.valid_methods:
             headers["Allow"] = ", ".join(exc.valid_methods)
         name = (exc.name or "error").lower().replace(" ", "_")
         return _error(status, {"error": name, "message": exc.description or exc.name}, headers)

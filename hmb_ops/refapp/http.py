@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 from datetime import UTC, datetime, timedelta
+from typing import Literal, overload
 
 from flask import request
 from werkzeug.exceptions import RequestEntityTooLarge
@@ -26,7 +27,7 @@ class ApiError(Exception):
         self.fields = fields
 
     def body(self) -> dict:
-        doc = {"error": self.code, "message": self.message}
+        doc: dict[str, object] = {"error": self.code, "message": self.message}
         if self.fields:
             doc["fields"] = self.fields
         return doc
@@ -62,6 +63,14 @@ def json_body() -> dict:
     if not isinstance(doc, dict):
         raise ApiError(422, "the body must be a JSON object")
     return doc
+
+
+@overload
+def field_str(doc: dict, name: str, *, required: Literal[True] = True, max_len: int = 5000,
+              min_len: int = 0, default: str | None = None) -> str: ...
+@overload
+def field_str(doc: dict, name: str, *, required: bool, max_len: int = 5000,
+              min_len: int = 0, default: str | None = None) -> str | None: ...
 
 
 def field_str(doc: dict, name: str, *, required: bool = True, max_len: int = 5000,

@@ -51,6 +51,11 @@ _MAP_TAG, _SEQ_TAG = "tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"
 _EVENT_LOADER = getattr(yaml, "CSafeLoader", None) if yaml.__with_libyaml__ else None
 
 
+def _line(event: yaml.Event) -> int | None:
+    """The 1-based line an event starts on (the parser always gives one; the stubs allow None)."""
+    return event.start_mark.line + 1 if event.start_mark is not None else None
+
+
 def _check_depth(text: str, source: str) -> None:
     """Refuse deep nesting and too many values from the event stream (flat, no recursion,
     stops at the first excess) before the recursive, slower composer sees the file."""
@@ -63,13 +68,13 @@ def _check_depth(text: str, source: str) -> None:
                 values += 1
                 if values > MAX_YAML_VALUES:
                     raise ConfigError(f"more than {MAX_YAML_VALUES:,} values (keys and values count)",
-                                      path=source, line=event.start_mark.line + 1,
+                                      path=source, line=_line(event),
                                       hint="a config or spec file holds a few thousand values at most")
             if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
                 depth += 1
                 if depth > MAX_YAML_DEPTH:
                     raise ConfigError(f"nested more than {MAX_YAML_DEPTH} levels deep", path=source,
-                                      line=event.start_mark.line + 1,
+                                      line=_line(event),
                                       hint="a config or spec file is a few levels of mappings and lists")
             elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
                 depth -= 1

@@ -405,10 +405,10 @@ def existing_web(out_dir: str | os.PathLike, *, service: str | None = None) -> E
     if render is not None and not is_generated(render):
         where = str(out / RENDER)
         _i, svc = _web_service(_compose(render, where), where, service)
-        cmd = _scalar(_get(svc, "startCommand")[1])
-        if cmd:
+        start = _scalar(_get(svc, "startCommand")[1])
+        if start:
             name = _scalar(_get(svc, "name")[1]) or "web"
-            found.append((f"{RENDER} {name}", parse_web_command(cmd, where)))
+            found.append((f"{RENDER} {name}", parse_web_command(start, where)))
     for source, web in found:
         if web.server == "uvicorn":
             raise UsageError(f"{source} starts uvicorn directly; tune writes a Gunicorn command and cannot "
@@ -519,7 +519,7 @@ def _web_command(existing: str | None, plan: TunePlan, conf: str, where: str,
     for setting, group in groups:
         if setting == "config":
             continue  # the plan's config replaces it and runs it first (see prepare)
-        if setting in planned:
+        if setting is not None and setting in planned:  # None: an option Gunicorn does not know
             yours = _flag_value(setting, group, scope)
             if not _same(setting, yours, planned[setting]):
                 if report is not None:
@@ -687,7 +687,8 @@ def merge_render_yaml(text: str, plan: TunePlan, conf: str, where: str, service:
     svc_data = expected["services"][index]
     svc_data["startCommand"] = new_cmd
     env_list = svc_data.get("envVars") or []
-    env_list = [expected_items.get(e.get("key"), e) if isinstance(e, dict) else e for e in env_list]
+    env_list = [expected_items.get(e["key"], e) if isinstance(e, dict) and isinstance(e.get("key"), str) else e
+                for e in env_list]
     for k in missing:
         env_list.append({"key": k, "generateValue": True} if k == TOKEN_SECRET_ENV else {"key": k, "value": wanted[k]})
     svc_data["envVars"] = env_list
@@ -732,10 +733,10 @@ def _users_chain(out: Path, service: str | None) -> str | None:
     if render is not None and not is_generated(render):
         where = str(out / RENDER)
         _i, svc = _web_service(_compose(render, where), where, service)
-        cmd = _scalar(_get(svc, "startCommand")[1])
-        web = parse_web_command(cmd, where) if cmd else None
-        if web is not None and web.simple and web.config:
-            named[f"{RENDER} {_scalar(_get(svc, 'name')[1]) or 'web'}"] = web.config
+        start = _scalar(_get(svc, "startCommand")[1])
+        render_web = parse_web_command(start, where) if start else None
+        if render_web is not None and render_web.simple and render_web.config:
+            named[f"{RENDER} {_scalar(_get(svc, 'name')[1]) or 'web'}"] = render_web.config
     chains: dict[str, str] = {}
     for source, path in named.items():
         if path.startswith("python:") or "$" in path:

@@ -58,7 +58,8 @@ def load_tiers(config_files: Iterable[str] = ()) -> dict[str, Tier]:
     tiers = load_section("tiers", Tiers, user_files=tuple(config_files), shipped_name="tiers.yaml").root
     if not tiers:
         raise ConfigError("no tiers are defined",
-                          hint="neither the shipped hmb_ops/configs/tiers.yaml nor a --config file has a 'tiers' mapping")
+                          hint="neither the shipped hmb_ops/configs/tiers.yaml nor a --config file "
+                               "has a 'tiers' mapping")
     return tiers
 
 

@@ -139,13 +139,15 @@ def test_ctrl_c_mid_build_exits_130_and_the_next_apply_repairs(schema_db, ixh, t
     plan = json.loads(hmb(["indexes", "plan", "--file", spec, "--json"], env=env_for(schema_db)).stdout)
     assert {i["name"]: i["status"] for i in plan["indexes"]}["idx_users_email_lower"] == "invalid"
     assert hmb(["indexes", "apply", "--file", spec], env=env_for(schema_db)).returncode == 0
-    assert json.loads(hmb(["indexes", "plan", "--file", spec, "--json"], env=env_for(schema_db)).stdout)["actions"] == []
+    replan = hmb(["indexes", "plan", "--file", spec, "--json"], env=env_for(schema_db))
+    assert json.loads(replan.stdout)["actions"] == []
 
 
 def test_bench_one_query(schema_db, hmb, ixh, tmp_path):
     ixh.fill_users(schema_db, 500)
     spec = ixh.write_spec(tmp_path, ixh.USERS_SPEC)
-    proc = hmb(["indexes", "bench", "--file", spec, "--runs", "3", "--query", "login", "--json"], env=env_for(schema_db))
+    proc = hmb(["indexes", "bench", "--file", spec, "--runs", "3", "--query", "login", "--json"],
+               env=env_for(schema_db))
     assert proc.returncode == 0, proc.stderr
     row = json.loads(proc.stdout)["queries"][0]
     assert row["name"] == "login" and row["with_ms"]["runs"] == 3 and row["speedup"] > 0

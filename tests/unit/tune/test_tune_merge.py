@@ -70,7 +70,8 @@ def test_every_generated_file_starts_with_the_header():
     plan = small()
     for name, text in render_files(plan).items():
         first = text.splitlines()[0]
-        assert first.startswith(f"# {HEADER_MARK} ") and "Regenerate with: hmb-ops tune --tier small --out ." in first, name
+        assert first.startswith(f"# {HEADER_MARK} "), name
+        assert "Regenerate with: hmb-ops tune --tier small --out ." in first, name
         assert is_generated(text)
 
 
@@ -407,7 +408,8 @@ def test_web_command_keeps_flags_the_plan_does_not_contradict():
     # The plan says no preload (the user said --no-preload to tune): their --preload is overridden, and said so.
     report = deploy.MergeReport()
     no_preload = plan_for(tier="small", worker_memory="64MB", app="api.wsgi:app", preload=False)
-    merged = deploy.merge_procfile("web: gunicorn api.wsgi:app --preload\n", no_preload, "gunicorn.conf.py", "P", report)
+    merged = deploy.merge_procfile("web: gunicorn api.wsgi:app --preload\n", no_preload, "gunicorn.conf.py", "P",
+                                   report)
     assert merged == "web: gunicorn --config gunicorn.conf.py api.wsgi:app\n"
     assert [o.line() for o in report.overrides] == ["preload_app: yours True → plan False (Procfile web: --preload)"]
 
