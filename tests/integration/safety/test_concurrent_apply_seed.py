@@ -96,7 +96,7 @@ def _real_deadlock(url: str):
 
 
 def test_a_seed_that_loses_a_deadlock_is_tried_again_then_exit_3(new_database):
-    from hmb_ops.db import seed as seedmod
+    from hmb_ops.db.seed import orchestrate as seedmod
     from hmb_ops.errors import EXIT_ENVIRONMENT, LockBusy
 
     deadlock = _real_deadlock(new_database("deadlock"))
