@@ -36,12 +36,14 @@ class LazyGroup(click.Group):
         if name not in COMMANDS:
             return None
         module, attr, _help = COMMANDS[name]
+        # A command module that does not import is a bug in hmb-ops, not an unknown command: it
+        # goes to the funnel's internal-error path (exit 70, or the traceback with --debug).
         try:
             cmd = getattr(importlib.import_module(module), attr)
-        except (ImportError, AttributeError):
-            if os.environ.get("HMB_OPS_STRICT_IMPORTS"):
-                raise
-            return None
+        except ImportError as exc:
+            raise ImportError(f"the '{name}' command's module {module} cannot be imported: {exc}") from exc
+        except AttributeError as exc:
+            raise ImportError(f"the '{name}' command's module {module} has no {attr!r}") from exc
         self.commands[name] = cmd
         return cmd
 
@@ -59,7 +61,8 @@ class LazyGroup(click.Group):
 @click.option("--state-dir", envvar="HMB_OPS_STATE_DIR", type=click.Path(file_okay=False), metavar="DIR",
               help="Where hmb-ops keeps its embedded database and results (env HMB_OPS_STATE_DIR; default .hmb-ops).")
 @click.option("--config", "config_files", multiple=True, type=click.Path(dir_okay=False), metavar="FILE",
-              help="A user YAML file whose sections (tiers, profiles, thresholds, users_model) override the shipped ones. Repeatable.")
+              help="A user YAML file whose sections (tiers, profiles, thresholds, users_model) override the "
+                   "shipped ones. Repeatable.")
 @click.option("--connect-timeout", type=click.IntRange(1, 600), metavar="SECONDS",
               help="Seconds to wait for the database to answer (env HMB_OPS_CONNECT_TIMEOUT; default 5).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document to stdout (every reporting command).")
