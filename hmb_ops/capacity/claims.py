@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import json
 import statistics
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 import yaml
 
@@ -104,9 +105,8 @@ def _holds(measured: float | None, low: float) -> bool | None:
 
 def run_claims(req: ClaimsRequest, *, progress: Callable[[str], None] | None = None) -> ClaimsDocument:
     validate(req)
-    from hmb_ops.capacity.runner import conditions as machine_conditions
+    from hmb_ops.capacity.runner import conditions as machine_conditions, default_out_dir, load_progress
     from hmb_ops.documents import Claim, ClaimsDocument
-    from hmb_ops.capacity.runner import default_out_dir, load_progress
     from hmb_ops.loadtest.api import LoadRequest, run_load
 
     out = Path(req.out_dir) if req.out_dir else default_out_dir(req.state_dir, "claims")

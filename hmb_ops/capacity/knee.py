@@ -18,8 +18,9 @@ The sustainable throughput is read where the SLO breaks, not at the knee step's 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING
 
 from hmb_ops.errors import UsageError
 from hmb_ops.gates import thresholds as th
@@ -110,7 +111,7 @@ def _neighbourhood(verdicts: list[StepVerdict], knee: int) -> tuple[int, ...]:
 def _crossing(slo: list[th.Threshold], nxt_results: list, knee: Step, nxt: Step, lo: float, hi: float) -> float:
     """The load between the knee step (`lo` users) and the next (`hi`) where the SLO breaks."""
     at = hi
-    for t, r in zip(slo, nxt_results):
+    for t, r in zip(slo, nxt_results, strict=True):
         if r.passed:
             continue
         a, b = th.metric_value(t.metric, knee), th.metric_value(t.metric, nxt)
@@ -128,7 +129,7 @@ def find_knee(steps: list[Step], slo: list[th.Threshold]) -> Knee:
         results = [th.evaluate(t, st) for t in slo]
         judged.append(results)
         breaches = tuple(r.message for r in results if not r.passed)
-        errors_ok = all(r.passed for t, r in zip(slo, results) if t.metric == "error_rate")
+        errors_ok = all(r.passed for t, r in zip(slo, results, strict=True) if t.metric == "error_rate")
         verdicts.append(StepVerdict(index=st.index, users=float(st.users), rps=st.rps, p95_ms=st.latency_ms.p95,
                                     error_rate=st.error_rate, passed=not breaches, breaches=breaches,
                                     errors_ok=errors_ok))
@@ -152,7 +153,8 @@ def find_knee(steps: list[Step], slo: list[th.Threshold]) -> Knee:
     rps = result.sustainable_rps
     read = ""
     if len(result.rps_from) >= 2 and result.sustainable_rps != k.rps:
-        where = f"{crossing:.1f} users, where the SLO breaks" if crossing not in (None, k.users) else f"{k.users:g} users"
+        where = (f"{crossing:.1f} users, where the SLO breaks" if crossing not in (None, k.users)
+                 else f"{k.users:g} users")
         read = (f"; read at {where}, off a line through the steps at "
                 f"{', '.join(f'{verdicts[i].users:g}' for i in result.rps_from)} users "
                 f"(the knee step's own window: {k.rps:.1f} req/s)")

@@ -2,7 +2,8 @@
 
 `analyse` is pure (a results document in, a TierCapacity out) so every rule is testable on
 hand-written documents; `run_capacity` only adds the load runs (engineer D's `run_load`) and the
-chart. The report is the public hmb_ops.documents.CapacityDocument (capacity.json). All input is validated before the first run starts: a typo in the SLO or the users model
+chart. The report is the public hmb_ops.documents.CapacityDocument (capacity.json). All input is
+validated before the first run starts: a typo in the SLO or the users model
 must not cost a ten-minute sweep.
 """
 
@@ -10,16 +11,16 @@ from __future__ import annotations
 
 import os
 import platform
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 from hmb_ops.errors import UsageError
 from hmb_ops.gates import thresholds as th
 
-from . import knee as kn
-from . import usl
+from . import knee as kn, usl
 from .users import UsersEstimate, UsersModel, users_supported
 
 if TYPE_CHECKING:
@@ -115,13 +116,14 @@ def conditions(*, profile: str, stages, seed_scale: str) -> dict:
         from hmb_ops.resources import detect
 
         res = detect()
-        cpus, memory = res.cpus, res.to_dict()["memory"]
-    except Exception:  # conditions are informative; a detection quirk must not stop the analysis
+        cpus: float | None = res.cpus
+        memory = res.to_dict()["memory"]
+    except Exception:  # noqa: BLE001 - conditions are informative; a detection quirk must not stop the analysis
         cpus, memory = os.cpu_count(), None
     return {"machine": platform.node() or "unknown", "platform": platform.platform(terse=True),
             "cpus": cpus, "memory": memory, "python": platform.python_version(), "profile": profile,
             "stages": [list(s) for s in stages] if stages else "profile default", "seed_scale": seed_scale,
-            "measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+            "measured_at": datetime.now(UTC).isoformat(timespec="seconds")}
 
 
 @dataclass(frozen=True)
@@ -141,7 +143,7 @@ class CapacityRequest:
 
 def default_out_dir(state_dir: str, kind: str = "capacity") -> Path:
     """`<state dir>/<kind>/<UTC timestamp>/`: where capacity and claims runs keep their files."""
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     return Path(state_dir) / kind / stamp
 
 
@@ -215,9 +217,8 @@ def run_capacity(req: CapacityRequest, *, progress: Callable[[str], None] | None
         if progress:
             progress(f"tier {name}: {cap.knee.reason}")
         tiers.append(cap)
-    report = finish(tiers, slo, req.model, req.target_users, out,
-                    conditions(profile=req.profile, stages=req.stages, seed_scale=req.seed_scale), notes)
-    return report
+    return finish(tiers, slo, req.model, req.target_users, out,
+                   conditions(profile=req.profile, stages=req.stages, seed_scale=req.seed_scale), notes)
 
 
 def finish(tiers: list[TierCapacity], slo: list[th.Threshold], model: UsersModel, target_users: int | None,

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from hmb_ops.errors import UsageError
 from hmb_ops.gates.slo import shipped_slo
@@ -45,7 +45,7 @@ def _from_results(files, slo_t, model, target_users, out_dir, state_dir, seed_sc
     for i, name in enumerate(names):
         if names.count(name) > 1:
             names[i] = f"{name} ({Path(docs[i][0]).parent.name})"
-    for (f, doc), name in zip(docs, names):
+    for (f, doc), name in zip(docs, names, strict=True):
         caps.append(analyse(doc, slo_t, model, target_users=target_users, tier=name, results_path=str(f)))
     out = Path(out_dir) if out_dir else default_out_dir(state_dir)
     out.mkdir(parents=True, exist_ok=True)

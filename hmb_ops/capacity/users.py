@@ -11,8 +11,8 @@ written as fractions (0.3) or percentages ("30%"); a share above 100 % is imposs
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 from pydantic import Field, field_validator
 
@@ -106,7 +106,8 @@ def users_supported(model: UsersModel, rps: float, target_users: int | None = No
 
 
 def load_model(config_files: Iterable[str] = (), users_model_file: str | None = None) -> UsersModel:
-    """hmb_ops/configs/users.yaml < --config files < --users-model FILE (its `users_model` section, or the whole file)."""
+    """hmb_ops/configs/users.yaml < --config files < --users-model FILE (its `users_model` section, or the
+    whole file)."""
     model = load_section("users_model", UsersModel, user_files=tuple(config_files), shipped_name="users.yaml")
     if users_model_file:
         data, lines = load_yaml(users_model_file)

@@ -51,7 +51,8 @@ def _usl(n, lam, sigma, kappa):
 
 
 def fit(loads: list[float], throughputs: list[float]) -> UslFit:
-    pts = [(float(n), float(x)) for n, x in zip(loads, throughputs) if n and n > 0 and x is not None and x >= 0]
+    pts = [(float(n), float(x)) for n, x in zip(loads, throughputs, strict=True)
+           if n and n > 0 and x is not None and x >= 0]
     if len(pts) < MIN_POINTS:
         return UslFit(len(pts), False, f"{len(pts)} load step{'s' if len(pts) != 1 else ''} with data; the USL fit "
                                        f"needs at least {MIN_POINTS}: reporting the knee alone")
@@ -77,15 +78,18 @@ def fit(loads: list[float], throughputs: list[float]) -> UslFit:
                             x_scale="jac", max_nfev=5000)
         if best is None or res.cost < best.cost:
             best = res
+    assert best is not None  # the loop ran at least once
     lam, sigma, kappa = (float(v) for v in best.x)
     pred = _usl(n, lam, sigma, kappa)
     ss_res = float(np.sum((x - pred) ** 2))
     ss_tot = float(np.sum((x - x.mean()) ** 2))
     r2 = 1.0 - ss_res / ss_tot if ss_tot > 0 else (1.0 if ss_res == 0 else 0.0)
     n_top = float(n.max())
-    n_max = float(math.floor(math.sqrt((1 - sigma) / kappa))) if kappa > 0 and sigma < 1.0 else math.inf
-    if n_max <= 100 * n_top:
-        n_max = max(n_max, 1.0)
+    peak = float(math.floor(math.sqrt((1 - sigma) / kappa))) if kappa > 0 and sigma < 1.0 else math.inf
+    n_max: float | None
+    x_max: float | None
+    if peak <= 100 * n_top:
+        n_max = max(peak, 1.0)
         x_max = float(_usl(n_max, lam, sigma, kappa))
         reason = f"fit on {len(pts)} steps, R² = {r2:.3f}; throughput peaks near {n_max:g} users"
     else:

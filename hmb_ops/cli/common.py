@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import wraps
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import click
 
@@ -78,7 +79,7 @@ _console = None
 
 def console():
     """A rich console on stderr (human output; stdout stays for data and JSON)."""
-    global _console
+    global _console  # noqa: PLW0603 - one console per process, made on first use (rich loads only then)
     if _console is None:
         from rich.console import Console
 

@@ -8,15 +8,21 @@ described in hmb_ops/gates/flow.py.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import wraps
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 import click
 
 from hmb_ops.cli.common import Ctx, info
 from hmb_ops.gates import flow
-from hmb_ops.gates.flow import (DEFAULT_LATENCY_TOLERANCE, DEFAULT_THROUGHPUT_TOLERANCE, GateOptions,
-                                evaluate_gates, validate_gates)
+from hmb_ops.gates.flow import (
+    DEFAULT_LATENCY_TOLERANCE,
+    DEFAULT_THROUGHPUT_TOLERANCE,
+    GateOptions,
+    evaluate_gates,
+    validate_gates,
+)
 
 if TYPE_CHECKING:
     from hmb_ops.documents import Results
@@ -33,7 +39,8 @@ def _check_options() -> list[Callable]:
                      help="Threshold, e.g. 'p95<100ms', 'error_rate<1%', 'rps>=150', "
                           "'GET /api/feed: p95<50ms'. Repeatable; any breach exits 1."),
         click.option("--slo-file", type=click.Path(dir_okay=False), metavar="FILE",
-                     help="YAML file whose 'thresholds: checks:' list is checked too (the format of the shipped hmb_ops/configs/slo.yaml)."),
+                     help="YAML file whose 'thresholds: checks:' list is checked too (the format of the shipped "
+                          "hmb_ops/configs/slo.yaml)."),
         click.option("--baseline", type=click.Path(dir_okay=False), metavar="FILE",
                      help="Compare with a stored results JSON of the same profile."),
         click.option("--save-baseline", type=click.Path(dir_okay=False), metavar="FILE",

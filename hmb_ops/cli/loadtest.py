@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import time
+from typing import Any
 
 import click
 
@@ -32,11 +33,11 @@ class Progress:
     def __init__(self, live: bool):
         self.live = live
         self._live = None
-        self._bar = None
-        self._task = None
+        self._bar: Any = None   # a rich Progress once the first event arrives (rich loads only then)
+        self._task: Any = None
         self._last_line = 0.0
 
-    def __enter__(self) -> "Progress":
+    def __enter__(self) -> Progress:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -72,7 +73,8 @@ class Progress:
 
 @click.command("loadtest")
 @click.option("--profile", default="smoke", show_default=True, metavar="NAME",
-              help="Profile from hmb_ops/configs/profiles.yaml or a --config file (smoke, baseline, step, spike, soak, ci, health).")
+              help="Profile from hmb_ops/configs/profiles.yaml or a --config file (smoke, baseline, step, spike, "
+                   "soak, ci, health).")
 @click.option("--tier", metavar="NAME", help="Tier whose tuned Gunicorn config serves the app (default: default).")
 @click.option("--target", metavar="URL", help="Load an already running app instead of starting the reference app.")
 @click.option("--users", type=int, metavar="N", help="Concurrent users (flattens a stepped profile to one stage).")
@@ -85,7 +87,8 @@ class Progress:
               help="Results folder (default: <state dir>/results/<timestamp>-<profile>).")
 @click.option("--allow-remote", is_flag=True, help="Allow a --target outside loopback (you own it).")
 @click.option("--from-raw", type=click.Path(dir_okay=False), metavar="FILE",
-              help="Build results from a distributed run's raw file (Locust --master with hmb_ops/loadtest/locustfile.py).")
+              help="Build results from a distributed run's raw file (Locust --master with "
+                   "hmb_ops/loadtest/locustfile.py).")
 @gate_options
 @json_option
 @pass_ctx

@@ -31,13 +31,13 @@ def report(ctx: Ctx, document_file: str, fmt: str, out: str | None, chart: str |
     from pathlib import Path
 
     from hmb_ops.cli.gates import evaluate_gates, print_verdict, save_baseline
-    from hmb_ops.documents import read_document
+    from hmb_ops.documents import Results, read_document
     from hmb_ops.errors import UsageError
     from hmb_ops.report import describe, render
 
     doc = read_document(document_file)
     verdict = None
-    if doc.kind == "loadtest":
+    if isinstance(doc, Results):
         verdict = evaluate_gates(gates, doc)
     elif gates.checks or gates.slo_file or gates.baseline or gates.save_baseline:
         raise UsageError(f"--check, --slo-file, --baseline and --save-baseline apply to load test results; "
@@ -58,7 +58,7 @@ def report(ctx: Ctx, document_file: str, fmt: str, out: str | None, chart: str |
 
         Path(chart).write_bytes(png(doc))
         info(f"wrote {chart}")
-    if verdict is None:
+    if verdict is None or not isinstance(doc, Results):
         return
     if verdict.checked and (fmt != "console" or out):
         print_verdict(verdict)

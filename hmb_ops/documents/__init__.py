@@ -27,13 +27,27 @@ _EXPORTS = {
 }
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and editors only
-    from .capacity import (CapacityDocument, CapacityTier, KneeSummary, StepJudgement,  # noqa: F401
-                           UsersAssumptions, UslSummary)
+    from .capacity import CapacityDocument, CapacityTier, KneeSummary, StepJudgement, UsersAssumptions, UslSummary  # noqa: F401
     from .claims import Claim, ClaimsDocument  # noqa: F401
     from .read import MAX_DOCUMENT_BYTES, Document, parse_document, read_document, read_results  # noqa: F401
-    from .results import (Endpoint, EndpointPoint, Generator, Latency, OpenModel,  # noqa: F401
-                          PercentilePoint, Results, Server, ServerSample, ServerSummary, Stage, Step,
-                          StepServer, Summary, TimePoint, WorkerSample)
+    from .results import (  # noqa: F401
+        Endpoint,
+        EndpointPoint,
+        Generator,
+        Latency,
+        OpenModel,
+        PercentilePoint,
+        Results,
+        Server,
+        ServerSample,
+        ServerSummary,
+        Stage,
+        Step,
+        StepServer,
+        Summary,
+        TimePoint,
+        WorkerSample,
+    )
 
 
 def __getattr__(name: str) -> Any:
@@ -44,5 +58,3 @@ def __getattr__(name: str) -> Any:
 
     return getattr(import_module(f"{__name__}.{module}"), name)
 
-
-__all__ = ["SCHEMA_VERSION", *_EXPORTS]

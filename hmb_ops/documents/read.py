@@ -6,7 +6,6 @@ import json
 import os
 import stat
 from pathlib import Path
-from typing import Union
 
 from pydantic import ValidationError
 
@@ -17,7 +16,7 @@ from .capacity import CapacityDocument
 from .claims import ClaimsDocument
 from .results import Results
 
-Document = Union[Results, CapacityDocument, ClaimsDocument]
+Document = Results | CapacityDocument | ClaimsDocument
 
 # A results document is tens of KB (a day-long run with per-second series stays in the low MB);
 # the limit keeps `report /dev/zero` or a stray multi-GB file from filling memory.

@@ -11,11 +11,13 @@ import json
 import sys
 from pathlib import Path
 
+from pydantic import BaseModel
+
 from .capacity import CapacityDocument
 from .claims import ClaimsDocument
 from .results import Results
 
-SCHEMAS = {"results": Results, "capacity": CapacityDocument, "claims": ClaimsDocument}
+SCHEMAS: dict[str, type[BaseModel]] = {"results": Results, "capacity": CapacityDocument, "claims": ClaimsDocument}
 DEFAULT_FOLDER = Path(__file__).resolve().parents[2] / "docs" / "schemas"
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 

@@ -100,7 +100,8 @@ def evaluate_gates(gates: GateOptions, results: Results):
 
 
 def judge_and_write(gates: GateOptions, results: Results, out_dir):
-    """Judge; write junit.xml and summary.md (into out_dir unless given) and $GITHUB_STEP_SUMMARY; return the Verdict."""
+    """Judge; write junit.xml and summary.md (into out_dir unless given) and $GITHUB_STEP_SUMMARY; return the
+    Verdict."""
     from hmb_ops.report import junit, markdown
 
     verdict = evaluate_gates(gates, results)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING
 
-from . import baseline as bl
-from . import thresholds as th
+from . import baseline as bl, thresholds as th
 
 if TYPE_CHECKING:
     from hmb_ops.documents import Results

@@ -10,10 +10,11 @@ The parent process never imports locust: the generator runs in child processes
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 from hmb_ops.errors import StateDirError
 from hmb_ops.loadtest.profiles import build_plan
@@ -53,7 +54,7 @@ class LoadRequest:
 
 
 def default_out_dir(state_dir: str | Path, profile: str, now: datetime | None = None) -> Path:
-    stamp = (now or datetime.now(timezone.utc)).strftime("%Y%m%dT%H%M%SZ")
+    stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
     base = Path(state_dir).absolute() / "results" / f"{stamp}-{profile}"
     path, n = base, 1
     while path.exists():
@@ -111,6 +112,7 @@ def _run(req: LoadRequest, plan, target: str | None, out_dir: Path, progress) ->
         with stack if stack is not None else _Null():
             if stack is not None:
                 target = stack.url
+            assert target is not None  # the caller's --target, or the URL of the app the stack started
             probe(target)
             if signals.caught:
                 raise KeyboardInterrupt
@@ -124,7 +126,7 @@ def _run(req: LoadRequest, plan, target: str | None, out_dir: Path, progress) ->
             if stack is not None and stack.app is not None:
                 sampler = ServerSampler(stack.app.worker_pids, stack.database_url, target)
                 sampler.start()
-            started_iso = datetime.now(timezone.utc).isoformat(timespec="seconds")
+            started_iso = datetime.now(UTC).isoformat(timespec="seconds")
             note(f"load: {plan.profile} against {target} for {plan.duration:g} s")
             try:
                 collected = run_generator(plan, spec, out_dir / "generator", progress=progress, signals=signals)
@@ -189,7 +191,7 @@ def results_from_raw(raw_path, *, profile: str, config_files: tuple[str, ...] = 
         raise ConfigError("no 'started' line: was the run started?", path=str(raw_path))
     if got.ended_at is None:
         got.ended_at = got.started_at + (max(got.seconds) + 1 if got.seconds else 0)
-    started_iso = datetime.fromtimestamp(got.started_at, timezone.utc).isoformat(timespec="seconds")
+    started_iso = datetime.fromtimestamp(got.started_at, UTC).isoformat(timespec="seconds")
     out = _make_dir(Path(out_dir).absolute() if out_dir else default_out_dir(state_dir, profile))
     doc = build_document(plan=plan, collected=got, target=target, tier=None, started_iso=started_iso, server=None,
                          server_samples=None, config={"users": plan.max_users, "spawn_rate": plan.spawn_rate,

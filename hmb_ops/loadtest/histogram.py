@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 from array import array
-from typing import Iterable
+from collections.abc import Iterable
 
 from hdrh.histogram import HdrHistogram
 
@@ -41,7 +41,7 @@ def of(values: Iterable[int]) -> HdrHistogram:
 def latency_ms(hist: HdrHistogram) -> dict[str, float]:
     """p50…p99.9, max and mean in ms (0.0 for an empty histogram)."""
     if hist.get_total_count() == 0:
-        return {k: 0.0 for k in LATENCY_KEYS}
+        return dict.fromkeys(LATENCY_KEYS, 0.0)
     found = hist.get_percentile_to_value_dict([p for _, p in PERCENTILES])
     out = {k: round(found[p] / 1000.0, 3) for k, p in PERCENTILES}
     out["max"] = round(hist.get_max_value() / 1000.0, 3)

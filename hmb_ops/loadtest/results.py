@@ -7,11 +7,26 @@ from __future__ import annotations
 
 import csv
 import math
+from collections.abc import Sequence
 from pathlib import Path
 
-from hmb_ops.documents.results import (Endpoint, EndpointPoint, Generator, Latency, OpenModel, PercentilePoint,
-                                       Results, Server, ServerSample, ServerSummary, Stage, Step, StepServer,
-                                       Summary, TimePoint)
+from hmb_ops.documents.results import (
+    Endpoint,
+    EndpointPoint,
+    Generator,
+    Latency,
+    OpenModel,
+    PercentilePoint,
+    Results,
+    Server,
+    ServerSample,
+    ServerSummary,
+    Stage,
+    Step,
+    StepServer,
+    Summary,
+    TimePoint,
+)
 from hmb_ops.loadtest import histogram
 from hmb_ops.loadtest.sampling import SATURATED_CPU_PERCENT
 
@@ -59,13 +74,13 @@ def _step_windows(stages, spawn_rate: float, seconds: dict) -> list[tuple[int, i
     for i, (users, length) in enumerate(stages):
         end = start + length
         first = None
-        for s in range(int(math.floor(start)), int(math.ceil(end))):
+        for s in range(math.floor(start), math.ceil(end)):
             if s in seconds and seconds[s].users == users:
                 first = s + 1  # the second in which the ramp finished still holds part of it
                 break
         if first is None:
-            first = int(math.ceil(start + abs(users - previous) / spawn_rate))
-        first = min(first, max(int(math.floor(start)), int(math.floor(end)) - 1))
+            first = math.ceil(start + abs(users - previous) / spawn_rate)
+        first = min(first, max(math.floor(start), math.floor(end) - 1))
         out.append((i, users, first, start, end))
         start, previous = end, users
     return out
@@ -95,7 +110,7 @@ def _second_latency(arrays) -> dict[str, float]:
 
 def _timeseries(secs: dict, last: int, gen_by_sec: dict[int, float]) -> list[TimePoint]:
     out = []
-    for s in range(0, last + 1):
+    for s in range(last + 1):
         sec = secs.get(s)
         if sec is None:
             out.append(TimePoint(t=float(s + 1), users=0, rps=0.0, p50_ms=0.0, p95_ms=0.0, p99_ms=0.0, failures=0,
@@ -110,7 +125,7 @@ def _timeseries(secs: dict, last: int, gen_by_sec: dict[int, float]) -> list[Tim
 
 def _endpoint_timeseries(secs: dict, last: int, name: str) -> list[EndpointPoint]:
     out = []
-    for s in range(0, last + 1):
+    for s in range(last + 1):
         sec = secs.get(s)
         if sec is None:
             out.append(EndpointPoint(t=float(s + 1), rps=0.0, p50_ms=0.0, p95_ms=0.0, p99_ms=0.0, failures=0))
@@ -142,7 +157,7 @@ def _server(server: dict, server_samples: list[dict], t0: float) -> Server:
 
 def build_document(*, plan, collected, target: str, tier: str | None, started_iso: str,
                    server: dict | None, server_samples: list[dict] | None, config: dict,
-                   extra_reasons: list[str] = (), out_dir: str | None = None) -> Results:
+                   extra_reasons: Sequence[str] = (), out_dir: str | None = None) -> Results:
     secs = collected.seconds
     t0 = collected.started_at or 0.0
     last = max(secs) if secs else 0
@@ -151,7 +166,7 @@ def build_document(*, plan, collected, target: str, tier: str | None, started_is
 
     total_req = sum(_requests_in(s) for s in secs.values())
     total_fail = sum(_failures_in(s) for s in secs.values())
-    by_kind = {k: 0 for k in BASE_KINDS}
+    by_kind = dict.fromkeys(BASE_KINDS, 0)
     for s in secs.values():
         for kinds in s.failures.values():
             _merge_failures(by_kind, kinds)
@@ -165,11 +180,11 @@ def build_document(*, plan, collected, target: str, tier: str | None, started_is
         req = sum(_requests_in(s, name) for s in secs.values())
         fail = sum(_failures_in(s, name) for s in secs.values())
         hist = _histogram(s.values[name] for s in secs.values() if name in s.values)
-        kinds: dict[str, int] = {}
+        endpoint_kinds: dict[str, int] = {}
         for s in secs.values():
-            _merge_failures(kinds, s.failures.get(name, {}))
+            _merge_failures(endpoint_kinds, s.failures.get(name, {}))
         endpoints.append(Endpoint(name=name, **_block(hist, req, fail, duration),
-                                  failures_by_kind=dict(sorted(kinds.items())),
+                                  failures_by_kind=dict(sorted(endpoint_kinds.items())),
                                   timeseries=_endpoint_timeseries(secs, last, name)))
 
     gen = collected.generator
@@ -180,8 +195,8 @@ def build_document(*, plan, collected, target: str, tier: str | None, started_is
             gen_by_sec[idx] = max(gen_by_sec.get(idx, 0.0), g["max"])
 
     steps = []
-    for index, users, first, start, end in _step_windows(plan.stages, plan.spawn_rate, secs):
-        window = [secs[s] for s in range(first, int(math.ceil(end))) if s in secs and s <= last]
+    for index, users, first, _start, end in _step_windows(plan.stages, plan.spawn_rate, secs):
+        window = [secs[s] for s in range(first, math.ceil(end)) if s in secs and s <= last]
         span = max(1.0, float(len(window)))
         req = sum(_requests_in(s) for s in window)
         fail = sum(_failures_in(s) for s in window)
@@ -197,8 +212,9 @@ def build_document(*, plan, collected, target: str, tier: str | None, started_is
     cpu_values = [g["max"] for g in in_run if g["t"] >= t0 + 1.5] or [g["max"] for g in in_run]
     saturated_at = gen.saturated_since(t0) if gen else None
     if saturated_at is not None:
-        reasons.append(f"generator CPU stayed above {SATURATED_CPU_PERCENT:g} % of a core from t={saturated_at - t0:.0f} s:"
-                       " this run measured the load generator, not the server (use --processes or fewer users)")
+        reasons.append(f"generator CPU stayed above {SATURATED_CPU_PERCENT:g} % of a core from "
+                       f"t={saturated_at - t0:.0f} s: this run measured the load generator, not the server "
+                       "(use --processes or fewer users)")
     if collected.interrupted:
         reasons.append(f"interrupted by {collected.interrupted} after {duration:.1f} s: partial results")
     if total_req == 0:

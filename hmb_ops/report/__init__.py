@@ -16,16 +16,22 @@ FORMATS = ("console", "md", "junit", "html", "json")
 def render(fmt: str, doc: Document, verdict: Verdict | None = None) -> str:
     """Text of one document in a format: console, md, junit, html or json."""
     if fmt == "md":
-        from .markdown import render as text
-    elif fmt == "junit":
-        from .junit import render as text
-    elif fmt == "html":
-        from .html import render as text
-    elif fmt == "json":
+        from . import markdown
+
+        return markdown.render(doc, verdict)
+    if fmt == "junit":
+        from . import junit
+
+        return junit.render(doc, verdict)
+    if fmt == "html":
+        from . import html
+
+        return html.render(doc, verdict)
+    if fmt == "json":
         return _json(doc, verdict)
-    else:
-        from .console import render_text as text
-    return text(doc, verdict)
+    from . import console
+
+    return console.render_text(doc, verdict)
 
 
 def _json(doc: Document, verdict: Verdict | None) -> str:

@@ -48,9 +48,10 @@ def results_chart(results: Results, *, knee_users: float | None = None, slo_p95_
     fig, ax = plt.subplots(figsize=(8, 4.2))
     ax2 = ax.twinx()
     steps = results.steps
+    x: list[float]
     # One step (a constant profile) says nothing against load: show the run over time instead.
     if len(steps) >= 2:
-        x = [s.users for s in steps]
+        x = [float(s.users) for s in steps]
         ax.plot(x, [s.rps for s in steps], "o-", color="tab:blue", label="throughput (req/s)")
         ax2.plot(x, [s.latency_ms.p95 for s in steps], "s--", color="tab:red", label="p95 (ms)")
         ax2.plot(x, [s.latency_ms.p99 for s in steps], "^:", color="tab:orange", label="p99 (ms)")
@@ -128,7 +129,7 @@ def claims_chart(doc: ClaimsDocument) -> bytes:
     measured = [c.measured or 0.0 for c in doc.claims]
     colors = ["tab:green" if c.holds else "tab:red" for c in doc.claims]
     ax.barh([v - 0.2 for v in y], measured, height=0.4, color=colors, label="measured")
-    for v, c in zip(y, doc.claims):
+    for v, c in zip(y, doc.claims, strict=True):
         text = f"{c.measured:.2f}x" if c.measured is not None else "not measured"
         ax.annotate(text, (max(c.measured or 1.0, 1.0), v - 0.2), xytext=(4, 0), textcoords="offset points",
                     va="center", fontsize=8)

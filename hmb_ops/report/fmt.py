@@ -99,7 +99,7 @@ ENDPOINT_HEADER = ["endpoint", "requests", "failures", "errors", "req/s"]
 
 
 def check_rows(verdict) -> list[list[str]]:
-    rows = []
+    rows: list[list[str]] = []
     if verdict is None:
         return rows
     if verdict.checked and not verdict.valid:
@@ -110,7 +110,8 @@ def check_rows(verdict) -> list[list[str]]:
 
         rows.append([r.threshold.name, format_value(r.threshold.metric, r.actual), "pass" if r.passed else "FAIL"])
     for c in verdict.comparisons:
-        shown = f"{c.ratio:.2f}× (allowed {'≤' if c.metric != 'rps' else '≥'} {c.limit:g}×)" if c.ratio is not None else "n/a"
+        bound = f"{'≤' if c.metric != 'rps' else '≥'} {c.limit:g}×"
+        shown = f"{c.ratio:.2f}× (allowed {bound})" if c.ratio is not None else "n/a"
         rows.append([c.name, shown, "pass" if c.passed else "FAIL"])
     return rows
 

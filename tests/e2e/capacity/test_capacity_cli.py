@@ -5,6 +5,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+
 from cli_helpers import error_line
 
 DATA = Path(__file__).resolve().parents[2] / "unit" / "capacity" / "data"

@@ -19,7 +19,7 @@ def test_capacity_two_tiers_prints_the_table_and_writes_the_chart(hmb, run_env, 
                 "--out", str(tmp_path)], env=run_env, timeout=240)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "Capacity per tier" in proc.stdout
-    rows = [line for line in proc.stdout.splitlines() if line.startswith("│ small") or line.startswith("│ default")]
+    rows = [line for line in proc.stdout.splitlines() if line.startswith(("│ small", "│ default"))]
     assert len(rows) == 2
     assert "the USL fit needs at least 6: reporting the knee alone" in proc.stdout
     assert (tmp_path / "capacity.png").read_bytes()[:4] == b"\x89PNG"

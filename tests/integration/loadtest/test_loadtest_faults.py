@@ -33,8 +33,8 @@ def _restart_same_port(server) -> None:
     # old connections sit in TIME_WAIT, so the server would come back elsewhere; pg_ctl restart
     # reuses the recorded options (and port), like a real database restart.
     port = server._port()
-    res = server._run([str(server._bin("pg_ctl")), "-D", str(server.data), "-l", str(server.log), "-w", "-t", "60", "-m", "fast",
-                       "restart"], timeout=90)
+    res = server._run([str(server._bin("pg_ctl")), "-D", str(server.data), "-l", str(server.log), "-w", "-t", "60",
+                       "-m", "fast", "restart"], timeout=90)
     assert res.returncode == 0, res.stderr
     server._wait_accepting(port)
 

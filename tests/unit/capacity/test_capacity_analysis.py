@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from hmb_ops.capacity import knee, usl, users
+from hmb_ops.capacity import knee, users, usl
 from hmb_ops.documents import Latency, Step
 from hmb_ops.errors import ConfigError, UsageError
 

@@ -1,7 +1,7 @@
 import pytest
 
-from hmb_ops.gates import thresholds as th
 from hmb_ops.errors import UsageError
+from hmb_ops.gates import thresholds as th
 
 
 @pytest.mark.parametrize("expr, metric, op, limit, endpoint", [

@@ -35,7 +35,7 @@ def test_stepped_plan_keeps_stages_and_flat_override_collapses_them():
 def test_spike_needs_a_spawn_rate_that_finishes_each_ramp_inside_its_stage():
     assert ramp_problem([(10, 20), (150, 20)], 5) is not None
     assert ramp_problem([(10, 20), (150, 20)], 50) is None
-    with pytest.raises(UsageError, match="spawn_rate must be above 7.0"):
+    with pytest.raises(UsageError, match=r"spawn_rate must be above 7\.0"):
         build_plan("spike", spawn_rate=5)
 
 
@@ -68,10 +68,12 @@ def test_user_profile_file_adds_and_replaces(tmp_path):
 @pytest.mark.parametrize("body, where", [
     ("profiles:\n  bad:\n    users: 3\n    spawn_rate: 3\n    duration: 5\n    mix: {fed: 1}\n", ":6"),
     ("profiles:\n  bad:\n    users: lots\n    spawn_rate: 3\n    duration: 5\n    mix: {feed: 1}\n", ":3"),
-    ("profiles:\n  bad:\n    users: 3\n    spawn_rate: 3\n    duration: 5\n    colour: red\n    mix: {feed: 1}\n", ":6"),
+    (("profiles:\n  bad:\n    users: 3\n    spawn_rate: 3\n    duration: 5\n    colour: red\n"
+      "    mix: {feed: 1}\n"), ":6"),
     ("profiles:\n  bad:\n    spawn_rate: 1\n    stages: [{users: 100, duration: 5}]\n    mix: {feed: 1}\n", ""),
     ("profiles:\n  bad: [1, 2\n", ":"),
-    ("profiles:\n  bad:\n    users: 3\n    spawn_rate: 3\n    duration: 5\n    think_time: [2, 1]\n    mix: {feed: 1}\n", ""),
+    (("profiles:\n  bad:\n    users: 3\n    spawn_rate: 3\n    duration: 5\n    think_time: [2, 1]\n"
+      "    mix: {feed: 1}\n"), ""),
 ])
 def test_malformed_profile_file_is_a_config_error_with_file_and_line(tmp_path, body, where):
     f = tmp_path / "bad.yaml"

@@ -10,8 +10,7 @@ import sys
 from array import array
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 from hmb_ops.loadtest.orchestrate import shown_url
 from hmb_ops.loadtest.profiles import build_plan

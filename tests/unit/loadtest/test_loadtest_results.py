@@ -10,9 +10,9 @@ import pytest
 
 from hmb_ops.errors import ConfigError, UsageError
 from hmb_ops.loadtest import histogram
+from hmb_ops.loadtest.api import load_results
 from hmb_ops.loadtest.orchestrate import check_target
 from hmb_ops.loadtest.profiles import build_plan
-from hmb_ops.loadtest.api import load_results
 from hmb_ops.loadtest.results import build_document, write_outputs
 from hmb_ops.loadtest.runner import Collected
 from hmb_ops.loadtest.sampling import GeneratorSampler, parse_queue_depth
@@ -32,7 +32,7 @@ def test_percentiles_are_raw_not_rounded_like_locust():
     h = histogram.of(list(range(1, 1001)))  # 1 µs .. 1 ms
     lat = histogram.latency_ms(h)
     assert lat["p50"] == pytest.approx(0.5, abs=0.001) and lat["p99"] == pytest.approx(0.99, abs=0.002)
-    assert histogram.latency_ms(histogram.new()) == {k: 0.0 for k in histogram.LATENCY_KEYS}
+    assert histogram.latency_ms(histogram.new()) == dict.fromkeys(histogram.LATENCY_KEYS, 0.0)
 
 
 def _collected(plan, seconds):
