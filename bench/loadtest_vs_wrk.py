@@ -182,7 +182,7 @@ def main() -> int:
     from hmb_ops.db.seed import ensure_seeded
     from hmb_ops.indexes.api import ensure_indexes
     from hmb_ops.loadtest.profiles import get_profile
-    from hmb_ops.refapp.runner import GunicornProcess
+    from hmb_ops.stack.gunicorn import GunicornProcess
     from hmb_ops.tune.api import plan_for, tier_environment, write_files
 
     wrk = ensure_wrk()

@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from hmb_ops.db.connect import connection  # noqa: E402
 from hmb_ops.db.dsn import parse  # noqa: E402
 from hmb_ops.db.seed import ensure_seeded  # noqa: E402
-from hmb_ops.refapp.runner import GunicornProcess  # noqa: E402
+from hmb_ops.stack.gunicorn import GunicornProcess  # noqa: E402
 
 
 def call(base: str, path: str, token: str | None = None, body: dict | None = None) -> tuple[int, float, float, dict]:

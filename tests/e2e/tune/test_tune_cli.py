@@ -37,7 +37,7 @@ def _workers_of(proc, expected, timeout=20.0):
 
 @pytest.mark.slow
 def test_tier_default_out_starts_the_reference_app(hmb, tmp_path):
-    from hmb_ops.refapp.runner import GunicornProcess
+    from hmb_ops.stack.gunicorn import GunicornProcess
 
     deploy = tmp_path / "deploy"
     res = hmb(["tune", "--tier", "default", "--out", str(deploy)] + FAST)

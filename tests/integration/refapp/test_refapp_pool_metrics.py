@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from hmb_ops.refapp.runner import GunicornProcess
+from hmb_ops.stack.gunicorn import GunicornProcess
 
 SECRET = {"HMB_REFAPP_TOKEN_SECRET": "refapp-test-secret-of-at-least-32-characters"}
 

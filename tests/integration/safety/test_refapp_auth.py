@@ -105,7 +105,7 @@ def test_the_dummy_hash_matches_no_password(flask_app, checks):
 # -- the real app under Gunicorn ----------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def served(app_db, tmp_path_factory):
-    from hmb_ops.refapp.runner import GunicornProcess
+    from hmb_ops.stack.gunicorn import GunicornProcess
 
     with GunicornProcess(app_db, workers=2, threads=4, token_secret=SECRET,
                          log_dir=str(tmp_path_factory.mktemp("gunicorn"))) as proc:
