@@ -29,6 +29,11 @@ def test_capacity_two_tiers_prints_the_table_and_writes_the_chart(hmb, run_env, 
         assert len(tier["knee"]["steps"]) == 2 and tier["workers"] >= 1
         assert (tmp_path / tier["tier"] / "results.json").exists()
     assert doc["tiers"][0]["workers"] < doc["tiers"][1]["workers"]
+    # what capacity wrote, report reads back: the same table, and the tier runs as load results
+    rep = hmb(["report", str(tmp_path / "capacity.json")], timeout=60)
+    assert rep.returncode == 0 and "capacity document (2 tiers)" in rep.stderr and "Capacity per tier" in rep.stdout
+    tier_run = hmb(["report", str(tmp_path / "small" / "results.json"), "--format", "md"], timeout=60)
+    assert tier_run.returncode == 0 and "## hmb-ops load test: step" in tier_run.stdout
 
 
 def test_loadtest_ci_gate_exits_by_the_numbers(hmb, run_env, tmp_path):
@@ -56,4 +61,7 @@ def test_claims_background_and_indexes(hmb, run_env, tmp_path):
     assert by["background"]["claimed"] == "140x" and by["background"]["measured"] > 1
     assert by["background"]["conditions"]["notify_delay_ms"] == 100
     assert by["indexes"]["measured"] is not None and by["indexes"]["conditions"]["data"] == "small"
+    assert by["indexes"]["conditions"]["measure"].startswith("client-side query time")  # as `indexes bench` says
     assert (tmp_path / "claims.json").exists() and (tmp_path / "claims-profiles.yaml").exists()
+    rep = hmb(["report", str(tmp_path / "claims.json"), "--format", "md"], timeout=60)
+    assert rep.returncode == 0 and "claims document (2 claims)" in rep.stderr and "| background |" in rep.stdout
