@@ -118,7 +118,8 @@ class WorkerSample(DocumentModel):
 
 
 class ServerSample(DocumentModel):
-    """One reading of the app server; t in seconds since the sampler started (about the run start)."""
+    """One reading of the app server; t in run seconds, the clock of `timeseries` (below 0 while the
+    generator was starting; documents written before this field was aligned count from the sampler's start)."""
 
     t: float
     workers: list[WorkerSample] = Field(default_factory=list)
