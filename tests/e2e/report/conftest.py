@@ -29,7 +29,7 @@ def _install_chromium() -> str | None:
     if shutil.which("apt-get") is None:
         return "no apt-get on this machine (install Chromium at /usr/bin/chromium to run this test)"
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    install = ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "chromium"]
+    install = ["apt-get", "install", "-y", "-qq", "chromium"]  # as tested: with its recommended fonts
     for cmd in (["apt-get", "update", "-qq"], install):
         try:
             done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=APT_TIMEOUT_S)
