@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from hmb_ops.cli.common import Ctx, console as _console, emit_json, info, json_option, out, pass_ctx
+from hmb_ops.errors import ExitStatus
 
 
 @click.group()
@@ -66,7 +67,7 @@ def status(ctx: Ctx, as_json: bool):
     else:
         _print_status(report)
     if not report["running"]:
-        raise click.exceptions.Exit(3)
+        raise click.exceptions.Exit(ExitStatus.ENVIRONMENT)
 
 
 def _print_status(report: dict) -> None:

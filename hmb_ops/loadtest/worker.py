@@ -22,6 +22,7 @@ monkey.patch_all()
 import gevent  # noqa: E402
 from locust.env import Environment  # noqa: E402
 
+from hmb_ops.errors import ExitStatus  # noqa: E402
 from hmb_ops.loadtest import behaviour  # noqa: E402
 
 if TYPE_CHECKING:
@@ -77,7 +78,7 @@ def run_local_or_master(spec: dict) -> int:
         if runner.worker_count < processes:
             emit({"type": "error", "message": f"only {runner.worker_count} of {processes} Locust workers connected"})
             runner.quit()
-            return 3
+            return ExitStatus.ENVIRONMENT
     else:
         runner = env.create_local_runner()
         gevent.spawn(_flush_loop, lambda d: emit({"type": "interval", **d,
@@ -112,7 +113,7 @@ def run_local_or_master(spec: dict) -> int:
         except subprocess.TimeoutExpired:
             c.kill()
     emit({"type": "done", "t": time.time()})
-    return 0
+    return ExitStatus.OK
 
 
 def run_worker(spec: dict, port: int, index: int) -> int:
@@ -133,7 +134,7 @@ def run_worker(spec: dict, port: int, index: int) -> int:
     signal.signal(signal.SIGTERM, lambda *_a: runner.quit())
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the master decides when to stop
     runner.greenlet.join()
-    return 0
+    return ExitStatus.OK
 
 
 def main(argv: list[str]) -> int:
