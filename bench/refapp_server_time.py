@@ -25,10 +25,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from hmb_ops.db.connect import connection  # noqa: E402
-from hmb_ops.db.dsn import parse  # noqa: E402
-from hmb_ops.db.seed import ensure_seeded  # noqa: E402
-from hmb_ops.stack.gunicorn import GunicornProcess  # noqa: E402
+from hmb_ops.db.connect import connection
+from hmb_ops.db.dsn import parse
+from hmb_ops.db.seed import ensure_seeded
+from hmb_ops.stack.gunicorn import GunicornProcess
 
 
 def call(base: str, path: str, token: str | None = None, body: dict | None = None) -> tuple[int, float, float, dict]:
@@ -62,7 +62,8 @@ def measure(base: str, sample: dict, requests: int) -> dict:
     users = sample["users"]
     tokens = {}
     for u in users:
-        tokens[u] = call(base, "/api/auth/login", body={"email": f"user{u}@example.test", "password": "hmb-ops-demo"})[3]["token"]
+        login = {"email": f"user{u}@example.test", "password": "hmb-ops-demo"}
+        tokens[u] = call(base, "/api/auth/login", body=login)[3]["token"]
     words = sample["words"]
     plans = {
         "GET /api/feed": lambda i, u: "/api/feed",

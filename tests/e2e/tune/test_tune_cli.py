@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from cli_helpers import error_line
 
 REPO = Path(__file__).resolve().parents[3]

@@ -30,7 +30,7 @@ def wait_for_lock_waiters(url: str, n: int, timeout: float = 20) -> None:
 def metric(text: str, name: str, **labels) -> float:
     total = 0.0
     for line in text.splitlines():
-        if not (line.startswith(name + "{") or line.startswith(name + " ")):
+        if not line.startswith((name + "{", name + " ")):
             continue
         if all(f'{k}="{v}"' in line for k, v in labels.items()):
             total += float(line.rsplit(" ", 1)[1])
@@ -50,7 +50,8 @@ def test_pool_exhaustion_and_statement_timeout_answer_503(seeded_url, tmp_path, 
         try:
             with locker.cursor() as cur:
                 cur.execute("LOCK TABLE posts IN ACCESS EXCLUSIVE MODE")
-            holder = threading.Thread(target=lambda: results.setdefault("held", client.get("/api/posts/1", token=token)))
+            holder = threading.Thread(
+                target=lambda: results.setdefault("held", client.get("/api/posts/1", token=token)))
             holder.start()
             wait_for_lock_waiters(seeded_url, 1)
             # The only connection is busy: the next request waits DB_POOL_TIMEOUT, then 503.

@@ -15,6 +15,7 @@ import uuid
 import pytest
 
 from hmb_ops.refapp import auth
+
 from fixtures_indexes import run_sql as sql
 
 PASSWORD = "correct horse battery staple"

@@ -29,7 +29,7 @@ def test_broken_command_module_is_an_internal_error_naming_it(monkeypatch, capsy
 def test_debug_shows_the_import_traceback(monkeypatch, capsys):
     monkeypatch.setitem(cli_main.COMMANDS, "report", ("hmb_ops.cli.no_such_module", "report", "x"))
     monkeypatch.delitem(cli_main.cli.commands, "report", raising=False)
-    with pytest.raises(ImportError, match="hmb_ops.cli.no_such_module"):
+    with pytest.raises(ImportError, match=r"hmb_ops\.cli\.no_such_module"):
         cli_main.main(["--debug", "report", "results.json"])
 
 
