@@ -21,7 +21,7 @@ def _bind_host(ctx, param, value: str) -> str:
         if not value or all(c.isdigit() or c == "." for c in value):
             raise click.BadParameter(f"{value!r} is not an IP address or host name") from None
         try:
-            addrs = [info[4][0] for info in socket.getaddrinfo(value, None, type=socket.SOCK_STREAM)]
+            addrs = [str(info[4][0]) for info in socket.getaddrinfo(value, None, type=socket.SOCK_STREAM)]
         except (socket.gaierror, UnicodeError, ValueError):
             raise click.BadParameter(f"{value!r} does not resolve to an address") from None
     for addr in addrs:
@@ -46,7 +46,7 @@ def _exposure_warning(host: str) -> str | None:
         addrs = [ipaddress.ip_address(host)]
     except ValueError:
         try:
-            addrs = [ipaddress.ip_address(i[4][0].split("%")[0])
+            addrs = [ipaddress.ip_address(str(i[4][0]).split("%")[0])
                      for i in socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)]
         except (socket.gaierror, UnicodeError, ValueError):
             addrs = []

@@ -71,7 +71,7 @@ def probe(target: str, timeout: float = PROBE_TIMEOUT_S) -> None:
     conn_class = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
     conn = None
     try:
-        conn = conn_class(parts.hostname, parts.port, timeout=timeout)
+        conn = conn_class(parts.hostname or "", parts.port, timeout=timeout)
         conn.request("GET", (parts.path or "") + "/", headers={"Accept": "application/json"})
         resp = conn.getresponse()
         status, location = resp.status, resp.getheader("Location")

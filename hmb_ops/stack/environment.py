@@ -10,7 +10,10 @@ from __future__ import annotations
 
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import TYPE_CHECKING, Callable, Protocol
+
+if TYPE_CHECKING:
+    from hmb_ops.stack.gunicorn import GunicornProcess
 
 DEFAULT_TIER = "default"
 
@@ -42,7 +45,7 @@ class Environment:
         self.should_stop = should_stop
         self._stack = ExitStack()
         self.database_url: str | None = None
-        self.app = None
+        self.app: GunicornProcess | None = None
         self.url: str | None = None
         self.server_info: dict = {}
         self.seeded_users: int | None = None
@@ -120,7 +123,8 @@ class Environment:
         values = ref.tier.plan.values if ref.tier else {}
         workers = req.app_workers if req.app_workers is not None else values.get("workers")
         threads = req.app_threads if req.app_threads is not None else values.get("threads")
-        self.note(f"app: starting the reference app under Gunicorn (tier {tier}, {workers} workers × {threads} threads)")
+        self.note(f"app: starting the reference app under Gunicorn (tier {tier}, "
+                  f"{workers} workers × {threads} threads)")
         app = ref.process
         self._stack.callback(app.stop)
         app.start(ready_timeout=60)

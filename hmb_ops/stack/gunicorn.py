@@ -26,6 +26,7 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import BinaryIO
 
 from hmb_ops.errors import EnvironmentUnusable, PortInUse
 from hmb_ops.ports import free_port, port_is_free
@@ -98,7 +99,7 @@ class GunicornProcess:
         self.log_file = self.log_dir / "gunicorn.log"
         self._proc: subprocess.Popen | None = None
         self._metrics_dir: str | None = None
-        self._log_handle = None
+        self._log_handle: BinaryIO | None = None
         self.url = ""
         self.pid = 0
 
@@ -133,7 +134,7 @@ class GunicornProcess:
         env.setdefault("PYTHONUNBUFFERED", "1")
         return env
 
-    def start(self, ready_timeout: float = 30) -> "GunicornProcess":
+    def start(self, ready_timeout: float = 30) -> GunicornProcess:
         if self._proc is not None:
             return self
         if self.port == 0:
@@ -143,7 +144,7 @@ class GunicornProcess:
                             hint="stop what listens there or choose another with --port")
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self._metrics_dir = tempfile.mkdtemp(prefix="hmb-metrics-")
-        self._log_handle = open(self.log_file, "ab")
+        self._log_handle = open(self.log_file, "ab")  # noqa: SIM115 - Gunicorn writes to it until stop() closes it
         self._proc = subprocess.Popen(self.command(), env=self.environment(), stdout=self._log_handle,
                                       stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                       start_new_session=True, cwd=os.getcwd())
@@ -158,6 +159,7 @@ class GunicornProcess:
         return self
 
     def _wait_ready(self, timeout: float) -> None:
+        assert self._proc is not None  # start() set it
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             code = self._proc.poll()
@@ -232,7 +234,7 @@ class GunicornProcess:
         if self._own_log_dir:
             shutil.rmtree(self.log_dir, ignore_errors=True)
 
-    def __enter__(self) -> "GunicornProcess":
+    def __enter__(self) -> GunicornProcess:
         return self.start()
 
     def __exit__(self, *exc) -> None:

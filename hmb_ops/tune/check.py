@@ -346,7 +346,7 @@ def _resolve(surface: Surface, evaluated: dict | None, conf_name: str | None, fl
         elif setting in conf_settings and conf_settings[setting] is not None:
             val = conf_settings[setting]
             var = env_vars.get(key)
-            origin = conf_name + (f" with {var}={surface.env[var]}" if var and var in surface.env else "")
+            origin = f"{conf_name}" + (f" with {var}={surface.env[var]}" if var and var in surface.env else "")
         elif key == "workers" and surface.env.get("WEB_CONCURRENCY", "").strip():
             val, origin = surface.env["WEB_CONCURRENCY"], "WEB_CONCURRENCY (Gunicorn's default for workers)"
         elif key == "app":
@@ -470,7 +470,7 @@ class _SurfaceReader:
         ev = self.evaluate({})
         _resolve(s, ev, self.conf_name, None, self.defaults)
         self.surfaces.append(s)
-        for name in ev["unknown"]:
+        for name in (ev or {}).get("unknown", []):  # ev is None only without a config file
             close = suggest_setting(name)
             self.findings.append(Finding(
                 "unknown_setting", name,

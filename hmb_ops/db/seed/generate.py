@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from typing import Any
 
 BASE_TIME_US = 1_767_225_600 * 1_000_000  # 2026-01-01T00:00:00Z: data is dated relative to a fixed day
 YEAR_US = 365 * 86400 * 1_000_000
@@ -121,13 +122,14 @@ class Generator:
         self.password_hash = password_hash
         self.n_posts = self.count(scale.posts)
         self.n_jobs = self.count(scale.jobs)
-        self._job_emp = None
-        self._post_created = None
-        self._likes = None
-        self._messages = None
-        self._follows = None
-        self._post_users = None
-        self._feed = None
+        # Arrays (and tuples of arrays) several tables share, computed on first use.
+        self._job_emp: Any = None
+        self._post_created: Any = None
+        self._likes: Any = None
+        self._messages: Any = None
+        self._follows: Any = None
+        self._post_users: Any = None
+        self._feed: Any = None
         self._lazy = threading.RLock()  # two loader threads may ask for the same shared array
 
     def rng(self, table: str):
