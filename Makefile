@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test test-fast test-slow bench clean
+.PHONY: install demo lint typecheck test test-fast test-slow bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,8 +18,16 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/hmb-ops loadtest --profile smoke
 
-# The whole suite: fast tests, then the slow ones (load runs, large data).
-test: $(STAMP)
+# Lint (ruff) and types (mypy): configured in pyproject.toml.
+lint: $(STAMP)
+	$(BIN)/ruff check hmb_ops tests bench
+
+typecheck: $(STAMP)
+	$(BIN)/mypy hmb_ops
+
+# The whole suite (what CI runs): lint and types first, then the fast tests, then the slow ones
+# (load runs, large data). test-fast and test-slow run the tests alone.
+test: $(STAMP) lint typecheck
 	$(BIN)/python -m pytest -q -m "not slow"
 	$(BIN)/python -m pytest -q -m slow
 
@@ -43,4 +51,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/capacity_accuracy.py --out .hmb-ops/bench/capacity-accuracy
 
 clean:
-	rm -rf $(VENV) .hmb-ops .pytest_cache
+	rm -rf $(VENV) .hmb-ops .pytest_cache .mypy_cache .ruff_cache
