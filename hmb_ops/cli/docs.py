@@ -47,7 +47,9 @@ class CommandDoc:
 def walk(root: click.Command | None = None) -> list[CommandDoc]:
     """Every visible command under `root` (default: the `hmb-ops` root group), parents first."""
     if root is None:
-        from hmb_ops.cli.main import cli as root
+        from hmb_ops.cli.main import cli
+
+        root = cli
     found: list[CommandDoc] = []
 
     def visit(cmd: click.Command, ctx: click.Context, path: tuple[str, ...]) -> None:
@@ -196,8 +198,8 @@ def render_block(doc: CommandDoc) -> str:
         lines += [f"| {names_cell(p)} | {type_cell(p)} | {default_cell(p, ctx)} | {help_cell(p)} |" for p in params]
         lines.append("")
     if isinstance(cmd, click.Group):
-        subs = [(name, cmd.get_command(ctx, name)) for name in cmd.list_commands(ctx)]
-        subs = [(name, sub) for name, sub in subs if sub is not None and not sub.hidden]
+        listed = [(name, cmd.get_command(ctx, name)) for name in cmd.list_commands(ctx)]
+        subs = [(name, sub) for name, sub in listed if sub is not None and not sub.hidden]
         if subs:
             lines += ["| command | what it does |", "|---|---|"]
             lines += [f"| `{ctx.command_path} {name}` | {_escape(sub.get_short_help_str(limit=200))} |"
