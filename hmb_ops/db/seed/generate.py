@@ -136,7 +136,7 @@ class Generator:
         return self.np.random.default_rng([self.seed, STREAMS[table]])
 
     def count(self, per_user: float) -> int:
-        return max(1, int(round(self.U * per_user)))
+        return max(1, round(self.U * per_user))
 
     def stamp(self, rng, n):
         """Random creation times over the year before BASE_TIME."""
@@ -194,7 +194,8 @@ class Generator:
             ts = _ts_text(np, created[a:b])
             return [[str(i) for i in ids], [f"user{i}@example.test" for i in ids], [pw] * (b - a),
                     _pick(np, FIRST, first_idx[a:b]), _pick(np, LAST, last_idx[a:b]), [f"user{i}" for i in ids],
-                    [("+" + str(p)) if h else "\\N" for p, h in zip(phones[a:b].tolist(), has_phone[a:b].tolist())],
+                    [("+" + str(p)) if h else "\\N"
+                     for p, h in zip(phones[a:b].tolist(), has_phone[a:b].tolist(), strict=True)],
                     _pick(np, LOCATIONS, loc_idx[a:b]), _pick(np, ["user", "employer"], roles[a:b]),
                     _bools(for_hire[a:b]), ts, ts]
 
@@ -217,16 +218,18 @@ class Generator:
         no_salary = rng.random(nj) < 0.2
         remote = rng.random(nj) < 0.2
         active = (rng.random(nj) < 0.85).astype(int)
-        titles = [f"{LEVELS[lv]} {ROLES[r]}".strip() for lv, r in zip(level.tolist(), role.tolist())]
+        titles = [f"{LEVELS[lv]} {ROLES[r]}".strip() for lv, r in zip(level.tolist(), role.tolist(), strict=True)]
 
         def chunk(a, b):
             ts = _ts_text(np, created[a:b])
             companies = _pick(np, COMPANIES, company[a:b])
             return [_ints(np.arange(a + 1, b + 1)), titles[a:b], companies,
-                    [f"{t} at {c}" for t, c in zip(titles[a:b], companies)],
+                    [f"{t} at {c}" for t, c in zip(titles[a:b], companies, strict=True)],
                     _pick(np, CATEGORIES, cat[a:b]), _pick(np, JOB_TYPES, jtype[a:b]), _pick(np, LOCATIONS, loc[a:b]),
-                    ["\\N" if n else str(v) for v, n in zip(sal_min[a:b].tolist(), no_salary[a:b].tolist())],
-                    ["\\N" if n else str(v) for v, n in zip(sal_max[a:b].tolist(), no_salary[a:b].tolist())],
+                    ["\\N" if n else str(v)
+                     for v, n in zip(sal_min[a:b].tolist(), no_salary[a:b].tolist(), strict=True)],
+                    ["\\N" if n else str(v)
+                     for v, n in zip(sal_max[a:b].tolist(), no_salary[a:b].tolist(), strict=True)],
                     _bools(remote[a:b]), _pick(np, ["closed", "active"], active[a:b]), _ints(emp[a:b]), ts, ts]
 
         return (["id", "title", "company", "description", "category", "job_type", "location", "salary_min",
@@ -332,7 +335,7 @@ class Generator:
             kinds = _pick(np, ["text", "job", "image", "video"], kind[a:b])
             return [_ints(np.arange(a + 1, b + 1)), _ints(user[a:b]), _pick(np, SENTENCES, text[a:b]),
                     [f"https://img.example.test/{i}.jpg" if k == "image" else "\\N"
-                     for i, k in zip(range(a + 1, b + 1), kinds)],
+                     for i, k in zip(range(a + 1, b + 1), kinds, strict=True)],
                     kinds, _ints(like_counts[a:b]), ts, ts]
 
         return (["id", "user_id", "content", "image_url", "post_type", "like_count", "created_at", "updated_at"],

@@ -14,7 +14,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from hmb_ops.db.seed.generate import Generator
 
@@ -51,9 +51,9 @@ class Loader:
                 for start in range(0, n, CHUNK_ROWS):
                     stop = min(n, start + CHUNK_ROWS)
                     cols = make_chunk(start, stop)
-                    text = "\n".join(map("\t".join, zip(*cols))) + "\n"
+                    text = "\n".join(map("\t".join, zip(*cols, strict=True))) + "\n"
                     chunks.put((stop, text.encode("utf-8")))
-            except BaseException as exc:  # surfaced in the consumer thread
+            except BaseException as exc:  # noqa: BLE001 - surfaced in the consumer thread
                 errors.append(exc)
             finally:
                 chunks.put(None)
@@ -165,7 +165,7 @@ def cancel_all(conns) -> None:
         if c is not None and not c.closed:
             try:
                 c.cancel()
-            except Exception:
+            except Exception:  # noqa: BLE001 - best effort: a connection that cannot cancel has nothing running
                 pass
 
 
@@ -181,7 +181,7 @@ def in_parallel(*jobs, cancel=None):
     def run(i, fn):
         try:
             results[i] = fn()
-        except BaseException as exc:
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the calling thread
             errors.append(exc)
 
     threads = [threading.Thread(target=run, args=(i, fn), daemon=True) for i, fn in enumerate(jobs)]

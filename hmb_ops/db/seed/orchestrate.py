@@ -10,8 +10,10 @@ place when asked for another password or cost, without reloading.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
+from functools import partial
+from typing import TypeVar
 
 from hmb_ops.db.seed.generate import SCALES, Generator, Scale
 from hmb_ops.db.seed.load import (
@@ -197,9 +199,10 @@ def _plan(conn, *, reset: bool, replace_owned: bool, drop_foreign=(), allow_fore
 
 
 DEADLOCK_ATTEMPTS = 3
+_T = TypeVar("_T")
 
 
-def _retry_on_deadlock(run):
+def _retry_on_deadlock(run: Callable[[], _T]) -> _T:
     """Run `run()` again when the server broke a deadlock by cancelling this seed.
 
     A seed drops and builds tables that another session (`indexes apply` building or analysing
@@ -211,15 +214,17 @@ def _retry_on_deadlock(run):
 
     from hmb_ops.errors import LockBusy
 
-    for attempt in range(1, DEADLOCK_ATTEMPTS + 1):
+    for attempt in range(1, DEADLOCK_ATTEMPTS):
         try:
             return run()
         except psycopg2.errors.DeadlockDetected:
-            if attempt == DEADLOCK_ATTEMPTS:
-                raise LockBusy(f"the seed lost a lock deadlock {attempt} times in a row to another session"
-                               " working on hmb-ops's tables",
-                               hint="wait for that session (an `indexes apply`, say) to finish, then rerun") from None
             time.sleep(0.2 * attempt)
+    try:
+        return run()
+    except psycopg2.errors.DeadlockDetected:
+        raise LockBusy(f"the seed lost a lock deadlock {DEADLOCK_ATTEMPTS} times in a row to another session"
+                       " working on hmb-ops's tables",
+                       hint="wait for that session (an `indexes apply`, say) to finish, then rerun") from None
 
 
 def seed(url: str, **options) -> SeedResult | SeedPlan:
@@ -327,7 +332,7 @@ def _load(conn, url: str, scale: str, spec: Scale, seed: int, password_hash: str
         conns = [conn] + ([second] if second is not None else [])
         # feed_items alone is about as big as all the other leaf tables together.
         shares_pk = [LEAF_TABLES[:1], LEAF_TABLES[1:]] if len(conns) == 2 else [LEAF_TABLES]
-        in_parallel(*[(lambda c=c, part=part: add_primary_keys(c, part)) for c, part in zip(conns, shares_pk)],
+        in_parallel(*[partial(add_primary_keys, c, part) for c, part in zip(conns, shares_pk, strict=True)],
                      cancel=lambda: cancel_all(conns))
         timings["primary_keys"] = time.perf_counter() - t0
         rows = {t: rows[t] for t in TABLES}
@@ -342,7 +347,7 @@ def _load(conn, url: str, scale: str, spec: Scale, seed: int, password_hash: str
         t0 = time.perf_counter()
         for c in conns:
             c.autocommit = True
-        in_parallel(*[(lambda c=c, part=TABLES[i::len(conns)]: analyze(c, part)) for i, c in enumerate(conns)],
+        in_parallel(*[partial(analyze, c, TABLES[i::len(conns)]) for i, c in enumerate(conns)],
                      cancel=lambda: cancel_all(conns))
         timings["analyze"] = time.perf_counter() - t0
     except BaseException:
@@ -353,7 +358,7 @@ def _load(conn, url: str, scale: str, spec: Scale, seed: int, password_hash: str
             if c is not None and not c.closed:
                 try:
                     c.close()  # a cancelled COPY can leave it unusable; the clean-up uses its own
-                except Exception:
+                except Exception:  # noqa: BLE001 - closing is best effort; the original error is re-raised
                     pass
         second = None
         _drop_unfinished(url, run_id)
@@ -378,7 +383,7 @@ def _drop_unfinished(url: str, run_id: str) -> None:
 
     try:
         conn = connect(url, application_name="hmb-ops seed", timeout=5)
-    except Exception:
+    except Exception:  # noqa: BLE001 - no connection, no clean-up: the next seed repairs
         return
     try:
         with conn.cursor() as cur:
@@ -390,7 +395,7 @@ def _drop_unfinished(url: str, run_id: str) -> None:
             drop_owned(conn)
         else:
             conn.rollback()
-    except Exception:
+    except Exception:  # noqa: BLE001 - whatever the clean-up cannot do, the next seed repairs
         pass
     finally:
         conn.close()
@@ -430,8 +435,7 @@ def _ensure_seeded(url: str, *, scale: str = "small", seed: int = 42, password: 
     check_password(password)
     from hmb_ops.db.connect import connect
     from hmb_ops.db.schema import TABLES, survey
-    from hmb_ops.passwords import check_password as matches
-    from hmb_ops.passwords import hash_password
+    from hmb_ops.passwords import check_password as matches, hash_password
 
     conn = connect(url, application_name="hmb-ops seed")
     try:
@@ -518,4 +522,4 @@ def read_seed_record(conn) -> dict | None:
     if row is None:
         return None
     keys = list(OPTIONAL_META) + [c.strip() for c in META_COLUMNS.split(",")]
-    return dict(zip(keys, row))
+    return dict(zip(keys, row, strict=True))
