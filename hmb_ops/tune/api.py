@@ -16,8 +16,7 @@ from hmb_ops.errors import DatabaseUnavailable, UsageError
 from hmb_ops.resources import Resources, declared, detect, parse_cpus, parse_size
 from hmb_ops.tune.plan import REFAPP, AppProfile, TunePlan
 from hmb_ops.tune.recommend import recommend
-from hmb_ops.tune.render import render_all
-from hmb_ops.tune.render import tier_environment as _tier_environment
+from hmb_ops.tune.render import render_all, tier_environment as _tier_environment
 from hmb_ops.tune.tiers import get_tier
 from hmb_ops.tune.validate import check_app_name, check_worker_class
 

@@ -50,7 +50,7 @@ def worker_memory(*, app: str = REFAPP, database_url: str | None = None, request
 def max_connections(url: str, *, timeout: int = 3) -> int:
     from hmb_ops.db.connect import connection
 
-    with connection(url, autocommit=True, timeout=timeout, application_name="hmb-ops tune") as conn:
-        with conn.cursor() as cur:
-            cur.execute("SHOW max_connections")
-            return int(cur.fetchone()[0])
+    with (connection(url, autocommit=True, timeout=timeout, application_name="hmb-ops tune") as conn,
+          conn.cursor() as cur):
+        cur.execute("SHOW max_connections")
+        return int(cur.fetchone()[0])
