@@ -8,9 +8,10 @@ step fails or the user interrupts.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from hmb_ops.stack.gunicorn import GunicornProcess
@@ -19,19 +20,34 @@ DEFAULT_TIER = "default"
 
 
 class EnvironmentRequest(Protocol):
-    """What a run asks of the environment (hmb_ops.loadtest.api.LoadRequest is one)."""
+    """What a run asks of the environment (hmb_ops.loadtest.api.LoadRequest is one).
 
-    database_url: str | None
-    state_dir: str
-    seed_scale: str
-    with_indexes: bool
-    tier: str | None
-    config_files: tuple[str, ...]
-    app_env: dict[str, str] | None
-    app_workers: int | None
-    app_threads: int | None
-    app_worker_class: str | None
-    app_config_file: str | None
+    Read-only members: the environment only reads the request, and a frozen dataclass (like
+    LoadRequest) has no settable attributes, so plain annotations here would refuse it.
+    """
+
+    @property
+    def database_url(self) -> str | None: ...
+    @property
+    def state_dir(self) -> str: ...
+    @property
+    def seed_scale(self) -> str: ...
+    @property
+    def with_indexes(self) -> bool: ...
+    @property
+    def tier(self) -> str | None: ...
+    @property
+    def config_files(self) -> tuple[str, ...]: ...
+    @property
+    def app_env(self) -> dict[str, str] | None: ...
+    @property
+    def app_workers(self) -> int | None: ...
+    @property
+    def app_threads(self) -> int | None: ...
+    @property
+    def app_worker_class(self) -> str | None: ...
+    @property
+    def app_config_file(self) -> str | None: ...
 
 
 class Environment:

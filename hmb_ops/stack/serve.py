@@ -6,8 +6,8 @@ import os
 import signal
 import tempfile
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from hmb_ops.errors import EnvironmentUnusable
 from hmb_ops.stack.gunicorn import GunicornProcess
