@@ -13,6 +13,7 @@ from pathlib import Path
 
 import psutil
 import pytest
+
 from cli_helpers import INTERRUPTIBLE_CLI, error_line
 
 REPO = Path(__file__).resolve().parents[3]
@@ -132,7 +133,7 @@ def test_ctrl_c_saves_partial_results_and_stops_everything(served, tmp_path):
         time.sleep(4)
         assert _children_of_run(out)  # gunicorn master and workers, the locust child
         proc.send_signal(signal.SIGINT)
-        stdout, stderr = proc.communicate(timeout=60)
+        _stdout, stderr = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
             proc.kill()
