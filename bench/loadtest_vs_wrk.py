@@ -92,9 +92,9 @@ def write_wrk_users(work: Path, base: str, users: int, mix: dict) -> Path:
         posts = [p["id"] for p in _get_json(base + "/api/feed", token)["items"]][:20]
         convs = [c["id"] for c in _get_json(base + "/api/messages/conversations", token)["items"]][:20]
         # Lua tables are all braces: %-formatting saves doubling each one in an f-string.
-        entries.append("{token=%s, email=%s, posts={%s}, conversations={%s}}" % (  # noqa: UP031
+        entries.append("{token=%s, email=%s, posts={%s}, conversations={%s}}" % (  # noqa: UP031 - Lua braces
             json.dumps(token), json.dumps(email), ",".join(map(str, posts)), ",".join(map(str, convs))))
-    lua_mix = ", ".join("{%s, %s}" % (json.dumps(k), w) for k, w in mix.items())  # noqa: UP031
+    lua_mix = ", ".join("{%s, %s}" % (json.dumps(k), w) for k, w in mix.items())  # noqa: UP031 - Lua braces
     lua_users = "return { password = \"hmb-ops-demo\", users = {%s}, mix = {%s} }\n"
     (work / "bench-users.lua").write_text(lua_users % (", ".join(entries), lua_mix))
     script = work / "loadtest_mix.lua"

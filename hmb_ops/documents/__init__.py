@@ -27,6 +27,7 @@ _EXPORTS = {
 }
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and editors only
+    # The F401 suppressions below: names for type checkers only; at run time __getattr__ imports them on first use.
     from .capacity import CapacityDocument, CapacityTier, KneeSummary, StepJudgement, UsersAssumptions, UslSummary  # noqa: F401
     from .claims import Claim, ClaimsDocument  # noqa: F401
     from .read import MAX_DOCUMENT_BYTES, Document, parse_document, read_document, read_results  # noqa: F401

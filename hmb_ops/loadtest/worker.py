@@ -19,11 +19,11 @@ from gevent import monkey
 
 monkey.patch_all()
 
-import gevent  # noqa: E402
-from locust.env import Environment  # noqa: E402
+import gevent  # noqa: E402 - after monkey.patch_all(), which must run first
+from locust.env import Environment  # noqa: E402 - after monkey.patch_all()
 
-from hmb_ops.errors import ExitStatus  # noqa: E402
-from hmb_ops.loadtest import behaviour  # noqa: E402
+from hmb_ops.errors import ExitStatus  # noqa: E402 - after monkey.patch_all()
+from hmb_ops.loadtest import behaviour  # noqa: E402 - after monkey.patch_all()
 
 if TYPE_CHECKING:
     from locust.runners import LocalRunner, MasterRunner

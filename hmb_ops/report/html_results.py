@@ -112,7 +112,10 @@ def page_parts(model, doc: dict, verdict=None) -> tuple[str, str, str, list[dict
     endpoint_charts = rc.per_endpoint(doc)
     server_charts = rc.server(doc)
     steps_html, step_charts = _steps(model, doc, verdict)
-    boxes = lambda ids: "".join(chart_box(by_id[i]) for i in ids if i in by_id)  # noqa: E731
+
+    def boxes(ids: list[str]) -> str:
+        return "".join(chart_box(by_id[i]) for i in ids if i in by_id)
+
 
     parts = [tiles([(f"{fmt.num(s.get('rps'))} req/s", "throughput"), (f"{fmt.ms(lat.get('p50'))} ms", "p50 latency"),
                     (f"{fmt.ms(lat.get('p95'))} ms", "p95 latency"), (f"{fmt.ms(lat.get('p99'))} ms", "p99 latency"),

@@ -1,6 +1,6 @@
 """Loading the shipped hmb_ops/configs/*.yaml (package data) and user files into typed models, with file:line errors."""
 
-from hmb_ops.settings.loader import (  # noqa: F401
+from hmb_ops.settings.loader import (  # noqa: F401 - the package's public names
     StrictModel,
     load_section,
     load_shipped_yaml,
@@ -8,4 +8,4 @@ from hmb_ops.settings.loader import (  # noqa: F401
     load_yaml_text,
     parse_model,
 )
-from hmb_ops.settings.shipped import shipped_display, shipped_names, shipped_text  # noqa: F401
+from hmb_ops.settings.shipped import shipped_display, shipped_names, shipped_text  # noqa: F401 - public names

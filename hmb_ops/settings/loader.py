@@ -19,7 +19,12 @@ import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from hmb_ops.errors import ConfigError
-from hmb_ops.settings.shipped import shipped_display, shipped_exists, shipped_names, shipped_text  # noqa: F401
+from hmb_ops.settings.shipped import (  # noqa: F401 - shipped_names is re-exported (tests read it here)
+    shipped_display,
+    shipped_exists,
+    shipped_names,
+    shipped_text,
+)
 
 M = TypeVar("M", bound=BaseModel)
 
