@@ -45,6 +45,7 @@ class Collected:
     ended_at: float | None = None
     seconds: dict[int, Second] = field(default_factory=dict)
     interrupted: str | None = None      # signal name when stopped by the user
+    aborted: str | None = None          # --abort-on-fail: when and which threshold stopped the run
     problems: list[str] = field(default_factory=list)
     generator: GeneratorSampler | None = None
     processes: int = 1
@@ -96,7 +97,8 @@ def _kill_group(proc: subprocess.Popen, sig: int) -> None:
 
 
 def run_generator(plan: RunPlan, spec: dict, work_dir: Path, *, progress: Callable | None = None,
-                  signals: _Signals | None = None) -> Collected:
+                  signals: _Signals | None = None,
+                  on_second: Callable[[Collected], str | None] | None = None) -> Collected:
     """Start the Locust child, read its intervals until it is done, the deadline passes or a signal."""
     work_dir.mkdir(parents=True, exist_ok=True)
     spec_path = work_dir / "generator-spec.json"
@@ -120,6 +122,7 @@ def run_generator(plan: RunPlan, spec: dict, work_dir: Path, *, progress: Callab
     start_deadline = time.monotonic() + START_TIMEOUT_S
     end_deadline: float | None = None
     stop_sent_at: float | None = None
+    last_check = 0.0
     done = False
     try:
         while not done:
@@ -155,6 +158,12 @@ def run_generator(plan: RunPlan, spec: dict, work_dir: Path, *, progress: Callab
                 sec = got.ingest(msg)
                 if sec is not None and progress is not None:
                     progress(_live_row(got, plan))
+                if on_second is not None and stop_sent_at is None and now - last_check >= 1.0:
+                    last_check = now
+                    got.aborted = on_second(got)  # a message when a threshold marked for abort is breached
+                    if got.aborted:
+                        _kill_group(proc, signal.SIGTERM)
+                        stop_sent_at = now
             elif kind == "error":
                 got.problems.append(str(msg.get("message")))
             elif kind == "done":
