@@ -117,6 +117,17 @@ class WorkerSample(DocumentModel):
     rss_mb: float
 
 
+class DbSample(DocumentModel):
+    """pg_stat_activity of the run's database in one second (our own sampling connection excluded)."""
+
+    connections: int
+    active: int = 0
+    idle_in_transaction: int = 0
+    lock_waits: int = Field(0, description="connections waiting on a lock (wait_event_type = 'Lock')")
+    by_state: dict[str, int] = Field(default_factory=dict)
+    by_application: dict[str, int] = Field(default_factory=dict)
+
+
 class ServerSample(DocumentModel):
     """One reading of the app server; t in run seconds, the clock of `timeseries` (below 0 while the
     generator was starting; documents written before this field was aligned count from the sampler's start)."""
@@ -126,6 +137,13 @@ class ServerSample(DocumentModel):
     db_connections: int | None = None
     db_connections_active: int | None = None
     background_queue_depth: int | None = None
+    worker_exits: int = Field(0, description="worker pids that vanished since the previous reading")
+    restarts: int = Field(0, description="worker exits since sampling began (cumulative)")
+    db: DbSample | None = None
+    metrics: dict[str, float | None] = Field(
+        default_factory=dict, description="scraped Prometheus families: gauge value, counter rate per second, "
+                                          "histogram p95 over the second (the metric's unit); None = gap")
+    gaps: list[str] = Field(default_factory=list, description="what could not be read this second, and why")
 
 
 class ServerSummary(DocumentModel):
@@ -135,10 +153,38 @@ class ServerSummary(DocumentModel):
     db_connections_max: int | None = None
     background_queue_depth_max: int | None = None
     worker_pids_seen: list[int] = Field(default_factory=list)
+    cpu_percent_p95: float | None = Field(None, description="p95 of every worker's per-second CPU reading")
+    rss_mb_max: float | None = None
+    worker_restarts: int = 0
+    db_connections_by_state_max: dict[str, int] = Field(default_factory=dict)
+    db_lock_waits_max: int | None = None
+    gap_seconds: int = Field(0, description="samples with something unreadable")
+
+
+class MetricSummary(DocumentModel):
+    """A scraped family over the run (per-second values; for a histogram also its whole-run p95)."""
+
+    type: str | None = None
+    samples: int = 0
+    min: float | None = None
+    max: float | None = None
+    mean: float | None = None
+    p95: float | None = None
+    last: float | None = None
+
+
+class Statement(DocumentModel):
+    """A statement's execution time during the run (pg_stat_statements end minus start)."""
+
+    query: str
+    calls: int
+    total_ms: float
+    mean_ms: float
 
 
 class Server(DocumentModel):
-    """The app server hmb-ops started for the run (absent when --target named someone else's)."""
+    """The app server of the run: the one hmb-ops started, or the one --server-pid / --metrics-url /
+    a database URL described (absent when none of them was given)."""
 
     workers: int | None = None
     threads: int | None = None
@@ -147,6 +193,12 @@ class Server(DocumentModel):
     config_file: str | None = None
     samples: list[ServerSample] = Field(default_factory=list)
     summary: ServerSummary = Field(default_factory=ServerSummary)
+    pid: int | None = Field(None, description="the master pid sampled (--server-pid, or the app hmb-ops started)")
+    metrics_url: str | None = None
+    metrics: dict[str, MetricSummary] = Field(default_factory=dict)
+    database_sampled: bool = False
+    top_statements: list[Statement] = Field(default_factory=list)
+    statements_note: str | None = Field(None, description="why top_statements is empty, when it is")
 
 
 class Generator(DocumentModel):
@@ -192,4 +244,5 @@ class Results(DocumentModel):
     config: dict[str, Any] = Field(default_factory=dict)
     interrupted: bool = False
     open_model: OpenModel | None = None
+    aborted: str | None = Field(None, description="--abort-on-fail: when and on which threshold the run stopped")
     out_dir: str | None = Field(None, description="the folder the run wrote its files to")

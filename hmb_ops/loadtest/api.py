@@ -51,6 +51,10 @@ class LoadRequest:
     seed_scale: str = "small"
     with_indexes: bool = True
     stages: tuple | None = None
+    server_pid: int | None = None            # sample this process tree (--target runs)
+    metrics_url: str | None = None           # scrape this Prometheus endpoint (--target runs)
+    metrics: tuple[str, ...] = ()            # the families to keep (added to the reference app's own)
+    locustfile: str | None = None     # a user's locustfile: its User classes instead of the built-in ones
 
 
 def default_out_dir(state_dir: str | Path, profile: str, now: datetime | None = None) -> Path:
@@ -72,13 +76,16 @@ def _make_dir(path: Path) -> Path:
     return path
 
 
-def run_load(req: LoadRequest, *, progress: Callable[[dict], None] | None = None) -> Results:
+def run_load(req: LoadRequest, *, progress: Callable[[dict], None] | None = None,
+             abort: Callable | None = None) -> Results:
     """Run one load test and return the results document (also written to out_dir/results.json;
     `out_dir` names the folder).
 
     Without req.target the database, data, indexes and the reference app are brought up first and
     torn down after, also on failure or SIGINT/SIGTERM. An interrupted run still returns (and
-    writes) its partial results with `interrupted: true` and `valid: false`.
+    writes) its partial results with `interrupted: true` and `valid: false`. `abort` (a
+    hmb_ops.gates.live.LiveJudge) is asked once a second about the run so far; a message stops the
+    run and is kept as `aborted`.
     """
     from hmb_ops.loadtest.orchestrate import check_target
 
@@ -86,22 +93,65 @@ def run_load(req: LoadRequest, *, progress: Callable[[dict], None] | None = None
                       spawn_rate=req.spawn_rate, duration=req.duration, arrival_rate=req.arrival_rate,
                       processes=req.processes, stages=req.stages)
     target = check_target(req.target, req.allow_remote) if req.target else None
+    if req.locustfile:
+        from hmb_ops.loadtest.user_locustfile import check_in_child
+
+        check_in_child(req.locustfile, target)  # a bad file is exit 2 before anything starts
     out_dir = Path(req.out_dir).absolute() if req.out_dir else default_out_dir(req.state_dir, req.profile)
     created = not out_dir.exists()
     _make_dir(out_dir)
     try:
-        return _run(req, plan, target, out_dir, progress)
+        return _run(req, plan, target, out_dir, progress, abort)
     except BaseException:
         if created and out_dir.is_dir() and not any(out_dir.iterdir()):
             out_dir.rmdir()  # a run that never started leaves nothing behind
         raise
 
 
-def _run(req: LoadRequest, plan, target: str | None, out_dir: Path, progress) -> Results:
+def check_sampling(req: LoadRequest) -> None:
+    """Before anything starts: --server-pid and --metrics-url must name something we can read (exit 2)."""
+    from hmb_ops.errors import UsageError
+    from hmb_ops.loadtest.process_sampler import check_pid
+    from hmb_ops.loadtest.prom_scrape import check_metrics_url, check_url
+
+    if not req.target and (req.server_pid is not None or req.metrics_url):
+        raise UsageError("--server-pid and --metrics-url describe the app at --target",
+                         hint="without --target hmb-ops starts the reference app and samples it itself")
+    if req.metrics and not req.metrics_url and req.target:
+        raise UsageError("--metric names a family to scrape from --metrics-url, which is missing")
+    if req.server_pid is not None:
+        check_pid(req.server_pid)
+    if req.metrics_url:
+        check_url(check_metrics_url(req.metrics_url, req.allow_remote), req.metrics)
+
+
+def _sampler(req: LoadRequest, stack, target: str):
+    """The server sampler of this run and the server block's fields, or (None, None)."""
+    from hmb_ops.loadtest.process_sampler import ProcessTree
+    from hmb_ops.loadtest.prom_scrape import Scraper
+    from hmb_ops.loadtest.sampling import REFERENCE_METRICS, ServerSampler
+
+    if stack is not None:
+        if stack.app is None:
+            return None, None
+        families = tuple(dict.fromkeys(REFERENCE_METRICS + tuple(req.metrics)))
+        info = {k: v for k, v in stack.server_info.items() if k != "app_env"}
+        info.update(pid=stack.app.pid, metrics_url=target + "/metrics", database_sampled=True)
+        return ServerSampler(processes=ProcessTree(stack.app.pid), database_url=stack.database_url,
+                             scraper=Scraper(target + "/metrics", families)), info
+    if req.server_pid is None and not req.metrics_url and not req.database_url:
+        return None, None
+    info = {"pid": req.server_pid, "metrics_url": req.metrics_url, "database_sampled": bool(req.database_url)}
+    return ServerSampler(processes=ProcessTree(req.server_pid) if req.server_pid is not None else None,
+                         database_url=req.database_url,
+                         scraper=Scraper(req.metrics_url, tuple(req.metrics)) if req.metrics_url else None), info
+
+
+def _run(req: LoadRequest, plan, target: str | None, out_dir: Path, progress, abort) -> Results:
+    from hmb_ops.loadtest.live import LiveView
     from hmb_ops.loadtest.orchestrate import Stack, probe
-    from hmb_ops.loadtest.results import build_document
+    from hmb_ops.loadtest.results import build_document, with_sampling
     from hmb_ops.loadtest.runner import _Signals, run_generator
-    from hmb_ops.loadtest.sampling import ServerSampler
 
     def note(message: str) -> None:
         if progress is not None:
@@ -121,26 +171,36 @@ def _run(req: LoadRequest, plan, target: str | None, out_dir: Path, progress) ->
                     "arrival_rate": plan.arrival_rate, "processes": plan.processes, "duration": plan.duration,
                     "seeded_users": (stack.seeded_users if stack else None) or DEFAULT_SEEDED_USERS,
                     "password": DEFAULT_PASSWORD, "master_port": free_port() if plan.processes > 1 else None,
-                    "user_offset": int(time.time()) % 997}
-            sampler = None
-            if stack is not None and stack.app is not None:
-                sampler = ServerSampler(stack.app.worker_pids, stack.database_url, target)
+                    "user_offset": int(time.time()) % 997,
+                    "locustfile": str(Path(req.locustfile).absolute()) if req.locustfile else None}
+            sampler, server = _sampler(req, stack, target)
+            if sampler is not None:
+                sampler.mark_start()
                 sampler.start()
+            on_second = None
+            if abort:
+                view = LiveView(sampler, server)
+
+                def on_second(got):
+                    return abort(view.update(got))
             started_iso = datetime.now(UTC).isoformat(timespec="seconds")
             note(f"load: {plan.profile} against {target} for {plan.duration:g} s")
             try:
-                collected = run_generator(plan, spec, out_dir / "generator", progress=progress, signals=signals)
+                collected = run_generator(plan, spec, out_dir / "generator", progress=progress, signals=signals,
+                                          on_second=on_second)
             finally:
                 if sampler is not None:
                     sampler.stop()
             config = {"users": plan.max_users, "spawn_rate": plan.spawn_rate, "duration_s": plan.duration,
                       "arrival_rate": plan.arrival_rate, "stages": [list(s) for s in plan.stages],
                       "think_time": list(plan.think_time), "mix": plan.mix,
+                      "locustfile": req.locustfile,
                       "app_env": (stack.server_info.get("app_env") if stack else None) or (req.app_env or {}),
                       "with_indexes": req.with_indexes if stack else None,
                       "seed_scale": req.seed_scale if stack else None}
-            server = None
-            if stack is not None:
+            if sampler is not None and server is not None:
+                server = with_sampling(server, sampler)
+            elif stack is not None:
                 server = {k: v for k, v in stack.server_info.items() if k != "app_env"}
             doc = build_document(plan=plan, collected=collected, target=target, tier=(stack.server_info.get("tier")
                                  if stack else req.tier), started_iso=started_iso, server=server,
@@ -191,6 +251,8 @@ def results_from_raw(raw_path, *, profile: str, config_files: tuple[str, ...] = 
         raise ConfigError("no 'started' line: was the run started?", path=str(raw_path))
     if got.ended_at is None:
         got.ended_at = got.started_at + (max(got.seconds) + 1 if got.seconds else 0)
+    if got.cpu_reports:  # each worker's own CPU, sent with its measurements (cpu_report)
+        got.generator = got.reported_cpu()
     started_iso = datetime.fromtimestamp(got.started_at, UTC).isoformat(timespec="seconds")
     out = _make_dir(Path(out_dir).absolute() if out_dir else default_out_dir(state_dir, profile))
     doc = build_document(plan=plan, collected=got, target=target, tier=None, started_iso=started_iso, server=None,
@@ -198,7 +260,8 @@ def results_from_raw(raw_path, *, profile: str, config_files: tuple[str, ...] = 
                                                       "duration_s": plan.duration, "arrival_rate": None,
                                                       "stages": [list(s) for s in plan.stages],
                                                       "distributed": True,
-                                                      "generator_cpu": "not sampled: check each worker machine"},
+                                                      "generator_cpu": ("reported by each worker" if got.cpu_reports
+                                                                        else "not reported by the workers")},
                          out_dir=str(out))
     write_outputs(doc, out)
     return doc

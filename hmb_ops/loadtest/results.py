@@ -15,6 +15,7 @@ from hmb_ops.documents.results import (
     EndpointPoint,
     Generator,
     Latency,
+    MetricSummary,
     OpenModel,
     PercentilePoint,
     Results,
@@ -22,6 +23,7 @@ from hmb_ops.documents.results import (
     ServerSample,
     ServerSummary,
     Stage,
+    Statement,
     Step,
     StepServer,
     Summary,
@@ -136,23 +138,74 @@ def _endpoint_timeseries(secs: dict, last: int, name: str) -> list[EndpointPoint
     return out
 
 
+def _pctl(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
+
+
+def _metric_summaries(samples: list[ServerSample], info: dict) -> dict[str, MetricSummary]:
+    out = {}
+    for name in info.get("families", ()):
+        vals = [s.metrics[name] for s in samples if s.metrics.get(name) is not None]
+        typ = info.get("types", {}).get(name)
+        vals_f = [float(v) for v in vals if v is not None]
+        p95 = info.get("run_quantiles", {}).get(name) if typ == "histogram" else _pctl(vals_f, 0.95)
+        out[name] = MetricSummary(type=typ, samples=len(vals_f), min=min(vals_f) if vals_f else None,
+                                  max=max(vals_f) if vals_f else None,
+                                  mean=round(sum(vals_f) / len(vals_f), 6) if vals_f else None,
+                                  p95=p95, last=vals_f[-1] if vals_f else None)
+    return out
+
+
 def _server(server: dict, server_samples: list[dict], t0: float) -> Server:
     # Sample times in run seconds (the same clock as `timeseries`), so the charts line up; samples
     # taken while the generator was starting have t < 0.
+    server = dict(server)
+    info = server.pop("sampling", None) or {}
     samples = [ServerSample(t=round(s["wall"] - t0, 3) if t0 else s["t"],
                             **{k: v for k, v in s.items() if k not in ("wall", "t")}) for s in server_samples]
     all_cpu = [w.cpu_percent for s in samples for w in s.workers]
     all_rss = [w.rss_mb for s in samples for w in s.workers]
     conns = [s.db_connections for s in samples if s.db_connections is not None]
     depth = [s.background_queue_depth for s in samples if s.background_queue_depth is not None]
+    by_state: dict[str, int] = {}
+    for s in samples:
+        for state, n in (s.db.by_state if s.db else {}).items():
+            by_state[state] = max(by_state.get(state, 0), n)
+    waits = [s.db.lock_waits for s in samples if s.db is not None]
     summary = ServerSummary(
         cpu_percent_per_worker_mean=round(sum(all_cpu) / len(all_cpu), 1) if all_cpu else None,
         cpu_percent_per_worker_max=max(all_cpu) if all_cpu else None,
         rss_mb_per_worker_max=max(all_rss) if all_rss else None,
         db_connections_max=max(conns) if conns else None,
         background_queue_depth_max=max(depth) if depth else None,
-        worker_pids_seen=sorted({w.pid for s in samples for w in s.workers}))
-    return Server(**server, samples=samples, summary=summary)
+        worker_pids_seen=sorted({w.pid for s in samples for w in s.workers}),
+        cpu_percent_p95=_pctl(all_cpu, 0.95), rss_mb_max=max(all_rss) if all_rss else None,
+        worker_restarts=samples[-1].restarts if samples else 0,
+        db_connections_by_state_max=dict(sorted(by_state.items())),
+        db_lock_waits_max=max(waits) if waits else None,
+        gap_seconds=sum(1 for s in samples if s.gaps))
+    return Server(**server, samples=samples, summary=summary, metrics=_metric_summaries(samples, info),
+                  top_statements=[Statement(**st) for st in info.get("top_statements", ())],
+                  statements_note=info.get("statements_note"))
+
+
+def with_sampling(server_info: dict, sampler) -> dict:
+    """The server block's fields plus what only the sampler knows (families, run quantiles, statements)."""
+    info = dict(server_info)
+    sc = sampler.scraper
+    info["sampling"] = {
+        "families": sc.families if sc else (), "types": dict(sc.types) if sc else {},
+        "run_quantiles": {n: sc.run_quantile(n) for n in sc.families if sc.types.get(n) == "histogram"} if sc else {},
+        "top_statements": sampler.top_statements,
+        "statements_note": sampler.db.statements_note if sampler.db else None}
+    return info
+
+
+def server_block(server_info: dict, sampler, t0: float) -> Server:
+    return _server(with_sampling(server_info, sampler), list(sampler.samples), t0)
 
 
 def build_document(*, plan, collected, target: str, tier: str | None, started_iso: str,
@@ -245,7 +298,8 @@ def build_document(*, plan, collected, target: str, tier: str | None, started_is
                             cpu_percent_max=round(max(cpu_values), 1) if cpu_values else 0.0,
                             cpu_percent_mean=round(sum(cpu_values) / len(cpu_values), 1) if cpu_values else 0.0,
                             cpu_ms_per_request=round(cpu_seconds * 1000 / total_req, 4) if total_req else None),
-        config=config, interrupted=bool(collected.interrupted), open_model=open_model, out_dir=out_dir)
+        config=config, interrupted=bool(collected.interrupted), open_model=open_model, out_dir=out_dir,
+        aborted=getattr(collected, "aborted", None))
 
 
 # -- files ----------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Sampling during a run: the generator's own CPU, and the server side when we started the app.
+"""Sampling during a run: the generator's own CPU, and the server side (see docs/sampling.md).
 
 Both run as daemon threads in the parent (which never imports locust) and sample once a second.
 """
@@ -8,9 +8,6 @@ from __future__ import annotations
 import re
 import threading
 import time
-import urllib.request
-from collections.abc import Callable
-from typing import Any
 
 import psutil
 
@@ -115,76 +112,61 @@ def parse_queue_depth(text: str) -> int | None:
     return int(sum(float(v) for v in found))
 
 
+# The reference app's own metrics, scraped from its /metrics like any app's chosen families.
+REFERENCE_METRICS = ("hmb_background_queue_depth", "hmb_db_pool_connections", "hmb_db_pool_wait_seconds",
+                     "hmb_background_job_latency_seconds")
+
+
 class ServerSampler(_Sampler):
-    """CPU and RSS per Gunicorn worker, DB connections (pg_stat_activity), background queue depth."""
+    """Each second: the server's process tree, the database (pg_stat_activity) and the chosen
+    Prometheus families — whichever of the three the run has. Any part that cannot be read that
+    second is a gap (None values and a reason in `gaps`), never a failed run."""
 
-    def __init__(self, worker_pids: Callable[[], list[int]], database_url: str | None, target: str,
+    def __init__(self, *, processes=None, database_url: str | None = None, scraper=None,
                  interval: float = 1.0):
+        from hmb_ops.loadtest.db_sampler import DatabaseSampler
+
         super().__init__(interval)
-        self.worker_pids = worker_pids
-        self.database_url = database_url
-        self.target = target.rstrip("/")
-        self.procs: dict[int, psutil.Process] = {}
+        self.processes = processes          # a process_sampler.ProcessTree or None
+        self.scraper = scraper              # a prom_scrape.Scraper or None
+        self.db = DatabaseSampler(database_url) if database_url else None
         self.samples: list[dict] = []
-        self._conn: Any = None  # a psycopg2 connection once the first sample opened it
+        self.top_statements: list[dict] = []
 
-    def _db_counts(self) -> tuple[int | None, int | None]:
-        if not self.database_url:
-            return None, None
-        from hmb_ops.db.connect import connect
-
-        try:
-            if self._conn is None or self._conn.closed:
-                self._conn = connect(self.database_url, autocommit=True, timeout=2,
-                                     application_name="hmb-ops-sampler")
-            with self._conn.cursor() as cur:
-                cur.execute("SELECT count(*), count(*) FILTER (WHERE state <> 'idle') FROM pg_stat_activity "
-                            "WHERE datname = current_database() AND backend_type = 'client backend' "
-                            "AND pid <> pg_backend_pid()")
-                total, active = cur.fetchone()
-                return int(total), int(active)
-        except Exception:  # noqa: BLE001 - the database may be restarting: record a gap
-            try:
-                if self._conn is not None:
-                    self._conn.close()
-            except Exception:  # noqa: BLE001 - a broken connection is dropped either way
-                pass
-            self._conn = None
-            return None, None
-
-    def _queue_depth(self) -> int | None:
-        try:
-            with urllib.request.urlopen(self.target + "/metrics", timeout=2) as resp:
-                return parse_queue_depth(resp.read().decode("utf-8", "replace"))
-        except Exception:  # noqa: BLE001 - an app without /metrics (or busy) gives a gap, not a failed run
-            return None
+    def mark_start(self) -> None:
+        """Before the load: the pg_stat_statements reading the run's deltas start from."""
+        if self.db is not None:
+            self.db.mark_start()
 
     def sample(self) -> None:
-        workers = []
-        try:
-            pids = list(self.worker_pids())
-        except Exception:  # noqa: BLE001 - a master that is restarting has no workers to sample this time
-            pids = []
-        for pid in pids:
-            p = self.procs.get(pid)
-            try:
-                if p is None:
-                    p = self.procs[pid] = psutil.Process(pid)
-                    p.cpu_percent(None)
-                    continue  # the first reading of a new process has no interval yet
-                workers.append({"pid": pid, "cpu_percent": round(p.cpu_percent(None), 1),
-                                "rss_mb": round(p.memory_info().rss / 2**20, 1)})
-            except psutil.Error:
-                self.procs.pop(pid, None)
-        total, active = self._db_counts()
-        self.samples.append({"t": round(time.time() - self.t0, 3), "wall": time.time(), "workers": workers,
-                             "db_connections": total, "db_connections_active": active,
-                             "background_queue_depth": self._queue_depth()})
+        wall = time.time()
+        gaps: list[str] = []
+        workers: list[dict] = []
+        exits = 0
+        if self.processes is not None:
+            workers, exits, gap = self.processes.sample()
+            if gap:
+                gaps.append(gap)
+        db = None
+        if self.db is not None:
+            db, gap = self.db.sample()
+            if gap:
+                gaps.append(gap)
+        metrics: dict[str, float | None] = {}
+        if self.scraper is not None:
+            metrics, gap = self.scraper.sample()
+            if gap:
+                gaps.append(gap)
+        depth = metrics.get("hmb_background_queue_depth")
+        self.samples.append({"t": round(wall - self.t0, 3), "wall": wall, "workers": workers,
+                             "worker_exits": exits, "restarts": self.processes.exits if self.processes else 0,
+                             "db_connections": db["connections"] if db else None,
+                             "db_connections_active": db["active"] if db else None,
+                             "background_queue_depth": int(depth) if depth is not None else None,
+                             "db": db, "metrics": metrics, "gaps": gaps})
 
     def stop(self) -> None:
         super().stop()
-        if self._conn is not None:
-            try:
-                self._conn.close()
-            except Exception:  # noqa: BLE001 - closing at the end is best effort
-                pass
+        if self.db is not None:
+            self.top_statements = self.db.top_statements()
+            self.db.close()

@@ -1,0 +1,79 @@
+"""CPU and RSS of an app server's process tree (Gunicorn or Uvicorn master and its workers).
+
+The workers are the master's descendants; a master with none (a single-process server) is its own
+worker. A worker pid that vanishes between two readings is a worker exit (Gunicorn restarts it under
+a new pid, which appears in the next reading); the master vanishing is a gap, and the run goes on.
+"""
+
+from __future__ import annotations
+
+import psutil
+
+from hmb_ops.errors import UsageError
+
+
+def check_pid(pid: int) -> None:
+    """Before the run: a pid that does not exist (or we may not read) → UsageError (exit 2)."""
+    try:
+        proc = psutil.Process(pid)
+        proc.memory_info()
+        proc.cpu_times()
+    except psutil.NoSuchProcess:
+        raise UsageError(f"--server-pid {pid}: no such process",
+                         hint="give the pid of the Gunicorn or Uvicorn master serving --target") from None
+    except psutil.AccessDenied:
+        raise UsageError(f"--server-pid {pid}: not allowed to read that process",
+                         hint="run hmb-ops as the user running the server") from None
+
+
+class ProcessTree:
+    """One reading per `sample()`; keeps psutil handles so cpu_percent measures the interval."""
+
+    def __init__(self, root_pid: int | None = None, *, worker_pids=None):
+        # Either a root pid (--server-pid) or a callable listing the workers (an app hmb-ops started).
+        self.root_pid = root_pid
+        self._worker_pids = worker_pids
+        self.procs: dict[int, psutil.Process] = {}
+        self.previous: set[int] | None = None
+        self.exits = 0
+        self.gone = False
+
+    def _workers(self) -> list[int]:
+        if self._worker_pids is not None:
+            return list(self._worker_pids())
+        assert self.root_pid is not None
+        root = psutil.Process(self.root_pid)  # NoSuchProcess when the master has exited
+        children = root.children(recursive=True)
+        return [c.pid for c in children] or [self.root_pid]
+
+    def sample(self) -> tuple[list[dict], int, str | None]:
+        """(workers [{pid, cpu_percent, rss_mb}], worker exits since the last reading, gap reason)."""
+        try:
+            pids = self._workers()
+        except psutil.NoSuchProcess:
+            self.gone = True
+            return [], 0, f"server: process {self.root_pid} has exited"
+        except Exception as exc:  # noqa: BLE001 - a master that is restarting has no workers this time
+            return [], 0, f"server: workers not readable ({exc.__class__.__name__})"
+        exits = 0
+        now = set(pids)
+        if self.previous is not None:
+            exits = len(self.previous - now)
+            self.exits += exits
+        self.previous = now
+        for gone in set(self.procs) - now:
+            self.procs.pop(gone, None)
+        workers = []
+        for pid in pids:
+            p = self.procs.get(pid)
+            try:
+                if p is None:
+                    p = self.procs[pid] = psutil.Process(pid)
+                    p.cpu_percent(None)
+                    continue  # the first reading of a new process has no interval yet
+                with p.oneshot():
+                    workers.append({"pid": pid, "cpu_percent": round(p.cpu_percent(None), 1),
+                                    "rss_mb": round(p.memory_info().rss / 2**20, 1)})
+            except psutil.Error:
+                self.procs.pop(pid, None)
+        return workers, exits, None
