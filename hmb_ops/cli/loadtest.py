@@ -86,6 +86,9 @@ class Progress:
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), metavar="DIR",
               help="Results folder (default: <state dir>/results/<timestamp>-<profile>).")
 @click.option("--allow-remote", is_flag=True, help="Allow a --target outside loopback (you own it).")
+@click.option("--locustfile", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Run the HttpUser/FastHttpUser classes of your own locustfile (instead of the built-in "
+                   "users) under the profile's stages, users and duration; see docs/locustfiles.md.")
 @click.option("--from-raw", type=click.Path(dir_okay=False), metavar="FILE",
               help="Build results from a distributed run's raw file (Locust --master with "
                    "hmb_ops/loadtest/locustfile.py).")
@@ -93,7 +96,7 @@ class Progress:
 @json_option
 @pass_ctx
 def loadtest(ctx: Ctx, profile, tier, target, users, spawn_rate, duration, arrival_rate, processes, out_dir,
-             allow_remote, from_raw, as_json, gates):
+             allow_remote, locustfile, from_raw, as_json, gates):
     """Run a Locust load profile headless and report HDR latency percentiles, throughput and errors.
 
     Without --target it starts the database (embedded by default), seeds it, applies the declared
@@ -111,7 +114,7 @@ def loadtest(ctx: Ctx, profile, tier, target, users, spawn_rate, duration, arriv
     req = LoadRequest(profile=profile, tier=tier, target=target, users=users, spawn_rate=spawn_rate,
                       duration=parse_duration(duration), arrival_rate=arrival_rate, processes=processes,
                       out_dir=out_dir, allow_remote=allow_remote, config_files=tuple(ctx.config_files),
-                      database_url=ctx.database_url, state_dir=str(ctx.state_dir))
+                      database_url=ctx.database_url, state_dir=str(ctx.state_dir), locustfile=locustfile)
     if from_raw:
         doc = results_from_raw(from_raw, profile=profile, config_files=req.config_files, out_dir=out_dir,
                                state_dir=req.state_dir)

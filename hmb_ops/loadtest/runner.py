@@ -19,6 +19,7 @@ from array import array
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from hmb_ops.errors import EnvironmentUnusable
 from hmb_ops.loadtest import histogram
@@ -47,8 +48,9 @@ class Collected:
     interrupted: str | None = None      # signal name when stopped by the user
     aborted: str | None = None          # --abort-on-fail: when and which threshold stopped the run
     problems: list[str] = field(default_factory=list)
-    generator: GeneratorSampler | None = None
+    generator: Any = None               # GeneratorSampler, or cpu_report's ReportedCpu / MergedCpu
     processes: int = 1
+    cpu_reports: list[dict] = field(default_factory=list)  # each process's own CPU, per interval
 
     def ingest(self, msg: dict) -> Second | None:
         if self.started_at is None:
@@ -65,7 +67,20 @@ class Collected:
         sec.late += int(msg.get("late", 0))
         sec.sent += int(msg.get("sent", 0))
         sec.slots += int(msg.get("slots", 0))
+        cpu = msg.get("cpu")
+        if isinstance(cpu, dict) and "percent" in cpu:
+            self.cpu_reports.append({"t": float(msg["t"]), "id": str(cpu.get("id")),
+                                     "percent": float(cpu["percent"]), "cpu_s": float(cpu.get("cpu_s") or 0.0)})
         return sec
+
+    def reported_cpu(self):
+        """The CPU the generator processes reported themselves (cpu_report.ReportedCpu)."""
+        from hmb_ops.loadtest.cpu_report import ReportedCpu
+
+        reported = ReportedCpu(self.cpu_reports)
+        if self.started_at is not None:
+            reported.mark_start(self.started_at)
+        return reported
 
 
 class _Signals:
@@ -178,6 +193,10 @@ def run_generator(plan: RunPlan, spec: dict, work_dir: Path, *, progress: Callab
         _kill_group(proc, signal.SIGKILL)  # Locust worker children, if any outlived the master
         got.generator.stop()
         log.close()
+    if got.cpu_reports:
+        from hmb_ops.loadtest.cpu_report import MergedCpu
+
+        got.generator = MergedCpu(got.generator, got.reported_cpu())
     if got.ended_at is None:
         got.ended_at = time.time()
         if got.started_at is not None and not got.interrupted and not got.problems:

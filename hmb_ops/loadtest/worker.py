@@ -24,6 +24,7 @@ from locust.env import Environment  # noqa: E402 - after monkey.patch_all()
 
 from hmb_ops.errors import ExitStatus  # noqa: E402 - after monkey.patch_all()
 from hmb_ops.loadtest import behaviour  # noqa: E402 - after monkey.patch_all()
+from hmb_ops.loadtest.cpu_report import CpuMeter  # noqa: E402 - after monkey.patch_all()
 
 if TYPE_CHECKING:
     from locust.runners import LocalRunner, MasterRunner
@@ -44,16 +45,35 @@ def _quiet_locust() -> None:
     logging.basicConfig(level=logging.ERROR, stream=sys.stderr)
 
 
-def _flush_loop(send) -> None:
+def _drain(meter: CpuMeter) -> dict:
+    """One interval: the measurements, plus this process's own CPU (see cpu_report)."""
+    return {**behaviour.RECORDER.drain(), "cpu": meter.reading()}
+
+
+def _flush_loop(send, meter: CpuMeter) -> None:
     while True:
         gevent.sleep(INTERVAL_S)
-        send(behaviour.RECORDER.drain())
+        send(_drain(meter))
+
+
+def _environment(spec: dict, shape=None) -> Environment:
+    """Locust's environment for the spec: the built-in users, or the classes of the user's
+    locustfile (with Locust's global events, which its listeners were registered on)."""
+    if spec.get("locustfile"):
+        import locust
+
+        from hmb_ops.loadtest import user_locustfile
+
+        classes = user_locustfile.prepare(spec, locust.events, behaviour.RECORDER)
+        return Environment(user_classes=classes, shape_class=shape, events=locust.events, stop_timeout=0)
+    return Environment(user_classes=[behaviour.make_user_class(spec)], shape_class=shape, events=None,
+                       stop_timeout=0)
 
 
 def run_local_or_master(spec: dict) -> int:
-    user_class = behaviour.make_user_class(spec)
     shape = behaviour.make_shape(spec["stages"], spec["spawn_rate"])
-    env = Environment(user_classes=[user_class], shape_class=shape, events=None, stop_timeout=0)
+    env = _environment(spec, shape)
+    meter = CpuMeter("master" if int(spec.get("processes") or 1) > 1 else "local")
     processes = int(spec.get("processes") or 1)
     children: list[subprocess.Popen] = []
     runner: MasterRunner | LocalRunner
@@ -82,7 +102,8 @@ def run_local_or_master(spec: dict) -> int:
     else:
         runner = env.create_local_runner()
         gevent.spawn(_flush_loop, lambda d: emit({"type": "interval", **d,
-                                                  "users": min(runner.user_count, d["ready"])}))
+                                                  "users": min(runner.user_count, d["ready"])}), meter)
+    env.events.init.fire(environment=env, runner=runner, web_ui=None)  # a locustfile's init listeners
 
     stopping = {"flag": False}
 
@@ -105,7 +126,7 @@ def run_local_or_master(spec: dict) -> int:
     if processes > 1:
         gevent.sleep(INTERVAL_S * 2)  # workers flush their last interval on test_stop
     else:
-        emit({"type": "interval", "users": 0, **behaviour.RECORDER.drain()})
+        emit({"type": "interval", **_drain(meter), "users": 0})
     runner.quit()
     for c in children:
         try:
@@ -118,18 +139,19 @@ def run_local_or_master(spec: dict) -> int:
 
 def run_worker(spec: dict, port: int, index: int) -> int:
     spec = {**spec, "user_offset": int(spec.get("user_offset", 0)) + index * 7919}
-    user_class = behaviour.make_user_class(spec)
-    env = Environment(user_classes=[user_class], events=None, stop_timeout=0)
+    env = _environment(spec)
     runner = env.create_worker_runner("127.0.0.1", port)
+    env.events.init.fire(environment=env, runner=runner, web_ui=None)
+    meter = CpuMeter(f"worker-{index}")
 
     def send(data: dict) -> None:
         runner.send_message("hmb_data", data)
 
-    gevent.spawn(_flush_loop, send)
+    gevent.spawn(_flush_loop, send, meter)
 
     @env.events.test_stop.add_listener
     def _final(**_kw):
-        send(behaviour.RECORDER.drain())
+        send(_drain(meter))
 
     signal.signal(signal.SIGTERM, lambda *_a: runner.quit())
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the master decides when to stop
@@ -142,9 +164,15 @@ def main(argv: list[str]) -> int:
     with open(argv[0], encoding="utf-8") as fh:
         spec = json.load(fh)
     spec["spec_path"] = argv[0]
-    if len(argv) >= 4 and argv[1] == "--worker":
-        return run_worker(spec, int(argv[2]), int(argv[3]))
-    return run_local_or_master(spec)
+    from hmb_ops.loadtest.user_locustfile import LocustfileError
+
+    try:
+        if len(argv) >= 4 and argv[1] == "--worker":
+            return run_worker(spec, int(argv[2]), int(argv[3]))
+        return run_local_or_master(spec)
+    except LocustfileError as exc:  # checked before the run; changed on disk since
+        emit({"type": "error", "message": str(exc)})
+        return ExitStatus.BAD_INPUT
 
 
 if __name__ == "__main__":
