@@ -10,6 +10,7 @@ import click
 
 from hmb_ops.cli.common import Ctx, console, emit_json, info, interactive, json_option, out, pass_ctx
 from hmb_ops.cli.gates import gate_options
+from hmb_ops.cli.sampling import prepare as prepare_sampling, sampling_options
 
 QUIET_EVERY_S = 5.0
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
@@ -92,11 +93,12 @@ class Progress:
 @click.option("--from-raw", type=click.Path(dir_okay=False), metavar="FILE",
               help="Build results from a distributed run's raw file (Locust --master with "
                    "hmb_ops/loadtest/locustfile.py).")
+@sampling_options
 @gate_options
 @json_option
 @pass_ctx
 def loadtest(ctx: Ctx, profile, tier, target, users, spawn_rate, duration, arrival_rate, processes, out_dir,
-             allow_remote, locustfile, from_raw, as_json, gates):
+             allow_remote, locustfile, from_raw, as_json, gates, sampling):
     """Run a Locust load profile headless and report HDR latency percentiles, throughput and errors.
 
     Without --target it starts the database (embedded by default), seeds it, applies the declared
@@ -111,16 +113,18 @@ def loadtest(ctx: Ctx, profile, tier, target, users, spawn_rate, duration, arriv
 
     if gates.requested or gates.save_baseline:
         validate_gates(gates, ctx.config_files, profile=profile)
+    abort = prepare_sampling(sampling, gates, target=target, database_url=ctx.database_url)
     req = LoadRequest(profile=profile, tier=tier, target=target, users=users, spawn_rate=spawn_rate,
                       duration=parse_duration(duration), arrival_rate=arrival_rate, processes=processes,
                       out_dir=out_dir, allow_remote=allow_remote, config_files=tuple(ctx.config_files),
-                      database_url=ctx.database_url, state_dir=str(ctx.state_dir), locustfile=locustfile)
+                      database_url=ctx.database_url, state_dir=str(ctx.state_dir), locustfile=locustfile,
+                      **sampling.request_fields())
     if from_raw:
         doc = results_from_raw(from_raw, profile=profile, config_files=req.config_files, out_dir=out_dir,
                                state_dir=req.state_dir)
     else:
         with Progress(live=interactive()) as progress:
-            doc = run_load(req, progress=progress)
+            doc = run_load(req, progress=progress, abort=abort)
     if as_json:
         emit_json(doc)
     else:

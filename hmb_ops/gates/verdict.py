@@ -22,10 +22,11 @@ class Verdict:
     comparisons: tuple[bl.Comparison, ...] = ()
     baseline_path: str | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
+    aborted: str | None = None  # --abort-on-fail stopped the run: a failure whatever the final values say
 
     @property
     def checked(self) -> bool:
-        return bool(self.thresholds or self.comparisons)
+        return bool(self.thresholds or self.comparisons or self.aborted)
 
     @property
     def refused_invalid(self) -> bool:
@@ -36,6 +37,8 @@ class Verdict:
     def failures(self) -> list[str]:
         out = [r.message for r in self.thresholds if not r.passed]
         out += [c.message for c in self.comparisons if not c.passed]
+        if self.aborted:
+            out.insert(0, self.aborted)
         if self.refused_invalid:
             out.insert(0, "results not valid: " + "; ".join(self.invalid_reasons or ("no reason given",)))
         return out
@@ -51,7 +54,7 @@ class Verdict:
     def headline(self) -> str:
         if not self.checked:
             return "no checks requested"
-        n = len(self.thresholds) + len(self.comparisons)
+        n = len(self.thresholds) + len(self.comparisons) + (1 if self.aborted else 0)
         if self.passed:
             extra = " (results marked not valid, allowed by --allow-invalid)" if not self.valid else ""
             return f"PASS: {n} check{'s' if n != 1 else ''} passed{extra}"
@@ -64,7 +67,7 @@ class Verdict:
                 "thresholds": [r.to_dict() for r in self.thresholds],
                 "baseline": {"path": self.baseline_path, "comparisons": [c.to_dict() for c in self.comparisons]}
                 if self.baseline_path else None,
-                "failures": self.failures, "notes": list(self.notes)}
+                "failures": self.failures, "notes": list(self.notes), "aborted": self.aborted}
 
 
 def judge(results: Results, thresholds: Iterable[th.Threshold] = (), *, baseline: Results | None = None,
@@ -85,4 +88,4 @@ def judge(results: Results, thresholds: Iterable[th.Threshold] = (), *, baseline
     return Verdict(profile=results.profile, valid=results.valid,
                    invalid_reasons=tuple(results.invalid_reasons), allow_invalid=allow_invalid,
                    thresholds=results_t, comparisons=comparisons, baseline_path=baseline_path,
-                   notes=tuple(notes))
+                   notes=tuple(notes), aborted=results.aborted)
