@@ -56,12 +56,22 @@ def _block(hist, requests: int, failures: int, seconds: float) -> dict:
             "latency_ms": Latency(**histogram.latency_ms(hist))}
 
 
+# Failures that have no latency: the request never got an answer (connection) or was never sent
+# (a scenario variable with no value, a rendered value HTTP cannot carry). Each still counts as a
+# request, so a run where every request fails has an error rate of 1, not 0.
+UNTIMED_KINDS = ("connection", "missing_variable", "invalid_request")
+
+
+def _untimed(kinds: dict[str, int]) -> int:
+    return sum(kinds.get(k, 0) for k in UNTIMED_KINDS)
+
+
 def _requests_in(sec, name: str | None = None) -> int:
-    """Requests of a second (or of one endpoint in it): latencies recorded + connection failures."""
+    """Requests of a second (or of one endpoint in it): latencies recorded + untimed failures."""
     if name is None:
         n = sum(len(a) for a in sec.values.values())
-        return n + sum(k.get("connection", 0) for k in sec.failures.values())
-    return len(sec.values.get(name, ())) + sec.failures.get(name, {}).get("connection", 0)
+        return n + sum(_untimed(k) for k in sec.failures.values())
+    return len(sec.values.get(name, ())) + _untimed(sec.failures.get(name, {}))
 
 
 def _failures_in(sec, name: str | None = None) -> int:
