@@ -19,7 +19,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 
 # Area fixtures shared by several test folders (tests/ is on pythonpath, see pyproject.toml).
-pytest_plugins = ["fixtures_indexes", "fixtures_foreign"]
+pytest_plugins = ["fixtures_indexes", "fixtures_foreign", "fixtures_shop"]
 HMB_OPS = [sys.executable, "-m", "hmb_ops.cli.main"]
 
 
