@@ -1,0 +1,118 @@
+"""User locustfiles through the real generator: results per name and failure kind, locally and with
+--processes 2, Locust's own CLI (the distributed form) with --from-raw, and a worker that saturates
+its CPU marking the run not valid — against a small JSON app on loopback (not the reference app)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from hmb_ops.loadtest.api import LoadRequest, results_from_raw, run_load
+from hmb_ops.ports import free_port
+
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "locustfiles"
+REPO = Path(__file__).resolve().parents[3]
+PROFILE = "profiles:\n  tiny:\n    users: 2\n    spawn_rate: 20\n    duration: 4\n    mix: {health: 1}\n"
+
+
+class Handler(BaseHTTPRequestHandler):
+    def log_message(self, *_a):
+        pass
+
+    def do_GET(self):
+        status = 404 if self.path.startswith("/missing") else 200
+        data = json.dumps({"path": self.path}).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+
+@pytest.fixture
+def shop():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def profile(tmp_path) -> str:
+    path = tmp_path / "profiles.yaml"
+    path.write_text(PROFILE)
+    return str(path)
+
+
+def _by_name(doc) -> dict:
+    return {e.name: e for e in doc.endpoints}
+
+
+def test_a_user_locustfile_runs_locally_with_results_per_name_and_failure_kinds(shop, profile, tmp_path):
+    doc = run_load(LoadRequest(profile="tiny", config_files=(profile,), target=shop, out_dir=str(tmp_path / "r"),
+                               locustfile=str(FIXTURES / "shop_user.py")))
+    by = _by_name(doc)
+    assert set(by) == {"GET /items/{id}", "GET /missing", "GET /items/1 checked"}
+    assert by["GET /items/{id}"].requests > 10 and by["GET /items/{id}"].failures == 0
+    assert by["GET /missing"].failures_by_kind == {"http_404": by["GET /missing"].requests}
+    checked = by["GET /items/1 checked"]
+    assert checked.failures_by_kind == {"exception_CatchResponseError": checked.requests}
+    assert doc.summary.requests == sum(e.requests for e in doc.endpoints)
+    assert doc.valid, doc.invalid_reasons
+    assert doc.config["locustfile"].endswith("shop_user.py")
+    assert (tmp_path / "r" / "results.json").is_file() and (tmp_path / "r" / "report.html").is_file()
+
+
+def test_a_fast_http_user_locustfile_runs_with_two_processes(shop, profile, tmp_path):
+    doc = run_load(LoadRequest(profile="tiny", config_files=(profile,), target=shop, processes=2, users=4,
+                               out_dir=str(tmp_path / "r"), locustfile=str(FIXTURES / "fast_user.py")))
+    assert [e.name for e in doc.endpoints] == ["GET /items/{id}"]
+    assert doc.endpoints[0].requests > 20 and doc.summary.failures == 0
+    assert doc.generator.processes == 2
+    assert doc.valid, doc.invalid_reasons
+
+
+def test_a_worker_burning_its_cpu_makes_a_processes_run_not_valid(shop, profile, tmp_path):
+    doc = run_load(LoadRequest(profile="tiny", config_files=(profile,), target=shop, processes=2, duration=6,
+                               out_dir=str(tmp_path / "r"), locustfile=str(FIXTURES / "burn_user.py")))
+    assert not doc.valid
+    assert any("generator CPU stayed above 90 %" in r for r in doc.invalid_reasons), doc.invalid_reasons
+
+
+def test_the_distributed_form_reports_each_workers_cpu_and_a_saturated_worker_is_not_valid(shop, profile,
+                                                                                            tmp_path):
+    """Locust's own CLI, master + worker with hmb_ops/loadtest/locustfile.py and HMB_LOCUSTFILE: the
+    worker's CPU comes over the message channel (no sampler of ours sees it), so --from-raw knows."""
+    raw = tmp_path / "raw.jsonl"
+    env = {**os.environ, "HMB_PROFILE": "tiny", "HMB_OPS_CONFIG": profile, "HMB_RAW_OUT": str(raw),
+           "HMB_LOCUSTFILE": str(FIXTURES / "burn_user.py")}
+    locust = [sys.executable, "-m", "locust", "-f", str(REPO / "hmb_ops" / "loadtest" / "locustfile.py")]
+    port = free_port()
+    master = subprocess.Popen([*locust, "--master", "--headless", "--expect-workers", "1", "--host", shop,
+                               "--master-bind-port", str(port)], env=env, cwd=tmp_path,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    worker = subprocess.Popen([*locust, "--worker", "--master-port", str(port)], env=env, cwd=tmp_path,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        master.wait(timeout=60)
+        worker.wait(timeout=30)
+    finally:
+        for p in (master, worker):
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    doc = results_from_raw(raw, profile="tiny", config_files=(profile,), out_dir=str(tmp_path / "r"))
+    assert [e.name for e in doc.endpoints] == ["GET /items/{id}"] and doc.summary.requests > 3
+    assert doc.generator.cpu_percent_max > 90
+    assert doc.config["generator_cpu"] == "reported by each worker"
+    assert not doc.valid
+    assert any("generator CPU stayed above 90 %" in r for r in doc.invalid_reasons), doc.invalid_reasons
