@@ -55,6 +55,7 @@ class LoadRequest:
     metrics_url: str | None = None           # scrape this Prometheus endpoint (--target runs)
     metrics: tuple[str, ...] = ()            # the families to keep (added to the reference app's own)
     locustfile: str | None = None     # a user's locustfile: its User classes instead of the built-in ones
+    scenario: str | None = None       # a scenario file (docs/scenarios.md); None: the reference app's
 
 
 def default_out_dir(state_dir: str | Path, profile: str, now: datetime | None = None) -> Path:
@@ -91,7 +92,7 @@ def run_load(req: LoadRequest, *, progress: Callable[[dict], None] | None = None
 
     plan = build_plan(req.profile, config_files=tuple(req.config_files), users=req.users,
                       spawn_rate=req.spawn_rate, duration=req.duration, arrival_rate=req.arrival_rate,
-                      processes=req.processes, stages=req.stages)
+                      processes=req.processes, stages=req.stages, scenario=req.scenario)
     target = check_target(req.target, req.allow_remote) if req.target else None
     if req.locustfile:
         from hmb_ops.loadtest.user_locustfile import check_in_child
@@ -164,6 +165,8 @@ def _run(req: LoadRequest, plan, target: str | None, out_dir: Path, progress, ab
                 target = stack.url
             assert target is not None  # the caller's --target, or the URL of the app the stack started
             probe(target)
+            if req.target and not req.locustfile and plan.scenario is None:
+                _check_reference_login(plan, target)
             if signals.caught:
                 raise KeyboardInterrupt
             spec = {"target": target, "stages": [list(s) for s in plan.stages], "spawn_rate": plan.spawn_rate,
@@ -171,7 +174,9 @@ def _run(req: LoadRequest, plan, target: str | None, out_dir: Path, progress, ab
                     "arrival_rate": plan.arrival_rate, "processes": plan.processes, "duration": plan.duration,
                     "seeded_users": (stack.seeded_users if stack else None) or DEFAULT_SEEDED_USERS,
                     "password": DEFAULT_PASSWORD, "master_port": free_port() if plan.processes > 1 else None,
-                    "user_offset": int(time.time()) % 997,
+                    # the reference app's seeded users: each run starts at another one
+                    "user_offset": int(time.time()) % 997 if plan.scenario is None else 0,
+                    "scenario": str(Path(plan.scenario).absolute()) if plan.scenario else None,
                     "locustfile": str(Path(req.locustfile).absolute()) if req.locustfile else None}
             sampler, server = _sampler(req, stack, target)
             if sampler is not None:
@@ -194,6 +199,8 @@ def _run(req: LoadRequest, plan, target: str | None, out_dir: Path, progress, ab
             config = {"users": plan.max_users, "spawn_rate": plan.spawn_rate, "duration_s": plan.duration,
                       "arrival_rate": plan.arrival_rate, "stages": [list(s) for s in plan.stages],
                       "think_time": list(plan.think_time), "mix": plan.mix,
+                      "scenario": None if req.locustfile else plan.scenario_name,
+                      "scenario_file": plan.scenario,
                       "locustfile": req.locustfile,
                       "app_env": (stack.server_info.get("app_env") if stack else None) or (req.app_env or {}),
                       "with_indexes": req.with_indexes if stack else None,
@@ -208,6 +215,15 @@ def _run(req: LoadRequest, plan, target: str | None, out_dir: Path, progress, ab
                                  out_dir=str(out_dir))
         write_outputs(doc, out_dir)
     return doc
+
+
+def _check_reference_login(plan, target: str) -> None:
+    """The reference scenario against a --target: one real login first (exit 3 on a foreign app)."""
+    from hmb_ops.loadtest.scenario.load import load_scenario
+    from hmb_ops.loadtest.scenario.preflight import check_first_step
+
+    compiled = load_scenario(None, mix=plan.mix, overrides={"password": DEFAULT_PASSWORD})
+    check_first_step(compiled, target, timeout=min(plan.request_timeout, 10.0))
 
 
 class _Null:

@@ -1,10 +1,12 @@
-"""Locust user classes for the reference app. Imported only inside the generator child processes.
+"""The scenario engine: a Locust user class running a compiled scenario. Imported only inside the
+generator child processes.
 
-Each simulated user logs in as a seeded user, learns a few post and conversation ids from its own
-feed and inbox, then loops over the profile's weighted mix. Requests go straight through the
-FastHttpUser's geventhttpclient connection pool and are timed here; the only per-request work is
-one `array.append` of the latency in microseconds (plus a dict bump on failure): no Locust
-request event, no rounding, no per-request allocation beyond the response.
+Each simulated user draws its per-user feeder values, runs the scenario's setup steps (the
+reference app's: log in, learn post and conversation ids from its feed and inbox), then loops
+over the weighted requests. Requests go straight through the FastHttpUser's geventhttpclient
+connection pool and are timed here; templates were parsed at load time, request heads are cached
+per user, and the only recording is one `array.append` of the latency in microseconds (plus a
+dict bump on failure): no Locust request event, no rounding.
 """
 
 from __future__ import annotations
@@ -24,15 +26,12 @@ from geventhttpclient.url import URL
 from locust import LoadTestShape, task
 from locust.contrib.fasthttp import FastHttpUser
 
-from hmb_ops.loadtest.endpoints import ENDPOINTS
-
 # geventhttpclient silently resends an idempotent request whose connection broke mid-flight, so a
 # Gunicorn worker killed under load would show up as slower answers instead of errors. Count every
 # broken connection as a failure, like wrk and k6 do. (Pooled sockets the server closed while idle
 # are still detected and replaced before use, so keep-alive expiry does not become a failure.)
 _ghc_client._may_retry_after_send_error = lambda method: False
 
-SEARCH_WORDS = ("engineer", "chef", "nurse", "driver", "teacher", "manager", "sales", "remote")
 LATE_SEND_S = 0.010  # an open-model send leaving later than this after its slot counts as late
 
 
@@ -80,7 +79,17 @@ def failure_kind(status: int) -> str | None:
     return f"http_{status}"
 
 
+class InvalidRequest(Exception):
+    """A rendered request HTTP cannot carry (a captured value with a line break in a header)."""
+
+
+_UNPARSED = object()
+_NO_HEADERS: dict = {}
+
+
 def error_kind(exc: BaseException) -> str:
+    if isinstance(exc, InvalidRequest):
+        return "invalid_request"
     if isinstance(exc, (socket.timeout, TimeoutError, gevent.Timeout)) or "timed out" in str(exc).lower():
         return "timeout"
     return "connection"
@@ -100,39 +109,55 @@ class OpenSchedule:
         return self.start + next(self.counter) * self.interval
 
 
-def extract_ids(body: bytes, keys: tuple[str, ...]) -> list[int]:
-    """Ids from a JSON list response, whatever the envelope ({"items": [...]}, {"posts": [...]}, [...])."""
-    try:
-        doc = json.loads(body)
-    except ValueError:
-        return []
-    items = doc
-    if isinstance(doc, dict):
-        items = next((v for v in doc.values() if isinstance(v, list)), [])
-    out = []
-    for item in items if isinstance(items, list) else []:
-        if isinstance(item, dict):
-            for k in keys:
-                if isinstance(item.get(k), int):
-                    out.append(item[k])
-                    break
-    return out[:50]
+def _runtime_feeders(compiled) -> dict:
+    from hmb_ops.loadtest.scenario.feeders import ChoiceFeeder, CsvFeeder, SequenceFeeder
+
+    out: dict = {}
+    for name, f in compiled.feeders.items():
+        if f["kind"] == "csv":
+            out[name] = CsvFeeder(name, f["rows"], f["order"], f["offset"])
+        elif f["kind"] == "sequence":
+            out[name] = SequenceFeeder(name, f["start"], f["stop"], f["step"], f["offset"])
+        else:
+            out[name] = ChoiceFeeder(name, f["values"])
+    return out
+
+
+def compile_from_spec(spec: dict):
+    """The child's compiled scenario: the spec's file (None: the shipped reference scenario),
+    weighted by the plan's mix; the reference app's seeded user count and password as variables."""
+    from hmb_ops.loadtest.scenario.load import load_scenario
+
+    path = spec.get("scenario")
+    overrides = None
+    if path is None:
+        overrides = {"seeded_users": max(1, int(spec.get("seeded_users") or 1000)),
+                     "password": spec.get("password", "hmb-ops-demo")}
+    return load_scenario(path, mix=spec.get("mix"), overrides=overrides, offset=int(spec.get("user_offset", 0)))
 
 
 def make_user_class(spec: dict) -> type:
-    """A FastHttpUser subclass configured from the child's spec (target, mix, think time, model)."""
-    keys = [k for k, w in spec["mix"].items() if w > 0]
-    weights = list(itertools.accumulate(spec["mix"][k] for k in keys))
-    think_lo, think_hi = spec["think_time"]
-    needs_login = any(ENDPOINTS[k].auth for k in keys)
-    pool_size = max(1, int(spec.get("seeded_users") or 1000))
-    password = spec.get("password", "hmb-ops-demo")
-    user_numbers = itertools.count(int(spec.get("user_offset", 0)))
+    """A FastHttpUser subclass running the spec's scenario (target, mix, think time, model)."""
+    from hmb_ops.loadtest.scenario import jsonpath
+    from hmb_ops.loadtest.scenario.load import MAX_HEAD_CACHE, render_json
+
+    compiled = compile_from_spec(spec)
+    feeders = _runtime_feeders(compiled)
+    calls = compiled.requests
+    chosen = [c for c in calls if c.weight > 0]
+    weights = list(itertools.accumulate(c.weight for c in chosen))
+    setup = compiled.setup
+    per_user = [feeders[n] for n in compiled.per_user]
+    run_think = tuple(spec["think_time"]) if spec.get("think_time") is not None else None
+    default_think = run_think or compiled.think
+    thinks = {id(c): c.think if c.think is not None else default_think for c in calls}
     schedule = OpenSchedule(spec["arrival_rate"] / spec.get("processes", 1)) if spec.get("arrival_rate") else None
     timeout = float(spec["request_timeout"])
     rec = RECORDER
+    json_ct = {"Content-Type": "application/json"}
+    form_ct = {"Content-Type": "application/x-www-form-urlencoded"}
 
-    class HmbUser(FastHttpUser):
+    class ScenarioUser(FastHttpUser):
         host = spec["target"]
         network_timeout = timeout
         connection_timeout = timeout
@@ -141,100 +166,125 @@ def make_user_class(spec: dict) -> type:
 
         def on_start(self) -> None:
             self.http = self.client.client.clientpool.get_client(URL(self.host))
-            self.heads: dict[tuple[str, str], bytes] = {}  # request heads per (method, path) for this user
+            self.heads: dict[tuple[int, str], bytes] = {}  # request heads per (call, path) for this user
             self.fast = hasattr(self.http, "_build_request") and hasattr(self.http, "_connection_pool")
-            self.base_headers = {"Accept": "application/json", "Connection": "keep-alive"}
-            self.headers = dict(self.base_headers)
-            self.post_ids: list[int] = []
-            self.conversation_ids: list[int] = []
-            self.number = next(user_numbers) % pool_size + 1
-            if needs_login:
-                self.login()
-                if any(ENDPOINTS[k].needs == "post" for k in keys):
-                    self.post_ids = extract_ids(self.call("feed", learn=True) or b"", ("id", "post_id"))
-                if any(ENDPOINTS[k].needs == "conversation" for k in keys):
-                    self.conversation_ids = extract_ids(self.call("conversations", learn=True) or b"",
-                                                        ("id", "conversation_id"))
+            self.vars: dict = {}
+            self.lists: dict[str, list] = {}  # pick: random captures: one value drawn per use
+            for feeder in per_user:
+                self.vars.update(feeder.draw())
+            for step in setup:
+                self.perform(step, None)
+                if step.think is not None and step.think[1] > 0:
+                    gevent.sleep(random.uniform(*step.think))
             rec.ready += 1
 
-        def login(self) -> None:
-            body = json.dumps({"email": f"user{self.number}@example.test", "password": password})
-            raw = self.call("login", body=body, learn=True)
-            token = None
-            if raw:
-                try:
-                    token = json.loads(raw).get("token")
-                except (ValueError, AttributeError):
-                    token = None
-            self.headers = dict(self.base_headers)
-            self.heads = {}
-            if token:
-                self.headers["Authorization"] = f"Bearer {token}"
-
-        def path_for(self, key: str) -> str | None:
-            ep = ENDPOINTS[key]
-            if key == "jobs_search":
-                return f"/api/jobs?q={random.choice(SEARCH_WORDS)}"
-            if ep.needs == "post":
-                return ep.route.replace("<id>", str(random.choice(self.post_ids))) if self.post_ids else None
-            if ep.needs == "conversation":
-                if not self.conversation_ids:
-                    return None
-                return ep.route.replace("<id>", str(random.choice(self.conversation_ids)))
-            return ep.route
-
-        def call(self, key: str, *, body: str | None = None, learn: bool = False,
-                 intended: float | None = None) -> bytes | None:
-            ep = ENDPOINTS[key]
-            path = self.path_for(key)
-            if path is None:  # no ids learned (empty feed): read the feed instead
-                ep, path = ENDPOINTS["feed"], "/api/feed"
-            headers = self.headers
-            if ep.method == "POST":
-                headers = {**headers, "Content-Type": "application/json"}
-                if body is None:
-                    body = self.post_body(key)
-            start = time.perf_counter()
-            data = None
+        def perform(self, call, intended: float | None) -> None:
+            ns = self.vars
+            if call.draws:
+                ns = dict(ns)
+                for name in call.draws:
+                    feeder = feeders.get(name)
+                    if feeder is not None:
+                        ns.update(feeder.draw())
+                    else:
+                        values = self.lists.get(name)
+                        if values:
+                            ns[name] = random.choice(values)
             try:
-                status, data = self.send(ep.method, path, body, headers)
+                path = call.uri_const if call.uri_const is not None else "".join(t.render(ns) for t in call.uri)
+                key = (id(call), path)
+                head = None if call.headers_vary else self.heads.get(key)
+                payload = b""
+                if call.body is not None:
+                    payload = call.body if isinstance(call.body, bytes) else self.payload(call, ns)
+                    if not isinstance(call.body, bytes):
+                        head = None
+                headers = None
+                if head is None:
+                    headers = {"Connection": "keep-alive"}
+                    if call.body_kind is not None:
+                        headers.update(json_ct if call.body_kind == "json" else form_ct)
+                    for name, tpl in call.headers:
+                        headers[name] = tpl.render(ns)
+            except KeyError:
+                if call.fallback is not None:
+                    self.perform(calls[call.fallback], intended)
+                else:
+                    rec.fail(call.name, "missing_variable")
+                return
+            start = time.perf_counter()
+            try:
+                status, data, got = self.send(call, path, payload, headers, head, key)
             except Exception as exc:  # noqa: BLE001 - every transport error is a measured failure
-                rec.fail(ep.name, error_kind(exc))
+                rec.fail(call.name, error_kind(exc))
                 rec.sent += 1
                 if isinstance(exc, (socket.timeout, TimeoutError)):
-                    rec.series(ep.name).append(int((time.perf_counter() - (intended or start)) * 1e6))
-                return None
-            rec.series(ep.name).append(int((time.perf_counter() - (intended or start)) * 1e6))
+                    rec.series(call.name).append(int((time.perf_counter() - (intended or start)) * 1e6))
+                return
+            rec.series(call.name).append(int((time.perf_counter() - (intended or start)) * 1e6))
             rec.sent += 1
-            kind = failure_kind(status)
-            if kind is not None:
-                rec.fail(ep.name, kind)
-                if status == 401 and key != "login" and needs_login:
-                    self.login()
-                return None
-            return data if learn else b""
+            if not call.accepts(status):
+                rec.fail(call.name, failure_kind(status) or f"http_{status}")
+                return
+            if call.captures:
+                self.capture(call, data, got)
 
-        def send(self, method: str, path: str, body: str | None, headers: dict) -> tuple[int, bytes]:
+        def payload(self, call, ns: dict) -> bytes:
+            if call.body_kind == "json":
+                return json.dumps(render_json(call.body, ns), separators=(",", ":")).encode()
+            return "&".join(f"{k}={t.render(ns)}" for k, t in call.body).encode()
+
+        def capture(self, call, data: bytes, got: dict) -> None:
+            doc: object = _UNPARSED
+            failed = False
+            for cap in call.captures:
+                if cap.json_steps is not None:
+                    if doc is _UNPARSED:
+                        try:
+                            doc = json.loads(data)
+                        except ValueError:
+                            doc = None
+                    values = jsonpath.find(doc, cap.json_steps) if doc is not None else []
+                else:
+                    value = got.get(cap.header)
+                    values = [value] if value else []
+                if not values:
+                    failed = failed or cap.required
+                    continue
+                if cap.pick == "random":
+                    self.lists[cap.name] = values
+                elif self.vars.get(cap.name) != values[0]:
+                    self.vars[cap.name] = values[0]
+                    self.heads = {}  # heads built with the old value are stale
+            if failed:
+                rec.fail(call.name, "capture_failed")
+
+        def send(self, call, path: str, payload: bytes, headers: dict | None, head: bytes | None,
+                 key: tuple) -> tuple[int, bytes, dict]:
             """One request on this user's pooled connection. The request head (method, path, headers
-            with the token) is built once per path and reused: geventhttpclient's request() rebuilds
-            and re-validates it every time, which is most of its per-request cost.
+            with the token) is built once per (request, path) and reused: geventhttpclient's
+            request() rebuilds and re-validates it every time, which is most of its per-request cost.
 
             Redirects are never followed: both paths use the plain HTTPClient of the target's own
             pool (Locust's FastHttpSession and geventhttpclient's UserAgent would follow them, and a
             3xx could then send load to any host the target names)."""
             http = self.http
+            want = [c.header for c in call.captures if c.header is not None]
             if not self.fast:
-                resp = http.request(method, path, body=body, headers=headers)
+                resp = http.request(call.method, path, body=payload or None, headers=headers)
                 try:
-                    return resp.status_code, resp.read()
+                    return resp.status_code, resp.read(), {h: resp.get(h) for h in want}
                 finally:
                     resp.release()
-            payload = body.encode() if body else b""
-            key = (method, path)
-            head = self.heads.get(key) if not payload else None
             if head is None:
-                head = http._build_request(method, path, body=payload, headers=headers, chunked=False).encode("latin-1")
-                if not payload:
+                try:
+                    head = http._build_request(call.method, path, body=payload, headers=headers,
+                                               chunked=False).encode("latin-1")
+                except (ValueError, UnicodeEncodeError) as exc:
+                    raise InvalidRequest(str(exc)) from None
+                if not call.headers_vary and (not payload or isinstance(call.body, bytes)):
+                    if len(self.heads) >= MAX_HEAD_CACHE:
+                        self.heads = {}
                     self.heads[key] = head
             pool = http._connection_pool
             sock = pool.get_socket()
@@ -243,21 +293,15 @@ def make_user_class(spec: dict) -> type:
             except BaseException:
                 pool.release_socket(sock)
                 raise
-            resp = HTTPSocketPoolResponse(sock, pool, block_size=http.block_size, method=method,
+            resp = HTTPSocketPoolResponse(sock, pool, block_size=http.block_size, method=call.method,
                                           headers_type=http.headers_type)
             try:
-                return resp.status_code, resp.read()
+                return resp.status_code, resp.read(), {h: resp.get(h) for h in want} if want else _NO_HEADERS
             finally:
                 resp.release()
 
-        def post_body(self, key: str) -> str:
-            if key == "create_post":
-                return json.dumps({"content": f"load test post from user{self.number} at {time.time():.3f}",
-                                   "post_type": "text"})
-            return ""
-
-        def pick(self) -> str:
-            return random.choices(keys, cum_weights=weights)[0]
+        def pick(self):
+            return random.choices(chosen, cum_weights=weights)[0]
 
         @task
         def loop(self) -> None:
@@ -271,19 +315,16 @@ def make_user_class(spec: dict) -> type:
                     elif -delay > LATE_SEND_S:
                         rec.late += 1
                     rec.slots += 1
-                    self.dispatch(self.pick(), intended)
+                    self.perform(self.pick(), intended)
             while True:
-                self.dispatch(self.pick(), None)
-                if think_hi > 0:
-                    gevent.sleep(random.uniform(think_lo, think_hi))
+                call = self.pick()
+                self.perform(call, None)
+                lo, hi = thinks[id(call)]
+                if hi > 0:
+                    gevent.sleep(random.uniform(lo, hi))
 
-        def dispatch(self, key: str, intended: float | None) -> None:
-            if key == "login":
-                self.login()
-            else:
-                self.call(key, intended=intended)
-
-    return HmbUser
+    ScenarioUser.__name__ = ScenarioUser.__qualname__ = "HmbUser"
+    return ScenarioUser
 
 
 def make_shape(stages: list, spawn_rate: float) -> LoadTestShape:

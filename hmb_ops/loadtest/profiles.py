@@ -7,13 +7,15 @@ the API refuse the same nonsense with the same message.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
+from functools import lru_cache
 
 from pydantic import Field, RootModel, field_validator, model_validator
 
 from hmb_ops.errors import ConfigError, UsageError
-from hmb_ops.loadtest.endpoints import ENDPOINTS
 from hmb_ops.settings.loader import StrictModel, load_section
 
 MAX_USERS = 5000
@@ -35,23 +37,30 @@ class Profile(StrictModel):
     spawn_rate: float = Field(gt=0, le=MAX_SPAWN_RATE)
     duration: float | None = Field(default=None, gt=0, le=MAX_DURATION_S)
     stages: tuple[Stage, ...] | None = None
-    think_time: tuple[float, float] = (0.0, 0.0)
-    mix: dict[str, float]
+    think_time: tuple[float, float] | None = None  # None: the scenario's
+    mix: dict[str, float] | None = None            # None: the scenario's own weights
     request_timeout: float = Field(default=DEFAULT_TIMEOUT_S, gt=0, le=300)
 
     @field_validator("mix")
     @classmethod
-    def _known_endpoints(cls, mix: dict[str, float]) -> dict[str, float]:
-        unknown = sorted(set(mix) - set(ENDPOINTS))
-        if unknown:
-            raise ValueError(f"unknown endpoint {unknown[0]!r}; known: {', '.join(sorted(ENDPOINTS))}")
+    def _known_endpoints(cls, mix: dict[str, float] | None) -> dict[str, float] | None:
+        if mix is None:
+            return None
         if any(w < 0 for w in mix.values()) or not any(w > 0 for w in mix.values()):
             raise ValueError("weights must be >= 0 with at least one above 0")
+        names, reference, reference_names = _MIX_NAMES.get() or (_reference_names(), True, _reference_names())
+        unknown = sorted(set(mix) - names)
+        if unknown and not (not reference and set(mix) <= reference_names):
+            # Another scenario ignores a mix written for the reference app (the shipped profiles).
+            raise ValueError(f"unknown endpoint {unknown[0]!r} (a request of the scenario); "
+                             f"known: {', '.join(sorted(names))}")
         return mix
 
     @field_validator("think_time")
     @classmethod
-    def _think(cls, value: tuple[float, float]) -> tuple[float, float]:
+    def _think(cls, value: tuple[float, float] | None) -> tuple[float, float] | None:
+        if value is None:
+            return None
         lo, hi = value
         if lo < 0 or hi < lo or hi > 600:
             raise ValueError("think_time must be [min, max] seconds with 0 <= min <= max <= 600")
@@ -87,16 +96,47 @@ def ramp_problem(stages: Iterable[tuple[int, float]], spawn_rate: float) -> str 
     return None
 
 
-def load_profiles(config_files: tuple[str, ...] = ()) -> dict[str, Profile]:
-    return load_section("profiles", _ProfileMap, user_files=config_files, shipped_name="profiles.yaml").root
+# The request names and keys a profile's mix may use while profiles load: those of the run's
+# scenario (set by load_profiles), else the reference scenario's.
+_MIX_NAMES: ContextVar[tuple[frozenset[str], bool, frozenset[str]] | None] = ContextVar("mix_names", default=None)
+
+
+def _names_of(loaded) -> frozenset[str]:
+    return frozenset([r.name for r in loaded.model.requests] + [r.key for r in loaded.model.requests if r.key])
+
+
+@lru_cache(maxsize=1)
+def _reference_names() -> frozenset[str]:
+    from hmb_ops.loadtest.scenario.load import read_scenario
+
+    return _names_of(read_scenario(None))
+
+
+@contextmanager
+def _mix_names_of(scenario: str | None) -> Iterator[None]:
+    from hmb_ops.loadtest.scenario.load import read_scenario
+
+    names = _reference_names() if scenario is None else _names_of(read_scenario(scenario))
+    token = _MIX_NAMES.set((names, scenario is None, _reference_names()))
+    try:
+        yield
+    finally:
+        _MIX_NAMES.reset(token)
+
+
+def load_profiles(config_files: tuple[str, ...] = (), scenario: str | None = None) -> dict[str, Profile]:
+    """Profiles by name; a mix must name requests of `scenario` (None: the reference scenario) or,
+    for another scenario, be a reference mix (which that scenario ignores)."""
+    with _mix_names_of(scenario):
+        return load_section("profiles", _ProfileMap, user_files=config_files, shipped_name="profiles.yaml").root
 
 
 class _ProfileMap(RootModel[dict[str, Profile]]):
     model_config = {"frozen": True}
 
 
-def get_profile(name: str, config_files: tuple[str, ...] = ()) -> Profile:
-    profiles = load_profiles(config_files)
+def get_profile(name: str, config_files: tuple[str, ...] = (), scenario: str | None = None) -> Profile:
+    profiles = load_profiles(config_files, scenario)
     if name not in profiles:
         raise ConfigError(f"unknown profile {name!r}",
                           hint=f"known: {', '.join(sorted(profiles))}; add one with --config FILE")
@@ -111,11 +151,13 @@ class RunPlan:
     stages: tuple[tuple[int, float], ...]
     spawn_rate: float
     think_time: tuple[float, float]
-    mix: dict[str, float]
+    mix: dict[str, float] | None  # None: the scenario's own weights
     request_timeout: float
     arrival_rate: float | None = None
     processes: int = 1
     stepped: bool = False
+    scenario: str | None = None   # a scenario file; None: the shipped reference scenario
+    scenario_name: str = "hiremebahamas"
 
     @property
     def duration(self) -> float:
@@ -142,13 +184,18 @@ def _check(value, name: str, lo, hi, *, integer: bool = False) -> None:
 def build_plan(profile_name: str, *, config_files: tuple[str, ...] = (), users: int | None = None,
                spawn_rate: float | None = None, duration: float | None = None,
                arrival_rate: float | None = None, processes: int | None = None,
-               stages: tuple | None = None) -> RunPlan:
+               stages: tuple | None = None, scenario: str | None = None) -> RunPlan:
     _check(users, "users", 1, MAX_USERS, integer=True)
     _check(spawn_rate, "spawn-rate", 0.01, MAX_SPAWN_RATE)
     _check(duration, "duration", 1, MAX_DURATION_S)
     _check(arrival_rate, "arrival-rate", 0.1, MAX_ARRIVAL_RATE)
     _check(processes, "processes", 1, MAX_PROCESSES, integer=True)
-    prof = get_profile(profile_name, config_files)
+    from hmb_ops.loadtest.scenario.load import load_scenario
+
+    prof = get_profile(profile_name, config_files, scenario)
+    # Compiled here, in the parent, so every scenario problem is a file:line error before anything starts.
+    compiled = load_scenario(scenario, mix=prof.mix)
+    mix = None if compiled.mix_ignored or prof.mix is None else dict(prof.mix)
     rate = float(spawn_rate or prof.spawn_rate)
     if stages:
         try:
@@ -176,7 +223,9 @@ def build_plan(profile_name: str, *, config_files: tuple[str, ...] = (), users: 
     problem = ramp_problem(shaped, rate)
     if problem:
         raise UsageError(problem, hint="raise --spawn-rate or lengthen the stage")
-    return RunPlan(profile=profile_name, stages=shaped, spawn_rate=rate, think_time=prof.think_time,
-                   mix=dict(prof.mix), request_timeout=prof.request_timeout,
+    return RunPlan(profile=profile_name, stages=shaped, spawn_rate=rate,
+                   think_time=prof.think_time if prof.think_time is not None else compiled.think,
+                   mix=mix, request_timeout=prof.request_timeout,
                    arrival_rate=float(arrival_rate) if arrival_rate else None,
-                   processes=int(processes or 1), stepped=stepped)
+                   processes=int(processes or 1), stepped=stepped, scenario=scenario,
+                   scenario_name=compiled.name)

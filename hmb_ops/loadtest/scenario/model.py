@@ -58,6 +58,7 @@ class Capture(StrictModel):
     json_path: str | None = Field(default=None, alias="json")
     header: str | None = None
     pick: Literal["first", "random"] = "first"
+    required: bool = True  # False: no match leaves the variable unset without a capture_failed failure
 
     @model_validator(mode="after")
     def _one_source(self) -> Capture:
@@ -159,6 +160,7 @@ class Scenario(StrictModel):
     name: str = Field(min_length=1, max_length=100)
     think_time: Any = (0.0, 0.0)
     variables: dict[str, Scalar] = Field(default_factory=dict)
+    headers: dict[str, Scalar] = Field(default_factory=dict)  # sent by every step; a step's own win
     feeders: dict[str, Feeder] = Field(default_factory=dict)
     setup: list[Step] = Field(default_factory=list, max_length=100)
     requests: list[Request] = Field(min_length=1, max_length=1000)
