@@ -90,6 +90,9 @@ class Progress:
 @click.option("--locustfile", type=click.Path(dir_okay=False), metavar="FILE",
               help="Run the HttpUser/FastHttpUser classes of your own locustfile (instead of the built-in "
                    "users) under the profile's stages, users and duration; see docs/locustfiles.md.")
+@click.option("--scenario", type=click.Path(dir_okay=False), metavar="FILE",
+              help="What each user does, from a scenario file (docs/scenarios.md); with --target it loads any "
+                   "app. Default: the reference app's scenario.")
 @click.option("--from-raw", type=click.Path(dir_okay=False), metavar="FILE",
               help="Build results from a distributed run's raw file (Locust --master with "
                    "hmb_ops/loadtest/locustfile.py).")
@@ -98,7 +101,7 @@ class Progress:
 @json_option
 @pass_ctx
 def loadtest(ctx: Ctx, profile, tier, target, users, spawn_rate, duration, arrival_rate, processes, out_dir,
-             allow_remote, locustfile, from_raw, as_json, gates, sampling):
+             allow_remote, locustfile, scenario, from_raw, as_json, gates, sampling):
     """Run a Locust load profile headless and report HDR latency percentiles, throughput and errors.
 
     Without --target it starts the database (embedded by default), seeds it, applies the declared
@@ -111,6 +114,11 @@ def loadtest(ctx: Ctx, profile, tier, target, users, spawn_rate, duration, arriv
     from hmb_ops.errors import ExitStatus
     from hmb_ops.loadtest.api import LoadRequest, results_from_raw, run_load
 
+    if scenario and locustfile:
+        from hmb_ops.errors import UsageError
+
+        raise UsageError("give --scenario or --locustfile, not both")
+
     if gates.requested or gates.save_baseline:
         validate_gates(gates, ctx.config_files, profile=profile)
     abort = prepare_sampling(sampling, gates, target=target, database_url=ctx.database_url)
@@ -118,6 +126,7 @@ def loadtest(ctx: Ctx, profile, tier, target, users, spawn_rate, duration, arriv
                       duration=parse_duration(duration), arrival_rate=arrival_rate, processes=processes,
                       out_dir=out_dir, allow_remote=allow_remote, config_files=tuple(ctx.config_files),
                       database_url=ctx.database_url, state_dir=str(ctx.state_dir), locustfile=locustfile,
+                      scenario=scenario,
                       **sampling.request_fields())
     if from_raw:
         doc = results_from_raw(from_raw, profile=profile, config_files=req.config_files, out_dir=out_dir,
