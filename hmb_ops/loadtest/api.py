@@ -94,6 +94,7 @@ def run_load(req: LoadRequest, *, progress: Callable[[dict], None] | None = None
                       spawn_rate=req.spawn_rate, duration=req.duration, arrival_rate=req.arrival_rate,
                       processes=req.processes, stages=req.stages, scenario=req.scenario)
     target = check_target(req.target, req.allow_remote) if req.target else None
+    check_sampling(req)  # --server-pid, --metrics-url: exit 2 before anything starts
     if req.locustfile:
         from hmb_ops.loadtest.user_locustfile import check_in_child
 
