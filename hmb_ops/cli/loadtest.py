@@ -81,8 +81,10 @@ class Progress:
 @click.option("--users", type=int, metavar="N", help="Concurrent users (flattens a stepped profile to one stage).")
 @click.option("--spawn-rate", type=float, metavar="R", help="Users started per second.")
 @click.option("--duration", metavar="T", help="Run length: seconds, or 30s / 5m / 1h.")
-@click.option("--arrival-rate", type=float, metavar="RPS",
-              help="Open model: a constant request rate, latency measured from each request's intended send time.")
+@click.option("--arrival-rate", metavar="RPS[,RPS...]",
+              help="Open model: a constant request rate, latency measured from each request's intended send time; "
+                   "a comma list gives one rate per stage of the profile (a ramping rate, dropped and late sends "
+                   "reported per stage).")
 @click.option("--processes", type=int, metavar="N", help="Locust master + N worker processes on this machine.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), metavar="DIR",
               help="Results folder (default: <state dir>/results/<timestamp>-<profile>).")
@@ -122,8 +124,12 @@ def loadtest(ctx: Ctx, profile, tier, target, users, spawn_rate, duration, arriv
     if gates.requested or gates.save_baseline:
         validate_gates(gates, ctx.config_files, profile=profile)
     abort = prepare_sampling(sampling, gates, target=target, database_url=ctx.database_url)
+    from hmb_ops.loadtest.arrival import parse_rates
+
+    rates = parse_rates(arrival_rate)
     req = LoadRequest(profile=profile, tier=tier, target=target, users=users, spawn_rate=spawn_rate,
-                      duration=parse_duration(duration), arrival_rate=arrival_rate, processes=processes,
+                      duration=parse_duration(duration), arrival_rate=rates[0] if rates and len(rates) == 1 else None,
+                      arrival_rates=rates if rates and len(rates) > 1 else None, processes=processes,
                       out_dir=out_dir, allow_remote=allow_remote, config_files=tuple(ctx.config_files),
                       database_url=ctx.database_url, state_dir=str(ctx.state_dir), locustfile=locustfile,
                       scenario=scenario,

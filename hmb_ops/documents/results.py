@@ -210,6 +210,19 @@ class Generator(DocumentModel):
     cpu_ms_per_request: float | None = None
 
 
+class OpenModelStage(DocumentModel):
+    """One stage of a ramping arrival rate: its rate and what happened to its scheduled sends."""
+
+    index: int
+    rate: float = Field(description="requests per second scheduled during the stage")
+    start_s: float
+    end_s: float
+    scheduled: int
+    sent: int
+    dropped: int = Field(description="scheduled sends never dispatched (no user free, or the run ended)")
+    late: int = Field(description="sends dispatched over 10 ms after their scheduled time")
+
+
 class OpenModel(DocumentModel):
     """Open-model runs: requests scheduled by the arrival rate vs sent, dropped and late."""
 
@@ -217,6 +230,8 @@ class OpenModel(DocumentModel):
     sent: int
     dropped: int
     late: int
+    stages: list[OpenModelStage] = Field(default_factory=list,
+                                         description="per stage, when the rate ramps (--arrival-rate R1,R2,...)")
 
 
 class Results(DocumentModel):

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from hmb_ops.errors import StateDirError
+from hmb_ops.errors import StateDirError, UsageError
 from hmb_ops.loadtest.profiles import build_plan
 from hmb_ops.loadtest.results import write_outputs
 from hmb_ops.ports import free_port
@@ -55,6 +55,7 @@ class LoadRequest:
     metrics_url: str | None = None           # scrape this Prometheus endpoint (--target runs)
     metrics: tuple[str, ...] = ()            # the families to keep (added to the reference app's own)
     locustfile: str | None = None     # a user's locustfile: its User classes instead of the built-in ones
+    arrival_rates: tuple[float, ...] | None = None  # one rate per stage: a ramping open model (loadtest.arrival)
     scenario: str | None = None       # a scenario file (docs/scenarios.md); None: the reference app's
 
 
@@ -93,6 +94,15 @@ def run_load(req: LoadRequest, *, progress: Callable[[dict], None] | None = None
     plan = build_plan(req.profile, config_files=tuple(req.config_files), users=req.users,
                       spawn_rate=req.spawn_rate, duration=req.duration, arrival_rate=req.arrival_rate,
                       processes=req.processes, stages=req.stages, scenario=req.scenario)
+    if req.arrival_rates:
+        from dataclasses import replace
+
+        from hmb_ops.loadtest import arrival
+
+        if req.arrival_rate:
+            raise UsageError("give one arrival rate, or one per stage, not both")
+        arrival.check_stages(req.arrival_rates, plan.stages)
+        plan = replace(plan, arrival_rate=arrival.mean_rate(req.arrival_rates, plan.stages))
     target = check_target(req.target, req.allow_remote) if req.target else None
     check_sampling(req)  # --server-pid, --metrics-url: exit 2 before anything starts
     if req.locustfile:
@@ -178,7 +188,9 @@ def _run(req: LoadRequest, plan, target: str | None, out_dir: Path, progress, ab
                     # the reference app's seeded users: each run starts at another one
                     "user_offset": int(time.time()) % 997 if plan.scenario is None else 0,
                     "scenario": str(Path(plan.scenario).absolute()) if plan.scenario else None,
-                    "locustfile": str(Path(req.locustfile).absolute()) if req.locustfile else None}
+                    "locustfile": str(Path(req.locustfile).absolute()) if req.locustfile else None,
+                    "arrival_stages": ([[r, s] for r, (_, s) in zip(req.arrival_rates, plan.stages, strict=True)]
+                                       if req.arrival_rates else None)}
             sampler, server = _sampler(req, stack, target)
             if sampler is not None:
                 sampler.mark_start()
@@ -203,6 +215,7 @@ def _run(req: LoadRequest, plan, target: str | None, out_dir: Path, progress, ab
                       "scenario": None if req.locustfile else plan.scenario_name,
                       "scenario_file": plan.scenario,
                       "locustfile": req.locustfile,
+                      "arrival_rates": list(req.arrival_rates) if req.arrival_rates else None,
                       "app_env": (stack.server_info.get("app_env") if stack else None) or (req.app_env or {}),
                       "with_indexes": req.with_indexes if stack else None,
                       "seed_scale": req.seed_scale if stack else None}

@@ -26,6 +26,8 @@ from geventhttpclient.url import URL
 from locust import LoadTestShape, task
 from locust.contrib.fasthttp import FastHttpUser
 
+from hmb_ops.loadtest import arrival
+
 # geventhttpclient silently resends an idempotent request whose connection broke mid-flight, so a
 # Gunicorn worker killed under load would show up as slower answers instead of errors. Count every
 # broken connection as a failure, like wrk and k6 do. (Pooled sockets the server closed while idle
@@ -151,7 +153,9 @@ def make_user_class(spec: dict) -> type:
     run_think = tuple(spec["think_time"]) if spec.get("think_time") is not None else None
     default_think = run_think or compiled.think
     thinks = {id(c): c.think if c.think is not None else default_think for c in calls}
-    schedule = OpenSchedule(spec["arrival_rate"] / spec.get("processes", 1)) if spec.get("arrival_rate") else None
+    # One rate per stage (--arrival-rate R1,R2,...: loadtest.arrival), or one constant rate.
+    schedule = arrival.schedule_for(spec) or (
+        OpenSchedule(spec["arrival_rate"] / spec.get("processes", 1)) if spec.get("arrival_rate") else None)
     timeout = float(spec["request_timeout"])
     rec = RECORDER
     json_ct = {"Content-Type": "application/json"}

@@ -16,7 +16,6 @@ from hmb_ops.documents.results import (
     Generator,
     Latency,
     MetricSummary,
-    OpenModel,
     PercentilePoint,
     Results,
     Server,
@@ -29,7 +28,7 @@ from hmb_ops.documents.results import (
     Summary,
     TimePoint,
 )
-from hmb_ops.loadtest import histogram
+from hmb_ops.loadtest import arrival, histogram
 from hmb_ops.loadtest.sampling import SATURATED_CPU_PERCENT
 
 BASE_KINDS = ("connection", "timeout", "rate_limited_429")
@@ -292,12 +291,9 @@ def build_document(*, plan, collected, target: str, tier: str | None, started_is
     cpu_seconds = gen.total_cpu_seconds() if gen else 0.0
 
     offered = plan.arrival_rate
-    open_model = None
-    if offered:
-        scheduled = int(offered * duration)
-        sent = sum(s.slots for s in secs.values())
-        open_model = OpenModel(scheduled=scheduled, sent=sent, dropped=max(0, scheduled - sent),
-                               late=sum(s.late for s in secs.values()))
+    # A ramping rate (--arrival-rate R1,R2,...) accounts for each stage apart (loadtest.arrival).
+    open_model = arrival.open_model(offered=offered, rates=config.get("arrival_rates"), stages=plan.stages,
+                                    seconds=secs, duration=duration)
     return Results(
         profile=plan.profile, target=target, tier=tier, started_at=started_iso, duration_s=round(duration, 3),
         valid=not reasons, invalid_reasons=reasons, model=plan.model, offered_rps=offered,

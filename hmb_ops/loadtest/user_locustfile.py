@@ -128,12 +128,48 @@ def attach_recorder(events: Any, rec: Any) -> None:
     events.request.add_listener(on_request)
 
 
+def pace(classes: list[type], schedule: Any, rec: Any) -> None:
+    """The open model for a locustfile: each task starts at the next slot of the shared schedule
+    (like k6's arrival-rate executors start iterations), replacing the classes' wait_time. A task
+    starting over LATE_SEND_S after its slot is late; slots the users never reach are dropped.
+    Latency stays as Locust times each request (from its own start, not from the slot)."""
+    import time
+
+    from hmb_ops.loadtest.behaviour import LATE_SEND_S
+
+    def until_next_slot(_user: Any = None) -> float:
+        delay = schedule.next_slot() - time.perf_counter()
+        if -delay > LATE_SEND_S:
+            rec.late += 1
+        rec.slots += 1
+        return max(0.0, delay)
+
+    for cls in classes:
+        started = getattr(cls, "on_start")  # noqa: B009 - any User class, typed as a plain type
+
+        def on_start(self: Any, _started: Any = started) -> None:
+            _started(self)
+            import gevent
+
+            gevent.sleep(until_next_slot())  # the first task waits for its slot too
+
+        setattr(cls, "on_start", on_start)  # noqa: B010 - any User class, typed as a plain type
+        setattr(cls, "wait_time", until_next_slot)  # noqa: B010 - called as a method: the user is ignored
+
+
 def prepare(spec: dict, events: Any, rec: Any) -> list[type]:
-    """The spec's locustfile loaded, its classes aimed at the target, its requests recorded."""
+    """The spec's locustfile loaded, its classes aimed at the target, its requests recorded (and
+    paced by the arrival rate in the open model)."""
     classes = load_user_classes(spec["locustfile"])
     for cls in classes:
         setattr(cls, "host", spec["target"])  # noqa: B010 - any User class, typed as a plain type
     attach_recorder(events, rec)
+    if spec.get("arrival_rate"):
+        from hmb_ops.loadtest import arrival
+        from hmb_ops.loadtest.behaviour import OpenSchedule
+
+        processes = max(1, int(spec.get("processes") or 1))
+        pace(classes, arrival.schedule_for(spec) or OpenSchedule(spec["arrival_rate"] / processes), rec)
     # A locustfile's users have no log-in phase of ours: every spawned user is ready at once.
     rec.ready = 10**9
     return classes

@@ -116,3 +116,43 @@ def test_the_distributed_form_reports_each_workers_cpu_and_a_saturated_worker_is
     assert doc.config["generator_cpu"] == "reported by each worker"
     assert not doc.valid
     assert any("generator CPU stayed above 90 %" in r for r in doc.invalid_reasons), doc.invalid_reasons
+
+
+RAMP = ("profiles:\n  ramp:\n    spawn_rate: 50\n    mix: {health: 1}\n"
+        "    stages: [{users: 2, duration: 3}, {users: 2, duration: 3}]\n")
+
+
+class SlowHandler(Handler):
+    def do_GET(self):
+        import time
+
+        time.sleep(0.05)  # two users can send at most ~40 requests a second
+        super().do_GET()
+
+
+@pytest.fixture
+def slow_shop():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), SlowHandler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.parametrize("locustfile", [None, "fast_user.py"])
+def test_a_ramping_arrival_rate_reports_dropped_and_late_sends_per_stage(slow_shop, tmp_path, locustfile):
+    """10/s the pool can send, then 200/s it cannot: the second stage drops and is late, the first not."""
+    (tmp_path / "p.yaml").write_text(RAMP)
+    doc = run_load(LoadRequest(profile="ramp", config_files=(str(tmp_path / "p.yaml"),), target=slow_shop,
+                               arrival_rates=(10.0, 200.0), out_dir=str(tmp_path / "r"),
+                               locustfile=str(FIXTURES / locustfile) if locustfile else None))
+    om = doc.open_model
+    assert doc.model == "open" and doc.offered_rps == 105.0
+    assert [(s.index, s.rate, s.start_s, s.end_s, s.scheduled) for s in om.stages] == [
+        (0, 10.0, 0.0, 3.0, 30), (1, 200.0, 3.0, 6.0, 600)]
+    first, second = om.stages
+    assert first.dropped <= 5 and first.late <= 5, first
+    assert second.dropped > 300 and second.late > 30, second
+    assert om.dropped == first.dropped + second.dropped
+    assert doc.config["arrival_rates"] == [10.0, 200.0]
