@@ -6,6 +6,8 @@ results as a baseline. They return data; hmb_ops/cli/gates.py prints. Where thre
 in order: `--check` expressions, the `thresholds` section of `--slo-file FILE`, and the
 `thresholds` section of user `--config` files. The shipped hmb_ops/configs/slo.yaml applies only
 when named with `--slo-file` (so a plain `loadtest` never fails on a target the user did not choose).
+`loadtest` also sets `default_checks`: its run fails when most answers failed, even without
+--check (hmb_ops/gates/most_failed.py: a wrong target is never a pass).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ class GateOptions:
     junit: str | None = None
     summary_md: str | None = None
     config_files: tuple[str, ...] = ()
+    default_checks: bool = False  # add most_failed's check (loadtest); `report` judges only what it is told
 
     @property
     def requested(self) -> bool:
@@ -94,9 +97,31 @@ def evaluate_gates(gates: GateOptions, results: Results):
     from hmb_ops.gates.verdict import judge
 
     base = read_results(gates.baseline) if gates.baseline else None
-    return judge(results, resolve_thresholds(gates), baseline=base, baseline_path=gates.baseline,
-                 latency_tolerance=gates.tolerance_latency, throughput_tolerance=gates.tolerance_throughput,
-                 allow_invalid=gates.allow_invalid)
+    thresholds = resolve_thresholds(gates)
+    verdict = judge(results, thresholds, baseline=base, baseline_path=gates.baseline,
+                    latency_tolerance=gates.tolerance_latency, throughput_tolerance=gates.tolerance_throughput,
+                    allow_invalid=gates.allow_invalid)
+    default = _default_check(gates, results, thresholds)
+    # A passing default is listed only next to checks the user asked for: alone it would turn a plain
+    # run (or one with only --junit/--save-baseline) into a judged one.
+    if default is not None and (not default.passed or verdict.checked):
+        verdict = replace(verdict, thresholds=(default, *verdict.thresholds))
+    return verdict
+
+
+def _default_check(gates: GateOptions, results: Results, thresholds):
+    from hmb_ops.gates import most_failed
+
+    if not gates.default_checks or most_failed.replaced_by(thresholds):
+        return None
+    return most_failed.check(results)
+
+
+def default_check_fails(gates: GateOptions, results: Results) -> bool:
+    """True when the default check applies to these results and fails (the run must be judged and exit 1
+    even though no check was asked for)."""
+    default = _default_check(gates, results, resolve_thresholds(gates))
+    return default is not None and not default.passed
 
 
 def judge_and_write(gates: GateOptions, results: Results, out_dir):

@@ -49,6 +49,9 @@ def _results(console, results: Results, verdict: Verdict | None) -> None:
     rows = fmt.check_rows(verdict)
     if rows:
         console.print(table("checks", ["check", "measured", "result"], rows))
+    failing = fmt.failing_rows(results) if verdict is not None and not verdict.passed else []
+    if failing:  # a failed gate with failed requests: which requests, with which statuses
+        console.print(table("top failing requests", fmt.FAILING_HEADER, failing))
     if verdict is not None:
         for note in verdict.notes:
             console.print(f"note: {note}", markup=False)

@@ -93,6 +93,17 @@ def step_rows(results: Results) -> list[list[str]]:
     return rows
 
 
+FAILING_HEADER = ["request", "requests", "failures", "statuses"]
+
+
+def failing_rows(results: Results) -> list[list[str]]:
+    """The requests that failed most, with their statuses (404 ×120, 3xx ×4, timeout ×2)."""
+    from hmb_ops.gates.most_failed import top_failing
+
+    return [[r.name, num(r.requests), num(r.failures), ", ".join(f"{label} ×{n}" for label, n in r.statuses)]
+            for r in top_failing(results)]
+
+
 STEP_HEADER = ["step", "users", "req/s", "p50 ms", "p95 ms", "p99 ms", "errors", "CPU %/worker",
                "RSS MB/worker", "DB conns"]
 ENDPOINT_HEADER = ["endpoint", "requests", "failures", "errors", "req/s"]
@@ -106,9 +117,11 @@ def check_rows(verdict) -> list[list[str]]:
         rows.append(["results valid", "no" if not verdict.allow_invalid else "no (allowed)",
                      "FAIL" if verdict.refused_invalid else "pass"])
     for r in verdict.thresholds:
+        from hmb_ops.gates.most_failed import MARK, is_default
         from hmb_ops.gates.thresholds import format_value
 
-        rows.append([r.threshold.name, format_value(r.threshold.metric, r.actual), "pass" if r.passed else "FAIL"])
+        label = f"{r.threshold.name} {MARK}" if is_default(r.threshold) else r.threshold.name
+        rows.append([label, format_value(r.threshold.metric, r.actual), "pass" if r.passed else "FAIL"])
     for c in verdict.comparisons:
         bound = f"{'≤' if c.metric != 'rps' else '≥'} {c.limit:g}×"
         shown = f"{c.ratio:.2f}× (allowed {bound})" if c.ratio is not None else "n/a"

@@ -42,6 +42,9 @@ def _results(results: Results, verdict: Verdict | None) -> list[str]:
     rows = fmt.check_rows(verdict)
     if rows:
         lines += ["", "### Checks", ""] + _table(["check", "measured", "result"], rows)
+    failing = fmt.failing_rows(results) if verdict is not None and not verdict.passed else []
+    if failing:  # a failed gate with failed requests: which requests, with which statuses
+        lines += ["", "### Top failing requests", ""] + _table(fmt.FAILING_HEADER, failing)
     if verdict is not None and verdict.notes:
         lines += [""] + [f"- note: {n}" for n in verdict.notes]
     if results.endpoints:
