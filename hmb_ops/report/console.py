@@ -46,6 +46,12 @@ def _results(console, results: Results, verdict: Verdict | None) -> None:
                             [fmt.summary_row(results), *fmt.endpoint_rows(results)]))
     if results.steps:
         console.print(table("steps (ramp excluded)", fmt.STEP_HEADER, fmt.step_rows(results)))
+    if fmt.server_rows(results):
+        console.print(table("server", fmt.SERVER_HEADER, fmt.server_rows(results), numeric=False))
+    if fmt.metric_rows(results):
+        console.print(table("metrics scraped (per second)", fmt.METRIC_HEADER, fmt.metric_rows(results)))
+    if fmt.statement_rows(results):
+        console.print(table("top statements during the run", fmt.STATEMENT_HEADER, fmt.statement_rows(results)))
     rows = fmt.check_rows(verdict)
     if rows:
         console.print(table("checks", ["check", "measured", "result"], rows))

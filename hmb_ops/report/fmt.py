@@ -61,6 +61,8 @@ def run_facts(results: Results) -> list[tuple[str, str]]:
     facts.append(("valid", "yes" if results.valid else "NO: " + "; ".join(results.invalid_reasons)))
     if results.interrupted:
         facts.append(("interrupted", "yes: partial results"))
+    if results.aborted:
+        facts.append(("aborted", results.aborted))
     return facts
 
 
@@ -191,3 +193,51 @@ def claim_verdict(holds: bool | None) -> str:
 def claims_rows(doc: ClaimsDocument) -> list[list[str]]:
     return [[c.name, c.claim, c.claimed, f"{c.measured:.2f}x" if c.measured is not None else "–",
              claim_verdict(c.holds)] for c in doc.claims]
+
+
+# -- server and database sampled during a run (docs/sampling.md) -----------------------------------
+SERVER_HEADER = ["server", "value"]
+METRIC_HEADER = ["metric", "type", "min", "mean", "max", "p95"]
+STATEMENT_HEADER = ["statement", "calls", "total ms", "mean ms"]
+
+
+def server_rows(results: Results) -> list[list[str]]:
+    """The server block in words: per-worker CPU and RSS, restarts, DB connections, gaps."""
+    srv = results.server
+    if srv is None or not srv.samples:
+        return []
+    s = srv.summary
+    rows = []
+    if srv.pid is not None:
+        rows.append(["pid", str(srv.pid)])
+    if s.worker_pids_seen:
+        cpu = f"{num(s.cpu_percent_per_worker_mean)} / {num(s.cpu_percent_p95)} / {num(s.cpu_percent_per_worker_max)}"
+        rows += [["workers seen", num(len(s.worker_pids_seen))], ["CPU %/worker mean / p95 / max", cpu],
+                 ["RSS MB/worker max", num(s.rss_mb_per_worker_max)],
+                 ["worker restarts", num(s.worker_restarts)]]
+    if s.db_connections_max is not None:
+        states = ", ".join(f"{k}={v}" for k, v in s.db_connections_by_state_max.items())
+        rows.append(["DB connections max", f"{num(s.db_connections_max)}" + (f" ({states})" if states else "")])
+        rows.append(["DB lock waits max", num(s.db_lock_waits_max)])
+    if s.gap_seconds:
+        first = next((g for smp in srv.samples for g in smp.gaps), "")
+        rows.append(["gaps", f"{num(s.gap_seconds)} s, e.g. {first}"])
+    if srv.statements_note:
+        rows.append(["statements", srv.statements_note])
+    return rows
+
+
+def metric_rows(results: Results) -> list[list[str]]:
+    srv = results.server
+    if srv is None:
+        return []
+    return [[name, m.type or "–", num(m.min, 4), num(m.mean, 4), num(m.max, 4), num(m.p95, 4)]
+            for name, m in srv.metrics.items()]
+
+
+def statement_rows(results: Results, width: int = 70) -> list[list[str]]:
+    srv = results.server
+    if srv is None:
+        return []
+    return [[st.query if len(st.query) <= width else st.query[:width - 1] + "…", num(st.calls),
+             num(st.total_ms), num(st.mean_ms, 3)] for st in srv.top_statements]

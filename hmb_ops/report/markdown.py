@@ -52,6 +52,13 @@ def _results(results: Results, verdict: Verdict | None) -> list[str]:
                                                    fmt.endpoint_rows(results))
     if results.steps:
         lines += ["", "### Steps", ""] + _table(fmt.STEP_HEADER, fmt.step_rows(results))
+    if fmt.server_rows(results):
+        lines += ["", "### Server", ""] + _table(fmt.SERVER_HEADER, fmt.server_rows(results))
+    if fmt.metric_rows(results):
+        lines += ["", "### Metrics scraped (per second)", ""] + _table(fmt.METRIC_HEADER, fmt.metric_rows(results))
+    if fmt.statement_rows(results):
+        lines += ["", "### Top statements during the run", ""] + _table(fmt.STATEMENT_HEADER,
+                                                                        fmt.statement_rows(results))
     return lines
 
 
