@@ -109,11 +109,16 @@ def loadtest(ctx: Ctx, profile, tier, target, users, spawn_rate, duration, arriv
     Without --target it starts the database (embedded by default), seeds it, applies the declared
     indexes, serves the reference app under Gunicorn with the tier's config, runs the load and
     stops everything it started. Writes results.json, timeseries.csv and report.html.
-    Exit codes: 0 ok, 1 a --check failed, 2 bad input, 3 environment (target silent, port in use),
+    Every run is checked for a wrong target: when most answers failed (error_rate<50% by default; a
+    --check on error_rate replaces it) it exits 1 naming the requests that failed most.
+    Exit codes: 0 ok, 1 a check failed, 2 bad input, 3 environment (target silent, port in use),
     130 interrupted (partial results saved).
     """
+    from dataclasses import replace
+
     from hmb_ops.cli.gates import run_gates, validate_gates
     from hmb_ops.errors import ExitStatus
+    from hmb_ops.gates.flow import default_check_fails
     from hmb_ops.loadtest.api import LoadRequest, results_from_raw, run_load
 
     if scenario and locustfile:
@@ -148,7 +153,10 @@ def loadtest(ctx: Ctx, profile, tier, target, users, spawn_rate, duration, arriv
         out(render("console", doc).rstrip("\n"))
     info(f"results: {doc.out_dir}/results.json, timeseries.csv, report.html")
     code: int = ExitStatus.OK
-    if gates.requested or gates.save_baseline or gates.junit or gates.summary_md:
+    # A wrong target is never a pass: the default check (hmb_ops/gates/most_failed.py) judges every run.
+    gates = replace(gates, default_checks=True)
+    if gates.requested or gates.save_baseline or gates.junit or gates.summary_md \
+            or default_check_fails(gates, doc):
         code = run_gates(gates, doc, doc.out_dir)
     if doc.interrupted:
         info("interrupted: partial results saved")
