@@ -23,6 +23,18 @@ TOKEN = "tok-98765"
 PROFILE = ("profiles:\n  redirected:\n    users: 2\n    spawn_rate: 10\n    duration: 3\n"
            "    think_time: [0.05, 0.1]\n    request_timeout: 2\n"
            "    mix: {health: 1, feed: 1, jobs: 1}\n")
+# The reference app's requests as a user's scenario (a login step, no token needed): the reference
+# scenario itself stops at once when its login is redirected (exit 3, tested below).
+SCENARIO = """\
+scenario:
+  name: redirected
+  setup:
+    - {name: POST /api/auth/login, method: POST, path: /api/auth/login, json: {email: a, password: b}}
+  requests:
+    - {key: health, name: GET /health, path: /health}
+    - {key: feed, name: GET /api/feed, path: /api/feed}
+    - {key: jobs, name: GET /api/jobs, path: /api/jobs}
+"""
 
 
 class _Server(ThreadingHTTPServer):
@@ -164,10 +176,12 @@ def test_every_answer_a_redirect_is_counted_as_redirect_failures_and_fails_the_g
     """The probe's "/" answers 404 (an answer: the probe passes); login and every endpoint answer 302."""
     red = serve_redirector(probe_path_answers=404)
     (tmp_path / "p.yaml").write_text(PROFILE)
+    (tmp_path / "s.yaml").write_text(SCENARIO)
     out = tmp_path / "out"
     # Proxy variables naming the Location's host too: neither the probe nor the generator uses them.
     proxy = f"http://{ELSEWHERE_HOST}:{elsewhere.server_address[1]}"
     res = hmb(["--config", str(tmp_path / "p.yaml"), "loadtest", "--profile", "redirected",
+               "--scenario", str(tmp_path / "s.yaml"),
                "--target", _url(red), "--out", str(out), "--check", "p95<5000ms"], timeout=120,
               env={"http_proxy": proxy, "HTTP_PROXY": proxy, "no_proxy": "", "NO_PROXY": ""})
     # A latency check alone would pass (redirects are fast): the run is not valid, so the gate fails.
@@ -200,3 +214,14 @@ def test_every_answer_a_redirect_is_counted_as_redirect_failures_and_fails_the_g
     # Every request stayed on the redirector: the Location's host saw no connection at all.
     assert len(red.requests) >= s["requests"]
     assert elsewhere.connections == 0 and elsewhere.requests == []
+
+
+def test_the_reference_scenarios_login_redirected_stops_at_once_exit_3(hmb, tmp_path, elsewhere, serve_redirector):
+    red = serve_redirector(probe_path_answers=404)
+    (tmp_path / "p.yaml").write_text(PROFILE)
+    res = hmb(["--config", str(tmp_path / "p.yaml"), "loadtest", "--profile", "redirected",
+               "--target", _url(red), "--out", str(tmp_path / "out")], timeout=60)
+    line = error_line(res, 3)
+    assert "answered 302" in line and "does not look like the reference app; use --scenario or --locustfile" in line
+    assert red.requests == [("GET", "/"), ("POST", "/api/auth/login")]  # the probe, one login, no load
+    assert elsewhere.connections == 0
