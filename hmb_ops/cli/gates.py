@@ -88,6 +88,8 @@ def gate_options(fn: Callable) -> Callable:
 
 
 def print_verdict(verdict) -> None:
+    if verdict.aborted:  # --abort-on-fail stopped the run: say when and which first
+        info(f"  FAIL {verdict.aborted}")
     for r in verdict.thresholds:
         info(f"  {'ok  ' if r.passed else 'FAIL'} {r.message}")
     for c in verdict.comparisons:
