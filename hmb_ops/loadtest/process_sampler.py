@@ -43,6 +43,8 @@ class ProcessTree:
             return list(self._worker_pids())
         assert self.root_pid is not None
         root = psutil.Process(self.root_pid)  # NoSuchProcess when the master has exited
+        if root.status() == psutil.STATUS_ZOMBIE:  # exited, not yet reaped by its parent
+            raise psutil.NoSuchProcess(self.root_pid)
         children = root.children(recursive=True)
         return [c.pid for c in children] or [self.root_pid]
 

@@ -38,7 +38,7 @@ def fetch_text(url: str, timeout: float = SCRAPE_TIMEOUT_S) -> str:
 
 
 def parse(text: str) -> dict[str, Family]:
-    """Families by name (counters without their `_total`, as prometheus_client names them)."""
+    """Families by name (a counter under its name with and without `_total`)."""
     from prometheus_client.parser import text_string_to_metric_families
 
     out: dict[str, Family] = {}
@@ -60,6 +60,9 @@ def parse(text: str) -> dict[str, Family]:
         raise NotPrometheus(f"not Prometheus text ({exc})") from None
     if not out:
         raise NotPrometheus("no metric families in the answer")
+    for name, f in list(out.items()):
+        if f.type == "counter":
+            out.setdefault(name + "_total", f)  # the name as the page shows it (`# TYPE x_total counter`)
     return out
 
 

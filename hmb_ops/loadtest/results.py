@@ -312,6 +312,28 @@ def build_document(*, plan, collected, target: str, tier: str | None, started_is
 TIMESERIES_COLUMNS = ("t", "users", "rps", "p50_ms", "p95_ms", "failures", "generator_cpu_percent")
 
 
+SERVER_COLUMNS = ("server_cpu_percent", "server_rss_mb", "server_workers", "server_restarts", "db_connections",
+                  "db_active", "db_lock_waits", "server_gaps")
+
+
+def _server_by_second(doc: Results) -> dict[int, dict]:
+    """The server sample read in each run second (t in (s-1, s]), as CSV cells: CPU is the mean per
+    worker, RSS the largest worker, metric columns are named metric:<family>."""
+    out: dict[int, dict] = {}
+    for s in (doc.server.samples if doc.server else []):
+        if s.t < 0:
+            continue
+        cpu = [w.cpu_percent for w in s.workers]
+        row = {"server_cpu_percent": round(sum(cpu) / len(cpu), 1) if cpu else None,
+               "server_rss_mb": max((w.rss_mb for w in s.workers), default=None),
+               "server_workers": len(s.workers) if s.workers else None, "server_restarts": s.restarts,
+               "db_connections": s.db.connections if s.db else None, "db_active": s.db.active if s.db else None,
+               "db_lock_waits": s.db.lock_waits if s.db else None, "server_gaps": "; ".join(s.gaps) or None}
+        row.update({f"metric:{k}": v for k, v in s.metrics.items()})
+        out[math.ceil(s.t)] = row
+    return out
+
+
 def write_outputs(doc: Results, out_dir: Path) -> None:
     """results.json, timeseries.csv and report.html (drawn by hmb_ops.report, the one renderer)."""
     from hmb_ops.report.html import render
@@ -320,10 +342,16 @@ def write_outputs(doc: Results, out_dir: Path) -> None:
     tmp = out_dir / "results.json.tmp"
     tmp.write_text(doc.model_dump_json(indent=2) + "\n")
     tmp.replace(out_dir / "results.json")
+    families = list(doc.server.metrics) if doc.server else []
+    by_second = _server_by_second(doc)
     with open(out_dir / "timeseries.csv", "w", newline="") as fh:
         w = csv.writer(fh)
-        w.writerow(TIMESERIES_COLUMNS)
+        server_cols = SERVER_COLUMNS if doc.server else ()
+        w.writerow([*TIMESERIES_COLUMNS, *server_cols, *(f"metric:{f}" for f in families)])
         for point in doc.timeseries:
             row = point.model_dump()
-            w.writerow(["" if row.get(c) is None else row.get(c) for c in TIMESERIES_COLUMNS])
+            extra = by_second.get(round(point.t), {})
+            row.update(extra)
+            w.writerow(["" if row.get(c) is None else row.get(c)
+                        for c in (*TIMESERIES_COLUMNS, *server_cols, *(f"metric:{f}" for f in families))])
     (out_dir / "report.html").write_text(render(doc))
