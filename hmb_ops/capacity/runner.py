@@ -140,6 +140,7 @@ class CapacityRequest:
     config_files: tuple[str, ...] = ()
     seed_scale: str = "small"
     scenario: str | None = None  # a scenario file each step runs; None: the reference app's
+    locustfile: str | None = None  # a user's locustfile each step runs instead (loadtest.user_locustfile)
 
 
 def default_out_dir(state_dir: str, kind: str = "capacity") -> Path:
@@ -172,6 +173,12 @@ def validate(req: CapacityRequest) -> list[th.Threshold]:
         from hmb_ops.loadtest.scenario.load import load_scenario
 
         load_scenario(req.scenario, mix=prof.mix)  # a bad scenario is exit 2 before any tier starts
+    if req.scenario and req.locustfile:
+        raise UsageError("give --scenario or --locustfile, not both")
+    if req.locustfile:
+        from hmb_ops.loadtest.user_locustfile import check_in_child
+
+        check_in_child(req.locustfile, None)  # a bad locustfile is exit 2 before any tier starts
     if not prof.stages and not req.stages:
         raise UsageError(f"profile '{req.profile}' has no stages: capacity needs a stepped profile",
                          hint="use --profile step, or give --steps 10,20,40")
@@ -213,7 +220,7 @@ def run_capacity(req: CapacityRequest, *, progress: Callable[[str], None] | None
         doc = run_load(LoadRequest(profile=req.profile, tier=name, out_dir=str(tier_dir),
                                    config_files=req.config_files, database_url=req.database_url,
                                    state_dir=str(req.state_dir), seed_scale=req.seed_scale,
-                                   stages=req.stages, scenario=req.scenario),
+                                   stages=req.stages, scenario=req.scenario, locustfile=req.locustfile),
                        progress=load_progress(progress, f"tier {name}"))
         path = str(Path(doc.out_dir or tier_dir) / "results.json")
         cap = analyse(doc, slo, req.model, target_users=req.target_users, tier=name, results_path=path)

@@ -17,7 +17,7 @@ def capacity(*, tiers: str, slo: tuple[str, ...], users_model: str | None, targe
              profile: str, steps: str | None, step_seconds: float | None, seed_scale: str,
              results_files: tuple[str, ...], out_dir: str | None, state_dir: str, database_url: str | None,
              config_files: tuple[str, ...], progress: Callable[[str], None] | None = None,
-             scenario: str | None = None):
+             scenario: str | None = None, locustfile: str | None = None):
     expressions = tuple(slo) or shipped_slo(config_files).checks
     if not expressions:
         raise UsageError("no SLO: give --slo 'p95<100ms' or a 'thresholds: checks:' list in a --config file "
@@ -30,7 +30,7 @@ def capacity(*, tiers: str, slo: tuple[str, ...], users_model: str | None, targe
     req = CapacityRequest(tiers=tuple(parse_tiers(tiers)), slo=expressions, model=model, target_users=target_users,
                           profile=profile, stages=stages, out_dir=out_dir, state_dir=state_dir,
                           database_url=database_url, config_files=tuple(config_files), seed_scale=seed_scale,
-                          scenario=scenario)
+                          scenario=scenario, locustfile=locustfile)
     return run_capacity(req, progress=progress)
 
 

@@ -23,6 +23,8 @@ from hmb_ops.cli.common import Ctx, emit_json, info, json_option, out, pass_ctx
 @click.option("--seed-scale", default="small", show_default=True, help="Data set the runs seed or reuse.")
 @click.option("--scenario", type=click.Path(dir_okay=False), metavar="FILE",
               help="Scenario file each step runs (docs/scenarios.md); default: the reference app's.")
+@click.option("--locustfile", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Your locustfile's User classes run each step against the reference app (docs/locustfiles.md).")
 @click.option("--results", "results_files", multiple=True, type=click.Path(dir_okay=False), metavar="RESULTS.json",
               help="Analyse existing stepped results instead of running (repeatable; one per tier).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), metavar="DIR",
@@ -31,7 +33,7 @@ from hmb_ops.cli.common import Ctx, emit_json, info, json_option, out, pass_ctx
 @pass_ctx
 @click.pass_context
 def capacity(click_ctx, ctx: Ctx, tiers, slo, users_model, target_users, profile, steps, step_seconds, seed_scale,
-             scenario, results_files, out_dir, as_json) -> None:
+             scenario, locustfile, results_files, out_dir, as_json) -> None:
     """Find the knee per tier (highest step meeting the SLO), cross-check it with a Universal
     Scalability Law fit, and translate it into users supported, printing every assumption."""
     if click_ctx.invoked_subcommand is not None:
@@ -42,7 +44,7 @@ def capacity(click_ctx, ctx: Ctx, tiers, slo, users_model, target_users, profile
                               profile=profile, steps=steps, step_seconds=step_seconds, seed_scale=seed_scale,
                               results_files=results_files, out_dir=out_dir, state_dir=str(ctx.state_dir),
                               database_url=ctx.database_url, config_files=tuple(ctx.config_files),
-                              progress=info, scenario=scenario)
+                              progress=info, scenario=scenario, locustfile=locustfile)
     if as_json:
         emit_json(report)
         return

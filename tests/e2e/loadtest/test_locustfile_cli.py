@@ -62,3 +62,22 @@ def test_a_class_host_without_target_is_refused(hmb, tmp_path):
     r = hmb(["loadtest", "--locustfile", str(FIXTURES / "with_host.py"), "--out", str(tmp_path / "o")])
     assert r.returncode == 2
     assert "sets host = 'http://127.0.0.1:1' but no --target was given" in r.stderr
+
+
+def test_capacity_checks_the_locustfile_before_any_tier_starts(hmb, tmp_path):
+    r = hmb(["capacity", "--tiers", "small", "--slo", "p95<100ms", "--locustfile", str(FIXTURES / "no_user.py"),
+             "--out", str(tmp_path / "cap")])
+    assert r.returncode == 2, r.stderr
+    assert "no_user.py: defines no user class" in r.stderr and "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize("rates, needle", [
+    ("10,20", "--arrival-rate gives 2 rates but the profile has 1 stages"),
+    ("10,fast", "is not a rate or a comma list of rates"),
+    ("0", "at least one stage needs a rate above 0"),
+])
+def test_bad_arrival_rates_are_exit_2(hmb, target, tmp_path, rates, needle):
+    r = hmb(["loadtest", "--target", target, "--profile", "smoke", "--arrival-rate", rates,
+             "--out", str(tmp_path / "o")])
+    assert r.returncode == 2, r.stderr
+    assert needle in r.stderr and "Traceback" not in r.stderr
