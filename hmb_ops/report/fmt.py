@@ -210,12 +210,12 @@ def server_rows(results: Results) -> list[list[str]]:
     rows = []
     if srv.pid is not None:
         rows.append(["pid", str(srv.pid)])
-    if s.worker_pids_seen:
+    if s.worker_pids_seen or any(smp.workers for smp in srv.samples):
         cpu = f"{num(s.cpu_percent_per_worker_mean)} / {num(s.cpu_percent_p95)} / {num(s.cpu_percent_per_worker_max)}"
         rows += [["workers seen", num(len(s.worker_pids_seen))], ["CPU %/worker mean / p95 / max", cpu],
                  ["RSS MB/worker max", num(s.rss_mb_per_worker_max)],
                  ["worker restarts", num(s.worker_restarts)]]
-    if s.db_connections_max is not None:
+    if s.db_connections_max is not None or s.db_connections_by_state_max:
         states = ", ".join(f"{k}={v}" for k, v in s.db_connections_by_state_max.items())
         rows.append(["DB connections max", f"{num(s.db_connections_max)}" + (f" ({states})" if states else "")])
         rows.append(["DB lock waits max", num(s.db_lock_waits_max)])

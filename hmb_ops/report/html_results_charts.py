@@ -114,7 +114,38 @@ def server(doc: dict) -> list[dict]:
                    hs.series("background queue depth", hs.colour(3),
                              hs.points(t, [s.get("background_queue_depth") for s in samples]), style="step")],
                   vlines=stages, height=240)
-    return [c for c in (cpu, rss, db) if c]
+    return [c for c in (cpu, rss, db, *server_more(samples, stages)) if c]
+
+
+def server_more(samples: list[dict], stages: list[dict]) -> list[dict | None]:
+    """Workers alive and restarts, DB connections by state with lock waits, one chart per scraped family."""
+    t = [s.get("t") for s in samples]
+    out: list[dict | None] = []
+    if any(s.get("workers") for s in samples):
+        out.append(hs.chart("server-restarts", "Workers alive and worker restarts", hs.TIME_AXIS,
+                            [{"label": "workers, restarts"}],
+                            [hs.series("workers alive", hs.colour(0),
+                                       hs.points(t, [len(s.get("workers") or []) or None for s in samples]),
+                                       style="step"),
+                             hs.series("restarts (cumulative)", hs.colour(3),
+                                       hs.points(t, [s.get("restarts") for s in samples]), style="step")],
+                            vlines=stages, height=200))
+    states = sorted({k for s in samples for k in ((s.get("db") or {}).get("by_state") or {})})
+    if states:
+        series = [hs.series(state, hs.colour(i), hs.points(t, [((s.get("db") or {}).get("by_state") or {}).get(state, 0)
+                                                                if s.get("db") else None for s in samples]))
+                  for i, state in enumerate(states)]
+        series.append(hs.series("waiting on a lock", hs.colour(len(states)),
+                                hs.points(t, [(s.get("db") or {}).get("lock_waits") for s in samples]), dash=True))
+        out.append(hs.chart("server-db-states", "Database connections by state (pg_stat_activity)", hs.TIME_AXIS,
+                            [{"label": "connections"}], series, vlines=stages, height=220))
+    families = sorted({k for s in samples for k in (s.get("metrics") or {})})
+    for i, name in enumerate(families):
+        out.append(hs.chart(f"metric-{i}", f"{name} (scraped each second)", hs.TIME_AXIS, [{"label": name}],
+                            [hs.series(name, hs.colour(i), hs.points(t, [(s.get("metrics") or {}).get(name)
+                                                                         for s in samples]))],
+                            vlines=stages, height=200))
+    return out
 
 
 def steps(doc: dict, slo_lines: list[dict], knee_users: float | None) -> list[dict]:
