@@ -54,7 +54,7 @@ def assert_server_sampled(doc: dict, pid: int) -> None:
 
 
 def test_the_example_scenario_runs_with_names_grouped_server_sampled_and_gated(hmb, shop_app, tmp_path):
-    url, pid, database_url = shop_app
+    _url, pid, database_url = shop_app
     out = tmp_path / "run"
     res = hmb(load_args(shop_app, out, "--scenario", str(EXAMPLES / "scenario.yaml"),
                         "--check", "server.rss_mb.max<1500", "--check", "server.cpu_percent.p95<400",
@@ -116,7 +116,7 @@ def test_failures_by_kind_and_a_failing_server_gate(hmb, shop_app, tmp_path):
 
 
 def test_the_example_locustfile_runs_with_names_grouped_and_server_sampled(hmb, shop_app, tmp_path):
-    url, pid, database_url = shop_app
+    _url, pid, database_url = shop_app
     out = tmp_path / "run"
     res = hmb(load_args(shop_app, out, "--locustfile", str(EXAMPLES / "locustfile.py"),
                         "--check", "server.rss_mb.max<1500", "--check", "GET /items/{id}: error_rate<1%"),

@@ -68,8 +68,8 @@ def test_a_scenario_for_another_app_fails_without_any_check_naming_requests_and_
 
     md = (out / "summary.md").read_text()
     assert "**❌ FAIL: 1 of 1 checks failed**" in md and "| error_rate<50% (default) |" in md
-    assert f"| GET /api/products/{{id}} | {products['requests']} | {products['requests']} | " \
-           f"404 ×{products['requests']} |" in md
+    n = products["requests"]
+    assert f"| GET /api/products/{{id}} | {n} | {n} | 404 ×{n} |" in md
     case = ET.parse(out / "junit.xml").getroot().find(".//testcase[@name='error_rate<50%']")
     assert case is not None and "most answers failed" in case.find("failure").get("message")
 
