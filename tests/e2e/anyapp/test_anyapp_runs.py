@@ -56,12 +56,15 @@ def assert_server_sampled(doc: dict, pid: int) -> None:
 def test_the_example_scenario_runs_with_names_grouped_server_sampled_and_gated(hmb, shop_app, tmp_path):
     _url, pid, database_url = shop_app
     out = tmp_path / "run"
-    res = hmb(load_args(shop_app, out, "--scenario", str(EXAMPLES / "scenario.yaml"),
-                        "--check", "server.rss_mb.max<1500", "--check", "server.cpu_percent.p95<400",
-                        "--check", "metric.shop_http_request_duration_seconds.p95<5s",
-                        "--check", "GET /items/{id}: error_rate<1%"), timeout=180)
+    # the shop's own database is sampled too (a global --database-url, as a user gives it)
+    res = hmb(["--database-url", database_url,
+               *load_args(shop_app, out, "--scenario", str(EXAMPLES / "scenario.yaml"),
+                          "--check", "server.rss_mb.max<1500", "--check", "server.cpu_percent.p95<400",
+                          "--check", "metric.shop_http_request_duration_seconds.p95<5s",
+                          "--check", "db.connections.max<50", "--check", "GET /items/{id}: error_rate<1%")],
+              timeout=180)
     assert res.returncode == 0, (res.stdout[-3000:], res.stderr[-3000:])
-    assert "PASS: 5 checks passed" in res.stderr and "error_rate<50% (default)" in res.stderr
+    assert "PASS: 6 checks passed" in res.stderr and "error_rate<50% (default)" in res.stderr
 
     doc = json.loads((out / "results.json").read_text())
     by_name = {e["name"]: e for e in doc["endpoints"]}
@@ -74,6 +77,9 @@ def test_the_example_scenario_runs_with_names_grouped_server_sampled_and_gated(h
     assert by_name["POST /items"]["requests"] > 0
     assert item_count(database_url) == SHOP_ITEMS + by_name["POST /items"]["requests"]
     assert_server_sampled(doc, pid)
+    assert doc["server"]["database_sampled"] is True
+    # the shop's two workers each hold a pool connection (application_name shop_app) during the run
+    assert doc["server"]["summary"]["db_connections_max"] >= 2
     md = (out / "summary.md").read_text()
     assert "| server.rss_mb.max<1500MB |" in md and "| error_rate<50% (default) | 0% | pass |" in md
 

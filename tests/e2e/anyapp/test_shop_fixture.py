@@ -74,3 +74,8 @@ def test_shop_app_endpoints_and_metrics(shop_app):
     assert re.search(r'^shop_http_request_duration_seconds_bucket\{endpoint="/health",le="\+Inf"\} \d+\.0$',
                      text, re.M)
     assert "shop_db_query_duration_seconds_count" in text
+
+
+def test_the_examples_log_in_with_the_accounts_the_fixture_seeds():
+    examples = SHOP_ACCOUNTS_CSV.parents[3] / "examples" / "shop" / "accounts.csv"
+    assert examples.read_text() == SHOP_ACCOUNTS_CSV.read_text()
