@@ -156,7 +156,7 @@ def loadtest(ctx: Ctx, profile, tier, target, users, spawn_rate, duration, arriv
     # A wrong target is never a pass: the default check (hmb_ops/gates/most_failed.py) judges every run.
     gates = replace(gates, default_checks=True)
     if gates.requested or gates.save_baseline or gates.junit or gates.summary_md \
-            or default_check_fails(gates, doc):
+            or (not doc.interrupted and default_check_fails(gates, doc)):  # Ctrl-C says enough
         code = run_gates(gates, doc, doc.out_dir)
     if doc.interrupted:
         info("interrupted: partial results saved")
