@@ -372,7 +372,7 @@ def check_sampled(thresholds: Iterable[Threshold], *, server: bool, database: bo
                              hint="add --server-pid PID (the Gunicorn or Uvicorn master serving --target)")
         if scope == "db" and not database:
             raise UsageError(f"threshold '{t.expression}': the database is not sampled in this run",
-                             hint="give --database-url (or DATABASE_URL) of the app's database")
+                             hint="give the app's database: hmb-ops --database-url URL loadtest ...")
         if scope == "metric" and chosen is not None and name not in chosen:
             listing = ", ".join(sorted(chosen)) or "none"
             raise UsageError(f"threshold '{t.expression}': metric family '{name}' is not scraped in this run",
