@@ -223,3 +223,15 @@ def test_profiles_mix_names_requests_of_the_scenario_or_is_ignored_when_written_
     with pytest.raises(ConfigError) as exc:
         build_plan("mine", config_files=(str(mine),), scenario=path)
     assert "unknown endpoint 'POST /itemz'" in exc.value.one_line() and exc.value.line == 6
+
+
+def test_capacity_refuses_a_bad_scenario_before_any_tier_starts(tmp_path):
+    from hmb_ops.capacity import runner, users
+
+    bad = write(tmp_path, BASE + "      headers: {X: '{{ nope }}'}\n")
+    req = runner.CapacityRequest(tiers=("small",), slo=("p95<100ms",), model=users.load_model(), scenario=bad)
+    with pytest.raises(ConfigError, match="undefined variable 'nope'"):
+        runner.validate(req)
+    good = write(tmp_path)
+    assert runner.validate(runner.CapacityRequest(tiers=("small",), slo=("p95<100ms",), model=users.load_model(),
+                                                  scenario=good))
