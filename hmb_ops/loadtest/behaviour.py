@@ -152,7 +152,8 @@ def make_user_class(spec: dict) -> type:
     per_user = [feeders[n] for n in compiled.per_user]
     run_think = tuple(spec["think_time"]) if spec.get("think_time") is not None else None
     default_think = run_think or compiled.think
-    thinks = {id(c): c.think if c.think is not None else default_think for c in calls}
+    for c in calls:
+        c.run_think = c.think if c.think is not None else default_think
     # One rate per stage (--arrival-rate R1,R2,...: loadtest.arrival), or one constant rate.
     schedule = arrival.schedule_for(spec) or (
         OpenSchedule(spec["arrival_rate"] / spec.get("processes", 1)) if spec.get("arrival_rate") else None)
@@ -170,7 +171,7 @@ def make_user_class(spec: dict) -> type:
 
         def on_start(self) -> None:
             self.http = self.client.client.clientpool.get_client(URL(self.host))
-            self.heads: dict[tuple[int, str], bytes] = {}  # request heads per (call, path) for this user
+            self.heads: dict[tuple, bytes] = {}  # request heads per (call, path) for this user
             self.fast = hasattr(self.http, "_build_request") and hasattr(self.http, "_connection_pool")
             self.vars: dict = {}
             self.lists: dict[str, list] = {}  # pick: random captures: one value drawn per use
@@ -196,7 +197,7 @@ def make_user_class(spec: dict) -> type:
                             ns[name] = random.choice(values)
             try:
                 path = call.uri_const if call.uri_const is not None else "".join(t.render(ns) for t in call.uri)
-                key = (id(call), path)
+                key = (call, path)
                 head = None if call.headers_vary else self.heads.get(key)
                 payload = b""
                 if call.body is not None:
@@ -227,7 +228,7 @@ def make_user_class(spec: dict) -> type:
                 return
             rec.series(call.name).append(int((time.perf_counter() - (intended or start)) * 1e6))
             rec.sent += 1
-            if not call.accepts(status):
+            if status not in call.ok:
                 rec.fail(call.name, failure_kind(status) or f"http_{status}")
                 return
             if call.captures:
@@ -273,7 +274,7 @@ def make_user_class(spec: dict) -> type:
             pool (Locust's FastHttpSession and geventhttpclient's UserAgent would follow them, and a
             3xx could then send load to any host the target names)."""
             http = self.http
-            want = [c.header for c in call.captures if c.header is not None]
+            want = call.capture_headers
             if not self.fast:
                 resp = http.request(call.method, path, body=payload or None, headers=headers)
                 try:
@@ -323,7 +324,7 @@ def make_user_class(spec: dict) -> type:
             while True:
                 call = self.pick()
                 self.perform(call, None)
-                lo, hi = thinks[id(call)]
+                lo, hi = call.run_think
                 if hi > 0:
                     gevent.sleep(random.uniform(lo, hi))
 

@@ -37,7 +37,7 @@ class Capture:
     required: bool = True
 
 
-@dataclass
+@dataclass(eq=False)  # compared and hashed by identity: the generator keys its head cache by call
 class Call:
     """One compiled setup step or request."""
 
@@ -59,9 +59,15 @@ class Call:
     headers_vary: bool = False           # headers depend on a per-request draw: no head cache
     weight: float = 0.0
     fallback: int | None = None
+    capture_headers: tuple[str, ...] = ()  # response headers the captures read (lower case)
+    ok: frozenset[int] = frozenset()       # every accepted status: one set lookup per answer
+    run_think: tuple[float, float] = (0.0, 0.0)  # set by the generator: this call's or the run's
+
+    def __post_init__(self) -> None:
+        self.ok = self.expect_exact | frozenset(s for c in self.expect_classes for s in range(c * 100, c * 100 + 100))
 
     def accepts(self, status: int) -> bool:
-        return status in self.expect_exact or status // 100 in self.expect_classes
+        return status in self.ok
 
 
 @dataclass
@@ -335,6 +341,7 @@ def _compile_step(step: Step, where: tuple, index: int, constants: dict[str, Any
                 uri=tuple(uri), uri_const=uri_const, headers=headers, body=body, body_kind=kind,
                 expect_exact=exact, expect_classes=classes, think=step.think_time, captures=tuple(captures),
                 uses=frozenset(uses), draws=tuple(draws),
+                capture_headers=tuple(c.header for c in captures if c.header is not None),
                 headers_vary=any(n in per_request for n in header_names))
     if isinstance(step, Request):
         call.weight = step.weight
