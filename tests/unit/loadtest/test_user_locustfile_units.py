@@ -3,6 +3,13 @@ and saturation judged per reporting worker."""
 
 from __future__ import annotations
 
+import base64
+import json
+from array import array
+
+import pytest
+
+from hmb_ops.loadtest.api import results_from_raw
 from hmb_ops.loadtest.behaviour import Recorder
 from hmb_ops.loadtest.cpu_report import ReportedCpu
 from hmb_ops.loadtest.user_locustfile import attach_recorder, failure_kind, host_conflict
@@ -92,3 +99,28 @@ def test_one_saturated_worker_among_idle_ones_is_saturation():
 def test_a_single_spike_is_not_saturation():
     reports = [{"t": 100.0 + t, "id": "w", "percent": 99.0 if t == 3 else 10.0, "cpu_s": t} for t in range(6)]
     assert ReportedCpu(reports).saturated_since(0.0) is None
+
+
+def _raw_line(doc: dict) -> str:
+    return json.dumps(doc)
+
+
+@pytest.mark.parametrize("busy_percent, valid", [(99.0, False), (60.0, True)])
+def test_from_raw_judges_each_workers_reported_cpu(tmp_path, busy_percent, valid):
+    """A distributed run's raw file: one worker idle, one reporting `busy_percent` every second."""
+    t0 = 1_700_000_000.0
+    lines = [_raw_line({"type": "started", "t": t0, "target": "http://127.0.0.1:9"})]
+    for i in range(1, 6):
+        for worker, pct in (("idle", 5.0), ("busy", busy_percent)):
+            values = base64.b64encode(array("I", [1500] * 10).tobytes()).decode()
+            lines.append(_raw_line({"type": "interval", "t": t0 + i, "v": {"GET /x": values}, "f": {}, "users": 2,
+                                    "ready": 2, "late": 0, "sent": 10, "slots": 0,
+                                    "cpu": {"id": worker, "percent": pct, "cpu_s": i * pct / 100}}))
+    lines.append(_raw_line({"type": "done", "t": t0 + 6}))
+    raw = tmp_path / "raw.jsonl"
+    raw.write_text("\n".join(lines) + "\n")
+    doc = results_from_raw(raw, profile="smoke", out_dir=str(tmp_path / "r"))
+    assert doc.generator.cpu_percent_max == busy_percent
+    assert doc.config["generator_cpu"] == "reported by each worker"
+    assert doc.valid is valid
+    assert any("generator CPU stayed above 90 %" in r for r in doc.invalid_reasons) is not valid
