@@ -118,6 +118,8 @@ def check_rows(verdict) -> list[list[str]]:
     if verdict.checked and not verdict.valid:
         rows.append(["results valid", "no" if not verdict.allow_invalid else "no (allowed)",
                      "FAIL" if verdict.refused_invalid else "pass"])
+    if verdict.aborted:
+        rows.append(["abort-on-fail", verdict.aborted, "FAIL"])
     for r in verdict.thresholds:
         from hmb_ops.gates.most_failed import MARK, is_default
         from hmb_ops.gates.thresholds import format_value

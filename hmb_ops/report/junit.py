@@ -34,6 +34,8 @@ def _results_cases(results: Results, verdict: Verdict | None) -> list[Case]:
         msg = None if ok else f"results not valid: {reasons} (rerun, or pass --allow-invalid)"
         out = "valid" if verdict.valid else f"not valid ({reasons}); allowed by --allow-invalid"
         cases.append(("hmb-ops.validity", "results are valid", msg, out, False))
+    if verdict.aborted:  # --abort-on-fail stopped the run
+        cases.append(("hmb-ops.abort", "run not aborted", verdict.aborted, verdict.aborted, False))
     for r in verdict.thresholds:
         cases.append(("hmb-ops.thresholds", r.threshold.name, None if r.passed else r.message, r.message, False))
     for c in verdict.comparisons:

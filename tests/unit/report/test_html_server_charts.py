@@ -51,3 +51,18 @@ def test_console_and_markdown_show_the_server_metrics_statements_and_the_abort()
         assert "queue_depth" in text and "job_seconds" in text, kind
         assert "SELECT * FROM posts WHERE id = $1" in text, kind
         assert "aborted at t=7s" in text and "did not answer" in text, kind
+
+
+def test_an_aborted_run_is_a_failed_check_in_every_format():
+    from hmb_ops.gates import thresholds as th
+    from hmb_ops.gates.verdict import judge
+
+    doc = Results.model_validate(_doc())
+    verdict = judge(doc, th.parse_all(["server.cpu_percent.max<1000"]))
+    assert not verdict.passed and verdict.exit_code == 1
+    assert verdict.failures[0].startswith("aborted at t=7s")
+    for kind in ("console", "markdown", "junit"):
+        text = render_any(kind, doc, verdict)
+        assert "aborted at t=7s: server.cpu_percent.max&lt;50%" in text if kind == "junit" else \
+            "aborted at t=7s: server.cpu_percent.max<50%" in text, kind
+    assert 'failures="1"' in render_any("junit", doc, verdict)
