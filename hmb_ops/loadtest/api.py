@@ -180,6 +180,7 @@ def _run(req: LoadRequest, plan, target: str | None, out_dir: Path, progress, ab
                 _check_reference_login(plan, target)
             if signals.caught:
                 raise KeyboardInterrupt
+            rates = req.arrival_rates or plan.stage_rates  # one per stage: --arrival-rate R1,R2,… or the profile's
             spec = {"target": target, "stages": [list(s) for s in plan.stages], "spawn_rate": plan.spawn_rate,
                     "think_time": list(plan.think_time), "mix": plan.mix, "request_timeout": plan.request_timeout,
                     "arrival_rate": plan.arrival_rate, "processes": plan.processes, "duration": plan.duration,
@@ -189,8 +190,8 @@ def _run(req: LoadRequest, plan, target: str | None, out_dir: Path, progress, ab
                     "user_offset": int(time.time()) % 997 if plan.scenario is None else 0,
                     "scenario": str(Path(plan.scenario).absolute()) if plan.scenario else None,
                     "locustfile": str(Path(req.locustfile).absolute()) if req.locustfile else None,
-                    "arrival_stages": ([[r, s] for r, (_, s) in zip(req.arrival_rates, plan.stages, strict=True)]
-                                       if req.arrival_rates else None)}
+                    "arrival_stages": ([[r, s] for r, (_, s) in zip(rates, plan.stages, strict=True)]
+                                       if rates else None)}
             sampler, server = _sampler(req, stack, target)
             if sampler is not None:
                 sampler.mark_start()
@@ -215,7 +216,7 @@ def _run(req: LoadRequest, plan, target: str | None, out_dir: Path, progress, ab
                       "scenario": None if req.locustfile else plan.scenario_name,
                       "scenario_file": plan.scenario,
                       "locustfile": req.locustfile,
-                      "arrival_rates": list(req.arrival_rates) if req.arrival_rates else None,
+                      "arrival_rates": list(rates) if rates else None,
                       "app_env": (stack.server_info.get("app_env") if stack else None) or (req.app_env or {}),
                       "with_indexes": req.with_indexes if stack else None,
                       "seed_scale": req.seed_scale if stack else None}

@@ -29,6 +29,9 @@ DEFAULT_TIMEOUT_S = 10.0
 class Stage(StrictModel):
     users: int = Field(ge=0, le=MAX_USERS)
     duration: float = Field(gt=0, le=MAX_DURATION_S)
+    # The open model with a ramping rate (loadtest.arrival): requests per second during the stage,
+    # sent by a pool of `users`; every stage gives one, or none does.
+    rate: float | None = Field(default=None, ge=0, le=MAX_ARRIVAL_RATE)
 
 
 class Profile(StrictModel):
@@ -74,6 +77,9 @@ class Profile(StrictModel):
             problem = ramp_problem([(s.users, s.duration) for s in self.stages], self.spawn_rate)
             if problem:
                 raise ValueError(problem)
+            rates = [s.rate for s in self.stages]
+            if any(r is not None for r in rates) and (None in rates or not any(r for r in rates if r)):
+                raise ValueError("give every stage a rate (at least one above 0), or none")
         elif self.users is None or self.duration is None:
             raise ValueError("a profile needs users and duration, or stages")
         return self
@@ -158,6 +164,7 @@ class RunPlan:
     stepped: bool = False
     scenario: str | None = None   # a scenario file; None: the shipped reference scenario
     scenario_name: str = "hiremebahamas"
+    stage_rates: tuple[float, ...] | None = None  # the profile's ramping arrival rate, one per stage
 
     @property
     def duration(self) -> float:
@@ -197,6 +204,7 @@ def build_plan(profile_name: str, *, config_files: tuple[str, ...] = (), users: 
     compiled = load_scenario(scenario, mix=prof.mix)
     mix = None if compiled.mix_ignored or prof.mix is None else dict(prof.mix)
     rate = float(spawn_rate or prof.spawn_rate)
+    stage_rates: tuple[float, ...] | None = None
     if stages:
         try:
             shaped = tuple((int(u), float(s)) for u, s in stages)
@@ -216,6 +224,10 @@ def build_plan(profile_name: str, *, config_files: tuple[str, ...] = (), users: 
     else:
         shaped = tuple((s.users, s.duration) for s in prof.stages)
         stepped = True
+        if prof.stages[0].rate is not None and not arrival_rate:  # --arrival-rate overrides with one rate
+            stage_rates = tuple(float(s.rate or 0.0) for s in prof.stages)
+            arrival_rate = sum(r * s for r, (_, s) in zip(stage_rates, shaped, strict=True)) / sum(
+                s for _, s in shaped)
     if max(u for u, _ in shaped) < 1:
         raise UsageError("a run needs at least one user")
     if sum(s for _, s in shaped) > MAX_DURATION_S:
@@ -228,4 +240,4 @@ def build_plan(profile_name: str, *, config_files: tuple[str, ...] = (), users: 
                    mix=mix, request_timeout=prof.request_timeout,
                    arrival_rate=float(arrival_rate) if arrival_rate else None,
                    processes=int(processes or 1), stepped=stepped, scenario=scenario,
-                   scenario_name=compiled.name)
+                   scenario_name=compiled.name, stage_rates=stage_rates)

@@ -156,12 +156,17 @@ def slow_shop():
     server.server_close()
 
 
-@pytest.mark.parametrize("locustfile", [None, "fast_user.py"])
-def test_a_ramping_arrival_rate_reports_dropped_and_late_sends_per_stage(slow_shop, tmp_path, locustfile):
-    """10/s the pool can send, then 200/s it cannot: the second stage drops and is late, the first not."""
-    (tmp_path / "p.yaml").write_text(RAMP)
+RAMP_IN_PROFILE = ("profiles:\n  ramp:\n    spawn_rate: 50\n    mix: {health: 1}\n"
+                   "    stages: [{users: 2, duration: 3, rate: 10}, {users: 2, duration: 3, rate: 200}]\n")
+
+
+@pytest.mark.parametrize("where, locustfile", [("cli", None), ("cli", "fast_user.py"), ("profile", None)])
+def test_a_ramping_arrival_rate_reports_dropped_and_late_sends_per_stage(slow_shop, tmp_path, where, locustfile):
+    """10/s the pool can send, then 200/s it cannot: the second stage drops and is late, the first not.
+    The rates come from --arrival-rate 10,200 or from the profile's stages (`rate:`)."""
+    (tmp_path / "p.yaml").write_text(RAMP if where == "cli" else RAMP_IN_PROFILE)
     doc = run_load(LoadRequest(profile="ramp", config_files=(str(tmp_path / "p.yaml"),), target=slow_shop,
-                               arrival_rates=(10.0, 200.0), out_dir=str(tmp_path / "r"),
+                               arrival_rates=(10.0, 200.0) if where == "cli" else None, out_dir=str(tmp_path / "r"),
                                locustfile=str(FIXTURES / locustfile) if locustfile else None))
     om = doc.open_model
     assert doc.model == "open" and doc.offered_rps == 105.0

@@ -50,3 +50,20 @@ def test_the_open_model_is_accounted_per_stage():
 def test_an_interrupted_run_schedules_only_what_it_ran():
     om = arrival.open_model(offered=10.0, rates=(10.0, 10.0), stages=((1, 4.0), (1, 4.0)), seconds={}, duration=5.0)
     assert [s.scheduled for s in om.stages] == [40, 10]
+
+
+def test_a_profile_gives_one_rate_per_stage(tmp_path):
+    from hmb_ops.errors import ConfigError
+    from hmb_ops.loadtest.profiles import build_plan
+
+    path = tmp_path / "p.yaml"
+    path.write_text("profiles:\n  ramp:\n    spawn_rate: 50\n    mix: {health: 1}\n"
+                    "    stages: [{users: 5, duration: 10, rate: 10}, {users: 5, duration: 30, rate: 50}]\n")
+    plan = build_plan("ramp", config_files=(str(path),))
+    assert plan.stage_rates == (10.0, 50.0) and plan.arrival_rate == 40.0 and plan.model == "open"
+    constant = build_plan("ramp", config_files=(str(path),), arrival_rate=25)
+    assert constant.stage_rates is None and constant.arrival_rate == 25
+    path.write_text("profiles:\n  ramp:\n    spawn_rate: 50\n    mix: {health: 1}\n"
+                    "    stages: [{users: 5, duration: 10, rate: 10}, {users: 5, duration: 30}]\n")
+    with pytest.raises(ConfigError, match="give every stage a rate"):
+        build_plan("ramp", config_files=(str(path),))
