@@ -89,3 +89,35 @@ def shipped_text(name: str, *, limit: int) -> tuple[str, str]:
         return data.decode("utf-8"), display
     except UnicodeDecodeError:
         raise ConfigError("cannot read file: not UTF-8 text", path=display) from None
+
+
+SCENARIOS = "scenarios"
+
+
+def shipped_scenario_text(name: str, *, limit: int) -> tuple[str, str]:
+    """A shipped scenario (``hmb_ops/configs/scenarios/<name>``) and the name errors give it.
+
+    Under HMB_OPS_CONFIG_DIR a ``scenarios/<name>`` there wins; without one the package's is read
+    (an override folder made for tiers or profiles need not copy the scenarios).
+    """
+    _check_name(name)
+    override = os.environ.get(OVERRIDE_ENV)
+    if override and (Path(override) / SCENARIOS / name).exists():
+        from hmb_ops.settings.loader import read_limited
+
+        data = read_limited(Path(override) / SCENARIOS / name, limit=limit)
+        display = str(Path(override) / SCENARIOS / name)
+    else:
+        display = f"{PACKAGE}/{FOLDER}/{SCENARIOS}/{name}"
+        res = resources.files(PACKAGE).joinpath(FOLDER, SCENARIOS, name)
+        if not res.is_file():
+            raise ConfigError("shipped file missing from the installed package", path=display,
+                              hint="reinstall hmb-ops; its package data is incomplete")
+        with res.open("rb") as fh:
+            data = fh.read(limit + 1)
+        if len(data) > limit:
+            raise ConfigError(f"too large (more than {limit:,} bytes)", path=display)
+    try:
+        return data.decode("utf-8"), display
+    except UnicodeDecodeError:
+        raise ConfigError("cannot read file: not UTF-8 text", path=display) from None

@@ -11,7 +11,6 @@ import io
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -20,10 +19,10 @@ from hmb_ops.errors import ConfigError
 from hmb_ops.loadtest.scenario import jsonpath
 from hmb_ops.loadtest.scenario.model import Request, Scenario, ScenarioFile, Step, parse_expect
 from hmb_ops.loadtest.scenario.template import Template, TemplateError, parse, single_constant
-from hmb_ops.settings.loader import load_yaml, load_yaml_text, parse_model, read_limited
+from hmb_ops.settings.loader import MAX_YAML_BYTES, load_yaml, load_yaml_text, parse_model, read_limited
+from hmb_ops.settings.shipped import shipped_scenario_text
 
 REFERENCE = "hiremebahamas.yaml"
-REFERENCE_DISPLAY = f"hmb_ops/configs/scenarios/{REFERENCE}"
 MAX_CSV_BYTES = 64 * 1024 * 1024
 MAX_HEAD_CACHE = 256
 
@@ -96,15 +95,17 @@ class Loaded:
     reference: bool
 
 
-def reference_text() -> str:
-    return resources.files("hmb_ops").joinpath("configs", "scenarios", REFERENCE).read_text(encoding="utf-8")
+def reference_text() -> tuple[str, str]:
+    """The shipped reference scenario's text and the name errors give it (package data)."""
+    return shipped_scenario_text(REFERENCE, limit=MAX_YAML_BYTES)
 
 
 def read_scenario(path: str | None = None) -> Loaded:
     """Parse and shape-check a scenario file (None: the shipped reference scenario)."""
     if path is None:
-        data, lines = load_yaml_text(reference_text(), REFERENCE_DISPLAY)
-        source, base = REFERENCE_DISPLAY, None
+        text, source = reference_text()
+        data, lines = load_yaml_text(text, source)
+        base = None
     else:
         data, lines = load_yaml(path)
         source, base = str(path), Path(path).absolute().parent

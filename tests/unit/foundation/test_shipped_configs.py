@@ -30,17 +30,20 @@ def _package_data_globs() -> list[str]:
 
 def test_every_shipped_file_is_reachable_and_declared_as_package_data(monkeypatch):
     monkeypatch.delenv(shipped.OVERRIDE_ENV, raising=False)
-    on_disk = sorted(p.name for p in SHIPPED_DIR.iterdir() if not p.name.startswith("."))
-    assert {"tiers.yaml", "profiles.yaml", "indexes.yaml", "slo.yaml", "users.yaml"} <= set(on_disk)
+    # every file, sub-folders (the shipped scenarios) included
+    on_disk = sorted(p.relative_to(SHIPPED_DIR).as_posix() for p in SHIPPED_DIR.rglob("*")
+                     if p.is_file() and not p.name.startswith(".") and "__pycache__" not in p.parts)
+    assert {"tiers.yaml", "profiles.yaml", "indexes.yaml", "slo.yaml", "users.yaml",
+            "scenarios/hiremebahamas.yaml"} <= set(on_disk)
     globs = _package_data_globs()
     for name in on_disk:
         rel = f"configs/{name}"
         # A file no glob matches would be missing from the wheel (the bug this move fixes).
         assert any(fnmatch.fnmatch(rel, g) for g in globs), f"{rel} is not package data in pyproject.toml"
-        res = resources.files("hmb_ops").joinpath("configs", name)
+        res = resources.files("hmb_ops").joinpath("configs", *name.split("/"))
         assert res.is_file()
         assert res.read_bytes() == (SHIPPED_DIR / name).read_bytes()
-    assert shipped.shipped_names() == [n for n in on_disk if n.endswith(".yaml")]
+    assert shipped.shipped_names() == [n for n in on_disk if n.endswith(".yaml") and "/" not in n]
 
 
 def test_no_configs_folder_outside_the_package_and_no_path_arithmetic():
