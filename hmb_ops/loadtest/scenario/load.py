@@ -191,6 +191,10 @@ def compile_scenario(loaded: Loaded, *, mix: dict[str, float] | None = None,
         if r.fallback is not None:
             if r.fallback not in seen:
                 raise err(f"fallback {r.fallback!r} is not a request of this scenario", ("requests", i, "fallback"))
+            # One level only: a fallback that itself falls back could loop forever.
+            if seen[r.fallback] == i or sc.requests[seen[r.fallback]].fallback is not None:
+                raise err(f"fallback {r.fallback!r} must be another request without a fallback of its own",
+                          ("requests", i, "fallback"))
             requests[i].fallback = seen[r.fallback]
     try:
         weights, ignored = resolve_mix(names, mix, loaded.reference, reference_names)

@@ -154,6 +154,7 @@ scenario:
     ("      capture: {t: {json: token}}\n", 8, "must start with $"),
     ("      capture: {t: {json: $.a, header: X}}\n", 8, "exactly one of json"),
     ("      fallback: nothing\n", 8, "is not a request"),
+    ("      fallback: GET /a\n", 8, "must be another request without a fallback"),
     ("      path: http://elsewhere/x\n", 7, "must start with one '/'"),
     ("      method: BREW\n", 8, "is not one of"),
 ])
