@@ -54,6 +54,16 @@ def parse_expect(value: Any) -> tuple[frozenset[int], frozenset[int]]:
     return frozenset(exact), frozenset(classes)
 
 
+_TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+
+
+def check_header_names(headers: dict[str, Any]) -> dict[str, Any]:
+    for name in headers:
+        if not isinstance(name, str) or not _TOKEN.match(name):
+            raise ValueError(f"header name {name!r} is not a valid HTTP header name")
+    return headers
+
+
 class Capture(StrictModel):
     json_path: str | None = Field(default=None, alias="json")
     header: str | None = None
@@ -78,6 +88,11 @@ class Step(StrictModel):
     expect: int | str | list[int | str] = "2xx"
     think_time: Any = None
     capture: dict[str, Capture] = Field(default_factory=dict)
+
+    @field_validator("headers")
+    @classmethod
+    def _header_names(cls, value: dict[str, Scalar]) -> dict[str, Scalar]:
+        return check_header_names(value)
 
     @field_validator("method")
     @classmethod
@@ -169,6 +184,11 @@ class Scenario(StrictModel):
     @classmethod
     def _think_time(cls, value: Any) -> tuple[float, float]:
         return _think(value)
+
+    @field_validator("headers")
+    @classmethod
+    def _header_names(cls, value: dict[str, Scalar]) -> dict[str, Scalar]:
+        return check_header_names(value)
 
     @field_validator("variables", "feeders")
     @classmethod

@@ -157,6 +157,7 @@ scenario:
     ("      fallback: GET /a\n", 8, "must be another request without a fallback"),
     ("      path: http://elsewhere/x\n", 7, "must start with one '/'"),
     ("      method: BREW\n", 8, "is not one of"),
+    ("      headers: {'Bad Name': x}\n", 8, "not a valid HTTP header name"),
 ])
 def test_bad_scenarios_are_file_and_line_errors(tmp_path, extra, line, needle):
     text = BASE if "path: http" not in extra else BASE.replace("      path: /a\n", "")
