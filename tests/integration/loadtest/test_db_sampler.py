@@ -23,7 +23,11 @@ def test_connections_by_state_and_application_and_a_lock_wait(new_database):
         cur.execute("CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t VALUES (1)")
     holder = connect(url, application_name="shop-app")
     waiter = connect(url, application_name="shop-worker")
+    with waiter.cursor() as cur:  # the blocked statement can never outlive the test, whatever fails
+        cur.execute("SET lock_timeout = '20s'")
+    waiter.commit()
     sampler = DatabaseSampler(url)
+    blocked = None
     try:
         sampler.mark_start()
         assert sampler.statements_note == "pg_stat_statements is not installed in this database"
@@ -37,8 +41,13 @@ def test_connections_by_state_and_application_and_a_lock_wait(new_database):
 
         blocked = threading.Thread(target=wait_for_row, daemon=True)
         blocked.start()
-        time.sleep(0.5)
-        got, gap = sampler.sample()
+        # Wait until the server shows the wait (a fixed sleep is too short on a busy machine).
+        deadline = time.monotonic() + 15
+        while True:
+            got, gap = sampler.sample()
+            if (got and got["lock_waits"] >= 1) or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
         assert gap is None
         assert got["lock_waits"] == 1
         assert got["by_application"]["shop-app"] == 1 and got["by_application"]["shop-worker"] == 1
@@ -50,6 +59,11 @@ def test_connections_by_state_and_application_and_a_lock_wait(new_database):
         assert got["lock_waits"] == 0
         assert sampler.top_statements() == []
     finally:
+        # Release the row first and let the blocked thread finish: closing a psycopg2 connection
+        # another thread is executing on waits for that thread, so the order matters.
+        holder.rollback()
+        if blocked is not None:
+            blocked.join(25)
         sampler.close()
         for c in (holder, waiter, setup):
             c.close()
