@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -16,31 +15,39 @@ from hmb_ops.db.connect import connect
 from hmb_ops.loadtest.db_sampler import DatabaseSampler
 
 
+def _async_connection(url: str, application_name: str):
+    """A psycopg2 connection in asynchronous mode: its blocked statement never blocks this process.
+
+    Why not a thread: once any test has imported locust, gevent's monkey-patching turns threads
+    into greenlets, and a greenlet blocked inside psycopg2's C code blocks the whole test process
+    (the row holder could never release it: CI hung here).
+    """
+    import psycopg2
+    from psycopg2.extras import wait_select
+
+    conn = psycopg2.connect(url, application_name=application_name, async_=True)
+    wait_select(conn)
+    return conn
+
+
 def test_connections_by_state_and_application_and_a_lock_wait(new_database):
+    from psycopg2.extras import wait_select
+
     url = new_database("dbs")
     setup = connect(url, autocommit=True)
     with setup.cursor() as cur:
         cur.execute("CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t VALUES (1)")
     holder = connect(url, application_name="shop-app")
-    waiter = connect(url, application_name="shop-worker")
-    with waiter.cursor() as cur:  # the blocked statement can never outlive the test, whatever fails
-        cur.execute("SET lock_timeout = '20s'")
-    waiter.commit()
+    waiter = _async_connection(url, "shop-worker")
     sampler = DatabaseSampler(url)
-    blocked = None
     try:
         sampler.mark_start()
         assert sampler.statements_note == "pg_stat_statements is not installed in this database"
         with holder.cursor() as cur:
             cur.execute("SELECT * FROM t WHERE id = 1 FOR UPDATE")  # holds the row: idle in transaction
-
-        def wait_for_row():
-            with waiter.cursor() as cur:
-                cur.execute("SELECT * FROM t WHERE id = 1 FOR UPDATE")
-            waiter.rollback()
-
-        blocked = threading.Thread(target=wait_for_row, daemon=True)
-        blocked.start()
+        blocked = waiter.cursor()
+        # lock_timeout bounds the wait whatever fails below; the statement is sent, not awaited.
+        blocked.execute("SET lock_timeout = '20s'; BEGIN; SELECT * FROM t WHERE id = 1 FOR UPDATE")
         # Wait until the server shows the wait (a fixed sleep is too short on a busy machine).
         deadline = time.monotonic() + 15
         while True:
@@ -54,16 +61,12 @@ def test_connections_by_state_and_application_and_a_lock_wait(new_database):
         assert got["idle_in_transaction"] >= 1 and got["active"] >= 1
         assert "hmb-ops-sampler" not in got["by_application"]  # our own connection is left out
         holder.rollback()
-        blocked.join(5)
+        wait_select(waiter)  # the waiter gets the row now
         got, _ = sampler.sample()
         assert got["lock_waits"] == 0
         assert sampler.top_statements() == []
     finally:
-        # Release the row first and let the blocked thread finish: closing a psycopg2 connection
-        # another thread is executing on waits for that thread, so the order matters.
         holder.rollback()
-        if blocked is not None:
-            blocked.join(25)
         sampler.close()
         for c in (holder, waiter, setup):
             c.close()
