@@ -18,6 +18,28 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 
+# Importing locust runs gevent's monkey.patch_all() in the importing process. Tests that import
+# hmb-ops' load-test modules in-process must not do that to pytest's own process: patched
+# threads are greenlets, and a "background" thread blocked in psycopg2's C code then freezes
+# the whole session (the index-build watchdog tests failed and the lock-wait test hung CI).
+# So locust is imported here once, unpatched; the generator child processes patch themselves
+# (hmb_ops/loadtest/worker.py) and do not inherit this setting, which is removed at once.
+os.environ["LOCUST_SKIP_MONKEY_PATCH"] = "1"
+try:
+    import locust  # noqa: F401 - imported for its side effect on later imports (see above)
+finally:
+    del os.environ["LOCUST_SKIP_MONKEY_PATCH"]
+
+
+@pytest.fixture(autouse=True)
+def _test_process_stays_unpatched():
+    """Fail the test that monkey-patched pytest's process, naming it, instead of a later victim."""
+    yield
+    monkey = sys.modules.get("gevent.monkey")
+    if monkey is not None and monkey.is_module_patched("threading"):
+        pytest.fail("this test monkey-patched the test process (gevent patch_all): run the code "
+                    "that patches in a child process", pytrace=False)
+
 # Area fixtures shared by several test folders (tests/ is on pythonpath, see pyproject.toml).
 pytest_plugins = ["fixtures_indexes", "fixtures_foreign", "fixtures_shop"]
 HMB_OPS = [sys.executable, "-m", "hmb_ops.cli.main"]
