@@ -46,6 +46,8 @@ def _results(console, results: Results, verdict: Verdict | None) -> None:
                             [fmt.summary_row(results), *fmt.endpoint_rows(results)]))
     if results.steps:
         console.print(table("steps (ramp excluded)", fmt.STEP_HEADER, fmt.step_rows(results)))
+    if fmt.open_stage_rows(results):
+        console.print(table("open model per stage", fmt.OPEN_STAGE_HEADER, fmt.open_stage_rows(results)))
     if fmt.server_rows(results):
         console.print(table("server", fmt.SERVER_HEADER, fmt.server_rows(results), numeric=False))
     if fmt.metric_rows(results):

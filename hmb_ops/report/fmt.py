@@ -95,6 +95,18 @@ def step_rows(results: Results) -> list[list[str]]:
     return rows
 
 
+OPEN_STAGE_HEADER = ["stage", "rate req/s", "scheduled", "sent", "dropped", "late"]
+
+
+def open_stage_rows(results: Results) -> list[list[str]]:
+    """Per stage of a ramping arrival rate: what it scheduled and what became of it ([] for one rate)."""
+    om = results.open_model
+    if om is None:
+        return []
+    return [[str(st.index), num(st.rate), num(st.scheduled), num(st.sent), num(st.dropped), num(st.late)]
+            for st in om.stages]
+
+
 FAILING_HEADER = ["request", "requests", "failures", "statuses"]
 
 

@@ -139,6 +139,8 @@ def page_parts(model, doc: dict, verdict=None) -> tuple[str, str, str, list[dict
                             "spectrum."), "note")))
     if steps_html:
         parts.append(steps_html)
+    if fmt.open_stage_rows(model):
+        parts.append(section("Open model per stage", table(fmt.OPEN_STAGE_HEADER, fmt.open_stage_rows(model))))
     if server_charts:
         parts.append(section("Server", "".join(chart_box(c) for c in server_charts)))
     else:

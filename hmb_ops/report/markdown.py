@@ -52,6 +52,8 @@ def _results(results: Results, verdict: Verdict | None) -> list[str]:
                                                    fmt.endpoint_rows(results))
     if results.steps:
         lines += ["", "### Steps", ""] + _table(fmt.STEP_HEADER, fmt.step_rows(results))
+    if fmt.open_stage_rows(results):
+        lines += ["", "### Open model per stage", ""] + _table(fmt.OPEN_STAGE_HEADER, fmt.open_stage_rows(results))
     if fmt.server_rows(results):
         lines += ["", "### Server", ""] + _table(fmt.SERVER_HEADER, fmt.server_rows(results))
     if fmt.metric_rows(results):
