@@ -21,7 +21,8 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[3]
-SHIPPED = sorted(p.name for p in (REPO / "hmb_ops" / "configs").glob("*.yaml"))
+# Every shipped YAML, sub-folders included (configs/scenarios/ holds the reference scenario).
+SHIPPED = sorted(p.relative_to(REPO).as_posix() for p in (REPO / "hmb_ops" / "configs").rglob("*.yaml"))
 NETWORK_TROUBLE = ("NewConnectionError", "Temporary failure in name resolution", "Network is unreachable",
                    "No matching distribution found for setuptools")
 
@@ -108,7 +109,7 @@ def user(root, venv):
 def test_the_wheel_carries_the_shipped_yaml(wheel):
     assert SHIPPED, "no shipped YAML in hmb_ops/configs"
     names = zipfile.ZipFile(wheel).namelist()
-    assert sorted(n.split("/")[-1] for n in names if n.startswith("hmb_ops/configs/")) == SHIPPED
+    assert sorted(n for n in names if n.startswith("hmb_ops/configs/") and n.endswith(".yaml")) == SHIPPED
     assert not any(n.startswith("configs/") for n in names)
 
 
