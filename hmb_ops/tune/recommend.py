@@ -13,6 +13,7 @@ from hmb_ops.resources import Resources, format_size, parse_cpus, parse_size
 from hmb_ops.tune.budget import DB_USABLE_FRACTION, DEPLOY_COPIES, PG_DEFAULT_MAX_CONNECTIONS, connection_budget
 from hmb_ops.tune.plan import APP, CPU, DB, DEFAULT, FLAG, MEMORY, PLATFORM, TIER, AppProfile, PlanValue, TunePlan
 from hmb_ops.tune.tiers import Tier
+from hmb_ops.tune.worker_classes import is_threaded
 
 MiB = 1024 * 1024
 # Until measured: a Flask + psycopg2 worker with a few threads sits well under this.
@@ -21,7 +22,6 @@ ESTIMATED_MASTER_MEMORY = 48 * MiB
 # Leave 10 % for the kernel, page cache and allocation spikes; an OOM kill costs more than a worker.
 MEMORY_USABLE_FRACTION = 0.9
 DEFAULT_THREADS = 4        # the seed's gthread setting
-THREADED = {"gthread"}
 
 
 def _cpu_workers(cpus: float, threaded: bool) -> tuple[int, str]:
@@ -58,7 +58,7 @@ def recommend(resources: Resources, profile: AppProfile, *, tier: Tier | None = 
         worker_class, wc_binding, wc_formula = tier.worker_class, TIER, f"tier {tier_name}"
     else:
         worker_class, wc_binding, wc_formula = "gthread", APP, "WSGI app doing blocking database I/O"
-    threaded = worker_class in THREADED
+    threaded = is_threaded(worker_class)
 
     if not threaded:
         threads, th_binding, th_formula = 1, APP, f"{worker_class} workers do not use threads"

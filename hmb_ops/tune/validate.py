@@ -14,14 +14,6 @@ from pathlib import Path
 
 from hmb_ops.errors import CheckFailed, EnvironmentUnusable, UsageError
 
-# Worker classes that used to exist, with what happened to them.
-_GONE = {
-    "eventlet": "the eventlet worker was removed in Gunicorn 26; use gevent or gthread",
-    "uvicorn.workers.UvicornWorker": "uvicorn.workers is deprecated (uvicorn 0.30+); "
-                                     "use uvicorn_worker.UvicornWorker from the uvicorn-worker package",
-}
-_THIRD_PARTY = {"gevent": "gevent", "gevent_wsgi": "gevent", "gevent_pywsgi": "gevent", "tornado": "tornado"}
-
 
 @lru_cache(maxsize=1)
 def known_settings() -> frozenset[str]:
@@ -53,19 +45,25 @@ def _module_available(module: str) -> bool:
 
 
 def worker_class_problem(name: str) -> str | None:
-    """None when the installed Gunicorn can load this worker class, else why not."""
+    """None when the installed Gunicorn can load this worker class, else why not.
+
+    Known classes (sync, gthread, gevent, the Uvicorn workers, ...) are judged by the registry in
+    hmb_ops.tune.worker_classes; any other dotted path must at least be importable.
+    """
     from gunicorn.workers import SUPPORTED_WORKERS
 
+    from hmb_ops.tune.worker_classes import lookup
+
+    known = lookup(name)
+    if known is not None:
+        if known.server != "gunicorn":
+            return (f"{name!r} is not a Gunicorn worker class: under Gunicorn use "
+                    "uvicorn_worker.UvicornWorker; `uvicorn --workers N` runs without Gunicorn")
+        problem = known.problem()
+        if problem and known.deprecated:
+            problem += f" ({known.deprecated})"
+        return problem
     if name in SUPPORTED_WORKERS:
-        dep = _THIRD_PARTY.get(name)
-        if dep and not _module_available(dep):
-            return f"worker class {name!r} needs the {dep} package, which is not installed"
-        return None
-    if name in _GONE:
-        # Still usable if the deprecated module happens to be installed; say it anyway.
-        module = name.rsplit(".", 1)[0]
-        if not _module_available(module):
-            return f"worker class {name!r} is not available: {_GONE[name]}"
         return None
     if "." in name:
         module = name.rsplit(".", 1)[0]
