@@ -44,8 +44,14 @@ DEFAULT_STATE_DIR = ".hmb-ops"
 SERVICE_DIR_MODE = 0o710
 # Load tests run several Gunicorn workers, each with its own pool, plus a second copy for
 # zero-downtime checks: the stock 100 is too tight for the `high` tier.
+# pg_stat_statements is preloaded so `indexes export` (and the load sampler) can read the real
+# workload of the embedded default; it only needs shared memory, set at start.
 SERVER_SETTINGS = {"max_connections": "300", "shared_buffers": "256MB", "listen_addresses": "127.0.0.1",
-                   "unix_socket_directories": "", "fsync": "on", "jit": "off"}
+                   "unix_socket_directories": "", "fsync": "on", "jit": "off",
+                   "shared_preload_libraries": "pg_stat_statements"}
+# The extension is created in the default database of the embedded cluster (which initdb made for
+# hmb-ops) and marked with this comment, so it is recorded as hmb-ops's own (docs/safety.md).
+STATEMENTS_MARK = "hmb-ops: created by the embedded server (db up)"
 
 
 @dataclass(frozen=True)
@@ -325,7 +331,26 @@ class EmbeddedServer:
             raise EnvironmentUnusable(f"the embedded PostgreSQL did not start: {tail or res.stderr.strip()}",
                                       hint=f"see {self.log}")
         self._wait_accepting(port)
+        self._statements_extension()
         return self.status(), True
+
+    def _statements_extension(self) -> None:
+        """CREATE EXTENSION pg_stat_statements in the embedded default database, marked as hmb-ops's.
+
+        Only when it is missing: an extension someone created there by hand is left as it is.
+        """
+        from hmb_ops.db.connect import connection
+
+        url = self.url()
+        if url is None:
+            return
+        with connection(url, autocommit=True, application_name="hmb-ops db up") as conn, conn.cursor() as cur:
+            cur.execute("SELECT 1 FROM pg_extension WHERE extname = 'pg_stat_statements'")
+            if cur.fetchone() is None:
+                cur.execute("BEGIN")
+                cur.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+                cur.execute("COMMENT ON EXTENSION pg_stat_statements IS %s", (STATEMENTS_MARK,))
+                cur.execute("COMMIT")
 
     def _wait_accepting(self, port: int, timeout: float = 30) -> None:
         deadline = time.monotonic() + timeout
