@@ -25,6 +25,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
@@ -81,7 +82,8 @@ class GunicornProcess:
                  config_file: str | None = None, workers: int | None = None,
                  threads: int | None = None, worker_class: str | None = None,
                  env: dict[str, str] | None = None, log_dir: str | None = None,
-                 app: str = "hmb_ops.refapp.wsgi:app", token_secret: str | None = None):
+                 app: str = "hmb_ops.refapp.wsgi:app", token_secret: str | None = None,
+                 wrap: Callable[[list[str]], list[str]] | None = None):
         self.database_url = database_url
         # Bare address inside; brackets only where a URL or Gunicorn's HOST:PORT needs them.
         self.host = host.strip().removeprefix("[").removesuffix("]")
@@ -93,6 +95,9 @@ class GunicornProcess:
         self.extra_env = dict(env or {})
         self.app = app
         self.token_secret = token_secret
+        # Puts the command inside CPU/memory limits before it runs (hmb_ops.stack.confinement.Confined.wrap):
+        # the master starts confined, so its workers inherit the limits.
+        self.wrap = wrap
         self._run_secret: str | None = None
         self._own_log_dir = log_dir is None
         self.log_dir = Path(log_dir) if log_dir else Path(tempfile.mkdtemp(prefix="hmb-gunicorn-"))
@@ -145,7 +150,8 @@ class GunicornProcess:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self._metrics_dir = tempfile.mkdtemp(prefix="hmb-metrics-")
         self._log_handle = open(self.log_file, "ab")  # noqa: SIM115 - Gunicorn writes to it until stop() closes it
-        self._proc = subprocess.Popen(self.command(), env=self.environment(), stdout=self._log_handle,
+        command = self.wrap(self.command()) if self.wrap is not None else self.command()
+        self._proc = subprocess.Popen(command, env=self.environment(), stdout=self._log_handle,
                                       stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                       start_new_session=True, cwd=os.getcwd())
         self.pid = self._proc.pid
