@@ -234,6 +234,48 @@ class OpenModel(DocumentModel):
                                          description="per stage, when the rate ramps (--arrival-rate R1,R2,...)")
 
 
+class OomKill(DocumentModel):
+    """A process of the app killed by its memory limit (a worker, which Gunicorn replaces)."""
+
+    at: str = Field(description="UTC time the kill was seen (ISO 8601)")
+    t: float = Field(description="seconds since the limits were set up")
+    count: int = Field(description="the group's cumulative OOM-kill count after this kill")
+
+
+class Confinement(DocumentModel):
+    """How the app's Gunicorn (master and workers) was confined (docs/confinement.md)."""
+
+    method: str = Field(description="cgroup-v2, cgroup-v1, systemd-run, affinity, or none (no limit asked)")
+    cpus: float | None = Field(None, description="the CPU limit applied (a CFS quota when fractional)")
+    memory_bytes: int | None = Field(None, description="the memory limit applied (None: not enforced)")
+    exact: bool = Field(description="true when the app ran under exactly the limits asked")
+    requested_cpus: float | None = None
+    requested_memory_bytes: int | None = None
+    host_cpus: int | None = None
+    app_cpus: list[int] | None = Field(None, description="CPUs the app was pinned to")
+    other_cpus: list[int] | None = Field(None, description="CPUs left to PostgreSQL and the load generator")
+    isolated: bool = Field(False, description="PostgreSQL and the generator ran on CPUs the app did not use")
+    warnings: list[str] = Field(default_factory=list)
+    cpu_quota_us: int | None = None
+    cpu_period_us: int | None = None
+    cgroup: str | None = None
+    oom_kills: list[OomKill] = Field(default_factory=list)
+    memory_failcnt: int | None = Field(None, description="times the memory limit was hit (reclaim, then OOM)")
+    throttling: dict[str, float] | None = Field(None, description="CFS periods, throttled periods and seconds")
+    removed_leftovers: list[str] = Field(default_factory=list, description="groups of killed runs removed first")
+
+
+class DataState(DocumentModel):
+    """Which data the run started from (docs/confinement.md, "The same data every run")."""
+
+    reset: bool = Field(description="the run database was recreated from the seeded template before the run")
+    database: str | None = Field(None, description="the database the app used (name only)")
+    template: str | None = None
+    reset_seconds: float | None = None
+    changes_user_database: bool = Field(False, description="the run wrote to a database that is not hmb-ops's")
+    note: str | None = None
+
+
 class Results(DocumentModel):
     """results.json of one load test run."""
 
@@ -261,3 +303,5 @@ class Results(DocumentModel):
     open_model: OpenModel | None = None
     aborted: str | None = Field(None, description="--abort-on-fail: when and on which threshold the run stopped")
     out_dir: str | None = Field(None, description="the folder the run wrote its files to")
+    confinement: Confinement | None = Field(None, description="how the app's Gunicorn was confined (CPU, memory)")
+    data: DataState | None = Field(None, description="the data the run started from, or that it changed a user's")
