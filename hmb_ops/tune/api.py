@@ -15,6 +15,7 @@ from pathlib import Path
 from hmb_ops.errors import DatabaseUnavailable, UsageError
 from hmb_ops.resources import Resources, declared, detect, parse_cpus, parse_size
 from hmb_ops.tune.plan import REFAPP, AppProfile, TunePlan
+from hmb_ops.tune.pools import check_request as check_pool_request
 from hmb_ops.tune.recommend import recommend
 from hmb_ops.tune.render import render_all, tier_environment as _tier_environment
 from hmb_ops.tune.tiers import get_tier
@@ -31,7 +32,9 @@ def plan_for(*, tier: str | None = None, cpus: float | None = None, memory: str 
              worker_memory: str | int | None = None, max_connections: int | None = None,
              pool_max: int | None = None, pool_min: int | None = None,
              background_workers: int | None = None, preload: bool | None = None,
-             root: str | os.PathLike = "/", database_required: bool = False) -> TunePlan:
+             root: str | os.PathLike = "/", database_required: bool = False,
+             pool_library: str | None = None, pool_size: int | None = None, max_overflow: int | None = None,
+             asyncpg_max_size: int | None = None) -> TunePlan:
     """A plan for a tier, a declared machine (cpus/memory) or this machine (detected).
 
     max_connections: declared value wins; else read from ``database_url`` when it answers (when
@@ -100,7 +103,10 @@ def plan_for(*, tier: str | None = None, cpus: float | None = None, memory: str 
                          worker_memory_bytes=worker_bytes, worker_memory_source=worker_source,
                          master_memory_bytes=master_bytes, opens_db_at_import=None if preload is None else not preload,
                          pool_min=pool_min, pool_max=pool_max, max_connections=max_connections,
-                         max_connections_source=conn_source, background_workers=background_workers)
+                         max_connections_source=conn_source, background_workers=background_workers,
+                         pool_library=pool_library, pool_size=pool_size, max_overflow=max_overflow,
+                         asyncpg_max_size=asyncpg_max_size)
+    check_pool_request(profile.pool)
     return recommend(resources, profile, tier=tier_obj, tier_name=tier)
 
 

@@ -52,6 +52,29 @@ class AppProfile:
     max_connections: int | None = None
     max_connections_source: str = ""
     background_workers: int | None = None
+    # The app's own pool (SQLAlchemy, asyncpg) as declared; empty: the reference app's DB_POOL_* pool.
+    pool_library: str | None = None
+    pool_size: int | None = None
+    max_overflow: int | None = None
+    asyncpg_max_size: int | None = None
+
+    @property
+    def pool(self):
+        from hmb_ops.tune.pools import PoolRequest
+
+        return PoolRequest(library=self.pool_library, pool_max=self.pool_max, pool_min=self.pool_min,
+                           pool_size=self.pool_size, max_overflow=self.max_overflow,
+                           asyncpg_max_size=self.asyncpg_max_size)
+
+    def pool_flags(self) -> tuple[str, ...]:
+        """The pool's library flags as given, for the regenerate command (--pool-max/--pool-min are
+        plan values bound by their flag and found there)."""
+        words: list[str] = []
+        for flag, value in (("--async-pool", self.pool_library), ("--pool-size", self.pool_size),
+                            ("--max-overflow", self.max_overflow), ("--asyncpg-max-size", self.asyncpg_max_size)):
+            if value is not None:
+                words += [flag, str(value)]
+        return tuple(words)
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
@@ -65,6 +88,8 @@ class TunePlan:
     items: tuple[PlanValue, ...]
     budgets: dict = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
+    # Flags not visible as a plan value bound by a flag (the pool library's own sizes).
+    regenerate_flags: tuple[str, ...] = ()
 
     @property
     def values(self) -> dict[str, Any]:

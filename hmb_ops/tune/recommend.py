@@ -12,8 +12,9 @@ from hmb_ops.errors import ConfigError, UsageError
 from hmb_ops.resources import Resources, format_size, parse_cpus, parse_size
 from hmb_ops.tune.budget import DB_USABLE_FRACTION, DEPLOY_COPIES, PG_DEFAULT_MAX_CONNECTIONS, connection_budget
 from hmb_ops.tune.plan import APP, CPU, DB, DEFAULT, FLAG, MEMORY, PLATFORM, TIER, AppProfile, PlanValue, TunePlan
+from hmb_ops.tune.pools import SQLALCHEMY, SQLALCHEMY_POOL_TIMEOUT_S, worker_pool
 from hmb_ops.tune.tiers import Tier
-from hmb_ops.tune.worker_classes import is_threaded
+from hmb_ops.tune.worker_classes import ASGI, SYNC, THREADS, ignored_settings, lookup
 
 MiB = 1024 * 1024
 # Until measured: a Flask + psycopg2 worker with a few threads sits well under this.
@@ -24,15 +25,22 @@ MEMORY_USABLE_FRACTION = 0.9
 DEFAULT_THREADS = 4        # the seed's gthread setting
 
 
-def _cpu_workers(cpus: float, threaded: bool) -> tuple[int, str]:
+def _cpu_workers(cpus: float, kind: str) -> tuple[int, str]:
     """(workers, formula) from CPUs alone; fractional CPUs count, the result is never 0.
 
     Sync-style workers: Gunicorn's (2 × cores) + 1, the +1 covering a worker blocked on I/O.
     gthread workers overlap I/O with their threads already, so the +1 only adds a process competing
     for the same cores: 2 × CPUs (which is also the seed's own ratio: 1 → 2, 2 → 4, 4 → 8). On this
     project's 2-CPU bench machine 4 × 4 beat 5 × 4 in every round (bench/tune_vs_defaults.py).
+    ASGI workers (one event loop each) overlap every request's I/O wait inside the loop, so a worker
+    is busy only while it runs Python code: CPU-bound, one per CPU. ⌈CPUs⌉ rather than ⌊CPUs⌋ because
+    a fractional quota (1.5 CPUs) is used whole only by as many single-threaded loops as it rounds up to.
     """
-    if threaded:
+    if kind == ASGI:
+        n = max(1, math.ceil(cpus))
+        return n, (f"⌈CPUs⌉ = ⌈{cpus:g}⌉ → {n} (one event loop per CPU: the loop already overlaps "
+                   "I/O waits, not 2n+1)")
+    if kind == THREADS:
         n = max(1, math.floor(2 * cpus))
         return n, f"2 × CPUs = 2 × {cpus:g} → {n} (threads already overlap I/O)"
     n = max(1, math.floor(2 * cpus + 1))
@@ -58,9 +66,19 @@ def recommend(resources: Resources, profile: AppProfile, *, tier: Tier | None = 
         worker_class, wc_binding, wc_formula = tier.worker_class, TIER, f"tier {tier_name}"
     else:
         worker_class, wc_binding, wc_formula = "gthread", APP, "WSGI app doing blocking database I/O"
-    threaded = is_threaded(worker_class)
+    registered = lookup(worker_class)
+    kind = registered.kind if registered else SYNC
+    threaded, asgi = kind == THREADS, kind == ASGI
+    if registered is not None:
+        warnings.extend(registered.notes())
 
-    if not threaded:
+    if asgi:
+        threads, th_binding, th_formula = 1, APP, "one event loop per worker, no request threads"
+        for source, value in (("--threads", profile.threads),
+                              (f"tier {tier_name}'s threads", tier.threads if tier is not None else None)):
+            for line in ignored_settings(worker_class, {"threads": value}):
+                warnings.append(f"{source}: {line}")
+    elif not threaded:
         threads, th_binding, th_formula = 1, APP, f"{worker_class} workers do not use threads"
         if profile.threads and profile.threads > 1:
             warnings.append(f"--threads {profile.threads} ignored: only gthread workers use threads")
@@ -71,20 +89,10 @@ def recommend(resources: Resources, profile: AppProfile, *, tier: Tier | None = 
     else:
         threads, th_binding, th_formula = DEFAULT_THREADS, DEFAULT, "seed's 4 threads per gthread worker"
 
-    if profile.pool_max:
-        pool_max, pm_binding, pm_formula = profile.pool_max, FLAG, "--pool-max"
-    elif tier is not None and tier.db_pool_max:
-        pool_max, pm_binding, pm_formula = tier.db_pool_max, TIER, f"tier {tier_name}"
-    else:
-        pool_max, pm_binding, pm_formula = threads + 1, APP, f"threads + 1 = {threads} + 1"
-    if profile.pool_min is not None:
-        pool_min, pmin_binding, pmin_formula = profile.pool_min, FLAG, "--pool-min"
-    elif tier is not None and tier.db_pool_min is not None:
-        pool_min, pmin_binding, pmin_formula = tier.db_pool_min, TIER, f"tier {tier_name}"
-    else:
-        pool_min, pmin_binding, pmin_formula = min(2, pool_max), DEFAULT, "min(2, pool max)"
-    if pool_min > pool_max:
-        raise UsageError(f"database pool min {pool_min} is larger than pool max {pool_max}")
+    pool = worker_pool(profile.pool, asgi=asgi, threads=threads,
+                       tier_pool_max=tier.db_pool_max if tier is not None else None,
+                       tier_pool_min=tier.db_pool_min if tier is not None else None, tier_name=tier_name)
+    pool_max, pool_min = pool.max, pool.min
     if threaded and pool_max < threads:
         warnings.append(f"pool max {pool_max} < {threads} threads: threads will queue for a connection "
                         f"(up to DB_POOL_TIMEOUT={profile.pool_timeout_s}s)")
@@ -132,7 +140,7 @@ def recommend(resources: Resources, profile: AppProfile, *, tier: Tier | None = 
             + f", fewer workers (at most {max(db_workers, 0)} with this pool), fewer background workers, "
               "or put PgBouncer in front and declare its pool with --max-connections")
 
-    cpu_workers, cpu_formula = _cpu_workers(resources.cpus, threaded)
+    cpu_workers, cpu_formula = _cpu_workers(resources.cpus, kind)
     if tier is not None and tier.workers:
         workers, w_binding = tier.workers, TIER
         w_formula = f"tier {tier_name} fixes {tier.workers}"
@@ -168,9 +176,18 @@ def recommend(resources: Resources, profile: AppProfile, *, tier: Tier | None = 
                          f"{db_workers} (CPU rule gave {cpu_workers})")
     add("workers", workers, w_formula, w_binding,
         "web worker processes (WEB_CONCURRENCY overrides at run time)")
-    add("threads", threads, th_formula, th_binding, "request threads per worker (WEB_THREADS overrides)")
+    add("threads", threads, th_formula, th_binding,
+        "not written: Gunicorn's threads do nothing for this worker class" if asgi
+        else "request threads per worker (WEB_THREADS overrides)")
     add("worker_class", worker_class, wc_formula, wc_binding,
-        "threads let one process overlap requests waiting on PostgreSQL" if threaded else "")
+        "threads let one process overlap requests waiting on PostgreSQL" if threaded
+        else "one asyncio event loop per worker overlaps requests waiting on PostgreSQL" if asgi else "")
+    if asgi:
+        add("concurrency", workers * pool_max,
+            f"workers × pool max = {workers} × {pool_max}", DB,
+            "requests that can hold a database connection at once; a request past its worker's pool waits "
+            "for a connection (pool timeout) and then fails; the app's own limits (semaphores, uvicorn's "
+            "limit_concurrency when run without Gunicorn) bound it further")
 
     statement_s = profile.statement_timeout_ms / 1000
     if tier is not None and tier.timeout:
@@ -206,10 +223,27 @@ def recommend(resources: Resources, profile: AppProfile, *, tier: Tier | None = 
         f"min(2048, net.core.somaxconn {resources.somaxconn})" if resources.somaxconn else "Gunicorn default 2048",
         PLATFORM if resources.somaxconn and resources.somaxconn < 2048 else DEFAULT,
         "the kernel silently truncates a listen backlog above somaxconn")
-    add("db_pool_min", pool_min, pmin_formula, pmin_binding, "DB_POOL_MIN: connections each worker opens up front")
-    add("db_pool_max", pool_max, pm_formula, pm_binding, "DB_POOL_MAX: connections per worker process at most")
-    add("db_pool_timeout", profile.pool_timeout_s, "reference app default", APP,
-        "DB_POOL_TIMEOUT: seconds a thread waits for a free connection")
+    add("db_pool_min", pool_min, pool.min_formula, pool.min_binding,
+        "DB_POOL_MIN: connections each worker opens up front")
+    add("db_pool_max", pool_max, pool.max_formula, pool.max_binding,
+        "DB_POOL_MAX: connections per worker process at most")
+    if pool.library == SQLALCHEMY:
+        # Formulas name the flag without starting with "--": regenerate_flags carries the pool flags.
+        req = profile.pool
+        add("db_pool_size", pool.pool_size,
+            "declared with --pool-size" if req.pool_size is not None else "SQLAlchemy's default",
+            FLAG if req.pool_size is not None else DEFAULT,
+            "DB_POOL_SIZE: SQLAlchemy pool_size, connections kept open once opened")
+        add("db_max_overflow", pool.max_overflow,
+            "declared with --max-overflow" if req.max_overflow is not None else "SQLAlchemy's default",
+            FLAG if req.max_overflow is not None else DEFAULT,
+            "DB_MAX_OVERFLOW: SQLAlchemy max_overflow, opened past pool_size under load, closed when returned")
+    if pool.library == SQLALCHEMY:
+        add("db_pool_timeout", SQLALCHEMY_POOL_TIMEOUT_S, "SQLAlchemy's default pool_timeout", DEFAULT,
+            "DB_POOL_TIMEOUT: seconds a request waits for a free connection before it fails")
+    else:
+        add("db_pool_timeout", profile.pool_timeout_s, "reference app default", APP,
+            "DB_POOL_TIMEOUT: seconds a thread waits for a free connection")
     add("db_statement_timeout_ms", profile.statement_timeout_ms, "reference app default", APP,
         "DB_STATEMENT_TIMEOUT_MS")
     add("background_workers", background, bg_formula, bg_binding,
@@ -242,5 +276,6 @@ def recommend(resources: Resources, profile: AppProfile, *, tier: Tier | None = 
         },
         "cpu": {"cpus": resources.cpus, "cpu_rule_workers": cpu_workers},
     }
+    budgets["pool"] = pool.to_dict()
     return TunePlan(tier=tier_name, app=profile.app, resources=resources, items=tuple(items),
-                    budgets=budgets, warnings=tuple(warnings))
+                    budgets=budgets, warnings=tuple(warnings), regenerate_flags=profile.pool_flags())

@@ -46,6 +46,7 @@ def regenerate_command(plan: TunePlan) -> str:
         # A value bound by a flag records the flag itself as its formula (--threads, --pool-max, ...).
         if item.binding == FLAG and item.formula.startswith("--"):
             words += [item.formula, str(item.value)]
+    words += list(plan.regenerate_flags)
     return "hmb-ops tune " + " ".join(words) + " --out ."
 
 
@@ -76,16 +77,32 @@ def app_environment(plan: TunePlan) -> dict[str, str]:
 def tier_environment(plan: TunePlan) -> dict[str, str]:
     """The environment the plan's app and gunicorn.conf.py read."""
     v = plan.values
-    return {
-        "WEB_CONCURRENCY": str(v["workers"]),
-        "WEB_THREADS": str(v["threads"]),
+    env = {"WEB_CONCURRENCY": str(v["workers"])}
+    if uses_threads(plan):
+        env["WEB_THREADS"] = str(v["threads"])
+    env.update({
         "GUNICORN_TIMEOUT": str(v["timeout"]),
         "DB_POOL_MIN": str(v["db_pool_min"]),
         "DB_POOL_MAX": str(v["db_pool_max"]),
+    })
+    # SQLAlchemy's two numbers, for an app that builds its engine from them (DB_POOL_MAX is their sum).
+    for name, var in (("db_pool_size", "DB_POOL_SIZE"), ("db_max_overflow", "DB_MAX_OVERFLOW")):
+        if v.get(name) is not None:
+            env[var] = str(v[name])
+    env.update({
         "DB_POOL_TIMEOUT": str(v["db_pool_timeout"]),
         "DB_STATEMENT_TIMEOUT_MS": str(v["db_statement_timeout_ms"]),
         "BACKGROUND_WORKERS": str(v["background_workers"]),
-    }
+    })
+    return env
+
+
+def uses_threads(plan: TunePlan) -> bool:
+    """False for worker classes Gunicorn's threads setting does nothing for (Uvicorn, asgi): the files
+    then set no threads at all, so nobody reads a number that has no effect."""
+    from hmb_ops.tune.worker_classes import ignored_settings
+
+    return not ignored_settings(plan.values["worker_class"], {"threads": 2})
 
 
 def _py(value) -> str:
@@ -163,6 +180,8 @@ def plan_settings(plan: TunePlan) -> dict:
     v = plan.values
     settings = {"wsgi_app": plan.app, "bind": f"0.0.0.0:{DEFAULT_PORT}", "workers": v["workers"],
                 "threads": v["threads"], "worker_class": v["worker_class"], "timeout": v["timeout"]}
+    if not uses_threads(plan):
+        del settings["threads"]
     settings.update({name: v[name] for name in GUNICORN_FIXED if v.get(name) is not None})
     settings["errorlog"] = "-"
     if plan.app == REFAPP:
@@ -177,8 +196,13 @@ def render_gunicorn_conf(plan: TunePlan, chain: str | None = None, app_root: str
         f"# The same plan wrote {ENV}, {PROCFILE} and {RENDER}, so the four files agree.",
         f"# Plan for {_describe(plan)}. `hmb-ops tune --explain` shows why each value is what it is.",
         "# At start-up these environment variables override the plan:",
-        "#   WEB_CONCURRENCY (workers), WEB_THREADS (threads), GUNICORN_TIMEOUT (timeout), PORT (bind port).",
+        "#   WEB_CONCURRENCY (workers), WEB_THREADS (threads), GUNICORN_TIMEOUT (timeout), PORT (bind port)."
+        if uses_threads(plan) else
+        "#   WEB_CONCURRENCY (workers), GUNICORN_TIMEOUT (timeout), PORT (bind port).",
     ]
+    if not uses_threads(plan):
+        lines.append(f"# No threads: {v['worker_class']} runs one event loop per worker "
+                     "and ignores Gunicorn's threads.")
     if chain is not None:
         lines += chain_lines(chain, app_root) + ["", ""]
     lines += [
@@ -201,7 +225,7 @@ def render_gunicorn_conf(plan: TunePlan, chain: str | None = None, app_root: str
         f"wsgi_app = {_py(plan.app)}",
         f"bind = \"0.0.0.0:%d\" % _env_int(\"PORT\", {DEFAULT_PORT})",
         f"workers = _env_int(\"WEB_CONCURRENCY\", {v['workers']})",
-        f"threads = _env_int(\"WEB_THREADS\", {v['threads']})",
+        *([f"threads = _env_int(\"WEB_THREADS\", {v['threads']})"] if uses_threads(plan) else []),
         f"worker_class = {_py(v['worker_class'])}",
         f"timeout = _env_int(\"GUNICORN_TIMEOUT\", {v['timeout']})",
     ]
