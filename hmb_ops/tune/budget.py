@@ -41,3 +41,30 @@ def connection_budget(max_connections: int | None) -> ConnectionBudget:
     """The budget for a server with this max_connections (PostgreSQL's default when not known)."""
     conn = PG_DEFAULT_MAX_CONNECTIONS if max_connections is None else max_connections
     return ConnectionBudget(conn, math.floor(DB_USABLE_FRACTION * conn))
+
+
+def candidate_problem(plan, workers: int, threads: int = 1) -> str | None:
+    """Why a configuration other than the plan's does not fit the plan's budgets (None: it fits).
+
+    For `tune --search`: each candidate (workers × threads) is judged by the same rules as the plan.
+    The pool per worker follows the plan's: threads + 1 for the reference app's pool when the plan
+    derived it from threads, else the plan's pool max (an async pool does not grow with threads).
+    """
+    if workers < 1 or threads < 1:
+        return f"{workers} workers × {threads} threads: both must be at least 1"
+    db = plan.budgets["db_connections"]
+    mem = plan.budgets["memory"]
+    pool_item = plan.item("db_pool_max")
+    pool = threads + 1 if pool_item.formula.startswith("threads + 1") else int(pool_item.value)
+    background = int(plan.values["background_workers"])
+    connections = connection_budget(db["max_connections"])
+    if not connections.fits(workers, pool, background):
+        return (f"database connections: ({workers} workers × pool {pool} + {background} background) × "
+                f"{DEPLOY_COPIES} = {connections.peak(workers, pool, background)} > budget {connections.budget} "
+                f"({DB_USABLE_FRACTION:g} × max_connections {connections.max_connections})")
+    planned = mem["master_bytes"] + workers * mem["worker_bytes"]
+    if planned > mem["usable_bytes"]:
+        mib = 2 ** 20
+        return (f"memory: master {mem['master_bytes'] // mib} MiB + {workers} × {mem['worker_bytes'] // mib} MiB "
+                f"= {planned // mib} MiB > {mem['usable_bytes'] // mib} MiB usable")
+    return None
