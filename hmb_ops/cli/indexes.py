@@ -304,3 +304,67 @@ def bench(ctx: Ctx, spec_file, runs, only, allow_table_locks, adopt, as_json):
           [[r.name, f"{r.rows:,}", f"{r.without_ms['p50']} / {r.without_ms['p95']}",
             f"{r.with_ms['p50']} / {r.with_ms['p95']}", f"{r.speedup}x" if r.speedup else "-",
             f"{r.target_ms:g}" if r.target_ms else "-"] for r in report.rows])
+
+
+@indexes.command("export")
+@click.option("--schema", "schemas", multiple=True, metavar="S",
+              help="Export this schema (repeatable; default: every schema holding an index).")
+@click.option("--out", "out_file", type=click.Path(), metavar="FILE",
+              help="Write the spec here (default: stdout); with several schemas, FILE gets one file per schema "
+                   "(FILE's stem + '.<schema>.yaml').")
+@click.option("--force", is_flag=True, help="Replace --out when it exists (without it: exit 2, nothing written).")
+@click.option("--no-queries", is_flag=True, help="Do not read pg_stat_statements for queries: entries.")
+@json_option
+@pass_ctx
+def export_cmd(ctx: Ctx, schemas, out_file, force, no_queries, as_json):
+    """Write the live database's secondary indexes as an index spec (the format of docs/index-spec.md).
+
+    Each index is read from the catalog and kept only when the spec rebuilds it exactly (then
+    `indexes plan --file` on the same database is empty); constraint-backing indexes and forms the
+    spec cannot hold are listed (stderr and comments in the file), never declared. With
+    pg_stat_statements, the statements whose plans use an index become its queries: entries.
+    """
+    import datetime
+    from pathlib import Path
+
+    from hmb_ops.errors import UsageError
+    from hmb_ops.indexes.export import export as run_export
+    from hmb_ops.indexes.export_yaml import render, write
+
+    if out_file and Path(out_file).exists() and not force and not Path(out_file).is_dir():
+        raise UsageError(f"{out_file} exists; nothing was written", hint="add --force to replace it, or choose "
+                                                                        "another --out")
+    db = ctx.database()
+    result = run_export(db.url, list(schemas), with_queries=not no_queries)
+    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    texts = {sx.schema: render(sx, header=f"Exported by `hmb-ops indexes export` from {db.masked} "
+                                          f"(schema {sx.schema}) at {stamp}.") for sx in result.schemas}
+    if len(texts) > 1 and not out_file and not as_json:
+        raise UsageError(f"{len(texts)} schemas hold indexes ({', '.join(texts)}): a spec holds one schema",
+                         hint="give --schema S, or --out FILE for one file per schema")
+    targets: dict[str, Path] = {}
+    if out_file:
+        base = Path(out_file)
+        for schema in texts:
+            suffix = base.suffix or ".yaml"
+            targets[schema] = base if len(texts) == 1 else base.with_name(f"{base.stem}.{schema}{suffix}")
+        existing = [str(p) for p in targets.values() if p.exists()]
+        if existing and not force:
+            raise UsageError(f"{', '.join(existing)} exist(s); nothing was written", hint="add --force to replace")
+        for schema, path in targets.items():
+            write(path, texts[schema], force=force)
+    for sx in result.schemas:
+        for c in sx.constraints:
+            info(f"constraint: {sx.schema}.{c.index} on {c.table}: {c.reason}")
+        for s in sx.skipped:
+            info(f"skipped: {sx.schema}.{s.index} on {s.table}: {s.reason}")
+    if result.queries_note:
+        info(f"queries: {result.queries_note}")
+    if as_json:
+        emit_json({"database": db.masked, "files": {k: str(v) for k, v in targets.items()}, **result.to_dict()})
+    elif not out_file:
+        out(next(iter(texts.values())).rstrip())
+    summary = (f"exported {result.exported} index(es) from {len(result.schemas)} schema(s) in {result.seconds:.2f}s; "
+               f"{sum(len(s.constraints) for s in result.schemas)} constraint index(es) and "
+               f"{len(result.skipped)} skipped form(s) listed; {result.queries_found} workload statement(s) as queries")
+    info(summary + (f" -> {', '.join(str(p) for p in targets.values())}" if targets else ""))

@@ -74,9 +74,23 @@ def create_index_sql(ix: IndexDef, schema: str, *, name: str | None = None, conc
     parts.append("(" + ", ".join(key_sql(k) for k in ix.columns) + ")")
     if ix.include:
         parts.append("INCLUDE (" + ", ".join(quote_ident(c) for c in ix.include) + ")")
+    if not ix.nulls_distinct:
+        parts.append("NULLS NOT DISTINCT")
+    if ix.storage:
+        parts.append("WITH (" + ", ".join(f"{quote_ident(k)} = {_storage_value(v)}" for k, v in ix.storage.items())
+                     + ")")
     if ix.where:
         parts.append(f"WHERE ({ix.where})")
     return " ".join(parts)
+
+
+def _storage_value(value: int | float | bool | str) -> str:
+    """A storage parameter's value as SQL: on/off, a number, or an escaped string literal (data, never text)."""
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, int | float):
+        return repr(value)
+    return quote_literal(value)
 
 
 def drop_index_sql(schema: str, name: str, *, concurrently: bool = True) -> str:

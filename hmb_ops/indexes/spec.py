@@ -25,6 +25,7 @@ MAX_IDENTIFIER = 63  # PostgreSQL truncates longer names silently, which would l
 _PLAIN_COLUMN = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_$]*)\s*(?:\s(asc|desc))?\s*(?:\snulls\s+(first|last))?\s*$",
                            re.IGNORECASE)
 _METHOD = re.compile(r"^[a-z_][a-z0-9_]*$")  # access methods are plain lower-case names (pg_am)
+_STORAGE_NAME = _METHOD  # storage parameters too (fillfactor, fastupdate, pages_per_range)
 
 
 class KeyPart(StrictModel):
@@ -74,6 +75,8 @@ class QuerySpec(StrictModel):
     sql: str = Field(min_length=1)
     params: dict[str, Any] = Field(default_factory=dict)
     target_ms: float | None = Field(default=None, gt=0)
+    # Parameters whose sample value was not found (an exported workload query): a placeholder to review.
+    unsampled: list[str] = Field(default_factory=list)
 
     @field_validator("params")
     @classmethod
@@ -103,6 +106,10 @@ class IndexDef(StrictModel):
     method: str = "btree"
     where: str | None = None
     include: list[str] = Field(default_factory=list)
+    # Storage parameters (WITH (fillfactor = 70), fastupdate, pages_per_range, ...): plain data.
+    storage: dict[str, int | float | bool | str] = Field(default_factory=dict)
+    # false: UNIQUE NULLS NOT DISTINCT (PostgreSQL 15+), one NULL key at most.
+    nulls_distinct: bool = True
     reason: str = ""
     queries: list[QuerySpec] = Field(default_factory=list)
 
@@ -231,6 +238,12 @@ def text_problems(spec: IndexSpec) -> list[TextProblem]:
                     sqltext.check_name(part.collation, "collation")
                 except sqltext.NotOneExpression as exc:
                     bad(i, ix.name, path, f"columns[{k}] collation", exc)
+        for param, setting in ix.storage.items():
+            if not _STORAGE_NAME.match(param):
+                bad(i, ix.name, ("storage",), "storage", ValueError(f"{param!r} is not a storage parameter name"))
+            elif isinstance(setting, str) and ("\x00" in setting or not setting):
+                bad(i, ix.name, ("storage", param), f"storage {param}",
+                    ValueError("an empty value or a NUL character"))
         for k, col in enumerate(ix.include):
             try:
                 sqltext.check_name(col, "include column")
