@@ -71,16 +71,25 @@ def app():
               help="Port to bind (0 picks a free one).")
 @click.option("--workers", type=click.IntRange(1, 256), help="Gunicorn workers (overrides the tier).")
 @click.option("--threads", type=click.IntRange(1, 256), help="Threads per gthread worker (overrides the tier).")
+@click.option("--worker-class", metavar="CLASS",
+              help="Gunicorn worker class; an ASGI one (uvicorn_worker.UvicornWorker) serves the FastAPI variant "
+                   "(needs pip install 'hmb-ops[asgi]').")
 @click.option("--background-mode", type=click.Choice(["thread", "inline"]),
               help="Run fan-out and notifications in background threads (default) or inside the request.")
 @click.option("--log-dir", type=click.Path(file_okay=False), help="Where gunicorn.log goes (default: state folder).")
 @json_option
 @pass_ctx
-def serve(ctx: Ctx, tier, host, port, workers, threads, background_mode, log_dir, as_json):
+def serve(ctx: Ctx, tier, host, port, workers, threads, worker_class, background_mode, log_dir, as_json):
     """Serve the reference app until Ctrl-C / SIGTERM (schema is created if missing; seeding is
     `hmb-ops db seed`). Exit 3 when the port is taken or the database is unreachable."""
     from hmb_ops.stack.serve import serve_app
 
+    if worker_class:
+        from hmb_ops.stack.app import app_target
+        from hmb_ops.tune.validate import check_worker_class
+
+        check_worker_class(worker_class)  # exit 2: unknown or not installed, before the database starts
+        app_target(worker_class)          # exit 3: the ASGI variant without the asgi extra
     database = ctx.database()
     exposure = _exposure_warning(host)
     if exposure:
@@ -93,11 +102,12 @@ def serve(ctx: Ctx, tier, host, port, workers, threads, background_mode, log_dir
         if as_json:
             emit_json(doc)
         else:
-            info(f"serving the reference app at {server.url} (workers {len(doc['workers'])}, "
+            info(f"serving the reference app {plan_summary.get('app')} at {server.url} (workers {len(doc['workers'])}, "
                  f"{plan_summary.get('source')}); database {database.masked}; Ctrl-C to stop")
             out(server.url)
 
     serve_app(database.url, tier=tier, host=host, port=port, workers=workers, threads=threads,
+              worker_class=worker_class,
               background_mode=background_mode, log_dir=log_dir or str(ctx.state_dir / "app"),
               config_files=ctx.config_files, state_dir=ctx.state_dir, on_ready=ready)
     if not as_json:

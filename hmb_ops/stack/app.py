@@ -61,6 +61,19 @@ def token_secret(state_dir: str | os.PathLike, env: Mapping[str, str] | None = N
     return token_secret_for_run(state_dir, {**os.environ, **(env or {})})
 
 
+def app_target(worker_class: str | None) -> str:
+    """The reference app's Gunicorn target for this worker class: the FastAPI variant for ASGI
+    workers (exit 3 naming the extra when it is not installed), else the Flask app."""
+    from hmb_ops.tune.worker_classes import is_asgi
+
+    if not is_asgi(worker_class):
+        return "hmb_ops.refapp.wsgi:app"
+    from hmb_ops.refapp_asgi import ASGI_APP, require_extra
+
+    require_extra()
+    return ASGI_APP
+
+
 def reference_app(database_url: str, *, state_dir: str | os.PathLike, work_dir: Path | None = None,
                   tier: str | None = None,
                   config_files: tuple[str, ...] = (), worker_class: str | None = None,
@@ -78,7 +91,8 @@ def reference_app(database_url: str, *, state_dir: str | os.PathLike, work_dir: 
         generated = tier_config(tier, database_url, config_files, out_dir, worker_class=worker_class)
         environment.update(generated.environment)
     environment.update(env or {})
-    process = GunicornProcess(database_url, host=host, port=port,
+    served = worker_class or (generated.plan.values.get("worker_class") if generated else None)
+    process = GunicornProcess(database_url, host=host, port=port, app=app_target(served),
                               config_file=config_file or (generated.config_file if generated else None),
                               workers=workers, threads=threads, worker_class=worker_class, env=environment,
                               log_dir=log_dir, token_secret=secret)

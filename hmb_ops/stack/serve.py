@@ -17,6 +17,7 @@ def build_process(database_url: str, *, tier: str | None = None, host: str = "12
                   workers: int | None = None, threads: int | None = None, background_mode: str | None = None,
                   log_dir: str | None = None, config_files: tuple[str, ...] = (),
                   work_dir: Path | None = None, state_dir: str | os.PathLike = ".hmb-ops",
+                  worker_class: str | None = None,
                   ) -> tuple[GunicornProcess, dict]:
     """The app's GunicornProcess (not started) and a printable summary of its configuration."""
     from hmb_ops.private_files import TOKEN_SECRET_ENV
@@ -24,13 +25,14 @@ def build_process(database_url: str, *, tier: str | None = None, host: str = "12
 
     env = {"BACKGROUND_MODE": background_mode} if background_mode else {}
     ref = reference_app(database_url, state_dir=state_dir, tier=tier, config_files=config_files,
-                        work_dir=work_dir,
+                        work_dir=work_dir, worker_class=worker_class,
                         host=host, port=port, workers=workers, threads=threads, env=env, log_dir=log_dir)
     summary: dict = {"source": "built-in gthread defaults"}
     if ref.tier is not None:
         # The summary is printed: it names where the key comes from, never a value (nor a placeholder).
         summary = {"source": f"tier {tier}", "gunicorn_conf": ref.tier.config_file,
                    "environment": {k: v for k, v in ref.tier.environment.items() if k != TOKEN_SECRET_ENV}}
+    summary["app"] = ref.process.app
     summary["token_secret"] = ref.secret_source
     return ref.process, summary
 
