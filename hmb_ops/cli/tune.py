@@ -247,7 +247,11 @@ def tiers(ctx: Ctx, as_json):
               help="Seconds allowed to evaluate gunicorn.conf.py.")
 @json_option
 def check(directory, max_connections, memory, worker_memory, timeout, as_json):
-    """Report drift between gunicorn.conf.py, Procfile, render.yaml and env files in DIR.
+    """Report drift between the deploy files in DIR: gunicorn.conf.py, Procfile, render.yaml,
+    railway.json/toml, nixpacks.toml, fly.toml, app.json, Dockerfile, docker-compose.yml, env files.
+
+    Each start command is parsed as Gunicorn or Uvicorn parses it; every disagreement is shown with
+    the file:line of both values.
 
     Exit 0 when they agree and fit the budgets, 1 when anything is found, 2 on unusable input.
     """
@@ -268,6 +272,11 @@ def check(directory, max_connections, memory, worker_memory, timeout, as_json):
               [[s.name, s.settings.get("app"), s.settings.get("workers"), s.settings.get("threads"),
                 s.settings.get("worker_class"), s.settings.get("preload_app"), s.settings.get("timeout")]
                for s in report.surfaces])
+        for s in report.surfaces:
+            for key, var in s.unknown.items():
+                out(f"unknown: {s.name} ({s.where}): {key} uses {var}, which no file here sets")
+        for name in report.not_checked:
+            out(f"not checked (not the web process): {name}")
         for f in report.findings:
             out(f"{f.kind}: {f.message}")
         if report.ok:

@@ -25,7 +25,7 @@ from hmb_ops.errors import ConfigError, UsageError
 # user's own gunicorn.conf.py, and the merged start commands and env file belong to it.
 CONF_NAMES = ("hmb-ops.gunicorn.conf.py", "gunicorn.conf.py", "gunicorn_config.py", "gunicorn.py")
 COMPARED = ("app", "workers", "threads", "worker_class", "preload_app", "timeout", "graceful_timeout",
-            "keepalive", "max_requests")
+            "keepalive", "max_requests", "bind")
 POOL_VARS = ("DB_POOL_MAX", "DB_POOL_SIZE", "DATABASE_POOL_SIZE", "POOL_SIZE", "DB_MAX_CONNECTIONS")
 BACKGROUND_VAR = "BACKGROUND_WORKERS"
 ASSUMED_POOL = 5
@@ -132,6 +132,9 @@ def expand(text: str, env: dict[str, str]) -> str:
 
 @dataclass
 class Surface:
+    """One way the app is started. places: setting -> file:line its value comes from; unknown:
+    setting -> the variable no file here sets."""
+
     name: str
     file: str
     env: dict[str, str] = field(default_factory=dict)
@@ -139,11 +142,25 @@ class Surface:
     settings: dict = field(default_factory=dict)
     origins: dict = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    line: int | None = None
+    env_lines: dict[str, str] = field(default_factory=dict)
+    places: dict[str, str] = field(default_factory=dict)
+    unknown: dict[str, str] = field(default_factory=dict)
+    server: str = "gunicorn"
+
+    @property
+    def where(self) -> str:
+        return f"{self.file}:{self.line}" if self.line else self.file
+
+    def place(self, key: str) -> str:
+        return self.places.get(key) or self.where
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "file": self.file, "command": _mask(self.command) if self.command else None,
+        return {"name": self.name, "file": self.file, "line": self.line, "server": self.server,
+                "command": _mask(self.command) if self.command else None,
                 "env": {k: ("***" if _SECRET_NAME.search(k) else _mask(v)) for k, v in self.env.items()},
-                "settings": self.settings, "origins": self.origins, "notes": [_mask(n) for n in self.notes]}
+                "settings": self.settings, "origins": self.origins, "places": self.places,
+                "unknown": self.unknown, "notes": [_mask(n) for n in self.notes]}
 
 
 _SECRET_NAME = re.compile(r"SECRET|PASSWORD|PASSWD|TOKEN|KEY|CREDENTIAL|AUTH", re.I)
@@ -174,6 +191,7 @@ class CheckReport:
     surfaces: tuple[Surface, ...]
     pool_sizes: tuple[dict, ...]
     findings: tuple[Finding, ...]
+    not_checked: tuple[str, ...] = ()   # processes that are not the web server, named
 
     @property
     def ok(self) -> bool:
@@ -182,7 +200,7 @@ class CheckReport:
     def to_dict(self) -> dict:
         return {"directory": self.directory, "ok": self.ok, "files": list(self.files),
                 "surfaces": [s.to_dict() for s in self.surfaces], "pool_sizes": list(self.pool_sizes),
-                "findings": [f.to_dict() for f in self.findings]}
+                "findings": [f.to_dict() for f in self.findings], "not_checked": list(self.not_checked)}
 
 
 def _gunicorn_defaults() -> dict:
@@ -335,26 +353,51 @@ class _Evaluator:
         return self.cache[key]
 
 
+_ENV_SETTING = {"workers": "WEB_CONCURRENCY", "threads": "WEB_THREADS", "timeout": "GUNICORN_TIMEOUT"}
+
+
+def _config_line(conf: Path | None, setting: str) -> int | None:
+    """The line assigning `setting` in a config file (the value's place in a drift report)."""
+    if conf is None:
+        return None
+    try:
+        text = conf.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+    m = re.search(r"^" + re.escape(setting) + r"\s*=", text, re.M)
+    return text.count("\n", 0, m.start()) + 1 if m else None
+
+
 def _resolve(surface: Surface, evaluated: dict | None, conf_name: str | None, flags: dict | None,
-             defaults: dict) -> None:
+             defaults: dict, conf_path: Path | None = None) -> None:
     conf_settings = (evaluated or {}).get("settings", {})
-    env_vars = {"workers": "WEB_CONCURRENCY", "threads": "WEB_THREADS", "timeout": "GUNICORN_TIMEOUT"}
     for key in COMPARED:
         setting = "wsgi_app" if key == "app" else key
+        place = None
         if flags and key in flags:
-            val, origin = flags[key], "command line"
+            val, origin, place = flags[key], "command line", surface.where
+        elif key in surface.unknown:
+            val, origin = None, f"unknown: {surface.unknown[key]} is not set in any file here"
         elif setting in conf_settings and conf_settings[setting] is not None:
             val = conf_settings[setting]
-            var = env_vars.get(key)
+            var = _ENV_SETTING.get(key)
             origin = f"{conf_name}" + (f" with {var}={surface.env[var]}" if var and var in surface.env else "")
+            line = _config_line(conf_path, setting)
+            place = (surface.env_lines.get(var) if var and var in surface.env_lines else None) or (
+                f"{conf_name}:{line}" if line else conf_name)
         elif key == "workers" and surface.env.get("WEB_CONCURRENCY", "").strip():
             val, origin = surface.env["WEB_CONCURRENCY"], "WEB_CONCURRENCY (Gunicorn's default for workers)"
+            place = surface.env_lines.get("WEB_CONCURRENCY") or surface.where
         elif key == "app":
             val, origin = None, "not named"
+        elif key == "bind":
+            val, origin = None, "Gunicorn default"   # compared only where a file sets it
         else:
             val, origin = defaults.get(setting), "Gunicorn default"
         if key == "worker_class" and val is not None:
             val = _normalise_worker_class(val)
+        if key == "bind" and isinstance(val, list):
+            val = ",".join(val)
         if key in ("workers", "threads", "timeout", "graceful_timeout", "keepalive", "max_requests"):
             try:
                 val = int(val)
@@ -362,6 +405,28 @@ def _resolve(surface: Surface, evaluated: dict | None, conf_name: str | None, fl
                 pass
         surface.settings[key] = val
         surface.origins[key] = origin
+        if place:
+            surface.places[key] = place
+
+
+def _resolve_uvicorn(surface: Surface, flags: dict) -> None:
+    """`uvicorn APP --workers N`: uvicorn's own supervisor; no Gunicorn config file is read."""
+    from hmb_ops.tune.cmdline import uvicorn_defaults
+
+    for key, default in uvicorn_defaults().items():
+        if key in flags:
+            surface.settings[key], surface.origins[key] = flags[key], "command line"
+            surface.places[key] = surface.where
+        elif key in surface.unknown:
+            surface.settings[key] = None
+            surface.origins[key] = f"unknown: {surface.unknown[key]} is not set in any file here"
+        else:
+            surface.settings[key] = None if key == "bind" else default
+            surface.origins[key] = "uvicorn default" if default is not None else "not used by uvicorn"
+    surface.settings["app"] = flags.get("app")
+    surface.origins["app"] = "command line" if flags.get("app") else "not named"
+    if flags.get("app"):
+        surface.places["app"] = surface.where
 
 
 @dataclass(frozen=True)
@@ -374,34 +439,42 @@ class _DeployFiles:
     procfile: Path | None
     render: Path | None
     env_files: tuple[Path, ...]
+    others: tuple[Path, ...] = ()   # Dockerfile, compose, railway, nixpacks, fly.toml, app.json
 
     @property
     def all(self) -> list[Path]:
-        return [p for p in [self.conf, self.procfile, self.render, *self.env_files] if p is not None]
+        return [p for p in [self.conf, self.procfile, self.render, *self.others, *self.env_files] if p is not None]
 
 
 def check_directory(directory: str | os.PathLike, *, max_connections: int | None = None,
                     memory_bytes: int | None = None, worker_memory_bytes: int | None = None,
                     timeout: float = 10) -> CheckReport:
     """Every surface of the deploy files in `directory`, and every rule they break, in this order:
-    unknown settings and unusable commands, drift between surfaces, worker classes the installed
-    Gunicorn cannot load, pool sizes that disagree, then the connection and memory budgets."""
+    unknown settings and unusable commands, drift between surfaces, settings with no effect for the
+    worker class, worker classes the installed Gunicorn cannot load (or deprecated ones), pool sizes
+    that disagree, then the connection and memory budgets."""
     deploy = _deploy_files(directory)
-    surfaces, findings = _SurfaceReader(deploy, timeout).read()
+    reader = _SurfaceReader(deploy, timeout)
+    surfaces, findings = reader.read()
     findings += _setting_drift(surfaces)
+    findings += _no_effect(surfaces)
     findings += _unloadable_worker_classes(surfaces)
     claims, code_background = _pool_sizes(deploy.root, surfaces)
     findings += _pool_drift(claims)
+    findings += _pool_mode_conflicts(surfaces)
     for s in surfaces:
         findings += _connection_budget(s, claims, code_background, max_connections)
         if memory_bytes:
             findings += _memory_budget(s, memory_bytes, worker_memory_bytes)
     return CheckReport(directory=str(deploy.root), files=tuple(p.name for p in deploy.all),
-                       surfaces=tuple(surfaces), pool_sizes=tuple(claims), findings=tuple(findings))
+                       surfaces=tuple(surfaces), pool_sizes=tuple(claims), findings=tuple(findings),
+                       not_checked=tuple(reader.not_checked))
 
 
 def _deploy_files(directory: str | os.PathLike) -> _DeployFiles:
     """The folder's deploy files; a missing, unreadable or empty folder is bad input (exit 2)."""
+    from hmb_ops.tune.deploy.sources import deploy_file_names, env_file_names
+
     root = Path(directory)
     if not root.exists():
         raise UsageError(f"{root}: no such directory",
@@ -413,16 +486,19 @@ def _deploy_files(directory: str | os.PathLike) -> _DeployFiles:
     except OSError as exc:
         raise UsageError(f"{root}: cannot read the directory: {exc.strerror or exc}",
                          hint="check its permissions") from None
+    files = [n for n in names if (root / n).is_file()]
+    readable = deploy_file_names(files)
     deploy = _DeployFiles(
         root=root, names=tuple(names),
         conf=next((root / n for n in CONF_NAMES if n in names), None),
-        procfile=root / "Procfile" if "Procfile" in names else None,
-        render=next((root / n for n in ("render.yaml", "render.yml") if n in names), None),
-        env_files=tuple(root / n for n in names if (n == ".env" or n.endswith(".env") or n.startswith(".env."))
-                        and (root / n).is_file()))
+        procfile=root / "Procfile" if "Procfile" in readable else None,
+        render=next((root / n for n in ("render.yaml", "render.yml") if n in readable), None),
+        env_files=tuple(root / n for n in env_file_names(files)),
+        others=tuple(root / n for n in readable if n not in ("Procfile", "render.yaml", "render.yml")))
     if not deploy.all:
         raise UsageError(f"{root}: no deploy files found",
-                         hint="expected gunicorn.conf.py, Procfile, render.yaml or an env file")
+                         hint="expected gunicorn.conf.py, Procfile, render.yaml, railway.toml/json, nixpacks.toml, "
+                              "fly.toml, app.json, Dockerfile, docker-compose.yml or an env file")
     for p in deploy.all:
         if not os.access(p, os.R_OK):
             raise UsageError(f"{p}: cannot read the file", hint="check its permissions")
@@ -431,7 +507,8 @@ def _deploy_files(directory: str | os.PathLike) -> _DeployFiles:
 
 class _SurfaceReader:
     """Each way the deploy files start the app, with its effective settings, and the findings met
-    on the way (unknown settings in the config file, commands that do not start Gunicorn)."""
+    on the way (unknown settings in the config file, commands that start neither Gunicorn nor
+    Uvicorn, commands the server's parser refuses)."""
 
     def __init__(self, deploy: _DeployFiles, timeout: float):
         self.deploy = deploy
@@ -440,27 +517,43 @@ class _SurfaceReader:
         self.conf_name = deploy.conf.name if deploy.conf else None
         self.surfaces: list[Surface] = []
         self.findings: list[Finding] = []
+        self.not_checked: list[str] = []
 
     def read(self) -> tuple[list[Surface], list[Finding]]:
+        from hmb_ops.tune.deploy.sources import read_sources
+
         deploy = self.deploy
         if deploy.conf is not None:
             self._config_file(deploy.conf)
-        if deploy.procfile is not None:
-            for line in deploy.procfile.read_text(encoding="utf-8", errors="replace").splitlines():
-                m = re.match(r"^\s*([\w-]+)\s*:\s*(.+)$", line)
-                if m and m.group(1) == "web":
-                    self._command("Procfile web", "Procfile", m.group(2).strip(), {})
-        if deploy.render is not None:
-            for svc, command, env in _render_services(deploy.render):
-                if command:
-                    self._command(f"{deploy.render.name} {svc}", deploy.render.name, str(command), env)
-                else:
-                    s = Surface(name=f"{deploy.render.name} {svc}", file=deploy.render.name, env=env)
-                    _resolve(s, self.evaluate(env), self.conf_name, None, self.defaults)
-                    s.notes.append("no startCommand: assumes gunicorn with the config file")
-                    self.surfaces.append(s)
-        for env_file in deploy.env_files:
-            self._env_file(env_file)
+        sources = read_sources(deploy.root, [p.name for p in deploy.all if p != deploy.conf])
+        # .env resolves $VAR in commands (heroku local and docker compose read it); app.json's env is
+        # what Heroku gives every process.
+        dotenv = next((e for e in sources.envs if e.file == ".env"), None)
+        platform = [e for e in sources.envs if e.file in ("app.json", "fly.toml")]
+        for site in sources.starts:
+            if not site.web:
+                what = site.note or (" ".join(site.command) if isinstance(site.command, list) else site.command)
+                self.not_checked.append(_mask(f"{site.name} ({site.where}): {what}"))
+                continue
+            env, env_lines = {}, {}
+            if site.file == "Procfile":
+                for e in platform:
+                    env.update(e.env)
+                    env_lines.update(e.env_lines)
+            env.update(site.env)
+            env_lines.update(site.env_lines)
+            if site.command is None:
+                s = Surface(name=site.name, file=site.file, env=env, line=site.line, env_lines=env_lines)
+                _resolve(s, self.evaluate(env), self.conf_name, None, self.defaults, deploy.conf)
+                s.notes.append(site.note or "no start command: assumes gunicorn with the config file")
+                self.surfaces.append(s)
+                continue
+            self._command(site, env, env_lines, dotenv)
+        # An env file a compose service names with env_file is that service's, not a surface of its own.
+        used = {place.rsplit(":", 1)[0] for site in sources.starts for place in site.env_lines.values()}
+        for e in sources.envs:
+            if e.file not in ("app.json", "fly.toml") and e.file not in used:
+                self._env_file(deploy.root / e.file, e.env, e.env_lines)
         return self.surfaces, self.findings
 
     def _config_file(self, conf: Path) -> None:
@@ -468,24 +561,47 @@ class _SurfaceReader:
 
         s = Surface(name=conf.name, file=conf.name)
         ev = self.evaluate({})
-        _resolve(s, ev, self.conf_name, None, self.defaults)
+        _resolve(s, ev, self.conf_name, None, self.defaults, conf)
         self.surfaces.append(s)
         for name in (ev or {}).get("unknown", []):  # ev is None only without a config file
             close = suggest_setting(name)
+            line = _config_line(conf, name)
             self.findings.append(Finding(
                 "unknown_setting", name,
-                f"{conf.name}: '{name}' is not a Gunicorn setting; Gunicorn ignores it silently"
-                + (f" (did you mean '{close}'?)" if close else "")))
+                f"{conf.name}{f':{line}' if line else ''}: '{name}' is not a Gunicorn setting; Gunicorn ignores it "
+                "silently" + (f" (did you mean '{close}'?)" if close else "")))
 
-    def _command(self, name: str, file: str, command: str | None, env: dict[str, str]) -> None:
+    def _command(self, site, env: dict[str, str], env_lines: dict[str, str], dotenv) -> None:
+        from hmb_ops.tune.cmdline import parse_command
+
         root, names = self.deploy.root, self.deploy.names
-        s = Surface(name=name, file=file, env=dict(env), command=command)
-        flags, inline, notes = _parse_gunicorn_command(command, env) if command else ({}, {}, [])
-        s.env.update(inline)
-        s.notes.extend(notes)
-        if flags is None:
-            s.notes.append("does not start gunicorn")
-            self.findings.append(Finding("command", "command", f"{name}: '{command}' does not start Gunicorn"))
+        text = " ".join(site.command) if isinstance(site.command, list) else site.command
+        scope = {**(dotenv.env if dotenv else {}), **env}
+        parsed = parse_command(site.command, scope)
+        s = Surface(name=site.name, file=site.file, env=dict(env), command=text, line=site.line,
+                    env_lines=dict(env_lines), unknown=dict(parsed.unknown))
+        s.env.update(parsed.inline_env)
+        for k in parsed.inline_env:
+            s.env_lines[k] = site.where
+        s.notes.extend(parsed.notes)
+        if site.note:
+            s.notes.append(site.note)
+        for key, var in parsed.unknown.items():
+            s.notes.append(f"{key}: unknown ({var} is not set in any file here)")
+        if parsed.error:
+            self.findings.append(Finding("command", "command", f"{site.name} ({site.where}): {parsed.error}"))
+            self.surfaces.append(s)
+            return
+        if parsed.server is None:
+            s.notes.append("starts neither gunicorn nor uvicorn")
+            self.findings.append(Finding("command", "command",
+                                         f"{site.name} ({site.where}): '{text}' starts neither Gunicorn nor Uvicorn"))
+            self.surfaces.append(s)
+            return
+        s.server = parsed.server
+        flags = dict(parsed.settings)
+        if parsed.server == "uvicorn":
+            _resolve_uvicorn(s, flags)
             self.surfaces.append(s)
             return
         # Without --config Gunicorn reads ./gunicorn.conf.py only under that exact name.
@@ -495,50 +611,90 @@ class _SurfaceReader:
             conf_path = cand if cand.is_file() else None
             if conf_path is None:
                 self.findings.append(Finding("command", "config",
-                                             f"{name}: config file {flags['config']} not found in {root}"))
+                                             f"{site.name} ({site.where}): config file {flags['config']} "
+                                             f"not found in {root}"))
         ev = self.evaluate(s.env, conf_path) if conf_path else None
-        _resolve(s, ev, conf_path.name if conf_path else None, flags, self.defaults)
-        for n in notes:
-            self.findings.append(Finding("command", "command", f"{name}: {n}"))
+        _resolve(s, ev, conf_path.name if conf_path else None, flags, self.defaults, conf_path)
+        for n in parsed.notes:
+            if n.startswith("gunicorn does not know"):
+                self.findings.append(Finding("command", "command", f"{site.name} ({site.where}): {n}"))
         self.surfaces.append(s)
 
-    def _env_file(self, env_file: Path) -> None:
-        env = read_env_file(env_file)
+    def _env_file(self, env_file: Path, env: dict[str, str], env_lines: dict[str, str]) -> None:
         gunicorn_vars = ("WEB_CONCURRENCY", "WEB_THREADS", "GUNICORN_TIMEOUT")
         if self.deploy.conf is None and not any(k in env for k in gunicorn_vars):
             return
-        s = Surface(name=f"{self.conf_name or 'gunicorn'} + {env_file.name}", file=env_file.name, env=env)
-        _resolve(s, self.evaluate(env), self.conf_name, None, self.defaults)
+        s = Surface(name=f"{self.conf_name or 'gunicorn'} + {env_file.name}", file=env_file.name, env=env,
+                    env_lines=dict(env_lines))
+        _resolve(s, self.evaluate(env), self.conf_name, None, self.defaults, self.deploy.conf)
         self.surfaces.append(s)
 
 
 def _setting_drift(surfaces: list[Surface]) -> list[Finding]:
-    """A compared setting with different values on different surfaces."""
+    """A compared setting with different values on different surfaces, each with its file:line."""
     findings = []
     for key in COMPARED:
-        vals = [(s.name, s.settings.get(key), s.origins.get(key)) for s in surfaces if s.settings.get(key) is not None]
-        distinct = {json.dumps(v, sort_keys=True, default=str) for _, v, _ in vals}
-        if len(distinct) > 1:
-            desc = "; ".join(f"{n}: {v} ({o})" for n, v, o in vals)
-            findings.append(Finding("drift", key, f"{key} differs: {desc}",
-                                    tuple({"surface": n, "value": v, "origin": o} for n, v, o in vals)))
+        vals = [(s.name, s.settings.get(key), s.origins.get(key), s.place(key)) for s in surfaces
+                if s.settings.get(key) is not None]
+        distinct = {json.dumps(v, sort_keys=True, default=str) for _, v, _, _ in vals}
+        # Two servers' own defaults differing (Gunicorn's keepalive 2 s, uvicorn's 5 s) is nobody's setting.
+        all_defaults = all(str(o).endswith(" default") for _, _, o, _ in vals)
+        if len(distinct) > 1 and not all_defaults:
+            desc = "; ".join(f"{n}: {v} ({o}, {p})" for n, v, o, p in vals)
+            findings.append(Finding("drift", key, _mask(f"{key} differs: {desc}"),
+                                    tuple({"surface": n, "value": v, "origin": o, "place": p} for n, v, o, p in vals)))
+    return findings
+
+
+def _no_effect(surfaces: list[Surface]) -> list[Finding]:
+    """Settings a surface sets that its worker class ignores (threads with a Uvicorn worker)."""
+    from hmb_ops.tune.worker_classes import ignored_settings
+
+    findings = []
+    for s in surfaces:
+        wc = s.settings.get("worker_class")
+        explicit = {k: s.settings.get(k) for k in ("threads", "worker_connections", "preload_app")
+                    if s.origins.get(k) not in (None, "Gunicorn default", "uvicorn default", "not used by uvicorn")}
+        for line in ignored_settings(str(wc) if wc else None, explicit):
+            key = line.split("=", 1)[0]
+            findings.append(Finding("no_effect", key, f"{s.name} ({s.place(key)}): {line}",
+                                    ({"surface": s.name, "place": s.place(key), "value": explicit.get(key)},)))
     return findings
 
 
 def _unloadable_worker_classes(surfaces: list[Surface]) -> list[Finding]:
-    """Worker classes that the installed Gunicorn cannot load (each named once)."""
+    """Worker classes that the installed Gunicorn cannot load, or that are deprecated (each named once)."""
     from hmb_ops.tune.validate import worker_class_problem
+    from hmb_ops.tune.worker_classes import lookup
 
     findings = []
     seen = set()
     for s in surfaces:
         wc = s.settings.get("worker_class")
-        if wc and wc not in seen:
+        if wc and wc not in seen and s.server == "gunicorn":
             seen.add(wc)
             problem = worker_class_problem(str(wc))
-            if problem:
-                findings.append(Finding("worker_class", "worker_class", f"{s.name}: {problem}",
-                                        ({"surface": s.name, "value": wc},)))
+            entry = lookup(str(wc))
+            notes = [problem] if problem else (entry.notes() if entry else [])
+            for note in notes:
+                findings.append(Finding("worker_class", "worker_class", f"{s.name} ({s.place('worker_class')}): "
+                                        f"{note}", ({"surface": s.name, "value": wc},)))
+    return findings
+
+
+def _pool_mode_conflicts(surfaces: list[Surface]) -> list[Finding]:
+    """App settings that break under the PgBouncer pool mode the files declare (tune.pgbouncer, when present)."""
+    try:
+        from hmb_ops.tune import pgbouncer  # type: ignore[attr-defined]
+    except ImportError:
+        return []
+    conflicts = getattr(pgbouncer, "pool_mode_conflicts", None)
+    if conflicts is None:
+        return []
+    findings = []
+    for s in surfaces:
+        for message in conflicts(s.env):
+            findings.append(Finding("pool_mode", "pool_mode", f"{s.name} ({s.where}): {message}"))
     return findings
 
 

@@ -1,0 +1,107 @@
+"""`tune check` on the fixture projects in tests/fixtures/deploy_projects: every deploy file kind,
+every disagreement with both places (file:line), and deploy files that do not parse (file:line)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from hmb_ops.errors import ConfigError
+from hmb_ops.tune.check import check_directory
+
+PROJECTS = Path(__file__).resolve().parents[2] / "fixtures" / "deploy_projects"
+
+
+def drift(report, key):
+    found = [f for f in report.findings if f.kind == "drift" and f.key == key]
+    assert found, f"no {key} drift in {[f.message for f in report.findings]}"
+    return {v["surface"]: (v["value"], v["place"]) for v in found[0].values}
+
+
+def test_seed_layout_every_disagreement_with_both_places():
+    report = check_directory(PROJECTS / "seed_layout")
+    assert set(report.files) == {"Procfile", "Dockerfile", "nixpacks.toml", "railway.toml"}
+    app = drift(report, "app")
+    assert app["Procfile web"] == ("app.main:app", "Procfile:1")
+    assert app["Dockerfile CMD"] == ("api.index:app", "Dockerfile:8")   # inside sh -c "..."
+    workers = drift(report, "workers")
+    assert workers == {"Procfile web": (1, "Procfile:1"), "Dockerfile CMD": (1, "Dockerfile:8"),
+                       "nixpacks.toml start.cmd": (4, "nixpacks.toml:6"),
+                       "railway.toml deploy.startCommand": (5, "railway.toml:5")}
+    assert drift(report, "timeout")["nixpacks.toml start.cmd"] == (60, "nixpacks.toml:6")
+    msg = next(f.message for f in report.findings if f.key == "workers")
+    assert "Dockerfile:8" in msg and "railway.toml:5" in msg
+    # threads do nothing for a Uvicorn worker: said for each surface that sets them
+    no_effect = [f for f in report.findings if f.kind == "no_effect"]
+    assert {f.values[0]["place"] for f in no_effect} == {"Procfile:1", "Dockerfile:8", "nixpacks.toml:6"}
+    assert all("no effect with uvicorn.workers.UvicornWorker" in f.message for f in no_effect)
+    assert any("deprecated" in f.message for f in report.findings if f.kind == "worker_class")
+
+
+def test_fly_processes_only_the_web_one_checked():
+    report = check_directory(PROJECTS / "fly_processes")
+    names = {s.name for s in report.surfaces}
+    assert "fly.toml process app" in names and "fly.toml process worker" not in names
+    assert any(n.startswith("fly.toml process worker (fly.toml:10)") for n in report.not_checked)
+    workers = drift(report, "workers")
+    assert workers["fly.toml process app"] == (3, "fly.toml:5")    # [env] WEB_CONCURRENCY
+    assert workers["Procfile web"] == (2, "Procfile:1")
+
+
+def test_compose_web_services_checked_the_rest_named():
+    report = check_directory(PROJECTS / "compose_services")
+    assert {s.name for s in report.surfaces} == {"docker-compose.yml web", "docker-compose.yml api"}
+    assert any("docker-compose.yml db" in n and "postgres:15" in n for n in report.not_checked)
+    assert any("docker-compose.yml worker" in n and "celery" in n for n in report.not_checked)
+    web = next(s for s in report.surfaces if s.name == "docker-compose.yml web")
+    assert web.settings["workers"] == 6          # ${WEB_WORKERS:-3} with .env's WEB_WORKERS=6
+    api = next(s for s in report.surfaces if s.name == "docker-compose.yml api")
+    assert api.server == "uvicorn" and api.settings["workers"] == 2
+    assert not any("does not start" in f.message or "neither" in f.message for f in report.findings)
+    pool = next(f for f in report.findings if f.key == "db_pool_max")
+    assert {c["value"] for c in pool.values} == {8, 5}
+
+
+def test_shell_form_cmd_with_variables():
+    report = check_directory(PROJECTS / "shell_cmd")
+    docker = next(s for s in report.surfaces if s.name == "Dockerfile CMD")
+    assert docker.line == 5
+    assert docker.settings["app"] == "shop.wsgi:app"      # ENV APP_MODULE
+    assert docker.settings["workers"] == 2                # ENV WEB_CONCURRENCY over the :-4 default
+    assert docker.settings["threads"] == 8                # ENV GUNICORN_THREADS 8 (space form)
+    assert docker.unknown == {"timeout": "$REQUEST_TIMEOUT"}
+    assert docker.settings["timeout"] is None
+    assert drift(report, "threads") == {"Procfile web": (4, "Procfile:1"), "Dockerfile CMD": (8, "Dockerfile:5")}
+    assert not [f for f in report.findings if f.key == "timeout"]   # unknown is not a disagreement
+
+
+def test_uvicorn_standalone_render_railway_json_app_json():
+    report = check_directory(PROJECTS / "mixed_platforms")
+    api = next(s for s in report.surfaces if s.name == "render.yaml shop-api")
+    assert api.server == "uvicorn" and api.settings["workers"] == 4
+    assert not [f for f in report.findings if "does not start" in f.message or "neither" in f.message]
+    assert any(n.startswith("render.yaml shop-jobs") for n in report.not_checked)
+    workers = drift(report, "workers")
+    assert workers["railway.json deploy.startCommand"] == (3, "railway.json:5")
+    assert workers["Procfile web"] == (5, "app.json:4")            # app.json env through the config
+    assert workers["gunicorn.conf.py"] == (2, "gunicorn.conf.py:3")
+    assert workers["render.yaml shop-api"] == (4, "render.yaml:5")
+
+
+@pytest.mark.parametrize("name, line, words", [
+    ("railway.toml", 2, "TOML syntax error"),
+    ("railway.json", 4, "JSON syntax error"),
+    ("docker-compose.yml", 4, "YAML syntax error"),
+    ("Procfile", 2, "not a `type: command` line"),
+    ("Dockerfile", 3, "ENV has no arguments"),
+    ("fly.toml", 3, "TOML syntax error"),
+])
+def test_a_deploy_file_that_does_not_parse(tmp_path, name, line, words):
+    shutil.copy(PROJECTS / "broken" / name, tmp_path / name)
+    with pytest.raises(ConfigError) as exc:
+        check_directory(tmp_path)
+    msg = exc.value.one_line()
+    assert f"{name}:{line}:" in msg and words in msg
+    assert "\n" not in msg
