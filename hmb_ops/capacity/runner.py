@@ -43,6 +43,9 @@ class TierCapacity:
     fit: usl.UslFit
     users: UsersEstimate
     at_knee: StepServer | None  # server readings at the knee step: CPU %/worker, RSS MB/worker, DB connections
+    plan: dict | None = None            # documents.capacity.PlanInfo fields, when measured as a plan
+    confinement: dict | None = None     # the run's results.json confinement record
+    confinement_note: str | None = None
 
     @property
     def sustainable_rps(self) -> float:
@@ -50,8 +53,11 @@ class TierCapacity:
 
     def to_document(self) -> CapacityTier:
         from hmb_ops.documents import CapacityTier, KneeSummary, UslSummary
+        from hmb_ops.documents.capacity import PlanInfo
 
         k, at = self.knee.step, self.at_knee
+        check = usl.cross_check(self.fit, self.knee.crossing_users if self.knee.crossing_users is not None
+                                else (k.users if k else None), self.sustainable_rps)
         return CapacityTier(
             tier=self.tier, results=self.results_path, profile=self.profile, valid=self.valid,
             invalid_reasons=list(self.invalid_reasons), workers=self.workers, threads=self.threads,
@@ -61,7 +67,30 @@ class TierCapacity:
             rss_mb_per_worker=at.rss_mb_per_worker if at else None, db_connections=at.db_connections if at else None,
             users_supported=round(self.users.registered_users),
             concurrent_users_supported=round(self.users.concurrent_users, 1), headroom=self.users.headroom,
-            knee=KneeSummary(**self.knee.to_dict()), usl=UslSummary(**self.fit.to_dict()))
+            knee=KneeSummary(**self.knee.to_dict()), usl=UslSummary(**self.fit.to_dict(), **check.to_dict()),
+            plan=PlanInfo(**self.plan) if self.plan else None, confinement=self.confinement,
+            confinement_note=self.confinement_note)
+
+
+def confinement_of(results: Results) -> tuple[dict | None, str]:
+    """The run's confinement record (engineer B1's `results.confinement`) and one line about it."""
+    rec = getattr(results, "confinement", None)
+    if rec is not None and hasattr(rec, "model_dump"):
+        rec = rec.model_dump()
+    if not rec:
+        return None, ("not confined: the app shared this machine's CPUs and memory with PostgreSQL and the load "
+                      "generator, so the figure is not the tier's or plan's own")
+    if not isinstance(rec, dict):
+        return None, "confinement record unreadable"
+    method, exact = rec.get("method"), rec.get("exact")
+    cpus, mem = rec.get("cpus"), rec.get("memory_bytes")
+    what = f"{cpus:g} CPU" if isinstance(cpus, (int, float)) else "CPUs not limited"
+    what += f", {mem / 2**20:.0f} MiB" if isinstance(mem, (int, float)) else ", memory not limited"
+    if method in (None, "none"):
+        return rec, "not confined (no limit applied): " + "; ".join(rec.get("warnings") or []) or "not confined"
+    note = f"confined by {method} to {what}" + ("" if exact else " (NOT exact: " + (
+        "; ".join(rec.get("warnings") or []) or "the limits asked could not be applied") + ")")
+    return rec, note
 
 
 def analyse(results: Results, slo: list[th.Threshold], model: UsersModel, *, target_users: int | None = None,
@@ -73,11 +102,13 @@ def analyse(results: Results, slo: list[th.Threshold], model: UsersModel, *, tar
     if knee.step is not None:
         at_knee = next((s.server for s in steps if s.index == knee.step.index), None)
     server = results.server
+    confinement, note = confinement_of(results)
     return TierCapacity(tier=tier or results.tier or "?", results_path=results_path, profile=results.profile,
                         valid=results.valid, invalid_reasons=tuple(results.invalid_reasons),
                         workers=server.workers if server else None, threads=server.threads if server else None,
                         steps=tuple(steps), knee=knee, fit=fit,
-                        users=users_supported(model, knee.sustainable_rps, target_users), at_knee=at_knee)
+                        users=users_supported(model, knee.sustainable_rps, target_users), at_knee=at_knee,
+                        confinement=confinement, confinement_note=note)
 
 
 def parse_tiers(text: str) -> list[str]:
@@ -141,6 +172,8 @@ class CapacityRequest:
     seed_scale: str = "small"
     scenario: str | None = None  # a scenario file each step runs; None: the reference app's
     locustfile: str | None = None  # a user's locustfile each step runs instead (loadtest.user_locustfile)
+    plans: tuple[str, ...] = ()    # hosting plans (hmb_ops/configs/plans.yaml) measured as tiers, instead of tiers
+    plans_file: str | None = None  # the user's plans, added to / overriding the shipped ones
 
 
 def default_out_dir(state_dir: str, kind: str = "capacity") -> Path:
@@ -162,6 +195,10 @@ def validate(req: CapacityRequest) -> list[th.Threshold]:
     check_seed_scale(req.seed_scale)
     from hmb_ops.tune.tiers import get_tier
 
+    if req.plans:
+        from hmb_ops.plans import load_plans, parse_plan_names
+
+        parse_plan_names(",".join(req.plans), load_plans(req.config_files, req.plans_file))
     for name in req.tiers:
         get_tier(name, req.config_files)
     try:
@@ -213,29 +250,46 @@ def run_capacity(req: CapacityRequest, *, progress: Callable[[str], None] | None
     out.mkdir(parents=True, exist_ok=True)
     tiers: list[TierCapacity] = []
     notes: list[str] = []
-    for name in req.tiers:
+    names, config_files, plan_infos = req.tiers, tuple(req.config_files), {}
+    if req.plans:
+        from hmb_ops.plans import load_plans, plans_config_file
+
+        from .plan_cost import plan_info
+
+        catalog = load_plans(req.config_files, req.plans_file)
+        # Each plan runs as a tier of its own (its CPUs and memory), so tune and the confinement
+        # treat it exactly like a shipped tier.
+        config_files = config_files + (str(plans_config_file(catalog, req.plans, out, req.config_files)),)
+        names = req.plans
+        plan_infos = {n: plan_info(n, catalog) for n in names}
+    what = "plan" if req.plans else "tier"
+    for name in names:
         if progress:
-            progress(f"tier {name}: running profile '{req.profile}'")
+            progress(f"{what} {name}: running profile '{req.profile}'")
         tier_dir = out / name
         doc = run_load(LoadRequest(profile=req.profile, tier=name, out_dir=str(tier_dir),
-                                   config_files=req.config_files, database_url=req.database_url,
+                                   config_files=config_files, database_url=req.database_url,
                                    state_dir=str(req.state_dir), seed_scale=req.seed_scale,
                                    stages=req.stages, scenario=req.scenario, locustfile=req.locustfile),
-                       progress=load_progress(progress, f"tier {name}"))
+                       progress=load_progress(progress, f"{what} {name}"))
         path = str(Path(doc.out_dir or tier_dir) / "results.json")
         cap = analyse(doc, slo, req.model, target_users=req.target_users, tier=name, results_path=path)
+        if name in plan_infos:
+            cap = replace(cap, plan=plan_infos[name])
         if not cap.valid:
-            notes.append(f"tier {name}: results not valid ({'; '.join(cap.invalid_reasons)}); "
+            notes.append(f"{what} {name}: results not valid ({'; '.join(cap.invalid_reasons)}); "
                          "its capacity is a lower bound measured on a saturated generator")
         if progress:
-            progress(f"tier {name}: {cap.knee.reason}")
+            progress(f"{what} {name}: {cap.knee.reason}; {cap.confinement_note}")
         tiers.append(cap)
     return finish(tiers, slo, req.model, req.target_users, out,
-                   conditions(profile=req.profile, stages=req.stages, seed_scale=req.seed_scale), notes)
+                  conditions(profile=req.profile, stages=req.stages, seed_scale=req.seed_scale), notes,
+                  seed_scale=req.seed_scale)
 
 
 def finish(tiers: list[TierCapacity], slo: list[th.Threshold], model: UsersModel, target_users: int | None,
-           out: Path | None, conds: dict, notes: list[str] | None = None) -> CapacityDocument:
+           out: Path | None, conds: dict, notes: list[str] | None = None, *,
+           seed_scale: str | None = None) -> CapacityDocument:
     """Assemble the report; write capacity.json and capacity.png into `out` when given."""
     from hmb_ops.documents import CapacityDocument, UsersAssumptions
 
@@ -249,10 +303,19 @@ def finish(tiers: list[TierCapacity], slo: list[th.Threshold], model: UsersModel
     for t in tiers:
         if not t.fit.ok:
             notes.append(f"tier {t.tier}: {t.fit.reason}")
-    report = CapacityDocument(tiers=[t.to_document() for t in tiers], slo=[s.name for s in slo],
-                              users_model=UsersAssumptions(**model.model_dump()), target_users=target,
+    from .data_scale import data_scale
+    from .plan_cost import price_plans
+
+    assumed = {**model.model_dump(), "requests_per_user_hour": model.user_hour_rate,
+               "peak_to_average": model.peak_factor}
+    rows = [t.to_document() for t in tiers]
+    rows, cheapest, why = price_plans(rows, required_rps(model, target))
+    data = data_scale(seed_scale, max((r.users_supported for r in rows), default=0)) if seed_scale else None
+    report = CapacityDocument(tiers=rows, slo=[s.name for s in slo],
+                              users_model=UsersAssumptions(**assumed), target_users=target,
                               target_rps=required_rps(model, target), assumptions=base.assumptions(),
-                              conditions=conds, out_dir=str(out) if out else None, notes=notes)
+                              conditions=conds, out_dir=str(out) if out else None, notes=notes, data=data,
+                              cheapest_plan=cheapest, cheapest_reason=why)
     if out is not None:
         from hmb_ops.report.chart import capacity_chart
 

@@ -10,24 +10,36 @@ from hmb_ops.gates.slo import shipped_slo
 
 from . import knee as kn
 from .runner import CapacityRequest, analyse, default_out_dir, finish, parse_steps, parse_tiers, run_capacity
-from .users import load_model
+from .users import UsersModel, load_model
 
 
 def capacity(*, tiers: str, slo: tuple[str, ...], users_model: str | None, target_users: int | None,
              profile: str, steps: str | None, step_seconds: float | None, seed_scale: str,
              results_files: tuple[str, ...], out_dir: str | None, state_dir: str, database_url: str | None,
              config_files: tuple[str, ...], progress: Callable[[str], None] | None = None,
-             scenario: str | None = None, locustfile: str | None = None):
+             scenario: str | None = None, locustfile: str | None = None, plans: str | None = None,
+             plans_file: str | None = None, requests_per_user_hour: float | None = None,
+             peak_factor: float | None = None):
     expressions = tuple(slo) or shipped_slo(config_files).checks
     if not expressions:
         raise UsageError("no SLO: give --slo 'p95<100ms' or a 'thresholds: checks:' list in a --config file "
                          "(the shipped hmb_ops/configs/slo.yaml and --config files leave it empty)")
     slo_t = kn.slo_for_steps(expressions)
-    model = load_model(config_files, users_model)
+    model = with_overrides(load_model(config_files, users_model), requests_per_user_hour, peak_factor)
     stages = parse_steps(steps, step_seconds)
+    plan_names: tuple[str, ...] = ()
+    if plans is not None:
+        from hmb_ops.plans import load_plans, parse_plan_names
+
+        plan_names = tuple(parse_plan_names(plans, load_plans(config_files, plans_file)))
+    elif plans_file:
+        raise UsageError("--plans-file adds plans for --plans", hint="add --plans NAME,NAME")
     if results_files:
+        if plan_names:
+            raise UsageError("--results analyses runs already made; --plans runs new ones", hint="give one of them")
         return _from_results(results_files, slo_t, model, target_users, out_dir, state_dir, seed_scale)
-    req = CapacityRequest(tiers=tuple(parse_tiers(tiers)), slo=expressions, model=model, target_users=target_users,
+    req = CapacityRequest(tiers=() if plan_names else tuple(parse_tiers(tiers)), plans=plan_names,
+                          plans_file=plans_file, slo=expressions, model=model, target_users=target_users,
                           profile=profile, stages=stages, out_dir=out_dir, state_dir=state_dir,
                           database_url=database_url, config_files=tuple(config_files), seed_scale=seed_scale,
                           scenario=scenario, locustfile=locustfile)
@@ -54,4 +66,21 @@ def _from_results(files, slo_t, model, target_users, out_dir, state_dir, seed_sc
     # The machine that measured is not necessarily this one: say only what the files say.
     conds = {"source": "existing results", "files": [str(f) for f, _ in docs],
              "profile": docs[0][1].profile, "measured_at": docs[0][1].started_at}
-    return finish(caps, slo_t, model, target_users, out, conds)
+    return finish(caps, slo_t, model, target_users, out, conds, seed_scale=seed_scale)
+
+
+def with_overrides(model: UsersModel, requests_per_user_hour: float | None, peak_factor: float | None) -> UsersModel:
+    """--requests-per-user-hour and --peak-factor over the file's users model (exit 2 when out of range)."""
+    if requests_per_user_hour is None and peak_factor is None:
+        return model
+    if requests_per_user_hour is not None and not 0 < requests_per_user_hour <= 1_000_000:
+        raise UsageError(f"--requests-per-user-hour {requests_per_user_hour:g}: must be above 0 "
+                         "(and at most 1,000,000)")
+    if peak_factor is not None and not 1 <= peak_factor <= 24:
+        raise UsageError(f"--peak-factor {peak_factor:g}: must be between 1 (flat traffic) and 24 (one busy hour)")
+    update = {}
+    if requests_per_user_hour is not None:
+        update["requests_per_user_hour"] = requests_per_user_hour
+    if peak_factor is not None:
+        update["peak_to_average"] = peak_factor
+    return model.model_copy(update=update)

@@ -46,6 +46,24 @@ class UsersModel(StrictModel):
     peak_hour_share: float = Field(0.10, description="share of a day's sessions that start in the peak hour")
     session_minutes: float = Field(10.0, gt=0, le=24 * 60, description="average session length")
     requests_per_active_minute: float = Field(12.0, gt=0, description="API requests per user per minute in a session")
+    # The short form: when given, these replace what the session figures above imply.
+    requests_per_user_hour: float | None = Field(None, gt=0, le=1_000_000,
+                                                 description="requests per registered user per hour, averaged "
+                                                             "over the day")
+    peak_to_average: float | None = Field(None, ge=1, le=24, description="peak-hour traffic / average traffic")
+
+    @property
+    def user_hour_rate(self) -> float:
+        """Requests per registered user per hour, averaged over a day (stated or implied)."""
+        if self.requests_per_user_hour is not None:
+            return self.requests_per_user_hour
+        return (self.daily_active_share * self.sessions_per_day * self.session_minutes
+                * self.requests_per_active_minute / 24)
+
+    @property
+    def peak_factor(self) -> float:
+        """Peak-hour rate over the day's average rate (stated or implied by the peak-hour share)."""
+        return self.peak_to_average if self.peak_to_average is not None else self.peak_hour_share * 24
 
     @field_validator("daily_active_share", "peak_hour_share", mode="before")
     @classmethod
@@ -67,7 +85,16 @@ class UsersEstimate:
 
     def assumptions(self) -> list[str]:
         m = self.model
-        return [
+        stated = m.requests_per_user_hour is not None or m.peak_to_average is not None
+        rate_from = "" if m.requests_per_user_hour is not None else "; implied by the session figures below"
+        peak_from = "stated" if m.peak_to_average is not None else "implied: peak-hour share × 24"
+        head = [f"requests per registered user per hour: {m.user_hour_rate:.3g} (averaged over a day{rate_from})",
+                f"peak-to-average factor: {m.peak_factor:.3g}× ({peak_from})",
+                "required req/s = registered users × requests per user per hour × peak factor / 3600"]
+        if stated:
+            target = f"target: {self.target_users:,} registered users → {self.target_rps:.1f} req/s at the peak hour"
+            return [*head, target]
+        return head + [
             f"daily active share: {m.daily_active_share * 100:g}% of registered users",
             f"sessions per active user per day: {m.sessions_per_day:g}",
             f"peak-hour share: {m.peak_hour_share * 100:g}% of a day's sessions start in the busiest hour",
@@ -87,18 +114,17 @@ class UsersEstimate:
 
 
 def required_rps(model: UsersModel, registered: float) -> float:
-    daily = registered * model.daily_active_share
-    peak_sessions = daily * model.sessions_per_day * model.peak_hour_share
-    concurrent = peak_sessions * model.session_minutes * 60 / 3600
-    return concurrent * model.requests_per_active_minute / 60
+    # The same as the session chain (daily active × peak-hour share × session length × requests per
+    # minute) when the short form is not given; one formula so both forms agree exactly.
+    return registered * model.user_hour_rate * model.peak_factor / 3600
 
 
 def users_supported(model: UsersModel, rps: float, target_users: int | None = None) -> UsersEstimate:
     target = int(target_users or model.registered_users)
+    registered = rps * 3600 / (model.user_hour_rate * model.peak_factor)
     concurrent = rps * 60 / model.requests_per_active_minute
     peak_sessions = concurrent * 3600 / (model.session_minutes * 60)
-    daily = peak_sessions / (model.sessions_per_day * model.peak_hour_share)
-    registered = daily / model.daily_active_share
+    daily = registered * model.daily_active_share
     return UsersEstimate(model=model, rps=rps, target_users=target, concurrent_users=concurrent,
                          peak_hour_sessions=peak_sessions, daily_active_users=daily,
                          registered_users=registered, target_rps=required_rps(model, target),

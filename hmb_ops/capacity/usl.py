@@ -17,6 +17,10 @@ if TYPE_CHECKING:
 
 MIN_POINTS = 6
 POOR_FIT_R2 = 0.7  # below this the fitted curve explains too little of the data to cross-check anything
+# The fit cross-checks the knee only at R² ≥ 0.9 ("good"): between 0.7 and 0.9 the curve follows the
+# trend but its peak can be off by a whole step, so it is shown and not used (docs/capacity.md).
+GOOD_FIT_R2 = 0.9
+CROSS_CHECK_TOLERANCE = 0.25  # knee throughput within ±25 % of the fit's throughput at that load: agree
 
 
 @dataclass(frozen=True)
@@ -35,7 +39,7 @@ class UslFit:
     def quality(self) -> str:
         if not self.ok or self.r_squared is None:
             return "none"
-        return "good" if self.r_squared >= 0.9 else ("fair" if self.r_squared >= POOR_FIT_R2 else "poor")
+        return "good" if self.r_squared >= GOOD_FIT_R2 else ("fair" if self.r_squared >= POOR_FIT_R2 else "poor")
 
     def predict(self, n: float) -> float:
         return _usl(n, self.lambda_, self.sigma, self.kappa)
@@ -108,3 +112,31 @@ def fit(loads: list[float], throughputs: list[float]) -> UslFit:
 
 def fit_steps(steps: list[Step]) -> UslFit:
     return fit([s.users for s in steps], [s.rps for s in steps])
+
+
+@dataclass(frozen=True)
+class CrossCheck:
+    used: bool
+    predicted_rps: float | None
+    text: str
+
+    def to_dict(self) -> dict:
+        return {"used_as_cross_check": self.used, "good_fit_r2": GOOD_FIT_R2,
+                "predicted_rps_at_knee": self.predicted_rps, "cross_check": self.text}
+
+
+def cross_check(fit_: UslFit, knee_users: float | None, knee_rps: float) -> CrossCheck:
+    """The fit's throughput at the knee's load against the knee's: used only when the fit is good."""
+    if not fit_.ok:
+        return CrossCheck(False, None, f"no fit ({fit_.reason})")
+    if fit_.quality != "good":
+        r2 = f"{fit_.r_squared:.2f}" if fit_.r_squared is not None else "?"
+        return CrossCheck(False, None, f"not used: R² {r2} is below {GOOD_FIT_R2} (a good fit)")
+    if knee_users is None or knee_rps <= 0:
+        return CrossCheck(False, None, "not used: no step met the SLO, nothing to cross-check")
+    predicted = float(fit_.predict(knee_users))
+    ratio = knee_rps / predicted if predicted > 0 else math.inf
+    agree = abs(ratio - 1) <= CROSS_CHECK_TOLERANCE
+    text = (f"USL predicts {predicted:.1f} req/s at {knee_users:g} users; the knee's {knee_rps:.1f} req/s is "
+            f"{ratio:.2f}× that: {'agrees' if agree else 'DISAGREES'} (within ±{CROSS_CHECK_TOLERANCE:.0%} agrees)")
+    return CrossCheck(True, predicted, text)

@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import click
 
-from hmb_ops.cli.common import Ctx, emit_json, info, json_option, out, pass_ctx
+from hmb_ops.cli.common import Ctx, emit_json, info, json_option, out, pass_ctx, table
 
 
 @click.group(invoke_without_command=True)
 @click.option("--tiers", default="small,default,high", show_default=True, metavar="A,B,...",
               help="Tiers to measure (hmb_ops/configs/tiers.yaml or --config), one stepped run each.")
+@click.option("--plans", "plans", metavar="A,B,...",
+              help="Hosting plans to measure instead of tiers (hmb_ops/configs/plans.yaml or --plans-file), each "
+                   "under its CPUs and memory; adds cost per 1,000 users and the cheapest plan meeting the target. "
+                   "List them with `capacity plans`.")
+@click.option("--plans-file", type=click.Path(dir_okay=False), metavar="FILE",
+              help="YAML with your own plans (section plans), added to or replacing the shipped ones by name.")
 @click.option("--slo", "slo", multiple=True, metavar="EXPR",
               help="SLO for the knee, e.g. 'p95<100ms' (repeatable; default: hmb_ops/configs/slo.yaml). "
                    "error_rate<1% is added when no error-rate check is given.")
@@ -17,6 +23,10 @@ from hmb_ops.cli.common import Ctx, emit_json, info, json_option, out, pass_ctx
               help="YAML users model (section users_model) overriding hmb_ops/configs/users.yaml.")
 @click.option("--target-users", type=click.IntRange(1, 10**10), metavar="N",
               help="Registered users to size for (default: users_model.registered_users, 100000).")
+@click.option("--requests-per-user-hour", type=float, metavar="R",
+              help="Requests per registered user per hour, averaged over the day (default: implied by users.yaml).")
+@click.option("--peak-factor", type=float, metavar="F",
+              help="Peak-hour traffic over the day's average, 1..24 (default: users.yaml's peak-hour share × 24).")
 @click.option("--profile", default="step", show_default=True, help="Stepped load profile to run.")
 @click.option("--steps", metavar="N,N,...", help="User counts per step instead of the profile's, e.g. 10,20,40,80.")
 @click.option("--step-seconds", type=float, metavar="S", help="Seconds per step with --steps (default 30).")
@@ -32,15 +42,22 @@ from hmb_ops.cli.common import Ctx, emit_json, info, json_option, out, pass_ctx
 @json_option
 @pass_ctx
 @click.pass_context
-def capacity(click_ctx, ctx: Ctx, tiers, slo, users_model, target_users, profile, steps, step_seconds, seed_scale,
-             scenario, locustfile, results_files, out_dir, as_json) -> None:
-    """Find the knee per tier (highest step meeting the SLO), cross-check it with a Universal
-    Scalability Law fit, and translate it into users supported, printing every assumption."""
+def capacity(click_ctx, ctx: Ctx, tiers, plans, plans_file, slo, users_model, target_users, requests_per_user_hour,
+             peak_factor, profile, steps, step_seconds, seed_scale, scenario, locustfile, results_files, out_dir,
+             as_json) -> None:
+    """Find the knee per tier or hosting plan (highest step meeting the SLO), cross-check it with a
+    Universal Scalability Law fit when the fit is good, and translate it into users supported,
+    printing every assumption; with --plans, the cost per 1,000 users and the cheapest plan."""
     if click_ctx.invoked_subcommand is not None:
         return
     from hmb_ops.capacity import service
+    from hmb_ops.errors import UsageError
 
-    report = service.capacity(tiers=tiers, slo=slo, users_model=users_model, target_users=target_users,
+    if plans is not None and click_ctx.get_parameter_source("tiers") == click.core.ParameterSource.COMMANDLINE:
+        raise UsageError("--tiers and --plans are alternatives", hint="give the tiers or the plans to measure")
+    report = service.capacity(tiers=tiers, plans=plans, plans_file=plans_file,
+                              requests_per_user_hour=requests_per_user_hour, peak_factor=peak_factor, slo=slo,
+                              users_model=users_model, target_users=target_users,
                               profile=profile, steps=steps, step_seconds=step_seconds, seed_scale=seed_scale,
                               results_files=results_files, out_dir=out_dir, state_dir=str(ctx.state_dir),
                               database_url=ctx.database_url, config_files=tuple(ctx.config_files),
@@ -51,6 +68,32 @@ def capacity(click_ctx, ctx: Ctx, tiers, slo, users_model, target_users, profile
     from hmb_ops.report import render
 
     out(render("console", report).rstrip("\n"))
+
+
+@capacity.command("plans")
+@click.option("--plans-file", type=click.Path(dir_okay=False), metavar="FILE",
+              help="YAML with your own plans (section plans), added to or replacing the shipped ones by name.")
+@click.option("--kind", type=click.Choice(["web", "postgres", "all"]), default="all", show_default=True,
+              help="Which plans to list.")
+@json_option
+@pass_ctx
+def plans_command(ctx: Ctx, plans_file, kind, as_json) -> None:
+    """List the hosting plans: CPUs, memory, price, max_connections, and each figure's source and date."""
+    from hmb_ops.plans import load_plans
+    from hmb_ops.resources import format_size
+
+    catalog = load_plans(tuple(ctx.config_files), plans_file)
+    rows = [(n, p) for n, p in catalog.items() if kind == "all" or p.kind == kind]
+    if as_json:
+        emit_json({"plans": [p.to_dict(n) for n, p in rows]})
+        return
+    table("Hosting plans (prices are data: check the source before quoting)",
+          ["plan", "provider", "kind", "CPUs", "memory", "$/month", "max conns", "checked on", "source"],
+          [[n, p.provider, p.kind, f"{p.cpus:g}" if p.cpus is not None else "–",
+            format_size(p.memory) if p.memory else "–",
+            f"{p.price_usd_month:g}" if p.price_usd_month is not None else f"– ({p.price_note})",
+            str(p.max_connections or (catalog[p.database].max_connections if p.database else "") or "–"),
+            p.checked_on.isoformat(), p.source] for n, p in rows])
 
 
 @capacity.command("claims")

@@ -53,6 +53,11 @@ class UslSummary(DocumentModel):
     x_max: float | None = None
     r_squared: float | None = None
     quality: str = "none"
+    used_as_cross_check: bool = Field(False, description="R² reached the good-fit threshold, so the fit cross-checks "
+                                                         "the knee")
+    good_fit_r2: float | None = Field(None, description="the R² threshold for a cross-check")
+    predicted_rps_at_knee: float | None = Field(None, description="the fit's throughput at the knee's load")
+    cross_check: str | None = Field(None, description="the cross-check in words, or why there is none")
 
 
 class UsersAssumptions(DocumentModel):
@@ -64,6 +69,37 @@ class UsersAssumptions(DocumentModel):
     peak_hour_share: float
     session_minutes: float
     requests_per_active_minute: float
+    requests_per_user_hour: float | None = Field(None, description="requests per registered user per hour (day "
+                                                                   "average), stated or implied")
+    peak_to_average: float | None = Field(None, description="peak-hour traffic / the day's average, stated or implied")
+
+
+class DataScale(DocumentModel):
+    """The data the runs measured against, and whether it is far below the users claimed."""
+
+    scale: str
+    seeded_users: int | None = None
+    claimed_users: int | None = Field(None, description="the most users supported any tier or plan claims")
+    far_below: bool = False
+    message: str | None = None
+    larger_scale: str | None = None
+    seed_command: str | None = None
+
+
+class PlanInfo(DocumentModel):
+    """The hosting plan a tier row was measured as (hmb_ops/configs/plans.yaml or --plans-file)."""
+
+    name: str
+    provider: str
+    cpus: float
+    memory_bytes: int
+    price_usd_month: float | None = None
+    price_note: str | None = None
+    database: str | None = None
+    database_max_connections: int | None = None
+    source: str
+    checked_on: str
+    notes: str | None = None
 
 
 class CapacityTier(DocumentModel):
@@ -86,6 +122,13 @@ class CapacityTier(DocumentModel):
     headroom: float | None = None
     knee: KneeSummary
     usl: UslSummary
+    plan: PlanInfo | None = Field(None, description="set when measured with --plans")
+    cost_per_1000_users: float | None = Field(None, description="plan price per month / (users supported / 1,000)")
+    meets_target: bool | None = Field(None, description="the SLO held at the target's peak-hour req/s")
+    cheapest: bool = Field(False, description="the cheapest priced plan that meets the target within the SLO")
+    confinement: dict[str, Any] | None = Field(None, description="how the app was confined (the run's "
+                                                                 "results.json confinement), None when it was not")
+    confinement_note: str | None = None
 
 
 class CapacityDocument(DocumentModel):
@@ -100,6 +143,9 @@ class CapacityDocument(DocumentModel):
     assumptions: list[str] = Field(default_factory=list)
     conditions: dict[str, Any] = Field(default_factory=dict)
     tiers: list[CapacityTier]
+    data: DataScale | None = None
+    cheapest_plan: str | None = Field(None, description="with --plans: the cheapest plan that meets the target")
+    cheapest_reason: str | None = None
     chart: str | None = None
     out_dir: str | None = None
     notes: list[str] = Field(default_factory=list)

@@ -72,6 +72,13 @@ def _capacity(console, doc: CapacityDocument) -> None:
     console.print(table(fmt.capacity_title(doc), fmt.CAPACITY_HEADER, fmt.capacity_rows(doc), no_wrap=True))
     for line in fmt.capacity_lines(doc):
         console.print(line, markup=False)
+    if fmt.plan_rows(doc):
+        console.print(table(f"Plans: cost per 1,000 users supported (target {doc.target_users:,} users = "
+                            f"{doc.target_rps:.1f} req/s)", fmt.PLAN_HEADER, fmt.plan_rows(doc), no_wrap=True))
+        for line in fmt.plan_lines(doc):
+            console.print(line, markup=False)
+    for line in fmt.data_lines(doc):
+        console.print(line, markup=False)
     console.print("Users model (every assumption):", markup=False)
     for a in doc.assumptions:
         console.print(f"  - {a}", markup=False)

@@ -189,6 +189,67 @@ def capacity_lines(doc: CapacityDocument) -> list[str]:
         if fit.ok and fit.sigma is not None and fit.kappa is not None and fit.lambda_ is not None:
             lines.append(f"{t.tier}: USL σ={fit.sigma:.4f} κ={fit.kappa:.6f} λ={fit.lambda_:.2f} req/s per user; "
                          f"{fit.reason}")
+        if fit.cross_check:
+            lines.append(f"{t.tier}: USL cross-check: {fit.cross_check}")
+        if t.confinement_note:
+            lines.append(f"{t.tier}: {t.confinement_note}")
+    return lines
+
+
+PLAN_HEADER = ["plan", "CPUs", "memory", "$/month", "sustainable req/s", "users supported", "$ per 1K users",
+               "meets target", "confinement"]
+
+
+def _confinement_cell(t: CapacityTier) -> str:
+    c = t.confinement
+    if not c or c.get("method") in (None, "none"):
+        return "none"
+    return f"{c.get('method')}{'' if c.get('exact') else ' (not exact)'}"
+
+
+def plan_rows(doc: CapacityDocument) -> list[list[str]]:
+    """One row per plan measured with --plans (empty without): price, capacity, cost per 1,000 users."""
+    rows = []
+    for t in doc.tiers:
+        p = t.plan
+        if p is None:
+            continue
+        at_least = "≥" if t.knee.slo_held_throughout else ""
+        price = f"{p.price_usd_month:g}" if p.price_usd_month is not None else "–"
+        cost = f"{t.cost_per_1000_users:.3f}" if t.cost_per_1000_users is not None else "–"
+        meets = "–" if t.meets_target is None else ("yes" if t.meets_target else "no")
+        rows.append([p.name + (" ← cheapest" if t.cheapest else ""), f"{p.cpus:g}", f"{p.memory_bytes / 2**20:.0f} MiB",
+                     price, f"{at_least}{t.sustainable_rps:.1f}", at_least + users(t.users_supported), cost, meets,
+                     _confinement_cell(t)])
+    return rows
+
+
+def plan_lines(doc: CapacityDocument) -> list[str]:
+    """Under the plan table: the cheapest plan, where each plan's figures come from."""
+    lines = []
+    if doc.cheapest_reason:
+        lines.append(("cheapest: " if doc.cheapest_plan else "") + doc.cheapest_reason)
+    for t in doc.tiers:
+        p = t.plan
+        if p is None:
+            continue
+        extra = f"; {p.price_note}" if p.price_note else ""
+        extra += f"; database {p.database}: max_connections {p.database_max_connections}" if p.database else ""
+        extra += f"; {p.notes}" if p.notes else ""
+        lines.append(f"{p.name}: {p.provider}, source {p.source} (checked {p.checked_on}){extra}")
+    return lines
+
+
+def data_lines(doc: CapacityDocument) -> list[str]:
+    """The data scale measured against the users claimed, and the requests per user it assumed."""
+    m, d = doc.users_model, doc.data
+    lines = []
+    if m.requests_per_user_hour is not None and m.peak_to_average is not None:
+        lines.append(f"users supported assumes {m.requests_per_user_hour:.3g} requests per user per hour (day average) "
+                     f"× a peak-to-average factor of {m.peak_to_average:.3g}")
+    if d is not None:
+        seeded = f" ({d.seeded_users:,} seeded users)" if d.seeded_users else ""
+        lines.append(d.message or f"data scale measured: '{d.scale}'{seeded}")
     return lines
 
 

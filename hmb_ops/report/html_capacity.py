@@ -44,13 +44,17 @@ def capacity_parts(model, doc: dict, verdict=None) -> tuple[str, str, str, list[
                          bullets(sentence(line) for line in fmt.capacity_lines(model)),
                          para("≥: the SLO held at every step, so the real capacity is above the last step.", "note")
                          if held else ""))
+    if fmt.plan_rows(model):
+        parts.append(section("Plans: cost per 1,000 users supported", table(fmt.PLAN_HEADER, fmt.plan_rows(model)),
+                             bullets(sentence(line) for line in fmt.plan_lines(model))))
     if charts:
         parts.append(section("Load against throughput and latency", "".join(chart_box(c) for c in charts)))
     invalid = [t for t in tiers if not t.get("valid")]
     if invalid:
         reasons = (f"{t.get('tier')}: {sentence('; '.join(t.get('invalid_reasons') or []))}" for t in invalid)
         parts.append(section("Not valid", bullets(reasons), cls="invalid"))
-    parts.append(section("How users are counted", bullets(doc.get("assumptions") or ["no assumption recorded"])))
+    parts.append(section("How users are counted", bullets(fmt.data_lines(model) + (doc.get("assumptions")
+                                                                                  or ["no assumption recorded"]))))
     if doc.get("notes"):
         parts.append(section("Notes", bullets(sentence(n) for n in doc["notes"])))
     parts.append(section("Conditions", _conditions(doc.get("conditions") or {})))

@@ -68,7 +68,10 @@ def _capacity(doc: CapacityDocument) -> list[str]:
     lines = ["## hmb-ops capacity", "", f"**{fmt.capacity_title(doc)}**", ""]
     lines += _table(fmt.CAPACITY_HEADER, fmt.capacity_rows(doc))
     lines += [""] + [f"- {line}" for line in fmt.capacity_lines(doc)]
-    lines += ["", "### Users model (every assumption)", ""] + [f"- {a}" for a in doc.assumptions]
+    if fmt.plan_rows(doc):
+        lines += ["", "### Plans: cost per 1,000 users supported", ""] + _table(fmt.PLAN_HEADER, fmt.plan_rows(doc))
+        lines += [""] + [f"- {line}" for line in fmt.plan_lines(doc)]
+    lines += ["", "### Users model (every assumption)", ""] + [f"- {a}" for a in fmt.data_lines(doc) + doc.assumptions]
     if doc.notes:
         lines += ["", "### Notes", ""] + [f"- {n}" for n in doc.notes]
     lines += ["", f"Conditions: {fmt.conditions_text(doc.conditions)}"]

@@ -20,6 +20,8 @@ CONF = "gunicorn.conf.py"
 ENV = "hmb-ops.env"
 PROCFILE = "Procfile"
 RENDER = "render.yaml"
+PGBOUNCER_INI = "pgbouncer.ini"        # with a PgBouncer plan only (hmb_ops.tune.pgbouncer)
+PGBOUNCER_USERLIST = "userlist.txt"
 DEFAULT_PORT = 10000
 
 # Gunicorn settings the config file sets from the plan (in this order); all are real setting names.
@@ -36,7 +38,9 @@ TOKEN_SECRET_HOWTO = "python3 -c 'import secrets; print(secrets.token_urlsafe(32
 
 def regenerate_command(plan: TunePlan) -> str:
     """The `hmb-ops tune` command line that gives this plan again (tier or machine, app, flags)."""
-    if plan.tier:
+    if "--plan" in plan.regenerate_flags:  # a hosting plan (tune --plan) ran as a tier of its own name
+        words = []
+    elif plan.tier:
         words = ["--tier", plan.tier]
     else:
         words = ["--cpus", f"{plan.resources.cpus:g}", "--memory", f"{plan.resources.memory_bytes // 2 ** 20}MiB"]
@@ -58,7 +62,7 @@ def header_line(plan: TunePlan) -> str:
 def is_generated(text: str) -> bool:
     """True when the file carries hmb-ops's generated-by header on its first line."""
     first = text.lstrip("\ufeff").split("\n", 1)[0]
-    return first.startswith("#") and (HEADER_MARK in first or LEGACY_HEADER_MARK in first)
+    return first.startswith(("#", ";")) and (HEADER_MARK in first or LEGACY_HEADER_MARK in first)
 
 
 def app_environment(plan: TunePlan) -> dict[str, str]:
@@ -264,6 +268,12 @@ def render_env(plan: TunePlan, conf: str = CONF) -> str:
         if k == TOKEN_SECRET_ENV:
             lines += token_secret_comment()
         lines.append(f"{k}={val}")
+    pb = plan.pgbouncer
+    if pb is not None:
+        # Declared for `tune check`, which checks the app's driver settings against this mode.
+        lines += [f"# The app connects through PgBouncer ({PGBOUNCER_INI}); in {pb.pool_mode} mode:",
+                  *[f"#   {line}" for line in pb.app_settings],
+                  f"PGBOUNCER_POOL_MODE={pb.pool_mode}"]
     return "\n".join(lines) + "\n"
 
 
@@ -303,9 +313,16 @@ def render_render_yaml(plan: TunePlan, service_name: str = "web", conf: str = CO
 def render_all(plan: TunePlan, conf: str = CONF, chain: str | None = None) -> dict[str, str]:
     """{file name: text}; `conf` names the config file the start commands use, `chain` the user's own
     config it runs first (see deploy.py)."""
-    return {
+    files = {
         CONF: render_gunicorn_conf(plan, chain),
         ENV: render_env(plan, conf),
         PROCFILE: render_procfile(plan, conf),
         RENDER: render_render_yaml(plan, conf=conf),
     }
+    if plan.pgbouncer is not None:
+        from hmb_ops.tune.pgbouncer import render_ini, render_userlist
+
+        header = header_line(plan).replace("# ", "; ", 1)  # ini comments: PgBouncer reads ';' and '#'
+        files[PGBOUNCER_INI] = render_ini(plan.pgbouncer, header)
+        files[PGBOUNCER_USERLIST] = render_userlist(header)
+    return files
