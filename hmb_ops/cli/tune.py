@@ -12,6 +12,11 @@ from hmb_ops.cli.common import Ctx, emit_json, info, json_option, out, pass_ctx,
 @click.group(invoke_without_command=True)
 @click.option("--tier", metavar="NAME",
               help="Plan for a tier from hmb_ops/configs/tiers.yaml (or --config): small, default, high.")
+@click.option("--plan", "hosting_plan", metavar="NAME",
+              help="Plan for a hosting plan's CPUs, memory and database max_connections "
+                   "(hmb_ops/configs/plans.yaml or --plans-file; list: hmb-ops capacity plans).")
+@click.option("--plans-file", type=click.Path(dir_okay=False), metavar="FILE",
+              help="YAML with your own hosting plans (section plans), added to or replacing the shipped ones.")
 @click.option("--cpus", metavar="N", help="Plan for a machine with N CPUs (fractions allowed: 0.5).")
 @click.option("--memory", metavar="SIZE", help="Plan for a machine with this much memory (512MB, 2GB).")
 @click.option("--app", default="hmb_ops.refapp.wsgi:app", show_default=True, metavar="MODULE:VAR",
@@ -47,7 +52,8 @@ from hmb_ops.cli.common import Ctx, emit_json, info, json_option, out, pass_ctx,
 @json_option
 @pass_ctx
 @click.pass_context
-def tune(cctx, ctx: Ctx, tier, cpus, memory, app, worker_class, threads, worker_memory, measure_memory,
+def tune(cctx, ctx: Ctx, tier, hosting_plan, plans_file, cpus, memory, app, worker_class, threads, worker_memory,
+         measure_memory,
          max_connections, live_db, pool_max, background_workers, preload, out_dir, merge, force, service,
          explain, no_check_config, as_json):
     """Generate Gunicorn, env, Procfile and render.yaml from one plan for a tier or machine.
@@ -86,7 +92,25 @@ def tune(cctx, ctx: Ctx, tier, cpus, memory, app, worker_class, threads, worker_
     implicit = measure_memory is None
     if implicit:
         measure_memory = app == REFAPP and worker_memory is None
-    kwargs = dict(tier=tier, cpus=cpus, memory=memory, config_files=ctx.config_files, app=app,
+    config_files = tuple(ctx.config_files)
+    if hosting_plan is not None:
+        import shutil
+        import tempfile
+        from pathlib import Path
+
+        from hmb_ops.plans import tune_args_for_plan
+
+        if tier is not None or cpus is not None or memory is not None:
+            raise UsageError("--plan and --tier/--cpus/--memory are alternatives", hint="give one of them")
+        # The plan becomes a tier of its own (its CPUs and memory) in a generated config file.
+        folder = Path(tempfile.mkdtemp(prefix="hmb-plan-"))
+        cctx.call_on_close(lambda: shutil.rmtree(folder, ignore_errors=True))
+        tier, config_files, plan_conns = tune_args_for_plan(hosting_plan, config_files, plans_file, folder)
+        if max_connections is None and not live_db:
+            max_connections = plan_conns
+    elif plans_file:
+        raise UsageError("--plans-file adds plans for --plan", hint="add --plan NAME")
+    kwargs = dict(tier=tier, cpus=cpus, memory=memory, config_files=config_files, app=app,
                   worker_class=worker_class, database_url=database_url, threads=threads,
                   worker_memory=worker_memory, max_connections=max_connections, pool_max=pool_max,
                   background_workers=background_workers, preload=preload, database_required=live_db)
@@ -98,6 +122,12 @@ def tune(cctx, ctx: Ctx, tier, cpus, memory, app, worker_class, threads, worker_
         # Measuring was our idea, not the user's: fall back to the estimate and say so.
         info(f"warning: could not measure worker memory ({exc.one_line()}); using the estimate")
         plan = plan_for(measure_memory=False, **kwargs)
+    if hosting_plan is not None:
+        import dataclasses
+
+        # Regenerate with --plan NAME, not with the tier the plan ran as.
+        again = ("--plan", hosting_plan, *(("--plans-file", plans_file) if plans_file else ()))
+        plan = dataclasses.replace(plan, regenerate_flags=(*again, *plan.regenerate_flags))
     written, notes, deploy = [], [], None
     if out_dir:
         deploy = prepare_deploy(plan, out_dir, mode="merge" if merge else "force" if force else "refuse",
