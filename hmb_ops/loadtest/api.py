@@ -57,6 +57,11 @@ class LoadRequest:
     locustfile: str | None = None     # a user's locustfile: its User classes instead of the built-in ones
     arrival_rates: tuple[float, ...] | None = None  # one rate per stage: a ramping open model (loadtest.arrival)
     scenario: str | None = None       # a scenario file (docs/scenarios.md); None: the reference app's
+    # The app's limits (hmb_ops.stack.confinement; docs/confinement.md): None = not limited.
+    app_cpus: float | None = None
+    app_memory_bytes: int | None = None
+    require_confinement: bool = False  # exit 3 instead of measuring a plan that cannot be emulated
+    reset_data: bool = True            # embedded default: start from the seeded template (hmb_ops.db.template)
 
 
 def default_out_dir(state_dir: str | Path, profile: str, now: datetime | None = None) -> Path:
@@ -228,6 +233,12 @@ def _run(req: LoadRequest, plan, target: str | None, out_dir: Path, progress, ab
                                  if stack else req.tier), started_iso=started_iso, server=server,
                                  server_samples=sampler.samples if sampler else None, config=config,
                                  out_dir=str(out_dir))
+            if stack is not None:  # how the app was confined and which data it started from
+                from hmb_ops.documents.results import Confinement, DataState
+
+                confinement, data = stack.confinement_record(), stack.data_record
+                doc = doc.model_copy(update={"confinement": Confinement.model_validate(confinement) if confinement
+                                             else None, "data": DataState.model_validate(data) if data else None})
         write_outputs(doc, out_dir)
     return doc
 
