@@ -215,6 +215,10 @@ class EmbeddedServer:
             return None
         return pid if "postgres" in name else None
 
+    def pid(self) -> int | None:
+        """The running postmaster's pid (None when it is not running): confinement pins it."""
+        return self._pid()
+
     def _port(self) -> int | None:
         try:
             return int(self.port_file.read_text().strip())

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
+    from hmb_ops.stack.confinement import Confined, ConfinementPlan
     from hmb_ops.stack.gunicorn import GunicornProcess
 
 DEFAULT_TIER = "default"
@@ -65,6 +66,9 @@ class Environment:
         self.url: str | None = None
         self.server_info: dict = {}
         self.seeded_users: int | None = None
+        self.confined: Confined | None = None                 # the app's limits, while it runs
+        self.confinement_plan: ConfinementPlan | None = None  # decided before anything starts
+        self.data_record: dict | None = None  # Results.data: reset from the template, or a user's database changed
 
     def _checkpoint(self) -> None:
         if self.should_stop():
@@ -82,23 +86,101 @@ class Environment:
         self._stack.close()
 
     def _database(self) -> str:
-        from hmb_ops.db.resolve import database_for_run
+        from hmb_ops.db.resolve import configured_url, database_for_run
 
         url, started = self._stack.enter_context(database_for_run(self.req.database_url, self.req.state_dir))
         if started:
             self.note("started the embedded PostgreSQL (stopped again after the run)")
+        embedded = configured_url(self.req.database_url) is None
+        if embedded and self.confined is not None:
+            from hmb_ops.db.embedded import EmbeddedServer
+
+            pid = EmbeddedServer(self.req.state_dir).pid()
+            if pid is not None:  # hmb-ops's own server only: a user's PostgreSQL keeps its CPUs
+                self.confined.pin_outside(pid)
+        if not embedded:
+            self.data_record = {"reset": False, "changes_user_database": True,
+                                "note": "this run writes to your database (feed items, messages, likes): "
+                                        "later runs against it start from different data"}
+            self.note(f"data: {self.data_record['note']}")
+        elif getattr(self.req, "reset_data", True):
+            return self._run_database(url)
+        else:
+            self.data_record = {"reset": False, "note": "--no-reset: the data is what earlier runs left"}
         return url
+
+    def _run_database(self, admin_url: str) -> str:
+        """A database cloned from the seeded template for this run (dropped after it)."""
+        from hmb_ops.db import template
+
+        scale = self.req.seed_scale
+
+        def prepare(url: str) -> None:  # seeds and indexes once per scale; a quick check after that
+            self._prepare_data(url, indexes=True)
+
+        name, created = template.ensure_template(admin_url, scale, prepare)
+        if created:
+            self.note(f"data: made the seeded template {name} (once per scale; kept for later runs)")
+        self._checkpoint()
+        run = template.clone_for_run(admin_url, name)
+        self._stack.callback(template.drop_run, admin_url, run.name)
+        self.data_record = run.record()
+        for gone in run.removed:
+            self.note(f"data: removed {gone}, left by a run that was killed")
+        self.note(f"data: {run.name} cloned from {name} in {run.seconds:.2f} s (the seeded state)")
+        return run.url
+
+    def _prepare_data(self, url: str, *, indexes: bool) -> None:
+        from hmb_ops.db.seed import ensure_seeded
+
+        if self.data_record is None or not self.data_record.get("reset"):
+            self.note(f"data: ensuring seed scale {self.req.seed_scale}")
+        # What a reload drops (hmb-ops's own tables only) is said before it happens.
+        ensure_seeded(url, scale=self.req.seed_scale,
+                      on_plan=lambda plan: [self.note(f"data: {line}") for line in plan.lines()])
+        if indexes:
+            from hmb_ops.indexes.api import ensure_indexes
+
+            ensure_indexes(url)
+
+    def _confine(self) -> None:
+        """Decide the app's limits (exit 3 when impossible and required), refuse a memory limit below
+        one worker (exit 2), then make the groups: all before the database or the app start."""
+        from hmb_ops.stack.confinement import Confined, plan_confinement
+
+        req = self.req
+        cpus = getattr(req, "app_cpus", None)
+        memory = getattr(req, "app_memory_bytes", None)
+        plan = plan_confinement(cpus, memory, require=bool(getattr(req, "require_confinement", False)))
+        self.confinement_plan = plan
+        for warning in plan.warnings:
+            self.note(f"warning: {warning}")
+        if plan.memory_bytes is not None:
+            from hmb_ops.stack.confinement import check_memory
+            from hmb_ops.stack.confinement.rss import reference_worker_memory
+
+            check_memory(plan.memory_bytes, *reference_worker_memory())
+        if plan.method != "none":
+            self.confined = self._stack.enter_context(Confined(plan))
+            self.note(f"confinement: {plan.method}, app on CPUs {plan.app_cpus}"
+                      + (f", PostgreSQL and the load generator on {plan.other_cpus}" if plan.other_cpus else ""))
+
+    def confinement_record(self) -> dict | None:
+        """Results.confinement: how the app ran (None when no limit was asked)."""
+        if self.confined is not None:
+            return self.confined.record()
+        plan = self.confinement_plan
+        return plan.record() if plan is not None and plan.method != "none" else None
 
     def _up(self) -> None:
         req = self.req
+        self._confine()
+        self._checkpoint()
         self.database_url = url = self._database()
         self._checkpoint()
-        from hmb_ops.db.seed import ensure_seeded, seeded_info
+        from hmb_ops.db.seed import seeded_info
 
-        self.note(f"data: ensuring seed scale {req.seed_scale}")
-        # What a reload drops (hmb-ops's own tables only) is said before it happens.
-        ensure_seeded(url, scale=req.seed_scale,
-                      on_plan=lambda plan: [self.note(f"data: {line}") for line in plan.lines()])
+        self._prepare_data(url, indexes=False)
         info = seeded_info(url) or {}
         self.seeded_users = int(info.get("users") or 0) or None
         self._checkpoint()
@@ -142,6 +224,8 @@ class Environment:
         self.note(f"app: starting the reference app under Gunicorn (tier {tier}, "
                   f"{workers} workers × {threads} threads)")
         app = ref.process
+        if self.confined is not None:  # the master starts inside the limits; its workers inherit them
+            app.wrap = self.confined.wrap
         self._stack.callback(app.stop)
         app.start(ready_timeout=60)
         self.app = app
