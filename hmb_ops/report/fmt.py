@@ -59,10 +59,37 @@ def run_facts(results: Results) -> list[tuple[str, str]]:
         facts.append(("offered / achieved", f"{num(results.offered_rps)} / {num(results.achieved_rps)} req/s"))
     facts.append(("generator", generator_text(results.generator)))
     facts.append(("valid", "yes" if results.valid else "NO: " + "; ".join(results.invalid_reasons)))
+    facts += [(k, v) for k, v in confinement_facts(results.model_dump(include={"confinement", "data"})) if v]
     if results.interrupted:
         facts.append(("interrupted", "yes: partial results"))
     if results.aborted:
         facts.append(("aborted", results.aborted))
+    return facts
+
+
+def confinement_facts(doc: dict) -> list[tuple[str, str]]:
+    """How the app was confined and which data the run started from (docs/confinement.md), in words;
+    every warning of an inexact confinement is its own line: it must never go unseen."""
+    facts: list[tuple[str, str]] = []
+    c = doc.get("confinement")
+    if c and c.get("method") not in (None, "none"):
+        limits = []
+        if c.get("cpus") is not None:
+            limits.append(f"{c['cpus']:g} CPU" + ("" if c["cpus"] == 1 else "s"))
+        if c.get("memory_bytes") is not None:
+            limits.append(f"{c['memory_bytes'] / 2 ** 20:,.0f} MiB")
+        where = f", app on CPUs {c['app_cpus']}" if c.get("app_cpus") else ""
+        if c.get("other_cpus"):
+            where += f", PostgreSQL and generator on {c['other_cpus']}"
+        facts.append(("confinement", f"{c['method']}: {' / '.join(limits) or 'no limit'}"
+                      + (" (exact)" if c.get("exact") else " (NOT exact)") + where))
+        facts += [("confinement warning", w) for w in c.get("warnings") or []]
+        kills = c.get("oom_kills") or []
+        if kills:
+            facts.append(("killed by memory limit", f"{len(kills)}: at " + ", ".join(f"{k['t']:g} s" for k in kills)))
+    d = doc.get("data")
+    if d:
+        facts.append(("data", ("WARNING: " if d.get("changes_user_database") else "") + (d.get("note") or "")))
     return facts
 
 
