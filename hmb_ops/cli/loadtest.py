@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from hmb_ops.cli.common import Ctx, console, emit_json, info, interactive, json_option, out, pass_ctx
+from hmb_ops.cli.confinement import confinement_fields, confinement_options
 from hmb_ops.cli.gates import gate_options
 from hmb_ops.cli.sampling import prepare as prepare_sampling, sampling_options
 
@@ -98,12 +99,13 @@ class Progress:
 @click.option("--from-raw", type=click.Path(dir_okay=False), metavar="FILE",
               help="Build results from a distributed run's raw file (Locust --master with "
                    "hmb_ops/loadtest/locustfile.py).")
+@confinement_options
 @sampling_options
 @gate_options
 @json_option
 @pass_ctx
 def loadtest(ctx: Ctx, profile, tier, target, users, spawn_rate, duration, arrival_rate, processes, out_dir,
-             allow_remote, locustfile, scenario, from_raw, as_json, gates, sampling):
+             allow_remote, locustfile, scenario, from_raw, as_json, gates, sampling, confinement):
     """Run a Locust load profile headless and report HDR latency percentiles, throughput and errors.
 
     Without --target it starts the database (embedded by default), seeds it, applies the declared
@@ -138,7 +140,7 @@ def loadtest(ctx: Ctx, profile, tier, target, users, spawn_rate, duration, arriv
                       out_dir=out_dir, allow_remote=allow_remote, config_files=tuple(ctx.config_files),
                       database_url=ctx.database_url, state_dir=str(ctx.state_dir), locustfile=locustfile,
                       scenario=scenario,
-                      **sampling.request_fields())
+                      **sampling.request_fields(), **confinement_fields(confinement, ctx, tier=tier, target=target))
     if from_raw:
         doc = results_from_raw(from_raw, profile=profile, config_files=req.config_files, out_dir=out_dir,
                                state_dir=req.state_dir)

@@ -290,3 +290,11 @@ def console_line(record: dict | None) -> str | None:
 
 def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def tier_limits(tier: str, config_files: tuple[str, ...] = ()) -> tuple[float, int]:
+    """(cpus, memory_bytes) of a tier from tiers.yaml or a --config file (unknown tier: exit 2)."""
+    from hmb_ops.tune.tiers import get_tier
+
+    found = get_tier(tier, config_files)
+    return float(found.cpus), int(found.memory)
