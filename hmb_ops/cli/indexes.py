@@ -368,3 +368,85 @@ def export_cmd(ctx: Ctx, schemas, out_file, force, no_queries, as_json):
                f"{sum(len(s.constraints) for s in result.schemas)} constraint index(es) and "
                f"{len(result.skipped)} skipped form(s) listed; {result.queries_found} workload statement(s) as queries")
     info(summary + (f" -> {', '.join(str(p) for p in targets.values())}" if targets else ""))
+
+@indexes.command()
+@click.option("--queries", "queries_file", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Read the workload from a file of SQL statements or a PostgreSQL log instead of "
+                   "pg_stat_statements.")
+@click.option("--spec-out", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Write the suggestions as index spec entries (with their queries) for plan/apply/verify.")
+@click.option("--force", is_flag=True, help="Replace an existing --spec-out file.")
+@click.option("--min-calls", type=click.IntRange(1, None), default=1, show_default=True, metavar="N",
+              help="Only statements called at least N times (pg_stat_statements).")
+@click.option("--top", type=click.IntRange(1, 1000), default=50, show_default=True, metavar="N",
+              help="The N statements costing most by total time, and the N by mean time.")
+@json_option
+@pass_ctx
+def suggest(ctx: Ctx, queries_file, spec_out, force, min_calls, top, as_json):
+    """Indexes the real workload is missing, kept only when the planner says they help.
+
+    Reads the costliest statements (pg_stat_statements, or --queries FILE), finds the columns each
+    filters, joins and sorts on from its generic plan, and keeps a candidate index only when the plan
+    uses it and the statement's estimated cost at least halves: with HypoPG when the server has it,
+    otherwise on a what-if copy (a scratch database on the embedded server holding the schema and
+    planner statistics, dropped afterwards). Changes nothing on your database.
+    """
+    from hmb_ops.indexes.suggest.service import SuggestOptions, suggest as run_suggest
+
+    if spec_out:
+        from hmb_ops.indexes.suggest.spec_out import check_target
+
+        check_target(spec_out, force=force)
+    elif force:
+        from hmb_ops.errors import UsageError
+
+        raise UsageError("--force only applies to --spec-out", hint="add --spec-out FILE or drop --force")
+    db = ctx.database()
+    result = run_suggest(db.url, SuggestOptions(queries_file=queries_file, top=top, min_calls=min_calls,
+                                                state_dir=ctx.state_dir),
+                         progress=None if as_json else info)
+    left: list[str] = []
+    if spec_out and result.suggestions:
+        from hmb_ops.indexes.suggest.spec_out import write
+
+        left = write(result, spec_out, force=force)
+    if as_json:
+        emit_json({**result.to_dict(), "spec_out": spec_out if spec_out and result.suggestions else None})
+        return
+    _print_suggestions(result, spec_out, left)
+
+
+def _print_suggestions(result, spec_out, left) -> None:
+    skipped = result.skipped_counts()
+    skipped_text = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in sorted(skipped.items()))
+    info(f"{len(result.statements)} statement(s) from {result.source}, planned with {result.method}"
+         + (f"; skipped: {skipped_text}" if skipped_text else "") + f" ({result.seconds:.1f} s)")
+    for note in result.notes:
+        info(f"note: {note}")
+    if result.not_evaluated:
+        info(f"not evaluated ({result.method} cannot model them): {', '.join(result.not_evaluated)}")
+    if not result.statements:
+        out("nothing to suggest: the workload is empty"
+            + (f" ({skipped_text} skipped)" if skipped_text else ""))
+        return
+    if not result.suggestions:
+        out(f"nothing to suggest: no candidate index halves the cost of any of {len(result.statements)} statement(s)"
+            f" ({result.candidates_tried} tried)")
+        return
+    table("suggested indexes (estimated planner cost, summed over the statements each serves)",
+          ["index", "table", "keys", "statements", "cost before -> after", "est. size", "existing"],
+          [[s.name, s.table, ", ".join(s.keys) + (f" ({s.opclass}, {s.method})" if s.method != "btree" else ""),
+            ", ".join(f"#{i}" for i in s.statements), f"{s.cost_before:g} -> {s.cost_after:g}",
+            _mb(s.size_bytes), "; ".join(r.detail for r in s.existing) or "-"] for s in result.suggestions])
+    served = {i for s in result.suggestions for i in s.statements}
+    for st in result.statements:
+        if st.id in served:
+            out(f"  #{st.id} ({st.calls} calls, {st.plan_mode}): {' '.join(st.sql.split())[:160]}")
+    for s in result.suggestions:
+        out(f"  {s.ddl};")
+        for note in s.query_notes:
+            info(f"  {s.name}: {note}")
+    if spec_out:
+        info(f"wrote {spec_out}: review it, then `hmb-ops indexes plan --file {spec_out}`")
+        for line in left:
+            info(f"  left out of {spec_out}: {line}")

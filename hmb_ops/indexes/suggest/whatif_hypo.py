@@ -1,0 +1,69 @@
+"""The planner's answer with hypothetical indexes (HypoPG) on the user's own server.
+
+Hypothetical indexes live in this backend's memory only: nothing is written, no lock is taken on a
+table. Each question runs in one transaction (safe behind a transaction-mode pooler) that resets
+them and is rolled back. HypoPG models btree (and hash, brin, bloom) indexes, not GIN: trigram
+candidates are reported as not evaluated.
+"""
+
+from __future__ import annotations
+
+from hmb_ops.indexes.suggest import planning
+from hmb_ops.indexes.suggest.candidates import Candidate
+
+
+class HypoWhatIf:
+    method = "hypopg"
+    trigram_ok = False
+
+    def __init__(self, conn, server_version: int, version: str):
+        self.conn = conn
+        self.server_version = server_version
+        self.version = version
+        self.names: dict[str, Candidate] = {}
+
+    def build(self, candidates: list[Candidate]) -> list[str]:
+        return []  # nothing to build: each question creates its hypothetical indexes
+
+    def plan(self, sql: str, present: list[Candidate]):
+        """(plan JSON, mode, {index name in the plan: candidate})."""
+        created: dict[str, Candidate] = {}
+        with self.conn.cursor() as cur:
+            try:
+                cur.execute("SELECT hypopg_reset()")
+                for c in present:
+                    if c.method != "btree":
+                        continue
+                    cur.execute("SELECT indexname FROM hypopg_create_index(%s)", (c.ddl("hmb_hypo"),))
+                    created[cur.fetchone()[0]] = c
+                plan, mode = planning.explain(cur, sql, self.server_version)
+                return plan, mode, created
+            finally:
+                self.conn.rollback()
+                with self.conn.cursor() as c2:
+                    c2.execute("SELECT hypopg_reset()")
+                self.conn.rollback()
+
+    def param_types(self, sql: str) -> list[str]:
+        with self.conn.cursor() as cur:
+            try:
+                return planning.param_types(cur, sql)
+            finally:
+                self.conn.rollback()
+
+    def size(self, c: Candidate) -> tuple[int | None, str]:
+        if c.method != "btree":
+            return None, "not estimated (HypoPG models no GIN index)"
+        with self.conn.cursor() as cur:
+            try:
+                cur.execute("SELECT hypopg_relation_size(indexrelid) FROM hypopg_create_index(%s)",
+                            (c.ddl("hmb_hypo"),))
+                return int(cur.fetchone()[0]), "HypoPG's estimate"
+            finally:
+                self.conn.rollback()
+                with self.conn.cursor() as c2:
+                    c2.execute("SELECT hypopg_reset()")
+                self.conn.rollback()
+
+    def close(self) -> None:
+        pass
