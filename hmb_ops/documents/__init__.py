@@ -22,6 +22,7 @@ _EXPORTS = {
     "CapacityDocument": "capacity", "CapacityTier": "capacity", "KneeSummary": "capacity",
     "StepJudgement": "capacity", "UslSummary": "capacity", "UsersAssumptions": "capacity",
     "ClaimsDocument": "claims", "Claim": "claims",
+    "SearchDocument": "search", "SearchCandidate": "search", "SearchMeasurement": "search",
     "Document": "read", "read_document": "read", "read_results": "read", "parse_document": "read",
     "MAX_DOCUMENT_BYTES": "read",
 }
@@ -49,6 +50,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and editors only
         TimePoint,
         WorkerSample,
     )
+    from .search import SearchCandidate, SearchDocument, SearchMeasurement  # noqa: F401
 
 
 def __getattr__(name: str) -> Any:

@@ -16,8 +16,10 @@ from pydantic import BaseModel
 from .capacity import CapacityDocument
 from .claims import ClaimsDocument
 from .results import Results
+from .search import SearchDocument
 
-SCHEMAS: dict[str, type[BaseModel]] = {"results": Results, "capacity": CapacityDocument, "claims": ClaimsDocument}
+SCHEMAS: dict[str, type[BaseModel]] = {"results": Results, "capacity": CapacityDocument, "claims": ClaimsDocument,
+                                       "search": SearchDocument}
 DEFAULT_FOLDER = Path(__file__).resolve().parents[2] / "docs" / "schemas"
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 

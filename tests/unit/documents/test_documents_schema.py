@@ -22,7 +22,8 @@ def test_committed_schema_matches_the_model(name):
 
 def test_the_generator_writes_every_schema(tmp_path):
     written = schema.write_all(tmp_path)
-    assert sorted(p.name for p in written) == ["capacity.schema.json", "claims.schema.json", "results.schema.json"]
+    assert sorted(p.name for p in written) == ["capacity.schema.json", "claims.schema.json", "results.schema.json",
+                                                  "search.schema.json"]
     results = json.loads((tmp_path / "results.schema.json").read_text())
     # Fields added later have defaults, so the schema does not require them (old files stay valid).
     assert "stages" not in results["required"] and "kind" not in results["required"]
