@@ -16,9 +16,15 @@ if TYPE_CHECKING:
 FAR_BELOW_FACTOR = 10
 
 
-def data_scale(scale: str, claimed_users: int) -> DataScale:
+def data_scale(scale: str | None, claimed_users: int) -> DataScale:
     from hmb_ops.db.seed import SCALES
     from hmb_ops.documents.capacity import DataScale
+
+    if scale is None:
+        return DataScale(scale="unknown", claimed_users=claimed_users or None,
+                         message=f"data scale unknown (the results do not record it): users supported (up to "
+                                 f"{claimed_users:,}) is extrapolated from whatever data those runs had; name it "
+                                 "with --seed-scale")
 
     info = SCALES.get(scale)
     seeded = info.users if info is not None else None

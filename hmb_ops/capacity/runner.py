@@ -310,7 +310,7 @@ def finish(tiers: list[TierCapacity], slo: list[th.Threshold], model: UsersModel
                "peak_to_average": model.peak_factor}
     rows = [t.to_document() for t in tiers]
     rows, cheapest, why = price_plans(rows, required_rps(model, target))
-    data = data_scale(seed_scale, max((r.users_supported for r in rows), default=0)) if seed_scale else None
+    data = data_scale(seed_scale, max((r.users_supported for r in rows), default=0))
     report = CapacityDocument(tiers=rows, slo=[s.name for s in slo],
                               users_model=UsersAssumptions(**assumed), target_users=target,
                               target_rps=required_rps(model, target), assumptions=base.assumptions(),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 from hmb_ops.errors import UsageError
@@ -14,7 +15,7 @@ from .users import UsersModel, load_model
 
 
 def capacity(*, tiers: str, slo: tuple[str, ...], users_model: str | None, target_users: int | None,
-             profile: str, steps: str | None, step_seconds: float | None, seed_scale: str,
+             profile: str, steps: str | None, step_seconds: float | None, seed_scale: str | None,
              results_files: tuple[str, ...], out_dir: str | None, state_dir: str, database_url: str | None,
              config_files: tuple[str, ...], progress: Callable[[str], None] | None = None,
              scenario: str | None = None, locustfile: str | None = None, plans: str | None = None,
@@ -35,9 +36,13 @@ def capacity(*, tiers: str, slo: tuple[str, ...], users_model: str | None, targe
     elif plans_file:
         raise UsageError("--plans-file adds plans for --plans", hint="add --plans NAME,NAME")
     if results_files:
-        if plan_names:
-            raise UsageError("--results analyses runs already made; --plans runs new ones", hint="give one of them")
-        return _from_results(results_files, slo_t, model, target_users, out_dir, state_dir, seed_scale)
+        if plan_names and len(plan_names) != len(results_files):
+            raise UsageError(f"--results names {len(results_files)} file(s) and --plans {len(plan_names)} plan(s)",
+                             hint="with both, give one plan per results file, in the same order: the plan each "
+                                  "run was measured as")
+        return _from_results(results_files, slo_t, model, target_users, out_dir, state_dir, seed_scale,
+                             plan_names=plan_names, config_files=tuple(config_files), plans_file=plans_file)
+    seed_scale = seed_scale or "small"
     req = CapacityRequest(tiers=() if plan_names else tuple(parse_tiers(tiers)), plans=plan_names,
                           plans_file=plans_file, slo=expressions, model=model, target_users=target_users,
                           profile=profile, stages=stages, out_dir=out_dir, state_dir=state_dir,
@@ -46,7 +51,10 @@ def capacity(*, tiers: str, slo: tuple[str, ...], users_model: str | None, targe
     return run_capacity(req, progress=progress)
 
 
-def _from_results(files, slo_t, model, target_users, out_dir, state_dir, seed_scale):
+def _from_results(files, slo_t, model, target_users, out_dir, state_dir, seed_scale, *, plan_names=(),
+                  config_files=(), plans_file=None):
+    """Analyse stepped runs already made; with plan names, each run is priced as that plan (in order).
+    The data scale is what --seed-scale says (the results do not record it), or unknown."""
     from hmb_ops.documents import read_results
 
     caps = []
@@ -59,8 +67,17 @@ def _from_results(files, slo_t, model, target_users, out_dir, state_dir, seed_sc
     for i, name in enumerate(names):
         if names.count(name) > 1:
             names[i] = f"{name} ({Path(docs[i][0]).parent.name})"
-    for (f, doc), name in zip(docs, names, strict=True):
-        caps.append(analyse(doc, slo_t, model, target_users=target_users, tier=name, results_path=str(f)))
+    infos: list[dict | None] = [None] * len(docs)
+    if plan_names:
+        from hmb_ops.plans import load_plans
+
+        from .plan_cost import plan_info
+
+        catalog = load_plans(config_files, plans_file)
+        names, infos = list(plan_names), [plan_info(n, catalog) for n in plan_names]
+    for (f, doc), name, info in zip(docs, names, infos, strict=True):
+        cap = analyse(doc, slo_t, model, target_users=target_users, tier=name, results_path=str(f))
+        caps.append(replace(cap, plan=info) if info else cap)
     out = Path(out_dir) if out_dir else default_out_dir(state_dir)
     out.mkdir(parents=True, exist_ok=True)
     # The machine that measured is not necessarily this one: say only what the files say.

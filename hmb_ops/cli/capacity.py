@@ -30,7 +30,8 @@ from hmb_ops.cli.common import Ctx, emit_json, info, json_option, out, pass_ctx,
 @click.option("--profile", default="step", show_default=True, help="Stepped load profile to run.")
 @click.option("--steps", metavar="N,N,...", help="User counts per step instead of the profile's, e.g. 10,20,40,80.")
 @click.option("--step-seconds", type=float, metavar="S", help="Seconds per step with --steps (default 30).")
-@click.option("--seed-scale", default="small", show_default=True, help="Data set the runs seed or reuse.")
+@click.option("--seed-scale", default=None, help="Data set the runs seed or reuse (default: small); with "
+              "--results, the data set those runs had (they do not record it).")
 @click.option("--scenario", type=click.Path(dir_okay=False), metavar="FILE",
               help="Scenario file each step runs (docs/scenarios.md); default: the reference app's.")
 @click.option("--locustfile", type=click.Path(dir_okay=False), metavar="FILE",
