@@ -3,10 +3,11 @@ generator child processes.
 
 Each simulated user draws its per-user feeder values, runs the scenario's setup steps (the
 reference app's: log in, learn post and conversation ids from its feed and inbox), then loops
-over the weighted requests. Requests go straight through the FastHttpUser's geventhttpclient
-connection pool and are timed here; templates were parsed at load time, request heads are cached
-per user, and the only recording is one `array.append` of the latency in microseconds (plus a
-dict bump on failure): no Locust request event, no rounding.
+over the weighted requests. On http targets each user sends on its own keep-alive connection
+(`wire`, no pool, a lean answer reader); https goes through the FastHttpUser's geventhttpclient
+client. Templates were parsed at load time, request heads are cached per user, and the only
+recording is one `array.append` of the latency in microseconds (plus a dict bump on failure): no
+Locust request event, no rounding.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from geventhttpclient.url import URL
 from locust import LoadTestShape, task
 from locust.contrib.fasthttp import FastHttpUser
 
-from hmb_ops.loadtest import arrival
+from hmb_ops.loadtest import arrival, wire
 
 # geventhttpclient silently resends an idempotent request whose connection broke mid-flight, so a
 # Gunicorn worker killed under load would show up as slower answers instead of errors. Count every
@@ -159,6 +160,8 @@ def make_user_class(spec: dict) -> type:
         OpenSchedule(spec["arrival_rate"] / spec.get("processes", 1)) if spec.get("arrival_rate") else None)
     timeout = float(spec["request_timeout"])
     rec = RECORDER
+    addresses: dict[str, list] = {}  # the target's resolved addresses, looked up once per process
+    single = chosen[0] if len(chosen) == 1 else None
     json_ct = {"Content-Type": "application/json"}
     form_ct = {"Content-Type": "application/x-www-form-urlencoded"}
 
@@ -170,9 +173,11 @@ def make_user_class(spec: dict) -> type:
         concurrency = 1
 
         def on_start(self) -> None:
-            self.http = self.client.client.clientpool.get_client(URL(self.host))
+            url = URL(self.host)
+            self.http = self.client.client.clientpool.get_client(url)
             self.heads: dict[tuple, bytes] = {}  # request heads per (call, path) for this user
             self.fast = hasattr(self.http, "_build_request") and hasattr(self.http, "_connection_pool")
+            self.conn = self._connection(url) if self.fast else None
             self.vars: dict = {}
             self.lists: dict[str, list] = {}  # pick: random captures: one value drawn per use
             for feeder in per_user:
@@ -182,6 +187,23 @@ def make_user_class(spec: dict) -> type:
                 if step.think is not None and step.think[1] > 0:
                     gevent.sleep(random.uniform(*step.think))
             rec.ready += 1
+
+        def _connection(self, url: URL) -> wire.Connection | None:
+            """This user's own connection (http targets); None: geventhttpclient's pool (https,
+            or a host that does not resolve now: its requests then fail as connection errors)."""
+            if url.scheme != "http":
+                return None
+            if self.host not in addresses:
+                try:
+                    addresses[self.host] = wire.resolve(url.host, url.port or 80)
+                except OSError:
+                    return None
+            return wire.Connection(addresses[self.host], timeout)
+
+        def on_stop(self) -> None:
+            conn = getattr(self, "conn", None)
+            if conn is not None:
+                conn.close()
 
         def perform(self, call, intended: float | None) -> None:
             ns = self.vars
@@ -270,9 +292,9 @@ def make_user_class(spec: dict) -> type:
             with the token) is built once per (request, path) and reused: geventhttpclient's
             request() rebuilds and re-validates it every time, which is most of its per-request cost.
 
-            Redirects are never followed: both paths use the plain HTTPClient of the target's own
-            pool (Locust's FastHttpSession and geventhttpclient's UserAgent would follow them, and a
-            3xx could then send load to any host the target names)."""
+            Redirects are never followed: `wire` never does, and the other paths use the plain
+            HTTPClient of the target's own pool (Locust's FastHttpSession and geventhttpclient's
+            UserAgent would follow them, and a 3xx could then send load to any host the target names)."""
             http = self.http
             want = call.capture_headers
             if not self.fast:
@@ -291,6 +313,8 @@ def make_user_class(spec: dict) -> type:
                     if len(self.heads) >= MAX_HEAD_CACHE:
                         self.heads = {}
                     self.heads[key] = head
+            if self.conn is not None:
+                return self.conn.exchange(head + payload if payload else head, call.method, want)
             pool = http._connection_pool
             sock = pool.get_socket()
             try:
@@ -306,7 +330,7 @@ def make_user_class(spec: dict) -> type:
                 resp.release()
 
         def pick(self):
-            return random.choices(chosen, cum_weights=weights)[0]
+            return single or random.choices(chosen, cum_weights=weights)[0]
 
         @task
         def loop(self) -> None:
