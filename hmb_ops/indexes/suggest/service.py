@@ -54,7 +54,7 @@ def suggest(url: str, opts: SuggestOptions, *, progress=None) -> SuggestResult:
         target.rollback()
         result = SuggestResult(database=parse(url).masked, source=workload.source,
                                method="hypopg" if hypo else "what-if copy", server_version=version,
-                               skipped=list(workload.skipped))
+                               skipped=list(workload.skipped), notes=list(workload.notes))
         if not workload.statements:
             result.seconds = time.monotonic() - t0
             return result

@@ -8,7 +8,7 @@ A statement sqlglot cannot parse is skipped and counted, never guessed at.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from hmb_ops.errors import ConfigError, EnvironmentUnusable
@@ -33,6 +33,7 @@ class Workload:
     statements: list[Statement]
     skipped: list[Skipped]
     source: str
+    notes: list[str] = field(default_factory=list)
 
 
 def first_word(sql: str) -> str:
@@ -57,6 +58,20 @@ def parses(sql: str) -> str | None:
     return None
 
 
+def only_catalogs(sql: str) -> bool:
+    """True when every table the statement names is a system catalog or view (pg_*, information_schema)."""
+    import sqlglot
+    from sqlglot import exp
+
+    try:
+        tree = sqlglot.parse_one(sql, dialect="postgres")
+    except Exception:  # noqa: BLE001 - parse problems are reported by parses(); here: not provably catalogs
+        return False
+    tables = list(tree.find_all(exp.Table))
+    return bool(tables) and all(t.name.startswith("pg_") or t.db in ("pg_catalog", "information_schema")
+                                for t in tables if t.name)
+
+
 def _keep(sql: str, source: str, skipped: list[Skipped], out: list[Statement], **stats) -> None:
     text = sql.strip().rstrip(";").strip()
     if not text or first_word(text) not in _KEEP:
@@ -65,6 +80,8 @@ def _keep(sql: str, source: str, skipped: list[Skipped], out: list[Statement], *
     if problem is not None:
         skipped.append(Skipped("unparseable", text[:500], problem))
         return
+    if only_catalogs(text):
+        return  # monitoring and tools' own catalog queries (hmb-ops's too) are not the app's workload
     out.append(Statement(id=len(out) + 1, sql=text, source=source, **stats))
 
 
@@ -179,7 +196,9 @@ def _workload(rows: list[tuple]) -> Workload:
                                   "and none this role may read",
                                   hint="grant pg_read_all_stats to this role, or give --queries FILE")
     skipped += [Skipped("insufficient_privilege", _INSUFFICIENT, "statement of another role")] * hidden
-    return Workload(out, skipped, "pg_stat_statements")
+    notes = [(f"{hidden} statement(s) of other roles are hidden from this role (<insufficient privilege>): grant "
+             "it pg_read_all_stats to include them")] if hidden else []
+    return Workload(out, skipped, "pg_stat_statements", notes)
 
 
 # -- a file ------------------------------------------------------------------------------------------
