@@ -59,11 +59,13 @@ def main() -> int:
         with connection(admin) as conn, conn.cursor() as cur:
             cur.execute("SELECT pg_database_size(%s)", (name,))
             size = cur.fetchone()[0]
-        results: dict[str, list[float]] = {"FILE_COPY": [], "WAL_LOG": []}
+        # "auto" is what a load run does: the strategy picked by the template's size.
+        strategies = {"FILE_COPY": "FILE_COPY", "WAL_LOG": "WAL_LOG", "auto": None}
+        results: dict[str, list[float]] = {k: [] for k in strategies}
         for _ in range(args.repeat):
-            for strategy in results:
+            for label, strategy in strategies.items():
                 run = template.clone_for_run(admin, name, strategy=strategy)
-                results[strategy].append(run.seconds)
+                results[label].append(run.seconds)
                 template.drop_run(admin, run.name)
         report = {"scale": args.scale, "template": name, "template_bytes": size,
                   "template_prepare_s": round(prep.get("seconds", 0.0), 2),
@@ -77,7 +79,7 @@ def main() -> int:
             print(f"scale {args.scale}: template {size / 2**20:.0f} MiB"
                   + (f", seeded + indexed in {report['template_prepare_s']} s" if prep.get("seeded_now") else ""))
             for k, v in report["clone_s"].items():
-                print(f"  CREATE DATABASE … TEMPLATE, STRATEGY {k}: median {v['median']} s "
+                print(f"  CREATE DATABASE … TEMPLATE, strategy {k}: median {v['median']} s "
                       f"(min {v['min']}, max {v['max']}, {args.repeat} runs)")
             print(f"  load average {report['load'][0]:.2f}")
     finally:
