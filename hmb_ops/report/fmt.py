@@ -77,7 +77,8 @@ def confinement_facts(doc: dict) -> list[tuple[str, str]]:
         if c.get("cpus") is not None:
             limits.append(f"{c['cpus']:g} CPU" + ("" if c["cpus"] == 1 else "s"))
         if c.get("memory_bytes") is not None:
-            limits.append(f"{c['memory_bytes'] / 2 ** 20:,.0f} MiB")
+            mib = c["memory_bytes"] / 2 ** 20
+            limits.append(f"{mib / 1024:.3g} GiB" if mib >= 1024 else f"{mib:,.0f} MiB")
         where = f", app on CPUs {c['app_cpus']}" if c.get("app_cpus") else ""
         if c.get("other_cpus"):
             where += f", PostgreSQL and generator on {c['other_cpus']}"
@@ -220,6 +221,14 @@ def capacity_lines(doc: CapacityDocument) -> list[str]:
             lines.append(f"{t.tier}: USL cross-check: {fit.cross_check}")
         if t.confinement_note:
             lines.append(f"{t.tier}: {t.confinement_note}")
+        d = t.data_state
+        if d:
+            if d.get("reset"):
+                secs = d.get("reset_seconds")
+                lines.append(f"{t.tier}: data reset to the seeded template {d.get('template') or ''} before the run"
+                             + (f" ({secs:.1f} s)" if isinstance(secs, (int, float)) else ""))
+            elif d.get("note"):
+                lines.append(f"{t.tier}: data: {d['note']}")
     return lines
 
 
