@@ -31,6 +31,17 @@ from hmb_ops.cli.common import Ctx, emit_json, info, json_option, out, pass_ctx,
 @click.option("--live-db", is_flag=True,
               help="Read max_connections from the database (starts the embedded one if none is configured).")
 @click.option("--pool-max", type=int, metavar="N", help="Database pool max per worker (default: threads + 1).")
+@click.option("--async-pool", "pool_library", type=click.Choice(["sqlalchemy", "asyncpg"]), default=None,
+              help="The app's own database pool, for its connection budget (default with an ASGI worker class: "
+                   "sqlalchemy).")
+@click.option("--pool-size", type=int, metavar="N", help="SQLAlchemy pool_size per worker (default 5).")
+@click.option("--max-overflow", type=int, metavar="N", help="SQLAlchemy max_overflow per worker (default 10).")
+@click.option("--asyncpg-max-size", type=int, metavar="N", help="asyncpg create_pool max_size per worker (default 10).")
+@click.option("--pgbouncer/--no-pgbouncer", default=None,
+              help="Plan PgBouncer in front of the database and write pgbouncer.ini + a userlist.txt template "
+                   "(default: only when the connections do not fit max_connections).")
+@click.option("--pool-mode", metavar="MODE", help="PgBouncer pool mode: transaction (default), session or statement.")
+@click.option("--pgbouncer-listen", metavar="ADDR", help="PgBouncer's listen_addr (default 127.0.0.1).")
 @click.option("--background-workers", type=int, metavar="N",
               help="BACKGROUND_WORKERS (default: the tier's, else 2 × CPUs).")
 @click.option("--preload/--no-preload", default=None,
@@ -54,7 +65,8 @@ from hmb_ops.cli.common import Ctx, emit_json, info, json_option, out, pass_ctx,
 @click.pass_context
 def tune(cctx, ctx: Ctx, tier, hosting_plan, plans_file, cpus, memory, app, worker_class, threads, worker_memory,
          measure_memory,
-         max_connections, live_db, pool_max, background_workers, preload, out_dir, merge, force, service,
+         max_connections, live_db, pool_max, pool_library, pool_size, max_overflow, asyncpg_max_size, pgbouncer,
+         pool_mode, pgbouncer_listen, background_workers, preload, out_dir, merge, force, service,
          explain, no_check_config, as_json):
     """Generate Gunicorn, env, Procfile and render.yaml from one plan for a tier or machine.
 
@@ -113,7 +125,11 @@ def tune(cctx, ctx: Ctx, tier, hosting_plan, plans_file, cpus, memory, app, work
     kwargs = dict(tier=tier, cpus=cpus, memory=memory, config_files=config_files, app=app,
                   worker_class=worker_class, database_url=database_url, threads=threads,
                   worker_memory=worker_memory, max_connections=max_connections, pool_max=pool_max,
-                  background_workers=background_workers, preload=preload, database_required=live_db)
+                  background_workers=background_workers, preload=preload, database_required=live_db,
+                  pool_library=pool_library, pool_size=pool_size, max_overflow=max_overflow,
+                  asyncpg_max_size=asyncpg_max_size,
+                  pgbouncer=_pgbouncer_wanted(pgbouncer, pool_mode, pgbouncer_listen),
+                  pool_mode=pool_mode, pgbouncer_listen=pgbouncer_listen)
     try:
         plan = plan_for(measure_memory=measure_memory, **kwargs)
     except EnvironmentUnusable as exc:
@@ -162,6 +178,13 @@ def tune(cctx, ctx: Ctx, tier, hosting_plan, plans_file, cpus, memory, app, work
              f"({db['formula']}; max_connections {db['max_connections']}: {db['source']})")
         info(f"memory: {mem['planned_bytes'] // 2**20} MiB planned of {mem['usable_bytes'] // 2**20} MiB usable "
              f"(worker: {mem['worker_source']})")
+        if plan.pgbouncer is not None:
+            pb = plan.pgbouncer
+            table(f"PgBouncer ({pb.pool_mode} mode, {pb.listen_addr}:{pb.listen_port})",
+                  ["setting", "value", "formula", "binding constraint"],
+                  [[i.name, i.value, i.formula, i.binding] for i in pb.items])
+            for line in pb.app_settings:
+                info(f"app setting: {line}")
     if out_dir:
         for n in notes:
             info(n)
@@ -172,6 +195,18 @@ def tune(cctx, ctx: Ctx, tier, hosting_plan, plans_file, cpus, memory, app, work
             out(f"==> {name} <==")
             sys.stdout.write(text)
             out()
+
+
+def _pgbouncer_wanted(pgbouncer, pool_mode, listen):
+    """--pool-mode or --pgbouncer-listen ask for PgBouncer too; with --no-pgbouncer they make no sense."""
+    from hmb_ops.errors import UsageError
+
+    if pgbouncer is False and (pool_mode or listen):
+        raise UsageError(f"{'--pool-mode' if pool_mode else '--pgbouncer-listen'} configures PgBouncer, "
+                         "but --no-pgbouncer was given", hint="drop one of them")
+    if pool_mode or listen:
+        return True
+    return pgbouncer
 
 
 def _keep_users_app(out_dir, service, app, worker_class, preload, *, keep_app=True):

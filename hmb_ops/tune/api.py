@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from hmb_ops.errors import DatabaseUnavailable, UsageError
+from hmb_ops.errors import ConfigError, DatabaseUnavailable, UsageError
 from hmb_ops.resources import Resources, declared, detect, parse_cpus, parse_size
 from hmb_ops.tune.plan import REFAPP, AppProfile, TunePlan
 from hmb_ops.tune.pools import check_request as check_pool_request
@@ -23,6 +23,9 @@ from hmb_ops.tune.validate import check_app_name, check_worker_class
 
 # A worker idling on /health has no pool connections, request buffers or caches yet.
 MEASURED_GROWTH = 1.5
+# The app's side of PgBouncer when first planned: client connections cost PgBouncer a file
+# descriptor each, not a PostgreSQL backend, so only CPU and memory bound the workers.
+PGBOUNCER_CLIENT_CEILING = 100_000
 
 
 def plan_for(*, tier: str | None = None, cpus: float | None = None, memory: str | int | None = None,
@@ -34,13 +37,21 @@ def plan_for(*, tier: str | None = None, cpus: float | None = None, memory: str 
              background_workers: int | None = None, preload: bool | None = None,
              root: str | os.PathLike = "/", database_required: bool = False,
              pool_library: str | None = None, pool_size: int | None = None, max_overflow: int | None = None,
-             asyncpg_max_size: int | None = None) -> TunePlan:
+             asyncpg_max_size: int | None = None, pgbouncer: bool | None = False,
+             pool_mode: str | None = None, pgbouncer_listen: str | None = None) -> TunePlan:
     """A plan for a tier, a declared machine (cpus/memory) or this machine (detected).
 
     max_connections: declared value wins; else read from ``database_url`` when it answers (when
     ``database_required`` an unreachable database is an error); else PostgreSQL's default is assumed
     and a fixed tier that would exceed it only warns.
+
+    pgbouncer: True plans PgBouncer in front of the database (pgbouncer.ini among the files); None
+    does so only when the plan's connections do not fit max_connections; False never.
     """
+    if pgbouncer is not False or pool_mode is not None:
+        from hmb_ops.tune.pgbouncer import check_pool_mode
+
+        check_pool_mode(pool_mode)
     if tier is not None and (cpus is not None or memory is not None):
         raise UsageError("--tier and --cpus/--memory are alternatives", hint="give a tier or a machine, not both")
     check_app_name(app)
@@ -107,7 +118,57 @@ def plan_for(*, tier: str | None = None, cpus: float | None = None, memory: str 
                          pool_library=pool_library, pool_size=pool_size, max_overflow=max_overflow,
                          asyncpg_max_size=asyncpg_max_size)
     check_pool_request(profile.pool)
-    return recommend(resources, profile, tier=tier_obj, tier_name=tier)
+    if pgbouncer is True:
+        return _through_pgbouncer(resources, profile, tier_obj, tier, pool_mode, pgbouncer_listen, database_url,
+                                  reason="requested with --pgbouncer")
+    try:
+        return recommend(resources, profile, tier=tier_obj, tier_name=tier)
+    except ConfigError as exc:
+        if pgbouncer is None and exc.message.startswith("database connections over budget"):
+            return _through_pgbouncer(resources, profile, tier_obj, tier, pool_mode, pgbouncer_listen, database_url,
+                                      reason=f"without PgBouncer: {exc.message}")
+        raise
+
+
+def _through_pgbouncer(resources, profile: AppProfile, tier_obj, tier: str | None, pool_mode, listen,
+                       database_url, *, reason: str) -> TunePlan:
+    """The plan with the app's connections going to PgBouncer and PgBouncer sized for the database.
+
+    The app's connections are PgBouncer's clients: the app is planned as if unbounded by the
+    database (CPU and memory decide), max_client_conn is sized from that plan's peak, and the plan is
+    made again against that client limit so its budget lines say what PgBouncer accepts.
+    """
+    import dataclasses
+
+    from hmb_ops.tune.budget import connection_budget
+    from hmb_ops.tune.pgbouncer import DEFAULT_LISTEN, check_pool_mode, client_max_connections, plan_pgbouncer
+
+    server_max = profile.max_connections
+    server_source = profile.max_connections_source or "assumed PostgreSQL default (declare --max-connections)"
+    unbounded = dataclasses.replace(profile, max_connections=PGBOUNCER_CLIENT_CEILING,
+                                    max_connections_source="PgBouncer's clients")
+    first = recommend(resources, unbounded, tier=tier_obj, tier_name=tier)
+    peak = first.budgets["db_connections"]["peak_during_deploy"]
+    max_client = client_max_connections(peak)
+    while connection_budget(max_client).budget < peak:  # float rounding in ⌊0.8 × n⌋
+        max_client += 1
+    pooled = dataclasses.replace(
+        profile, max_connections=max_client,
+        max_connections_source=f"PgBouncer's max_client_conn {max_client}, sized from this plan")
+    plan = recommend(resources, pooled, tier=tier_obj, tier_name=tier)
+    pb = plan_pgbouncer(peak_clients=peak, per_release_clients=plan.budgets["db_connections"]["per_release"],
+                        server_max_connections=server_max, server_source=server_source, pool_mode=pool_mode,
+                        listen_addr=listen or DEFAULT_LISTEN, gunicorn_timeout=int(plan.values["timeout"]),
+                        statement_timeout_ms=profile.statement_timeout_ms, database_url=database_url,
+                        reason=reason)
+    flags = ["--pgbouncer"] + (["--pool-mode", check_pool_mode(pool_mode)] if pool_mode else [])
+    flags += ["--pgbouncer-listen", listen] if listen and listen != DEFAULT_LISTEN else []
+    if server_max is not None and not profile.max_connections_source.startswith("live"):
+        flags += ["--max-connections", str(server_max)]
+    notes = ((f"PgBouncer planned ({reason}): the app's {peak} connections at peak go to PgBouncer, the database "
+             f"sees at most {pb.values['max_db_connections']}"),)
+    return dataclasses.replace(plan, pgbouncer=pb, warnings=plan.warnings + notes + pb.warnings,
+                               regenerate_flags=plan.regenerate_flags + tuple(flags))
 
 
 def render_files(plan: TunePlan) -> dict[str, str]:
@@ -132,7 +193,12 @@ def prepare_deploy(plan: TunePlan, out_dir, *, mode: str = "refuse", service: st
     """What writing into out_dir would do to each file (create, regenerate, merge, overwrite, refuse)."""
     from hmb_ops.tune import deploy
 
-    return deploy.prepare(plan, out_dir, mode=mode, service=service)
+    prepared = deploy.prepare(plan, out_dir, mode=mode, service=service)
+    if plan.pgbouncer is None:
+        return prepared
+    from hmb_ops.tune.pgbouncer import owned_writes
+
+    return owned_writes(prepared)
 
 
 def apply_deploy(prepared) -> list[Path]:

@@ -90,6 +90,8 @@ class TunePlan:
     warnings: tuple[str, ...] = ()
     # Flags not visible as a plan value bound by a flag (the pool library's own sizes).
     regenerate_flags: tuple[str, ...] = ()
+    # PgBouncer in front of the database (hmb_ops.tune.pgbouncer.PgBouncerPlan), when planned.
+    pgbouncer: Any = None
 
     @property
     def values(self) -> dict[str, Any]:
@@ -110,4 +112,5 @@ class TunePlan:
             "explain": [i.to_dict() for i in self.items],
             "budgets": self.budgets,
             "warnings": list(self.warnings),
+            "pgbouncer": self.pgbouncer.to_dict() if self.pgbouncer is not None else None,
         }

@@ -138,7 +138,7 @@ def recommend(resources: Resources, profile: AppProfile, *, tier: Tier | None = 
             f"{DB_USABLE_FRACTION:g} × max_connections {max_conn} = {conn_budget}",
             hint=(f"use a smaller pool (--pool-max {fit_pool})" if fit_pool >= 1 else "a smaller pool cannot fit")
             + f", fewer workers (at most {max(db_workers, 0)} with this pool), fewer background workers, "
-              "or put PgBouncer in front and declare its pool with --max-connections")
+              "or put PgBouncer in front (--pgbouncer writes a pgbouncer.ini sized from this plan)")
 
     cpu_workers, cpu_formula = _cpu_workers(resources.cpus, kind)
     if tier is not None and tier.workers:

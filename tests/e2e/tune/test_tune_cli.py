@@ -164,7 +164,7 @@ def test_check_clean_on_generated(hmb, tmp_path):
     (["tune", "--cpus", "1", "--memory", "lots"], "cannot read size"),
     (["tune", "--tier", "default", "--cpus", "2"], "alternatives"),
     (["tune", "--tier", "default", "--worker-class", "eventlet"], "removed in Gunicorn 26"),
-    (["tune", "--tier", "default", "--max-connections", "30"], "over budget"),
+    (["tune", "--tier", "default", "--max-connections", "30", "--no-pgbouncer"], "over budget"),
     (["tune", "check", "/nonexistent/deploy"], "no such directory"),
 ])
 def test_bad_inputs_exit_2(hmb, tmp_path, args, needle):
@@ -176,7 +176,8 @@ def test_bad_inputs_exit_2(hmb, tmp_path, args, needle):
 
 
 def test_over_budget_message_says_what_to_change(hmb):
-    line = error_line(hmb(["tune", "--tier", "high", "--max-connections", "100"] + FAST), 2, alone=True)
+    line = error_line(hmb(["tune", "--tier", "high", "--max-connections", "100", "--no-pgbouncer"] + FAST), 2,
+                      alone=True)
     assert "= 96 > 0.8 × max_connections 100 = 80" in line
     assert "--pool-max" in line and "PgBouncer" in line
 
