@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import os
-import stat
 from pathlib import Path
 
 from pydantic import ValidationError
 
 from hmb_ops.errors import ConfigError
+from hmb_ops.files import read_limited
 
 from . import SCHEMA_VERSION
 from .capacity import CapacityDocument
@@ -24,44 +24,6 @@ MAX_DOCUMENT_BYTES = 64 * 1024 * 1024
 
 _MODELS: dict[str, type[Document]] = {"loadtest": Results, "capacity": CapacityDocument, "claims": ClaimsDocument}
 _HINT = "give a results.json from hmb-ops loadtest, or a capacity.json or claims.json from hmb-ops capacity"
-
-
-def _read_regular(p: Path, limit: int) -> bytes:
-    """The bytes of a regular file of at most `limit` bytes.
-
-    Checked on the open descriptor, so a FIFO, /dev/zero or a folder is refused before anything is
-    read. (settings.loader has the same check for YAML; documents may import nothing of hmb-ops
-    but errors, so the few lines live here too.)
-    """
-    what = "results file"
-    try:
-        fd = os.open(p, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-    except FileNotFoundError:
-        raise ConfigError(f"{what} not found", path=str(p), hint="check the path") from None
-    except IsADirectoryError:
-        raise ConfigError(f"is a directory, not a {what}", path=str(p)) from None
-    except OSError as exc:
-        raise ConfigError(f"cannot read {what}: {exc.strerror or exc.__class__.__name__}", path=str(p)) from None
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise ConfigError(f"not a regular file (a device, FIFO or socket); give a {what}", path=str(p))
-        if st.st_size > limit:
-            raise ConfigError(f"too large ({st.st_size:,} bytes; the limit is {limit:,})", path=str(p))
-        chunks, size = [], 0
-        while size <= limit:
-            chunk = os.read(fd, min(1 << 20, limit + 1 - size))
-            if not chunk:
-                break
-            chunks.append(chunk)
-            size += len(chunk)
-    except OSError as exc:
-        raise ConfigError(f"cannot read {what}: {exc.strerror or exc.__class__.__name__}", path=str(p)) from None
-    finally:
-        os.close(fd)
-    if size > limit:
-        raise ConfigError(f"too large (more than {limit:,} bytes)", path=str(p))
-    return b"".join(chunks)
 
 
 def parse_document(raw: object, *, path: str = "<document>") -> Document:
@@ -90,7 +52,7 @@ def read_document(path: str | os.PathLike) -> Document:
     p = Path(path)
     if p.is_dir():
         p = p / "results.json"
-    data = _read_regular(p, MAX_DOCUMENT_BYTES)
+    data = read_limited(p, limit=MAX_DOCUMENT_BYTES, what="results file")
     try:
         raw = json.loads(data.decode("utf-8"))
     except RecursionError:  # JSON nested thousands of levels deep: not a document hmb-ops wrote

@@ -70,7 +70,7 @@ def shipped_text(name: str, *, limit: int) -> tuple[str, str]:
     override = os.environ.get(OVERRIDE_ENV)
     if override:
         # A real folder chosen by whoever set the variable: the same regular-file checks as --config.
-        from hmb_ops.settings.loader import read_limited
+        from hmb_ops.files import read_limited
 
         data = read_limited(Path(override) / name, limit=limit)
     else:
@@ -103,7 +103,7 @@ def shipped_scenario_text(name: str, *, limit: int) -> tuple[str, str]:
     _check_name(name)
     override = os.environ.get(OVERRIDE_ENV)
     if override and (Path(override) / SCENARIOS / name).exists():
-        from hmb_ops.settings.loader import read_limited
+        from hmb_ops.files import read_limited
 
         data = read_limited(Path(override) / SCENARIOS / name, limit=limit)
         display = str(Path(override) / SCENARIOS / name)

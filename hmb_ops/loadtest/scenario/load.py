@@ -16,10 +16,11 @@ from typing import Any
 from urllib.parse import quote
 
 from hmb_ops.errors import ConfigError
+from hmb_ops.files import read_limited
 from hmb_ops.loadtest.scenario import jsonpath
 from hmb_ops.loadtest.scenario.model import Request, Scenario, ScenarioFile, Step, parse_expect
 from hmb_ops.loadtest.scenario.template import Template, TemplateError, parse, single_constant
-from hmb_ops.settings.loader import MAX_YAML_BYTES, load_yaml, load_yaml_text, parse_model, read_limited
+from hmb_ops.settings.loader import MAX_YAML_BYTES, load_yaml, load_yaml_text, parse_model
 from hmb_ops.settings.shipped import shipped_scenario_text
 
 REFERENCE = "hiremebahamas.yaml"
