@@ -25,7 +25,17 @@ from hmb_ops.cli.common import Ctx, emit_json, info, json_option, out, pass_ctx,
 @click.option("--threads", type=int, metavar="N", help="Threads per gthread worker (default: the tier's, else 4).")
 @click.option("--worker-memory", metavar="SIZE", help="Declared memory per worker (skips measuring).")
 @click.option("--measure-memory/--no-measure-memory", default=None,
-              help="Start the reference app with 1 worker and measure its RSS (default: on for the reference app).")
+              help="Start the app with 1 worker under Gunicorn, warm it up and measure its RSS (default: on for "
+                   "the reference app). Your app: from --chdir, warmed up by --scenario or --warmup-urls.")
+@click.option("--chdir", "app_chdir", metavar="DIR",
+              help="Your app's folder, as `gunicorn --chdir`: --check-config and --measure-memory import --app "
+                   "from there (default: the current folder).")
+@click.option("--pythonpath", "app_pythonpath", metavar="P[,P]",
+              help="Folders added to sys.path, relative to --chdir, as `gunicorn --pythonpath`.")
+@click.option("--scenario", "warmup_scenario", metavar="FILE",
+              help="With --measure-memory: the scenario (docs/scenarios.md) one user runs before RSS is read.")
+@click.option("--warmup-urls", "warmup_urls", metavar="FILE",
+              help="With --measure-memory: paths to GET (one per line, 3 rounds) before RSS is read.")
 @click.option("--max-connections", type=int, metavar="N",
               help="The database's max_connections (or PgBouncer's pool) to budget against.")
 @click.option("--live-db", is_flag=True,
@@ -67,7 +77,7 @@ def tune(cctx, ctx: Ctx, tier, hosting_plan, plans_file, cpus, memory, app, work
          measure_memory,
          max_connections, live_db, pool_max, pool_library, pool_size, max_overflow, asyncpg_max_size, pgbouncer,
          pool_mode, pgbouncer_listen, background_workers, preload, out_dir, merge, force, service,
-         explain, no_check_config, as_json):
+         explain, no_check_config, as_json, **app_where):
     """Generate Gunicorn, env, Procfile and render.yaml from one plan for a tier or machine.
 
     Without --tier / --cpus / --memory it plans for this machine (see `tune detect`). Without --out
@@ -81,7 +91,6 @@ def tune(cctx, ctx: Ctx, tier, hosting_plan, plans_file, cpus, memory, app, work
     from hmb_ops.errors import EnvironmentUnusable, UsageError
     from hmb_ops.tune.api import apply_deploy, plan_for, prepare_deploy, render_files
     from hmb_ops.tune.plan import REFAPP
-    from hmb_ops.tune.validate import validate_rendered
 
     if merge and force:
         raise UsageError("--merge and --force are alternatives",
@@ -104,6 +113,7 @@ def tune(cctx, ctx: Ctx, tier, hosting_plan, plans_file, cpus, memory, app, work
     implicit = measure_memory is None
     if implicit:
         measure_memory = app == REFAPP and worker_memory is None
+    location, measure_with = _user_app(app, measure_memory, database_url, **app_where)
     config_files = tuple(ctx.config_files)
     if hosting_plan is not None:
         import shutil
@@ -131,7 +141,7 @@ def tune(cctx, ctx: Ctx, tier, hosting_plan, plans_file, cpus, memory, app, work
                   pgbouncer=_pgbouncer_wanted(pgbouncer, pool_mode, pgbouncer_listen),
                   pool_mode=pool_mode, pgbouncer_listen=pgbouncer_listen)
     try:
-        plan = plan_for(measure_memory=measure_memory, **kwargs)
+        plan = plan_for(measure_memory=measure_memory, measure_with=measure_with, **kwargs)
     except EnvironmentUnusable as exc:
         if not (implicit and measure_memory):
             raise
@@ -150,7 +160,7 @@ def tune(cctx, ctx: Ctx, tier, hosting_plan, plans_file, cpus, memory, app, work
                                 service=service)
         files = deploy.rendered
         if not deploy.refused:
-            notes = validate_rendered(files, app, run_check_config=not no_check_config)
+            notes = _validate(files, app, not no_check_config, location)
             written = [str(p) for p in apply_deploy(deploy)]
     else:
         files = render_files(plan)
@@ -207,6 +217,55 @@ def _pgbouncer_wanted(pgbouncer, pool_mode, listen):
     if pool_mode or listen:
         return True
     return pgbouncer
+
+
+def _user_app(app, measure_memory, database_url, *, app_chdir=None, app_pythonpath=None, warmup_scenario=None,
+              warmup_urls=None):
+    """Where the user's app is imported from (--chdir/--pythonpath) and how a measurement warms it up."""
+    from hmb_ops.errors import UsageError
+    from hmb_ops.tune.plan import REFAPP
+    from hmb_ops.tune.user_app import resolve_location
+
+    location = resolve_location(app_chdir, app_pythonpath) if (app_chdir or app_pythonpath or app != REFAPP) else None
+    if warmup_scenario and warmup_urls:
+        raise UsageError("--scenario and --warmup-urls are alternatives", hint="give one warm-up")
+    if (warmup_scenario or warmup_urls) and not measure_memory:
+        raise UsageError(f"{'--scenario' if warmup_scenario else '--warmup-urls'} is the warm-up of --measure-memory",
+                         hint="add --measure-memory")
+    if not measure_memory:
+        return location, None
+    from hmb_ops.tune.measure import Warmup, read_url_list, url_warmup
+
+    warmup = None
+    if warmup_urls:
+        warmup = url_warmup(read_url_list(warmup_urls), source=warmup_urls)
+    elif warmup_scenario or (app == REFAPP and database_url):
+        # The reference app's default warm-up is its reference scenario: login, feeds, writes (the database).
+        from hmb_ops.loadtest.warmup import scenario_warmup
+
+        warmup = Warmup(*scenario_warmup(warmup_scenario))
+    return location, {"location": location, "warmup": warmup}
+
+
+def _validate(files, app, run_check_config, location):
+    """Static checks of the rendered config; `gunicorn --check-config` with the app imported from its folder."""
+    from hmb_ops.tune.plan import REFAPP
+    from hmb_ops.tune.validate import validate_rendered
+
+    if location is None or app == REFAPP or not run_check_config:
+        return validate_rendered(files, app, run_check_config=run_check_config)
+    from hmb_ops.tune.user_app import check_config, import_problem
+
+    notes = validate_rendered(files, app, run_check_config=False)
+    module = app.split(":", 1)[0].split(".")[0]
+    if not location.explicit and (problem := import_problem(app, location)) is not None \
+            and problem.startswith(f"ModuleNotFoundError: No module named '{module}'"):
+        # Not in the current folder and no --chdir: nothing says where the app lives.
+        notes.append(f"gunicorn --check-config skipped: {module} is not importable from {location.chdir}; "
+                     "give --chdir DIR (and --pythonpath) to check it")
+        return notes
+    notes.append(check_config(files["gunicorn.conf.py"], app, location))
+    return notes
 
 
 def _keep_users_app(out_dir, service, app, worker_class, preload, *, keep_app=True):

@@ -32,6 +32,7 @@ def plan_for(*, tier: str | None = None, cpus: float | None = None, memory: str 
              config_files: tuple[str, ...] = (), app: str = REFAPP,
              worker_class: str | None = None, database_url: str | None = None,
              measure_memory: bool = False, threads: int | None = None,
+             measure_with: dict | None = None,
              worker_memory: str | int | None = None, max_connections: int | None = None,
              pool_max: int | None = None, pool_min: int | None = None,
              background_workers: int | None = None, preload: bool | None = None,
@@ -88,12 +89,11 @@ def plan_for(*, tier: str | None = None, cpus: float | None = None, memory: str 
         worker_bytes = parse_size(worker_memory, what="--worker-memory")
         worker_source = f"declared --worker-memory {worker_memory}"
     elif measure_memory:
-        if app != REFAPP:
-            raise UsageError("--measure-memory can only start the reference app",
-                             hint="declare the per-worker memory of your app with --worker-memory SIZE")
         from hmb_ops.tune.measure import worker_memory as measure
 
-        rss, master_bytes, measured = measure(app=app, database_url=database_url)
+        # measure_with: location (--chdir/--pythonpath) and warm-up (hmb_ops.tune.measure.Warmup).
+        rss, master_bytes, measured = measure(app=app, database_url=database_url,
+                                              worker_class=worker_class, **(measure_with or {}))
         worker_bytes = int(rss * MEASURED_GROWTH)
         worker_source = f"{measured} × {MEASURED_GROWTH:g} growth allowance under load"
 

@@ -685,7 +685,7 @@ def _unloadable_worker_classes(surfaces: list[Surface]) -> list[Finding]:
 def _pool_mode_conflicts(surfaces: list[Surface]) -> list[Finding]:
     """App settings that break under the PgBouncer pool mode the files declare (tune.pgbouncer, when present)."""
     try:
-        from hmb_ops.tune import pgbouncer  # type: ignore[attr-defined]
+        from hmb_ops.tune import pgbouncer
     except ImportError:
         return []
     conflicts = getattr(pgbouncer, "pool_mode_conflicts", None)
