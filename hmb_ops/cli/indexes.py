@@ -111,7 +111,8 @@ def _print_plan(plan, *, sql: bool) -> None:
         table("findings", ["kind", "index", "table", "detail"], [[f.kind, f.index, f.table, f.detail] for f in notable])
     unused = [f.index for f in plan.findings if f.kind == "unused"]
     if unused:
-        info(f"unused (idx_scan = 0): {len(unused)} index(es); `hmb-ops indexes status` lists them")
+        info(f"unused (0 scans over at least {plan.options.unused_after_days:g} days of statistics): "
+             f"{len(unused)} index(es); `hmb-ops indexes status` lists them")
 
 
 @click.group()
@@ -250,26 +251,46 @@ def verify(ctx: Ctx, spec_file, runs, as_json):
         info(f"verify passed: {len(report.indexes)} indexes, {len(report.queries)} queries")
 
 
+def _age(seconds) -> str:
+    from hmb_ops.indexes.usage import human_age
+
+    return "unknown" if seconds is None else human_age(seconds)
+
+
+unused_after_option = click.option("--unused-after", "unused_after", type=click.FloatRange(0, 3650), default=7.0,
+                                   show_default=True, metavar="DAYS",
+                                   help="Call an index with 0 scans unused only when statistics (and the index, "
+                                        "when its age is known) are at least this old.")
+
+
 @indexes.command()
 @file_option
+@unused_after_option
 @json_option
 @pass_ctx
-def status(ctx: Ctx, spec_file, as_json):
-    """Declared vs live indexes with size, scans and validity."""
+def status(ctx: Ctx, spec_file, unused_after, as_json):
+    """Declared vs live indexes with size, scans, validity, age and usage.
+
+    Says since when statistics are collected (last reset, else the server's start) and calls an
+    index unused only when it is not unique/primary/a constraint's and 0 scans were counted over
+    --unused-after days (the index's own age counts when hmb-ops built it; otherwise it is unknown).
+    """
     from hmb_ops.indexes.service import status as run_status
 
-    report = run_status(ctx.database().url, _spec(spec_file))
+    report = run_status(ctx.database().url, _spec(spec_file), unused_after_days=unused_after)
     if as_json:
         emit_json(report)
         return
-    table("indexes", ["index", "table", "declared", "state", "valid", "size", "scans", "owner"],
+    table("indexes", ["index", "table", "declared", "state", "valid", "size", "scans", "age", "usage", "owner"],
           [[r["name"], r["table"], "yes" if r["declared"] else "no", r["state"],
             "-" if r["valid"] is None else ("yes" if r["valid"] else "NO"), _mb(r["size_bytes"]),
-            "-" if r["scans"] is None else r["scans"],
+            "-" if r["scans"] is None else r["scans"], "-" if not r["exists"] else _age(r["index_age_s"]),
+            (r["usage"] or "-").replace("_", " "),
             "-" if r["owned"] is None else ("hmb-ops" if r["owned"] else "not hmb-ops")] for r in report["indexes"]])
+    if report.get("statistics"):
+        info(report["statistics"]["line"])
     for f in report["findings"]:
-        if f["kind"] != "unused":
-            info(f"{f['kind']}: {f['index']} ({f['table']}): {f['detail']}")
+        info(f"{f['kind']}: {f['index']} ({f['table']}): {f['detail']}")
 
 
 @indexes.command()
@@ -368,6 +389,7 @@ def export_cmd(ctx: Ctx, schemas, out_file, force, no_queries, as_json):
                f"{sum(len(s.constraints) for s in result.schemas)} constraint index(es) and "
                f"{len(result.skipped)} skipped form(s) listed; {result.queries_found} workload statement(s) as queries")
     info(summary + (f" -> {', '.join(str(p) for p in targets.values())}" if targets else ""))
+
 
 @indexes.command()
 @click.option("--queries", "queries_file", type=click.Path(dir_okay=False), metavar="FILE",

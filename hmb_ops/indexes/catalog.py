@@ -6,6 +6,7 @@ import re
 from dataclasses import asdict, dataclass, field
 
 from hmb_ops.indexes.ddl import mark_table, qualified
+from hmb_ops.indexes.usage import StatsWindow, read_window
 
 _INDEXES_SQL = """
 SELECT c.relname, t.relname, am.amname, pg_get_indexdef(i.indexrelid),
@@ -129,6 +130,7 @@ class Catalog:
     tables: tuple[str, ...] = ()
     extensions: tuple[str, ...] = ()
     table_rows: dict = field(default_factory=dict)
+    window: StatsWindow | None = None   # since when statistics are collected (None: not read)
 
     def by_name(self) -> dict[str, LiveIndex]:
         return {ix.name: ix for ix in self.indexes}
@@ -196,9 +198,10 @@ def read_catalog(conn, schema: str) -> Catalog:
         rows = cur.fetchall()
         cur.execute("SELECT extname FROM pg_extension ORDER BY extname")
         extensions = tuple(r[0] for r in cur.fetchall())
+        window = read_window(cur)
     return Catalog(schema=schema, server_version_num=version, indexes=tuple(read_indexes(conn, schema)),
                    building=tuple(read_progress(conn)), tables=tuple(sorted(r[0] for r in rows)),
-                   extensions=extensions, table_rows={r[0]: int(r[1]) for r in rows})
+                   extensions=extensions, table_rows={r[0]: int(r[1]) for r in rows}, window=window)
 
 
 def blocker_details(conn, pids: list[int]) -> list[dict]:

@@ -114,14 +114,16 @@ _MARK = re.compile(r"hmb-ops: (?:built by indexes apply|adopted by indexes apply
                    r"\(spec [A-Za-z0-9 ._/,:=-]*\)", re.DOTALL)
 
 
-def mark_text(what: str, schema: str, table: str, source: str) -> str:
+def mark_text(what: str, schema: str, table: str, source: str, *, built: str | None = None) -> str:
     """The comment that marks an index of schema.table as hmb-ops's.
 
     `what` and `source` keep a plain set of characters; the table is quoted exactly (quote_ident),
-    so the mark names one table and no other.
+    so the mark names one table and no other. ``built`` (a UTC time, usage.built_stamp) records
+    when it was built: how old the index is when `status` judges whether it is unused.
     """
+    stamp = f", built {_MARK_SPEC.sub('_', built)}" if built else ""
     return (f"{MARK_PREFIX} {_MARK_TEXT.sub('_', what)} on {qualified(schema, table)} "
-            f"(spec {_MARK_SPEC.sub('_', source)[:100]})")
+            f"(spec {_MARK_SPEC.sub('_', source)[:100]}{stamp})")
 
 
 def mark_table(comment: str | None) -> str | None:

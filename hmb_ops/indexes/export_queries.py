@@ -51,24 +51,26 @@ def _first_line(exc: Exception) -> str:
     return getattr(diag, "message_primary", None) or str(exc).strip().splitlines()[0]
 
 
-def read_statements(conn) -> tuple[list[Statement], str | None]:
-    """The database's recorded statements (costliest first) and a note when some or all are missing."""
+def read_statements(cur) -> tuple[list[Statement], str | None]:
+    """The database's recorded statements (costliest first) and a note when some or all are missing.
+
+    ``cur`` is inside a transaction block (the SAVEPOINT keeps it usable when the view refuses).
+    """
     import psycopg2
 
-    with conn.cursor() as cur:
-        cur.execute("SELECT 1 FROM pg_extension WHERE extname = 'pg_stat_statements'")
-        if cur.fetchone() is None:
-            return [], ("pg_stat_statements is not installed in this database, so no queries: entries were added "
-                        "(CREATE EXTENSION pg_stat_statements; the server needs shared_preload_libraries = "
-                        "'pg_stat_statements')")
-        cur.execute("SAVEPOINT pgss")
-        try:
-            cur.execute(_PGSS_SQL, (MAX_STATEMENTS,))
-            rows = cur.fetchall()
-            cur.execute("RELEASE SAVEPOINT pgss")
-        except psycopg2.Error as exc:
-            cur.execute("ROLLBACK TO SAVEPOINT pgss")
-            return [], f"pg_stat_statements cannot be read ({_first_line(exc)}), so no queries: entries were added"
+    cur.execute("SELECT 1 FROM pg_extension WHERE extname = 'pg_stat_statements'")
+    if cur.fetchone() is None:
+        return [], ("pg_stat_statements is not installed in this database, so no queries: entries were added "
+                    "(CREATE EXTENSION pg_stat_statements; the server needs shared_preload_libraries = "
+                    "'pg_stat_statements')")
+    cur.execute("SAVEPOINT pgss")
+    try:
+        cur.execute(_PGSS_SQL, (MAX_STATEMENTS,))
+        rows = cur.fetchall()
+        cur.execute("RELEASE SAVEPOINT pgss")
+    except psycopg2.Error as exc:
+        cur.execute("ROLLBACK TO SAVEPOINT pgss")
+        return [], f"pg_stat_statements cannot be read ({_first_line(exc)}), so no queries: entries were added"
     hidden = sum(1 for r in rows if r[1] == _HIDDEN)
     found = [Statement(int(r[0]), r[1], int(r[2]), float(r[3]), float(r[4])) for r in rows
              if r[1] and r[1] != _HIDDEN]
@@ -195,9 +197,6 @@ def attach_queries(conn, schemas, server_version_num: int) -> tuple[int, str | N
     if server_version_num < 160000:
         return 0, ("this server is older than PostgreSQL 16 (no EXPLAIN GENERIC_PLAN), so no queries: entries "
                    "were added")
-    statements, note = read_statements(conn)
-    if not statements:
-        return 0, note or "pg_stat_statements holds no statements for this database yet"
     wanted = {(sx.schema, ix.name): (sx, ix) for sx in schemas for ix in sx.declared}
     credited: dict[tuple[str, str], list[tuple[Statement, list[sqltext.Token]]]] = {}
     unplannable = 0
@@ -205,6 +204,9 @@ def attach_queries(conn, schemas, server_version_num: int) -> tuple[int, str | N
         cur.execute("BEGIN READ ONLY")
         try:
             cur.execute(f"SET LOCAL statement_timeout = {PLAN_TIMEOUT_MS}")
+            statements, note = read_statements(cur)
+            if not statements:
+                return 0, note or "pg_stat_statements holds no statements for this database yet"
             for stmt in statements:
                 try:
                     toks = sqltext.tokens(stmt.text, params=True)

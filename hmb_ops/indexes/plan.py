@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 from hmb_ops.errors import UsageError
-from hmb_ops.indexes import ddl
+from hmb_ops.indexes import ddl, usage
 from hmb_ops.indexes.catalog import BuildProgress, Catalog, LiveIndex
 from hmb_ops.indexes.normalize import Normalized
 from hmb_ops.indexes.spec import IndexSpec
@@ -25,6 +25,7 @@ class PlanOptions:
     lock_retries: int = 5
     build_lock_wait_ms: int = 60_000      # CIC waiting for older transactions counts as a lock wait
     build_timeout_ms: int = 2 * 3600_000  # the build itself
+    unused_after_days: float = usage.UNUSED_AFTER_DAYS  # 0 scans over a shorter window is not "unused"
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -217,6 +218,7 @@ def build_plan(spec: IndexSpec, catalog: Catalog, norm: Normalized, options: Pla
     # Ownership: only an index hmb-ops built (marked) or one on a table hmb-ops created is replaced,
     # rebuilt or dropped; any other needs --adopt naming it, else the whole plan is refused.
     source = spec.source.replace("\\", "/").rsplit("/", 1)[-1] or "built-in"
+    built = usage.built_stamp()  # the plan's time: the build follows it (status reads the index's age from it)
     adopt = set(options.adopt)
     debris_live = {n for n in live if n in debris_prefixes and n not in declared_names}
     undeclared_live = {n for n, have in live.items() if n not in declared_names and n not in debris_live
@@ -232,7 +234,8 @@ def build_plan(spec: IndexSpec, catalog: Catalog, norm: Normalized, options: Pla
                                "undeclared ones to drop); `hmb-ops indexes status` lists them"))
 
     def mark_for(name: str, table: str) -> str:
-        return ddl.comment_index_sql(schema, name, ddl.mark_text("built by indexes apply", schema, table, source))
+        return ddl.comment_index_sql(schema, name, ddl.mark_text("built by indexes apply", schema, table, source,
+                                                                 built=built))
 
     def foreign(name: str, verb: str) -> list[Hazard]:
         return [Hazard("foreign_index", f"{verb} {name}, which hmb-ops did not build (no hmb-ops mark, not on a "
@@ -347,9 +350,10 @@ def build_plan(spec: IndexSpec, catalog: Catalog, norm: Normalized, options: Pla
         if f.index in live and f.covered_by in live:
             continue  # already reported from the live catalog
         findings.append(Finding(f.kind, f.index, f.table, f.detail + " (in the spec)", covered_by=f.covered_by))
-    for found in live_list:
-        if found.valid and not found.unique and not found.primary and found.scans == 0:
-            findings.append(Finding("unused", found.name, found.table, "idx_scan = 0 since statistics were last reset"))
+    if catalog.window is not None:  # 0 scans means "unused" only over a long enough window (usage.py)
+        for verdict in usage.judge(live_list, catalog.window, options.unused_after_days):
+            if verdict.verdict == "unused":
+                findings.append(Finding("unused", verdict.index, verdict.table, verdict.detail))
 
     for table in touched:
         add("analyze", None, table, [ddl.analyze_sql(schema, table)], "refresh planner statistics", lock_step)

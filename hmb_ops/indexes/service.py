@@ -6,7 +6,7 @@ import time
 from dataclasses import dataclass
 
 from hmb_ops.errors import ConfigError
-from hmb_ops.indexes import apply as applymod
+from hmb_ops.indexes import apply as applymod, usage
 from hmb_ops.indexes.catalog import Catalog, read_catalog
 from hmb_ops.indexes.normalize import Normalized, normalize
 from hmb_ops.indexes.plan import Plan, PlanOptions, build_plan
@@ -108,9 +108,11 @@ class StatusRow:
         return dict(self.__dict__)
 
 
-def status(url: str, spec: IndexSpec, *, timeout: int | None = None) -> dict:
-    """Declared vs live, with size, scans and validity (every secondary index of the schema)."""
-    plan = make_plan(url, spec, timeout=timeout)
+def status(url: str, spec: IndexSpec, *, timeout: int | None = None,
+           unused_after_days: float = usage.UNUSED_AFTER_DAYS) -> dict:
+    """Declared vs live, with size, scans and validity (every secondary index of the schema), and
+    since when statistics are collected: an index is "unused" only over a long enough window."""
+    plan = make_plan(url, spec, PlanOptions(unused_after_days=unused_after_days), timeout=timeout)
     conn = _connect(url, "status", timeout, read_only=True)
     try:
         catalog = read_catalog(conn, spec.schema_name)
@@ -131,7 +133,20 @@ def status(url: str, spec: IndexSpec, *, timeout: int | None = None) -> dict:
         rows.append(StatusRow(ix.name, ix.table, False, True, ix.valid, ix.ready, None, ix.size_bytes, ix.scans,
                               "primary_key" if ix.primary else "constraint" if ix.constraint_backed else "undeclared",
                               ix.owned, ix.ownership))
+    verdicts = {u.index: u for u in (usage.judge(catalog.indexes, catalog.window, unused_after_days)
+                                     if catalog.window else [])}
+    listed = []
+    for r in rows:
+        d = r.to_dict()
+        u = verdicts.get(r.name)
+        d["usage"] = u.verdict if u else None
+        d["usage_detail"] = u.detail if u else None
+        d["index_age_s"] = round(u.index_age_s) if u and u.index_age_s is not None else None
+        listed.append(d)
     return {"schema": spec.schema_name, "server_version_num": catalog.server_version_num,
-            "summary": plan.summary(), "indexes": [r.to_dict() for r in rows],
+            "statistics": ({**catalog.window.to_dict(), "unused_after_days": unused_after_days,
+                            "line": usage.window_line(catalog.window, unused_after_days)}
+                           if catalog.window else None),
+            "summary": plan.summary(), "indexes": listed,
             "findings": [f.to_dict() for f in plan.findings],
             "building": [b.to_dict() for b in catalog.building]}
