@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from hmb_ops.cli.common import Ctx, emit_json, info, json_option, out, pass_ctx
+from hmb_ops.cli.confinement import confinement_line, confinement_options
 
 
 def _bind_host(ctx, param, value: str) -> str:
@@ -77,9 +78,11 @@ def app():
 @click.option("--background-mode", type=click.Choice(["thread", "inline"]),
               help="Run fan-out and notifications in background threads (default) or inside the request.")
 @click.option("--log-dir", type=click.Path(file_okay=False), help="Where gunicorn.log goes (default: state folder).")
+@confinement_options(reset=False)
 @json_option
 @pass_ctx
-def serve(ctx: Ctx, tier, host, port, workers, threads, worker_class, background_mode, log_dir, as_json):
+def serve(ctx: Ctx, tier, host, port, workers, threads, worker_class, background_mode, log_dir, as_json,
+          confinement):
     """Serve the reference app until Ctrl-C / SIGTERM (schema is created if missing; seeding is
     `hmb-ops db seed`). Exit 3 when the port is taken or the database is unreachable."""
     from hmb_ops.stack.serve import serve_app
@@ -90,7 +93,16 @@ def serve(ctx: Ctx, tier, host, port, workers, threads, worker_class, background
 
         check_worker_class(worker_class)  # exit 2: unknown or not installed, before the database starts
         app_target(worker_class)          # exit 3: the ASGI variant without the asgi extra
+    from hmb_ops.cli.confinement import limits
+
+    cpus, memory = limits(confinement, ctx, tier=tier)  # exit 2 on a bad size or tier, before anything starts
     database = ctx.database()
+    pin: tuple[int, ...] = ()
+    if database.source == "embedded":  # hmb-ops's own PostgreSQL leaves the app's CPUs; a user's is not touched
+        from hmb_ops.db.embedded import EmbeddedServer
+
+        pid = EmbeddedServer(ctx.state_dir).pid()
+        pin = (pid,) if pid else ()
     exposure = _exposure_warning(host)
     if exposure:
         info(f"warning: {exposure}")  # stderr, also with --json: it must not go unseen
@@ -98,17 +110,32 @@ def serve(ctx: Ctx, tier, host, port, workers, threads, worker_class, background
     def ready(server, plan_summary):
         doc = {"url": server.url, "pid": server.pid, "workers": server.worker_pids(), "database": database.masked,
                "tier": tier, "config": plan_summary, "log": str(server.log_file),
-               "warnings": [exposure] if exposure else []}
+               "confinement": plan_summary.pop("confinement", None), "warnings": [exposure] if exposure else []}
+        if doc["confinement"]:
+            doc["warnings"] += doc["confinement"]["warnings"]
+            for warning in doc["confinement"]["warnings"]:
+                info(f"warning: {warning}")  # stderr, also with --json: never silent
         if as_json:
             emit_json(doc)
         else:
             info(f"serving the reference app {plan_summary.get('app')} at {server.url} (workers {len(doc['workers'])}, "
                  f"{plan_summary.get('source')}); database {database.masked}; Ctrl-C to stop")
+            line = confinement_line(doc["confinement"])
+            if line:
+                info(line)
             out(server.url)
+
+    def stopped(record):
+        kills = record.get("oom_kills") or []
+        if kills:
+            info(f"{len(kills)} worker(s) killed by the memory limit, at "
+                 + ", ".join(f"{k['at']} ({k['t']:g} s)" for k in kills))
 
     serve_app(database.url, tier=tier, host=host, port=port, workers=workers, threads=threads,
               worker_class=worker_class,
               background_mode=background_mode, log_dir=log_dir or str(ctx.state_dir / "app"),
-              config_files=ctx.config_files, state_dir=ctx.state_dir, on_ready=ready)
+              config_files=ctx.config_files, state_dir=ctx.state_dir, on_ready=ready,
+              cpus=cpus, memory_bytes=memory, require_confinement=confinement.require, pin_outside=pin,
+              on_exit=stopped)
     if not as_json:
         info("stopped")

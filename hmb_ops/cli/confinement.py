@@ -80,3 +80,11 @@ def confinement_fields(opts: ConfinementOptions, ctx, *, tier: str | None, targe
     cpus, memory = limits(opts, ctx, tier=tier)
     return {"app_cpus": cpus, "app_memory_bytes": memory, "require_confinement": opts.require,
             "reset_data": not opts.no_reset}
+
+
+def confinement_line(record: dict | None) -> str | None:
+    """One console line for a confinement record (the report's words: hmb_ops.report.fmt)."""
+    from hmb_ops.report.fmt import confinement_facts
+
+    facts = [v for k, v in confinement_facts({"confinement": record}) if k == "confinement"]
+    return f"confinement: {facts[0]}" if facts else None

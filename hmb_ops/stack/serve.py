@@ -38,18 +38,34 @@ def build_process(database_url: str, *, tier: str | None = None, host: str = "12
 
 
 def serve_app(database_url: str, *, on_ready: Callable[[GunicornProcess, dict], None] | None = None,
+              cpus: float | None = None, memory_bytes: int | None = None, require_confinement: bool = False,
+              pin_outside: tuple[int, ...] = (), on_exit: Callable[[dict], None] | None = None,
               **options) -> int | None:
     """Run until SIGINT/SIGTERM or until Gunicorn exits by itself; always stops it cleanly.
 
+    With `cpus`/`memory_bytes` Gunicorn runs confined (hmb_ops.stack.confinement): decided before
+    anything starts (exit 3 when impossible and required, exit 2 for memory below one worker);
+    `pin_outside` (the embedded PostgreSQL) gets the CPUs the app does not use. The summary given
+    to on_ready carries the `confinement` record; on_exit gets the final one (OOM kills included).
     The app's token key is the one kept in `state_dir` (created on first use), unless
     HMB_REFAPP_TOKEN_SECRET is set in this process's environment.
     """
     from hmb_ops.stack.app import ensure_schema
+    from hmb_ops.stack.confinement import Confined, check_memory, plan_confinement
     from hmb_ops.stack.gunicorn import last_log_line
 
+    plan = plan_confinement(cpus, memory_bytes, require=require_confinement)
+    if plan.memory_bytes is not None:
+        from hmb_ops.stack.confinement.rss import reference_worker_memory
+
+        check_memory(plan.memory_bytes, *reference_worker_memory())
     ensure_schema(database_url)
-    with tempfile.TemporaryDirectory(prefix="hmb-serve-") as work:
+    with tempfile.TemporaryDirectory(prefix="hmb-serve-") as work, Confined(plan) as box:
+        box.pin_outside(*pin_outside)
         proc, summary = build_process(database_url, work_dir=Path(work), **options)
+        if plan.method != "none":
+            proc.wrap = box.wrap
+            summary["confinement"] = box.record()
         stop = threading.Event()
         previous = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGINT, signal.SIGTERM)}
         try:
@@ -67,4 +83,6 @@ def serve_app(database_url: str, *, on_ready: Callable[[GunicornProcess, dict], 
             proc.stop()
             for s, handler in previous.items():
                 signal.signal(s, handler)
+            if on_exit and plan.method != "none":
+                on_exit(box.record())
         return code
