@@ -1,11 +1,14 @@
 """Capacity accuracy: short step runs (≤ 2 minutes) against long fine-grained sweeps, same machine.
 
-    .venv/bin/python bench/capacity_accuracy.py [--rounds 2] [--tier default] [--slo 'p95<100ms'] [--out DIR]
+    .venv/bin/python bench/capacity_accuracy.py [--rounds 2] [--tier default | --plan render-standard]
+        [--slo 'p95<100ms'] [--out DIR]
 
 Every run goes through `hmb-ops capacity` (its API): the reference app under the tier's tuned
 config on the embedded database, the seed's traffic mix without think time. The short run is the
-shipped `step` profile (what `hmb-ops capacity` runs by default, 6 × 20 s); the long run a fine
-sweep (default 16 steps of 2 users × 30 s).
+shipped `step` profile (what `hmb-ops capacity` runs by default, 10 × 12 s from 1 user); the long
+run a fine sweep (default 16 steps of 2 users × 30 s). Every run is confined to the tier's or
+plan's CPUs and memory (engineer B1's confinement, as `capacity` does); each run's confinement is
+printed. With --plan a 1-CPU plan leaves the second CPU to PostgreSQL and the load generator.
 
 On a shared machine the speed drifts within minutes by about as much as the ±15 % tolerance
 (this bench prints the spread of its identical short runs: up to 1.18× here), so one short run
@@ -35,12 +38,12 @@ def _steps(text: str) -> list[int]:
     return [int(v) for v in text.split(",") if v.strip()]
 
 
-def run(tier: str, stages, slo: list[str], out: Path, state_dir: str, label: str):
+def run(tier: str, stages, slo: list[str], out: Path, state_dir: str, label: str, plan: str | None = None):
     from hmb_ops.capacity.runner import CapacityRequest, run_capacity
     from hmb_ops.capacity.users import load_model
 
-    req = CapacityRequest(tiers=(tier,), slo=tuple(slo), model=load_model(), stages=stages,
-                          out_dir=str(out / label), state_dir=state_dir)
+    req = CapacityRequest(tiers=() if plan else (tier,), plans=(plan,) if plan else (), slo=tuple(slo),
+                          model=load_model(), stages=stages, out_dir=str(out / label), state_dir=state_dir)
     started, t0 = time.strftime("%H:%M:%S"), time.monotonic()
     report = run_capacity(req, progress=lambda m: print(f"[{label}] {m}", file=sys.stderr, flush=True))
     return {"label": label, "tier": report.tiers[0], "wall_s": time.monotonic() - t0, "started": started}
@@ -71,6 +74,7 @@ def _describe(stages, fallback) -> str:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--tier", default="default")
+    ap.add_argument("--plan", default=None, help="a hosting plan (hmb_ops/configs/plans.yaml) instead of --tier")
     ap.add_argument("--slo", action="append", default=None, help="SLO expression (repeatable; default p95<100ms)")
     ap.add_argument("--rounds", type=int, default=2, help="long sweeps, each between two short runs (default 2)")
     ap.add_argument("--short-steps", default=None, help="user counts of the short run (default: the step profile)")
@@ -89,12 +93,12 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out or tempfile.mkdtemp(prefix="hmb-capacity-accuracy-"))
     state = args.state_dir or str(out / "state")
 
-    shorts = [run(args.tier, short_stages, slo, out, state, "short-1")]
+    shorts = [run(args.tier, short_stages, slo, out, state, "short-1", args.plan)]
     longs = []
     runs = [shorts[0]]  # in the order they ran
     for i in range(1, args.rounds + 1):
-        longs.append(run(args.tier, long_stages, slo, out, state, f"long-{i}"))
-        shorts.append(run(args.tier, short_stages, slo, out, state, f"short-{i + 1}"))
+        longs.append(run(args.tier, long_stages, slo, out, state, f"long-{i}", args.plan))
+        shorts.append(run(args.tier, short_stages, slo, out, state, f"short-{i + 1}", args.plan))
         runs += [longs[-1], shorts[-1]]
 
     def rps(r) -> float:
@@ -115,14 +119,15 @@ def main(argv: list[str] | None = None) -> int:
     noise = max(short_values) / min(short_values) if min(short_values) > 0 else None
 
     def usl(t) -> str:
-        f = t.fit
+        f = t.usl
         if not f.ok:
             return "n/a"
         peak = f"{f.x_max:.0f}" if f.x_max is not None else "no peak"
-        return f"{peak} @ {f.n_max:g}" if f.n_max is not None else peak
+        peak = f"{peak} @ {f.n_max:g}" if f.n_max is not None else peak
+        return f"{peak} (R² {f.r_squared:.2f})" if f.r_squared is not None else peak
 
     def knee_of(t) -> str:
-        return f"{t.knee.step.users:g} users" if t.knee.step else "none"
+        return f"{t.knee_users:g} users" if t.knee_users is not None else "none"
 
     shipped = f"step profile ({short_load:g} s)"
     rows = [("run", "started", "steps", "wall", "knee", "knee step req/s", "sustainable req/s", "p95 at knee",
@@ -131,12 +136,15 @@ def main(argv: list[str] | None = None) -> int:
         t = r["tier"]
         stages = long_stages if r["label"].startswith("long") else short_stages
         rows.append((r["label"], r["started"], _describe(stages, shipped), f"{r['wall_s']:.0f} s", knee_of(t),
-                     f"{t.knee.step.rps:.1f}" if t.knee.step else "–", f"{t.sustainable_rps:.1f}",
-                     f"{t.knee.step.p95_ms:.1f} ms" if t.knee.step else "–", usl(t), str(t.valid)))
+                     f"{t.knee.knee_step_rps:.1f}" if t.knee.knee_step_rps is not None else "–",
+                     f"{t.sustainable_rps:.1f}",
+                     f"{t.p95_ms_at_knee:.1f} ms" if t.p95_ms_at_knee is not None else "–", usl(t), str(t.valid)))
     width = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    print(f"capacity accuracy, tier {args.tier}, SLO {', '.join(slo)}")
+    print(f"capacity accuracy, {'plan ' + args.plan if args.plan else 'tier ' + args.tier}, SLO {', '.join(slo)}")
     for r in rows:
         print("  ".join(v.ljust(width[i]) for i, v in enumerate(r)))
+    for r in runs:
+        print(f"{r['label']}: {r['tier'].confinement_note}")
     for c in comparisons:
         s1, s2 = c["single_ratios"]
         print(f"{c['long']} ({c['long_rps']:.1f} req/s): mean of {' and '.join(c['shorts'])} / long = "
@@ -148,10 +156,10 @@ def main(argv: list[str] | None = None) -> int:
           f"{sum(abs(r - 1) <= TOLERANCE for r in singles)} of {len(singles)}")
     bracketed = ", ".join(f"{c['bracketed_ratio']:.3f}" for c in comparisons)
     print(f"bracketed short / long: {bracketed} ({'within' if within else 'OUTSIDE'} ±15 %)")
-    doc = {"tier": args.tier, "slo": slo, "tolerance": TOLERANCE, "within": within, "comparisons": comparisons,
-           "short_noise_floor": noise,
-           "runs": [{"label": r["label"], "started": r["started"], "wall_s": r["wall_s"], **r["tier"].to_dict()}
-                    for r in runs]}
+    doc = {"tier": args.plan or args.tier, "slo": slo, "tolerance": TOLERANCE, "within": within,
+           "comparisons": comparisons, "short_noise_floor": noise,
+           "runs": [{"label": r["label"], "started": r["started"], "wall_s": r["wall_s"],
+                     **r["tier"].model_dump(mode="json")} for r in runs]}
     (out / "accuracy.json").write_text(json.dumps(doc, indent=2) + "\n")
     print(f"details: {out / 'accuracy.json'}")
     return 0 if within else 1

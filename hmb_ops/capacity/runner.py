@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from hmb_ops.errors import UsageError
+from hmb_ops.errors import HmbOpsError, UsageError
 from hmb_ops.gates import thresholds as th
 
 from . import knee as kn, usl
@@ -46,6 +46,7 @@ class TierCapacity:
     plan: dict | None = None            # documents.capacity.PlanInfo fields, when measured as a plan
     confinement: dict | None = None     # the run's results.json confinement record
     confinement_note: str | None = None
+    data_state: dict | None = None      # the run's results.json data record (template reset, or not)
 
     @property
     def sustainable_rps(self) -> float:
@@ -69,7 +70,7 @@ class TierCapacity:
             concurrent_users_supported=round(self.users.concurrent_users, 1), headroom=self.users.headroom,
             knee=KneeSummary(**self.knee.to_dict()), usl=UslSummary(**self.fit.to_dict(), **check.to_dict()),
             plan=PlanInfo(**self.plan) if self.plan else None, confinement=self.confinement,
-            confinement_note=self.confinement_note)
+            confinement_note=self.confinement_note, data_state=self.data_state)
 
 
 def confinement_of(results: Results) -> tuple[dict | None, str]:
@@ -90,6 +91,14 @@ def confinement_of(results: Results) -> tuple[dict | None, str]:
         return rec, "not confined (no limit applied): " + "; ".join(rec.get("warnings") or []) or "not confined"
     note = f"confined by {method} to {what}" + ("" if exact else " (NOT exact: " + (
         "; ".join(rec.get("warnings") or []) or "the limits asked could not be applied") + ")")
+    if rec.get("isolated"):
+        note += "; PostgreSQL and the load generator on other CPUs"
+    elif exact:  # exact limits, but a warning still matters (e.g. no CPU to spare for PostgreSQL)
+        note += "".join(f"; warning: {w}" for w in rec.get("warnings") or [])
+    kills = rec.get("oom_kills") or []
+    if kills:
+        note += (f"; {len(kills)} app process(es) killed by the memory limit, the first at "
+                 f"{kills[0].get('t', 0):.0f} s ({kills[0].get('at')})")
     return rec, note
 
 
@@ -103,12 +112,14 @@ def analyse(results: Results, slo: list[th.Threshold], model: UsersModel, *, tar
         at_knee = next((s.server for s in steps if s.index == knee.step.index), None)
     server = results.server
     confinement, note = confinement_of(results)
+    data = getattr(results, "data", None)
     return TierCapacity(tier=tier or results.tier or "?", results_path=results_path, profile=results.profile,
                         valid=results.valid, invalid_reasons=tuple(results.invalid_reasons),
                         workers=server.workers if server else None, threads=server.threads if server else None,
                         steps=tuple(steps), knee=knee, fit=fit,
                         users=users_supported(model, knee.sustainable_rps, target_users), at_knee=at_knee,
-                        confinement=confinement, confinement_note=note)
+                        confinement=confinement, confinement_note=note,
+                        data_state=data.model_dump() if data is not None and hasattr(data, "model_dump") else data)
 
 
 def parse_tiers(text: str) -> list[str]:
@@ -174,6 +185,9 @@ class CapacityRequest:
     locustfile: str | None = None  # a user's locustfile each step runs instead (loadtest.user_locustfile)
     plans: tuple[str, ...] = ()    # hosting plans (hmb_ops/configs/plans.yaml) measured as tiers, instead of tiers
     plans_file: str | None = None  # the user's plans, added to / overriding the shipped ones
+    confine: bool = True           # run the app under each tier's/plan's CPU and memory limits
+    require_confinement: bool = False  # exit 3 rather than measure a tier that cannot be emulated exactly
+    reset_data: bool = True        # embedded default: each run starts from the seeded template
 
 
 def default_out_dir(state_dir: str, kind: str = "capacity") -> Path:
@@ -263,14 +277,25 @@ def run_capacity(req: CapacityRequest, *, progress: Callable[[str], None] | None
         names = req.plans
         plan_infos = {n: plan_info(n, catalog) for n in names}
     what = "plan" if req.plans else "tier"
+    limits: dict[str, tuple[float | None, int | None]] = {}
+    if req.confine:
+        from hmb_ops.stack.confinement import tier_limits
+
+        # Each tier or plan runs under its own CPUs and memory (engineer B1's confinement); the
+        # limits are read before the first run so an unknown name costs no run.
+        limits = {n: tier_limits(n, config_files) for n in names}
+        _check_limits(limits, require=req.require_confinement)
     for name in names:
         if progress:
             progress(f"{what} {name}: running profile '{req.profile}'")
         tier_dir = out / name
+        cpus, memory = limits.get(name, (None, None))
         doc = run_load(LoadRequest(profile=req.profile, tier=name, out_dir=str(tier_dir),
                                    config_files=config_files, database_url=req.database_url,
                                    state_dir=str(req.state_dir), seed_scale=req.seed_scale,
-                                   stages=req.stages, scenario=req.scenario, locustfile=req.locustfile),
+                                   stages=req.stages, scenario=req.scenario, locustfile=req.locustfile,
+                                   app_cpus=cpus, app_memory_bytes=memory,
+                                   require_confinement=req.require_confinement, reset_data=req.reset_data),
                        progress=load_progress(progress, f"{what} {name}"))
         path = str(Path(doc.out_dir or tier_dir) / "results.json")
         cap = analyse(doc, slo, req.model, target_users=req.target_users, tier=name, results_path=path)
@@ -285,6 +310,30 @@ def run_capacity(req: CapacityRequest, *, progress: Callable[[str], None] | None
     return finish(tiers, slo, req.model, req.target_users, out,
                   conditions(profile=req.profile, stages=req.stages, seed_scale=req.seed_scale), notes,
                   seed_scale=req.seed_scale)
+
+
+def _check_limits(limits: dict[str, tuple[float | None, int | None]], *, require: bool) -> None:
+    """Every tier's or plan's limits judged before the first run starts, so no run is wasted: a
+    limit this machine cannot emulate exactly is exit 3 with --require-confinement, and a memory
+    limit below one worker and its master at rest is exit 2 (engineer B1's checks, run early)."""
+    from hmb_ops.stack.confinement import check_memory, plan_confinement
+
+    for name, (cpus, memory) in limits.items():
+        try:
+            plan_confinement(cpus, memory, require=require)
+        except HmbOpsError as exc:
+            raise type(exc)(f"{name}: {exc.message}", hint=exc.hint) from None
+    lowest = min((m for _c, m in limits.values() if m is not None), default=None)
+    if lowest is not None:
+        from hmb_ops.stack.confinement.rss import reference_worker_memory
+
+        worker, master, source = reference_worker_memory()
+        for name, (_cpus, memory) in limits.items():
+            if memory is not None:
+                try:
+                    check_memory(memory, worker, master, source)
+                except HmbOpsError as exc:
+                    raise type(exc)(f"{name}: {exc.message}", hint=exc.hint) from None
 
 
 def finish(tiers: list[TierCapacity], slo: list[th.Threshold], model: UsersModel, target_users: int | None,

@@ -20,7 +20,8 @@ def capacity(*, tiers: str, slo: tuple[str, ...], users_model: str | None, targe
              config_files: tuple[str, ...], progress: Callable[[str], None] | None = None,
              scenario: str | None = None, locustfile: str | None = None, plans: str | None = None,
              plans_file: str | None = None, requests_per_user_hour: float | None = None,
-             peak_factor: float | None = None):
+             peak_factor: float | None = None, confine: bool = True, require_confinement: bool = False,
+             reset_data: bool = True):
     expressions = tuple(slo) or shipped_slo(config_files).checks
     if not expressions:
         raise UsageError("no SLO: give --slo 'p95<100ms' or a 'thresholds: checks:' list in a --config file "
@@ -43,11 +44,14 @@ def capacity(*, tiers: str, slo: tuple[str, ...], users_model: str | None, targe
         return _from_results(results_files, slo_t, model, target_users, out_dir, state_dir, seed_scale,
                              plan_names=plan_names, config_files=tuple(config_files), plans_file=plans_file)
     seed_scale = seed_scale or "small"
+    if require_confinement and not confine:
+        raise UsageError("--no-confine cannot go with --require-confinement")
     req = CapacityRequest(tiers=() if plan_names else tuple(parse_tiers(tiers)), plans=plan_names,
                           plans_file=plans_file, slo=expressions, model=model, target_users=target_users,
                           profile=profile, stages=stages, out_dir=out_dir, state_dir=state_dir,
                           database_url=database_url, config_files=tuple(config_files), seed_scale=seed_scale,
-                          scenario=scenario, locustfile=locustfile)
+                          scenario=scenario, locustfile=locustfile, confine=confine,
+                          require_confinement=require_confinement, reset_data=reset_data)
     return run_capacity(req, progress=progress)
 
 

@@ -36,6 +36,13 @@ from hmb_ops.cli.common import Ctx, emit_json, info, json_option, out, pass_ctx,
               help="Scenario file each step runs (docs/scenarios.md); default: the reference app's.")
 @click.option("--locustfile", type=click.Path(dir_okay=False), metavar="FILE",
               help="Your locustfile's User classes run each step against the reference app (docs/locustfiles.md).")
+@click.option("--require-confinement", is_flag=True,
+              help="Exit 3 instead of measuring a tier or plan whose limits cannot be emulated here exactly.")
+@click.option("--no-confine", is_flag=True,
+              help="Run the app without its tier's or plan's CPU and memory limits (the figure is then not the "
+                   "plan's own).")
+@click.option("--no-reset", is_flag=True,
+              help="Keep what earlier runs wrote instead of starting each run from the seeded template.")
 @click.option("--results", "results_files", multiple=True, type=click.Path(dir_okay=False), metavar="RESULTS.json",
               help="Analyse existing stepped results instead of running (repeatable; one per tier).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), metavar="DIR",
@@ -44,8 +51,8 @@ from hmb_ops.cli.common import Ctx, emit_json, info, json_option, out, pass_ctx,
 @pass_ctx
 @click.pass_context
 def capacity(click_ctx, ctx: Ctx, tiers, plans, plans_file, slo, users_model, target_users, requests_per_user_hour,
-             peak_factor, profile, steps, step_seconds, seed_scale, scenario, locustfile, results_files, out_dir,
-             as_json) -> None:
+             peak_factor, profile, steps, step_seconds, seed_scale, scenario, locustfile, require_confinement,
+             no_confine, no_reset, results_files, out_dir, as_json) -> None:
     """Find the knee per tier or hosting plan (highest step meeting the SLO), cross-check it with a
     Universal Scalability Law fit when the fit is good, and translate it into users supported,
     printing every assumption; with --plans, the cost per 1,000 users and the cheapest plan."""
@@ -62,7 +69,8 @@ def capacity(click_ctx, ctx: Ctx, tiers, plans, plans_file, slo, users_model, ta
                               profile=profile, steps=steps, step_seconds=step_seconds, seed_scale=seed_scale,
                               results_files=results_files, out_dir=out_dir, state_dir=str(ctx.state_dir),
                               database_url=ctx.database_url, config_files=tuple(ctx.config_files),
-                              progress=info, scenario=scenario, locustfile=locustfile)
+                              progress=info, scenario=scenario, locustfile=locustfile, confine=not no_confine,
+                              require_confinement=require_confinement, reset_data=not no_reset)
     if as_json:
         emit_json(report)
         return

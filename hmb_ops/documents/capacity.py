@@ -129,6 +129,8 @@ class CapacityTier(DocumentModel):
     confinement: dict[str, Any] | None = Field(None, description="how the app was confined (the run's "
                                                                  "results.json confinement), None when it was not")
     confinement_note: str | None = None
+    data_state: dict[str, Any] | None = Field(None, description="which data the run started from (the run's "
+                                                                "results.json data: template reset or not)")
 
 
 class CapacityDocument(DocumentModel):

@@ -240,7 +240,8 @@ def _confinement_cell(t: CapacityTier) -> str:
     c = t.confinement
     if not c or c.get("method") in (None, "none"):
         return "none"
-    return f"{c.get('method')}{'' if c.get('exact') else ' (not exact)'}"
+    shared = "" if c.get("isolated") else ", CPUs shared with PostgreSQL"
+    return f"{c.get('method')}{'' if c.get('exact') else ' (not exact)'}{shared}"
 
 
 def plan_rows(doc: CapacityDocument) -> list[list[str]]:

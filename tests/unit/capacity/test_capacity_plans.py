@@ -113,6 +113,13 @@ def test_confinement_record_and_its_absence(step_results):
                                             "exact": True, "warnings": []})
     rec, note = confinement_of(confined)  # type: ignore[arg-type]
     assert rec["method"] == "cgroup-v1" and note == "confined by cgroup-v1 to 1 CPU, 2048 MiB"
+    # a plan larger than this host: measured anyway, never silently
+    big = SimpleNamespace(confinement={"method": "cgroup-v1", "cpus": 2.0, "memory_bytes": 2**33, "exact": False,
+                                       "warnings": ["the plan asks for 8 CPUs but this host has 2"],
+                                       "oom_kills": [{"at": "2026-12-01T10:00:05Z", "t": 5.2, "count": 1}]})
+    _rec, note = confinement_of(big)  # type: ignore[arg-type]
+    assert "NOT exact: the plan asks for 8 CPUs but this host has 2" in note
+    assert "1 app process(es) killed by the memory limit, the first at 5 s" in note
 
 
 @pytest.mark.parametrize("fmt_name", ["console", "markdown", "html"])
