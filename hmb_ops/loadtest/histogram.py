@@ -45,8 +45,24 @@ def latency_ms(hist: HdrHistogram) -> dict[str, float]:
     found = hist.get_percentile_to_value_dict([p for _, p in PERCENTILES])
     out = {k: round(found[p] / 1000.0, 3) for k, p in PERCENTILES}
     out["max"] = round(hist.get_max_value() / 1000.0, 3)
-    out["mean"] = round(hist.get_mean_value() / 1000.0, 3)
+    out["mean"] = round(mean_us(hist) / 1000.0, 3)
     return out
+
+
+def mean_us(hist: HdrHistogram) -> float:
+    """hdrh's get_mean_value, visiting only the non-empty counts: hdrh's own iterator steps through
+    every bucket up to the maximum in Python (~0.1 s per call; a results document makes one per
+    endpoint-second, which cost a 12-second run 20 s of building). Same arithmetic, same result."""
+    if not hist.get_total_count():
+        return 0.0
+    import numpy as np
+
+    counts = np.ctypeslib.as_array(hist.counts)[:hist.counts_len]
+    total = 0
+    for i in np.flatnonzero(counts):
+        value = hist.get_highest_equivalent_value(hist.get_value_from_index(int(i)))
+        total += int(counts[i]) * hist._hdr_median_equiv_value(value)
+    return float(total) / hist.get_total_count()
 
 
 SPECTRUM_TICKS_PER_HALF_DISTANCE = 5
