@@ -295,6 +295,8 @@ def results_from_raw(raw_path, *, profile: str, config_files: tuple[str, ...] = 
         got.ended_at = got.started_at + (max(got.seconds) + 1 if got.seconds else 0)
     if got.cpu_reports:  # each worker's own CPU, sent with its measurements (cpu_report)
         got.generator = got.reported_cpu()
+        # The processes are the Locust workers that reported (one id each), not the profile's count.
+        got.processes = len(got.generator.processes_seen)
     started_iso = datetime.fromtimestamp(got.started_at, UTC).isoformat(timespec="seconds")
     out = _make_dir(Path(out_dir).absolute() if out_dir else default_out_dir(state_dir, profile))
     doc = build_document(plan=plan, collected=got, target=target, tier=None, started_iso=started_iso, server=None,

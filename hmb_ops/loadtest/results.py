@@ -300,7 +300,7 @@ def build_document(*, plan, collected, target: str, tier: str | None, started_is
         achieved_rps=summary.rps, summary=summary, endpoints=endpoints, steps=steps, stages=_stages(plan),
         timeseries=_timeseries(secs, last, gen_by_sec),
         server=_server(server, server_samples or [], collected.started_at or 0.0) if server is not None else None,
-        generator=Generator(processes=plan.processes,
+        generator=Generator(processes=collected.processes,
                             cpu_percent_max=round(max(cpu_values), 1) if cpu_values else 0.0,
                             cpu_percent_mean=round(sum(cpu_values) / len(cpu_values), 1) if cpu_values else 0.0,
                             cpu_ms_per_request=round(cpu_seconds * 1000 / total_req, 4) if total_req else None),

@@ -88,7 +88,7 @@ def test_locust_master_and_workers_with_processes(seeded_url, app, tmp_path):
 
 @pytest.mark.slow
 def test_locust_cli_master_and_worker_with_our_locustfile_then_from_raw(app, tmp_path, hmb):
-    """The README's several-machines form, on one machine: locust --master + locust --worker."""
+    """The README's several-machines form, on one machine: locust --master + two locust --worker."""
     import json
     import os
     import subprocess
@@ -103,17 +103,19 @@ def test_locust_cli_master_and_worker_with_our_locustfile_then_from_raw(app, tmp
     env = {**os.environ, "HMB_PROFILE": "dist", "HMB_OPS_CONFIG": str(profile), "HMB_RAW_OUT": str(raw)}
     port = str(free_port())
     master = subprocess.Popen([sys.executable, "-m", "locust", "-f", str(locustfile), "--master", "--headless",
-                               "--expect-workers", "1", "--host", app.url, "--master-bind-host", "127.0.0.1",
+                               "--expect-workers", "2", "--host", app.url, "--master-bind-host", "127.0.0.1",
                                "--master-bind-port", port, "--loglevel", "ERROR", "--only-summary"],
                               env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    worker = subprocess.Popen([sys.executable, "-m", "locust", "-f", str(locustfile), "--worker",
-                               "--master-host", "127.0.0.1", "--master-port", port, "--loglevel", "ERROR"],
-                              env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    workers = [subprocess.Popen([sys.executable, "-m", "locust", "-f", str(locustfile), "--worker",
+                                 "--master-host", "127.0.0.1", "--master-port", port, "--loglevel", "ERROR"],
+                                env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+               for _ in range(2)]
     try:
         master.wait(timeout=90)
-        worker.wait(timeout=30)
+        for w in workers:
+            w.wait(timeout=30)
     finally:
-        for p in (master, worker):
+        for p in (master, *workers):
             if p.poll() is None:
                 p.kill()
     res = hmb(["--config", str(profile), "loadtest", "--profile", "dist", "--from-raw", str(raw),
@@ -123,6 +125,7 @@ def test_locust_cli_master_and_worker_with_our_locustfile_then_from_raw(app, tmp
     assert doc["target"] == app.url and doc["summary"]["requests"] > 10 and doc["summary"]["failures"] == 0
     assert [s["users"] for s in doc["steps"]] == [2, 4]
     assert {e["name"] for e in doc["endpoints"]} >= {"GET /api/feed", "GET /api/jobs"}
+    assert doc["generator"]["processes"] == 2  # the two workers that reported, not 1
 
 
 @pytest.mark.slow

@@ -122,5 +122,6 @@ def test_from_raw_judges_each_workers_reported_cpu(tmp_path, busy_percent, valid
     doc = results_from_raw(raw, profile="smoke", out_dir=str(tmp_path / "r"))
     assert doc.generator.cpu_percent_max == busy_percent
     assert doc.config["generator_cpu"] == "reported by each worker"
+    assert doc.generator.processes == 2  # the workers that reported, not the profile's 1
     assert doc.valid is valid
     assert any("generator CPU stayed above 90 %" in r for r in doc.invalid_reasons) is not valid
