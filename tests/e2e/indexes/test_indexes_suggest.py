@@ -15,6 +15,8 @@ import pytest
 from cli_helpers import error_line
 from fixtures_indexes import run_sql
 
+pytestmark = pytest.mark.slow  # each test runs the CLI against a seeded schema: 10-20 s
+
 LIBRARY_DDL = (
     "CREATE TABLE members (id bigserial PRIMARY KEY, email text NOT NULL, city text)",
     ("INSERT INTO members (email, city) SELECT 'm' || g || '@lib.test', 'city' || (g % 40) "
