@@ -115,6 +115,8 @@ def serve(ctx: Ctx, tier, host, port, workers, threads, worker_class, background
             doc["warnings"] += doc["confinement"]["warnings"]
             for warning in doc["confinement"]["warnings"]:
                 info(f"warning: {warning}")  # stderr, also with --json: never silent
+            for gone in doc["confinement"]["removed_leftovers"]:
+                info(f"confinement: removed {gone}, left by a run that was killed")
         if as_json:
             emit_json(doc)
         else:

@@ -261,7 +261,7 @@ class Confinement(DocumentModel):
     cgroup: str | None = None
     oom_kills: list[OomKill] = Field(default_factory=list)
     memory_failcnt: int | None = Field(None, description="times the memory limit was hit (reclaim, then OOM)")
-    throttling: dict[str, float] | None = Field(None, description="CFS periods, throttled periods and seconds")
+    throttling: dict[str, int | float] | None = Field(None, description="CFS periods, throttled periods and seconds")
     removed_leftovers: list[str] = Field(default_factory=list, description="groups of killed runs removed first")
 
 

@@ -161,9 +161,14 @@ class Environment:
 
             check_memory(plan.memory_bytes, *reference_worker_memory())
         if plan.method != "none":
-            self.confined = self._stack.enter_context(Confined(plan))
-            self.note(f"confinement: {plan.method}, app on CPUs {plan.app_cpus}"
+            self.confined = box = self._stack.enter_context(Confined(plan))
+            limits = [f"{plan.cpus:g} CPU(s)" if plan.cpus is not None else "",
+                      f"{plan.memory_bytes / 2 ** 20:,.0f} MiB" if plan.memory_bytes is not None else ""]
+            self.note(f"confinement: {plan.method}, {' / '.join(x for x in limits if x) or 'no limit'}, "
+                      f"app on CPUs {plan.app_cpus}"
                       + (f", PostgreSQL and the load generator on {plan.other_cpus}" if plan.other_cpus else ""))
+            for gone in box.removed_leftovers:
+                self.note(f"confinement: removed {gone}, left by a run that was killed")
 
     def confinement_record(self) -> dict | None:
         """Results.confinement: how the app ran (None when no limit was asked)."""
