@@ -94,6 +94,26 @@ def _is_read(toks: list[sqltext.Token]) -> bool:
     return True
 
 
+def _unprepared(stmt: Statement) -> Statement:
+    """``PREPARE name [(types)] AS <query>`` (how a server-side prepared statement is recorded) -> the query."""
+    try:
+        toks = sqltext.tokens(stmt.text, params=True)
+    except sqltext.NotOneExpression:
+        return stmt
+    if len(toks) < 4 or toks[0].kind != "ident" or toks[0].text != "prepare":
+        return stmt
+    depth = 0
+    for k, t in enumerate(toks[2:], start=2):
+        if t.kind == "punct" and t.text == "(":
+            depth += 1
+        elif t.kind == "punct" and t.text == ")":
+            depth -= 1
+        elif depth == 0 and t.kind == "ident" and t.text == "as" and k + 1 < len(toks):
+            return Statement(stmt.queryid, stmt.text[toks[k + 1].pos:].strip(), stmt.calls, stmt.total_ms,
+                             stmt.mean_ms)
+    return stmt
+
+
 def _plan_indexes(node, found: set[tuple[str, str]]) -> None:
     if isinstance(node, dict):
         name = node.get("Index Name")
@@ -207,13 +227,16 @@ def attach_queries(conn, schemas, server_version_num: int) -> tuple[int, str | N
             statements, note = read_statements(cur)
             if not statements:
                 return 0, note or "pg_stat_statements holds no statements for this database yet"
-            for stmt in statements:
+            seen: set[str] = set()
+            for recorded in statements:
+                stmt = _unprepared(recorded)
                 try:
                     toks = sqltext.tokens(stmt.text, params=True)
                 except sqltext.NotOneExpression:
                     continue
-                if not _is_read(toks):
+                if not _is_read(toks) or stmt.text in seen:
                     continue
+                seen.add(stmt.text)
                 used = _used_indexes(cur, stmt.text)
                 if used is None:
                     unplannable += 1
