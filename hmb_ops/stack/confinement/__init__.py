@@ -194,13 +194,13 @@ class Confined:
             raise
         return self
 
-    def _pin(self, pid: int, cpus: list[int]) -> None:
+    def _pin(self, pid: int, cpus: list[int], restore: set[int] | None = None) -> None:
         try:
             before = os.sched_getaffinity(pid)
             os.sched_setaffinity(pid, set(cpus))
         except OSError:
             return  # gone, or not ours: it keeps its CPUs
-        self._restore.append((pid, before))
+        self._restore.append((pid, restore or before))
 
     def wrap(self, command: list[str]) -> list[str]:
         """`command` run inside the limits (the wrapper joins the groups, pins, then execs it)."""
@@ -238,7 +238,9 @@ class Confined:
             except psutil.Error:
                 continue
             for member in tree:
-                self._pin(member, self.plan.other_cpus)
+                # Back to every CPU of the host afterwards, not to what it had: a run killed while it
+                # was pinned would otherwise leave the server on the other CPUs for good.
+                self._pin(member, self.plan.other_cpus, restore=set(self.plan.host_cpus))
 
     def oom_kills(self) -> list[OomKill]:
         return list(self._watch.kills) if self._watch is not None else []  # type: ignore[attr-defined]
