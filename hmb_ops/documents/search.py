@@ -14,6 +14,7 @@ from .base import DocumentModel
 class SearchMeasurement(DocumentModel):
     round: int = Field(description="1-based round; each round measures its candidates in a new order")
     sustainable_rps: float = Field(description="throughput where the SLO breaks (capacity's knee reading)")
+    peak_rps: float = Field(0.0, description="the highest step throughput with errors under the limit")
     knee_users: float | None = Field(None, description="users at the highest step that met the SLO")
     p95_ms: float | None = Field(None, description="p95 at the knee step")
     error_rate: float | None = Field(None, description="error rate at the knee step")
@@ -48,6 +49,8 @@ class SearchDocument(DocumentModel):
     rounds: int
     candidates: list[SearchCandidate]
     pick: str | None = Field(None, description="label of the chosen candidate")
+    ranked_by: Literal["sustainable_rps", "peak_rps"] = Field(
+        "sustainable_rps", description="peak_rps only when no candidate met the SLO at any step")
     formula: str = Field(description="label of the formula's choice")
     noise: float | None = Field(None, description="relative difference between rounds of one candidate")
     gap: float | None = Field(None, description="(pick − formula) ÷ formula, measured")
