@@ -1,8 +1,10 @@
 """CPU and RSS of an app server's process tree (Gunicorn or Uvicorn master and its workers).
 
-The workers are the master's descendants; a master with none (a single-process server) is its own
-worker. A worker pid that vanishes between two readings is a worker exit (Gunicorn restarts it under
-a new pid, which appears in the next reading); the master vanishing is a gap, and the run goes on.
+The workers are the master's descendants, except Python's multiprocessing helpers (`uvicorn
+--workers N` spawns its workers with multiprocessing, which also starts a resource tracker process);
+a master with none (a single-process server) is its own worker. A worker pid that vanishes between
+two readings is a worker exit (Gunicorn and Uvicorn restart it under a new pid, which appears in the
+next reading); the master vanishing is a gap, and the run goes on.
 """
 
 from __future__ import annotations
@@ -10,6 +12,9 @@ from __future__ import annotations
 import psutil
 
 from hmb_ops.errors import UsageError
+
+# Command lines of multiprocessing's own helper processes: children of a master, never workers.
+_HELPERS = ("multiprocessing.resource_tracker", "multiprocessing.forkserver", "multiprocessing.semaphore_tracker")
 
 
 def check_pid(pid: int) -> None:
@@ -37,6 +42,7 @@ class ProcessTree:
         self.previous: set[int] | None = None
         self.exits = 0
         self.gone = False
+        self.helpers: dict[int, bool] = {}  # pid -> is a multiprocessing helper (read once per pid)
 
     def _workers(self) -> list[int]:
         if self._worker_pids is not None:
@@ -45,8 +51,18 @@ class ProcessTree:
         root = psutil.Process(self.root_pid)  # NoSuchProcess when the master has exited
         if root.status() == psutil.STATUS_ZOMBIE:  # exited, not yet reaped by its parent
             raise psutil.NoSuchProcess(self.root_pid)
-        children = root.children(recursive=True)
-        return [c.pid for c in children] or [self.root_pid]
+        children = [c.pid for c in root.children(recursive=True) if not self._helper(c)]
+        return children or [self.root_pid]
+
+    def _helper(self, proc: psutil.Process) -> bool:
+        known = self.helpers.get(proc.pid)
+        if known is None:
+            try:
+                cmdline = " ".join(proc.cmdline())
+            except psutil.Error:
+                return False
+            known = self.helpers[proc.pid] = any(h in cmdline for h in _HELPERS)
+        return known
 
     def sample(self) -> tuple[list[dict], int, str | None]:
         """(workers [{pid, cpu_percent, rss_mb}], worker exits since the last reading, gap reason)."""
