@@ -15,7 +15,9 @@ SELECT c.relname, t.relname, am.amname, pg_get_indexdef(i.indexrelid),
        pg_relation_size(i.indexrelid), coalesce(s.idx_scan, 0), i.indnkeyatts,
        ARRAY(SELECT pg_get_indexdef(i.indexrelid, k, true) FROM generate_series(1, i.indnkeyatts) AS k),
        i.indoption::int2[], i.indclass::oid[], pg_get_expr(i.indpred, i.indrelid, true),
-       i.indexrelid::bigint, obj_description(i.indexrelid, 'pg_class'), t.oid::bigint
+       i.indexrelid::bigint, obj_description(i.indexrelid, 'pg_class'), t.oid::bigint,
+       i.indcollation::oid[],
+       ARRAY(SELECT pg_get_indexdef(i.indexrelid, k, true) FROM generate_series(i.indnkeyatts + 1, i.indnatts) AS k)
 FROM pg_index i
 JOIN pg_class c ON c.oid = i.indexrelid
 JOIN pg_class t ON t.oid = i.indrelid
@@ -59,6 +61,8 @@ class LiveIndex:
     comment: str | None = None
     table_owned: bool = False   # on a table hmb-ops created (recorded in hmb_ops_owned)
     schema: str = ""            # the schema of the index and its table
+    collations: tuple[int, ...] = ()   # pg_index.indcollation per key column
+    include: tuple[str, ...] = ()      # INCLUDE columns
 
     @property
     def canonical(self) -> str:
@@ -86,7 +90,7 @@ class LiveIndex:
 
     def to_dict(self) -> dict:
         d = asdict(self)
-        for k in ("options", "opclasses", "oid", "comment", "table_owned", "schema"):
+        for k in ("options", "opclasses", "oid", "comment", "table_owned", "schema", "collations", "include"):
             d.pop(k)
         d["key_parts"] = list(self.key_parts)
         d["owned"] = self.owned
@@ -174,7 +178,8 @@ def read_indexes(conn, schema: str) -> list[LiveIndex]:
                       valid=r[6], ready=r[7], live=r[8], constraint_backed=r[9], size_bytes=int(r[10] or 0),
                       scans=int(r[11] or 0), key_parts=tuple(r[13] or ()), options=tuple(r[14] or ()),
                       opclasses=tuple(r[15] or ()), predicate=r[16], oid=int(r[17]), comment=r[18],
-                      table_owned=mine.get(r[1]) == int(r[19]), schema=schema)
+                      table_owned=mine.get(r[1]) == int(r[19]), schema=schema,
+                      collations=tuple(int(c) for c in r[20] or ()), include=tuple(r[21] or ()))
             for r in rows]
 
 

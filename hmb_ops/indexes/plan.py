@@ -155,7 +155,10 @@ class Plan:
 
 
 def _key_signature(ix: LiveIndex) -> list[tuple]:
-    return [(k, ix.opclasses[i] if i < len(ix.opclasses) else None, ix.options[i] if i < len(ix.options) else None)
+    # A key covers another only with the same operator class, ordering and collation: `title COLLATE "C"`
+    # sorts differently from `title`, so neither serves the other's ORDER BY or range scans.
+    return [(k, ix.opclasses[i] if i < len(ix.opclasses) else None, ix.options[i] if i < len(ix.options) else None,
+             ix.collations[i] if i < len(ix.collations) else None)
             for i, k in enumerate(ix.key_parts)]
 
 
@@ -175,6 +178,8 @@ def redundancy(indexes: list[LiveIndex]) -> list[Finding]:
             sa, sb = _key_signature(a), _key_signature(b)
             if len(sa) > len(sb) or sb[:len(sa)] != sa:
                 continue
+            if not set(a.include) <= set(b.key_parts) | set(b.include):
+                continue  # a covering index answers from the index alone where b would read the table
             if len(sa) == len(sb):
                 if b.unique or a.name > b.name:  # report an exact duplicate pair once
                     out.append(Finding("duplicate", a.name, a.table,
