@@ -30,10 +30,27 @@ def param_count(sql: str) -> int:
     return max((int(t.text[1:]) for t in toks if t.kind == "param" and t.text[1:].isdigit()), default=0)
 
 
-def explain(cur, sql: str, server_version: int) -> tuple[Any, str]:
-    """(plan JSON, plan mode) of ``sql`` on the cursor's connection; the caller owns the transaction."""
+SAMPLED = ("custom plan with sample values from the planner statistics (a generic plan cannot judge a "
+           "LIKE/ILIKE pattern)")
+
+
+def explain(cur, sql: str, server_version: int, values: list | None = None) -> tuple[Any, str]:
+    """(plan JSON, plan mode) of ``sql`` on the cursor's connection; the caller owns the transaction.
+
+    ``values``: sample values for $1..$n, bound by the server (PREPARE, then EXPLAIN EXECUTE with the
+    values as arguments, never pasted into the statement) under force_custom_plan.
+    """
     n = param_count(sql)
     cur.execute("SET LOCAL statement_timeout = '20s'")
+    if values is not None and n:
+        name = "hmb_sg_" + uuid.uuid4().hex[:12]
+        cur.execute("SET LOCAL plan_cache_mode = force_custom_plan")
+        cur.execute(f"PREPARE {name} AS {sql}")
+        args = cur.mogrify("(" + ", ".join(["%s"] * len(values)) + ")", values).decode()
+        cur.execute(f"EXPLAIN (VERBOSE, FORMAT JSON) EXECUTE {name}{args}")
+        plan = cur.fetchone()[0]
+        cur.execute(f"DEALLOCATE {name}")
+        return (plan if not isinstance(plan, str) else json.loads(plan)), SAMPLED
     if n == 0:
         cur.execute("EXPLAIN (VERBOSE, FORMAT JSON) " + sql)
         mode = LITERAL

@@ -9,6 +9,7 @@ suggestion says so: a declared query without sample values cannot be verified.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from hmb_ops.indexes import sqltext
@@ -28,6 +29,16 @@ def _column_sample(cur, schema: str, table: str, column: str) -> str | None:
     if not row:
         return None
     return row[0] if row[0] is not None else row[1]
+
+
+def like_pattern(value: str) -> str:
+    """'%<the longest word of a real value>%', as a user searches ('%engineer%' in 'Senior Engineer');
+    four characters from its middle when it has no word of three letters or more."""
+    words = sorted(re.findall(r"[^\W_]{3,}", value), key=len, reverse=True)
+    if words:
+        return f"%{words[0].lower()}%"
+    mid = max(0, len(value) // 2 - 2)
+    return "%" + value[mid:mid + 4].replace("%", "").replace("_", "") + "%"
 
 
 def _typed(value: str, pg_type: str) -> Any:
@@ -58,9 +69,10 @@ def to_pyformat(sql: str) -> str:
     return "".join(out)
 
 
-def declared_query(target, sql: str, base: PlanFacts, types: list[str]) -> tuple[dict | None, str]:
+def declared_query(target, sql: str, base: PlanFacts, types: list[str], *, reads_only: bool = True
+                   ) -> tuple[dict | None, str]:
     """({sql, params}) for the spec, or (None, why not)."""
-    if first_word(sql) not in ("select", "with"):
+    if reads_only and first_word(sql) not in ("select", "with"):
         return None, "a declared query must only read (this statement writes)"
     try:
         text = to_pyformat(" ".join(sql.split()))
@@ -80,7 +92,7 @@ def declared_query(target, sql: str, base: PlanFacts, types: list[str]) -> tuple
                 if found:
                     raw = _column_sample(cur, *found[:3])
                     if raw is not None:
-                        value = f"%{raw[:4]}%" if found[3] else _typed(raw, pg_type)
+                        value = like_pattern(raw) if found[3] else _typed(raw, pg_type)
                 elif pg_type.split("(")[0] in _INTS:
                     value = 20
                 if value is None:

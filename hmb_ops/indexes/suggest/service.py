@@ -80,8 +80,9 @@ def _environment(target, version: int, hypo, opts: SuggestOptions):
     return CopyWhatIf(target, opts.state_dir, version).open()
 
 
-def _plan(env, sql: str, present: list[Candidate]) -> tuple[PlanFacts, str, dict[str, Candidate]]:
-    plan, mode, names = env.plan(sql, present)
+def _plan(env, sql: str, present: list[Candidate], values: list | None = None
+          ) -> tuple[PlanFacts, str, dict[str, Candidate]]:
+    plan, mode, names = env.plan(sql, present, values)
     f = facts(plan)
     used = {n: names[n] for n in f.index_names if n in names}
     return f, mode, used
@@ -142,6 +143,20 @@ def _run(env, target, workload: Workload, result: SuggestResult, opts: SuggestOp
             st.note = f"not planned with candidates: {_first_line(exc)}"
             continue
         limit = f0.total_cost * (1 - opts.min_saving)
+        values = None
+        if (not used or f1.total_cost > limit) and any(u.like_params for u in f0.uses.values()) \
+                and any(c.method == "gin" for c in present):
+            # a generic plan prices LIKE $1 at a default selectivity: judge it with a sample pattern instead
+            values = _sample_values(env, target, st.sql, f0)
+            if values is not None:
+                try:
+                    f0s, mode_s, _ = _plan(env, st.sql, [], values)
+                    f1s, _, used_s = _plan(env, st.sql, present, values)
+                except Exception:  # noqa: BLE001 - the sampled plan is a second opinion; without it, no suggestion
+                    values = None
+                else:
+                    f0, f1, used, limit = f0s, f1s, used_s, f0s.total_cost * (1 - opts.min_saving)
+                    st.plan_mode, st.cost_before = mode_s, round(f0s.total_cost, 2)
         if not used or f1.total_cost > limit:
             continue
         chosen: list[tuple[Candidate, float]] = []
@@ -150,7 +165,7 @@ def _run(env, target, workload: Workload, result: SuggestResult, opts: SuggestOp
         else:
             best: tuple[Candidate, float] | None = None
             for c in used.values():
-                fa, _, ua = _plan(env, st.sql, [c])
+                fa, _, ua = _plan(env, st.sql, [c], values)
                 if ua and fa.total_cost <= limit and (best is None or fa.total_cost < best[1]):
                     best = (c, fa.total_cost)
             chosen = [best] if best else [(c, f1.total_cost) for c in used.values()]
@@ -186,6 +201,19 @@ def _suggestions(env, target, winners) -> list[Suggestion]:
             existing=relations_to_existing(c, existing.get((c.schema, c.table), [])),
             ddl=c.ddl(name, concurrently=True)))
     return out
+
+
+def _sample_values(env, target, sql: str, f0: PlanFacts) -> list | None:
+    from hmb_ops.indexes.suggest.samples import declared_query
+
+    try:
+        types = env.param_types(sql)
+    except Exception:  # noqa: BLE001 - no types, no sample values: the generic plan's verdict stands
+        return None
+    q, _why = declared_query(target, sql, f0, types, reads_only=False)
+    if q is None:
+        return None
+    return [q["params"][f"p{n}"] for n in range(1, len(types) + 1)]
 
 
 def _attach_queries(env, target, s: Suggestion, by_id: dict[int, Statement], base: dict[int, PlanFacts]) -> None:

@@ -238,7 +238,7 @@ class CopyWhatIf:
             self.conn.commit()
         return problems
 
-    def plan(self, sql: str, present: list[Candidate]):
+    def plan(self, sql: str, present: list[Candidate], values: list | None = None):
         assert self.conn is not None
         keep = {c.identity for c in present}
         hide = [name for ident, name in self.built.items() if ident not in keep]
@@ -246,7 +246,7 @@ class CopyWhatIf:
             try:
                 if hide:
                     cur.execute("DROP INDEX " + ", ".join(hide))  # our own names; rolled back below
-                plan, mode = planning.explain(cur, sql, self.server_version)
+                plan, mode = planning.explain(cur, sql, self.server_version, values)
                 used = {name: self.names[name] for name in self.names if name not in hide}
                 return plan, mode, used
             finally:

@@ -25,7 +25,7 @@ class HypoWhatIf:
     def build(self, candidates: list[Candidate]) -> list[str]:
         return []  # nothing to build: each question creates its hypothetical indexes
 
-    def plan(self, sql: str, present: list[Candidate]):
+    def plan(self, sql: str, present: list[Candidate], values: list | None = None):
         """(plan JSON, mode, {index name in the plan: candidate})."""
         created: dict[str, Candidate] = {}
         with self.conn.cursor() as cur:
@@ -36,7 +36,7 @@ class HypoWhatIf:
                         continue
                     cur.execute("SELECT indexname FROM hypopg_create_index(%s)", (c.ddl("hmb_hypo"),))
                     created[cur.fetchone()[0]] = c
-                plan, mode = planning.explain(cur, sql, self.server_version)
+                plan, mode = planning.explain(cur, sql, self.server_version, values)
                 return plan, mode, created
             finally:
                 self.conn.rollback()
