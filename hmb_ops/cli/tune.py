@@ -7,6 +7,7 @@ import sys
 import click
 
 from hmb_ops.cli.common import Ctx, emit_json, info, json_option, out, pass_ctx, table
+from hmb_ops.cli.tune_search import search_options
 
 
 @click.group(invoke_without_command=True)
@@ -70,6 +71,7 @@ from hmb_ops.cli.common import Ctx, emit_json, info, json_option, out, pass_ctx,
                    "(default: the one whose startCommand runs gunicorn/uvicorn).")
 @click.option("--explain", is_flag=True, help="Show each value with its formula and binding constraint.")
 @click.option("--no-check-config", is_flag=True, help="With --out: skip running `gunicorn --check-config`.")
+@search_options
 @json_option
 @pass_ctx
 @click.pass_context
@@ -113,6 +115,13 @@ def tune(cctx, ctx: Ctx, tier, hosting_plan, plans_file, cpus, memory, app, work
     implicit = measure_memory is None
     if implicit:
         measure_memory = app == REFAPP and worker_memory is None
+    from hmb_ops.cli import tune_search
+
+    search_opts = tune_search.pop_search(app_where)  # the --search options (hmb_ops/cli/tune_search.py)
+    tune_search.check_search_options(search_opts)
+    search_scenario = app_where.get("warmup_scenario")
+    if search_opts.get("search") and not measure_memory:
+        app_where["warmup_scenario"] = None  # --scenario is the search's traffic, not a warm-up
     location, measure_with = _user_app(app, measure_memory, database_url, **app_where)
     config_files = tuple(ctx.config_files)
     if hosting_plan is not None:
@@ -154,6 +163,9 @@ def tune(cctx, ctx: Ctx, tier, hosting_plan, plans_file, cpus, memory, app, work
         # Regenerate with --plan NAME, not with the tier the plan ran as.
         again = ("--plan", hosting_plan, *(("--plans-file", plans_file) if plans_file else ()))
         plan = dataclasses.replace(plan, regenerate_flags=(*again, *plan.regenerate_flags))
+    search_doc = None
+    if search_opts.get("search"):
+        plan, search_doc = tune_search.run(ctx, plan, kwargs, search_opts, scenario=search_scenario)
     written, notes, deploy = [], [], None
     if out_dir:
         deploy = prepare_deploy(plan, out_dir, mode="merge" if merge else "force" if force else "refuse",
@@ -166,7 +178,8 @@ def tune(cctx, ctx: Ctx, tier, hosting_plan, plans_file, cpus, memory, app, work
         files = render_files(plan)
     if as_json:
         emit_json({**plan.to_dict(), "files": files if not out_dir else None, "written": written,
-                   "validation": notes, "deploy": deploy.to_dict() if deploy else None})
+                   "validation": notes, "deploy": deploy.to_dict() if deploy else None,
+                   **({"search": search_doc.model_dump(mode="json")} if search_doc is not None else {})})
     elif deploy is not None:
         _show_deploy(deploy)
     if deploy is not None and deploy.refused:
