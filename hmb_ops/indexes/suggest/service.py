@@ -93,6 +93,7 @@ def _run(env, target, workload: Workload, result: SuggestResult, opts: SuggestOp
     per_statement: dict[int, list[Candidate]] = {}
     kept: list[Statement] = []
     stats = _column_stats(target)
+    existing = _existing_indexes(target)
     say(f"planning {len(workload.statements)} statement(s) ({result.method})")
     for st in workload.statements:
         try:
@@ -159,6 +160,8 @@ def _run(env, target, workload: Workload, result: SuggestResult, opts: SuggestOp
                     st.plan_mode, st.cost_before = mode_s, round(f0s.total_cost, 2)
         if not used or f1.total_cost > limit:
             continue
+        if values is None and _partial_on(existing, f0) and _refuted_by_samples(env, target, st, f0, present, opts):
+            continue
         chosen: list[tuple[Candidate, float]] = []
         if len(used) == 1:
             chosen = [(next(iter(used.values())), f1.total_cost)]
@@ -201,6 +204,30 @@ def _suggestions(env, target, winners) -> list[Suggestion]:
             existing=relations_to_existing(c, existing.get((c.schema, c.table), [])),
             ddl=c.ddl(name, concurrently=True)))
     return out
+
+
+def _partial_on(existing, f0: PlanFacts) -> bool:
+    return any(partial for rel in f0.relations for _n, _am, _v, partial, _k in existing.get(rel, []))
+
+
+def _refuted_by_samples(env, target, st: Statement, f0: PlanFacts, present: list[Candidate],
+                        opts: SuggestOptions) -> bool:
+    """A partial index cannot match a generic plan whose constant pg_stat_statements turned into $n
+    (is_read = false became is_read = $2): with sample values the existing partial index may serve the
+    statement. True when the sampled plan does not confirm the candidate (it is then not suggested)."""
+    values = _sample_values(env, target, st.sql, f0)
+    if values is None:
+        return False
+    try:
+        fb, _, _ = _plan(env, st.sql, [], values)
+        fc, _, used = _plan(env, st.sql, present, values)
+    except Exception:  # noqa: BLE001 - no second opinion: the generic plan's verdict stands
+        return False
+    if used and fc.total_cost <= fb.total_cost * (1 - opts.min_saving):
+        return False
+    st.note = (f"not suggested: with sample values an existing partial index serves it (cost {fb.total_cost:.2f}); "
+               "the generic plan could not match its predicate to a $n parameter")
+    return True
 
 
 def _sample_values(env, target, sql: str, f0: PlanFacts) -> list | None:
