@@ -42,7 +42,10 @@ def search(formula_plan, plan_kwargs: dict, *, slo: tuple[str, ...], grid: str |
     formula = (int(values["workers"]), int(values["threads"]) if threaded else 1)
     pairs = gridmod.parse_grid(grid, threaded) if grid else gridmod.default_grid(
         formula_plan.resources.cpus, threaded, formula)
-    base = {k: v for k, v in plan_kwargs.items() if k != "threads"}
+    base = {k: v for k, v in plan_kwargs.items() if k not in ("threads", "measure_memory", "measure_with")}
+    mem = formula_plan.budgets.get("memory") or {}
+    if base.get("worker_memory") is None and mem.get("worker_bytes"):
+        base["worker_memory"] = int(mem["worker_bytes"])  # what tune measured (or estimated), not measured again
     cache: dict[int, object] = {}
 
     def plan_with_threads(t: int):
@@ -65,6 +68,10 @@ def search(formula_plan, plan_kwargs: dict, *, slo: tuple[str, ...], grid: str |
     how = (f"measured by tune --search: {picked.mean_rps:.1f} req/s sustainable at the SLO "
            f"(formula's {doc.formula}: {w_item.formula})")
     chosen = with_workers(plan_with_threads(picked.threads), picked.workers, how)
+    if hasattr(formula_plan, "regenerate_flags"):  # the files' regenerate line says what the user ran
+        import dataclasses
+
+        chosen = dataclasses.replace(chosen, regenerate_flags=formula_plan.regenerate_flags)
     return SearchOutcome(doc, chosen, formula_plan)
 
 
