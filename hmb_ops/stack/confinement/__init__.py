@@ -125,7 +125,7 @@ def plan_confinement(cpus: float | None = None, memory_bytes: int | None = None,
         warnings.append(f"this host has no CPU to spare beyond the app's {len(hosts)}: PostgreSQL and the load "
                         "generator share the app's CPUs, so the figure is lower than that plan alone would give")
     if require and not exact:
-        raise EnvironmentUnusable("confinement is impossible here: " + warnings[0],
+        raise EnvironmentUnusable("confinement is impossible here: " + warnings[0].split(":")[0],
                                   hint="drop --require-confinement to measure anyway with a warning, or run "
                                        "on a machine with enough CPUs and cgroups")
     return ConfinementPlan(method, cpus, memory_bytes, applied_cpus, applied_memory, exact, hosts,
