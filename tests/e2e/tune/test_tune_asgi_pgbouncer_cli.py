@@ -147,3 +147,27 @@ def test_bad_inputs_exit_2_nothing_written(hmb, tmp_path, args, needle):
     assert needle in res.stderr
     assert "Traceback" not in res.stderr
     assert not out.exists()
+
+
+@pytest.mark.parametrize("name", ["pgbouncer.ini", "userlist.txt"])
+def test_a_link_at_pgbouncers_names_is_refused(hmb, tmp_path, name):
+    deploy = tmp_path / "deploy"
+    deploy.mkdir()
+    target = tmp_path / "elsewhere"
+    target.write_text("x\n")
+    (deploy / name).symlink_to(target)
+    res = hmb(["tune", "--tier", "small", "--pgbouncer", "--out", str(deploy), "--no-check-config", "--force"]
+              + FAST)
+    assert "is a symbolic link" in error_line(res, 2)
+    assert target.read_text() == "x\n" and [p.name for p in deploy.iterdir()] == [name]
+
+
+def test_merge_does_not_merge_a_users_pgbouncer_ini(hmb, tmp_path):
+    deploy = tmp_path / "deploy"
+    deploy.mkdir()
+    (deploy / "pgbouncer.ini").write_text("[pgbouncer]\nlisten_port = 7000\n")
+    res = hmb(["tune", "--tier", "small", "--pgbouncer", "--out", str(deploy), "--no-check-config", "--merge"]
+              + FAST)
+    assert res.returncode == 2
+    assert (deploy / "pgbouncer.ini").read_text() == "[pgbouncer]\nlisten_port = 7000\n"
+    assert sorted(p.name for p in deploy.iterdir()) == ["pgbouncer.ini"]
