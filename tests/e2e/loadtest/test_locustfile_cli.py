@@ -3,34 +3,14 @@
 
 from __future__ import annotations
 
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
-
 import pytest
-
-FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "locustfiles"
-
-
-class _Ok(BaseHTTPRequestHandler):
-    def log_message(self, *_a):
-        pass
-
-    def do_GET(self):
-        self.send_response(200)
-        self.send_header("Content-Length", "2")
-        self.end_headers()
-        self.wfile.write(b"{}")
+from locustfile_helpers import FIXTURES, json_app
 
 
 @pytest.fixture(scope="module")
 def target():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Ok)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with json_app() as url:
+        yield url
 
 
 @pytest.mark.parametrize("name, needle", [

@@ -8,9 +8,9 @@ import time
 
 import psutil
 import pytest
+from locustfile_helpers import run_distributed
 
 from hmb_ops.loadtest.api import LoadRequest, run_load
-from hmb_ops.ports import free_port
 
 BUSY = ("profiles:\n  busy:\n    users: 6\n    spawn_rate: 6\n    duration: 12\n    think_time: [0, 0.05]\n"
         "    mix: {feed: 3, jobs: 2, unread_count: 1, health: 1}\n")
@@ -91,33 +91,13 @@ def test_locust_cli_master_and_worker_with_our_locustfile_then_from_raw(app, tmp
     """The README's several-machines form, on one machine: locust --master + two locust --worker."""
     import json
     import os
-    import subprocess
-    import sys
-    from pathlib import Path
 
-    locustfile = Path(__file__).resolve().parents[3] / "hmb_ops" / "loadtest" / "locustfile.py"
     profile = tmp_path / "p.yaml"
     profile.write_text("profiles:\n  dist:\n    spawn_rate: 10\n    stages: [{users: 2, duration: 3}, "
                        "{users: 4, duration: 3}]\n    think_time: [0, 0.1]\n    mix: {feed: 2, jobs: 1}\n")
     raw = tmp_path / "raw.jsonl"
     env = {**os.environ, "HMB_PROFILE": "dist", "HMB_OPS_CONFIG": str(profile), "HMB_RAW_OUT": str(raw)}
-    port = str(free_port())
-    master = subprocess.Popen([sys.executable, "-m", "locust", "-f", str(locustfile), "--master", "--headless",
-                               "--expect-workers", "2", "--host", app.url, "--master-bind-host", "127.0.0.1",
-                               "--master-bind-port", port, "--loglevel", "ERROR", "--only-summary"],
-                              env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    workers = [subprocess.Popen([sys.executable, "-m", "locust", "-f", str(locustfile), "--worker",
-                                 "--master-host", "127.0.0.1", "--master-port", port, "--loglevel", "ERROR"],
-                                env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-               for _ in range(2)]
-    try:
-        master.wait(timeout=90)
-        for w in workers:
-            w.wait(timeout=30)
-    finally:
-        for p in (master, *workers):
-            if p.poll() is None:
-                p.kill()
+    run_distributed(app.url, env, tmp_path, workers=2)
     res = hmb(["--config", str(profile), "loadtest", "--profile", "dist", "--from-raw", str(raw),
                "--out", str(tmp_path / "out"), "--json"])
     assert res.returncode == 0, res.stderr

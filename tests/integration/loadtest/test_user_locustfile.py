@@ -7,45 +7,20 @@ from __future__ import annotations
 import itertools
 import json
 import os
-import subprocess
-import sys
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import pytest
+from locustfile_helpers import FIXTURES, json_app, run_distributed
 
 from hmb_ops.loadtest.api import LoadRequest, results_from_raw, run_load
 from hmb_ops.loadtest.cpu_report import ReportedCpu
-from hmb_ops.ports import free_port
 
-FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "locustfiles"
-REPO = Path(__file__).resolve().parents[3]
 PROFILE = "profiles:\n  tiny:\n    users: 2\n    spawn_rate: 20\n    duration: 4\n    mix: {health: 1}\n"
-
-
-class Handler(BaseHTTPRequestHandler):
-    def log_message(self, *_a):
-        pass
-
-    def do_GET(self):
-        status = 404 if self.path.startswith("/missing") else 200
-        data = json.dumps({"path": self.path}).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
 
 
 @pytest.fixture
 def shop():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with json_app() as url:
+        yield url
 
 
 @pytest.fixture
@@ -109,21 +84,7 @@ def test_the_distributed_form_reports_each_workers_cpu_and_a_saturated_worker_is
     raw = tmp_path / "raw.jsonl"
     env = {**os.environ, "HMB_PROFILE": "tiny", "HMB_OPS_CONFIG": profile, "HMB_RAW_OUT": str(raw),
            "HMB_LOCUSTFILE": str(FIXTURES / "burn_user.py")}
-    locust = [sys.executable, "-m", "locust", "-f", str(REPO / "hmb_ops" / "loadtest" / "locustfile.py")]
-    port = free_port()
-    master = subprocess.Popen([*locust, "--master", "--headless", "--expect-workers", "1", "--host", shop,
-                               "--master-bind-port", str(port)], env=env, cwd=tmp_path,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    worker = subprocess.Popen([*locust, "--worker", "--master-port", str(port)], env=env, cwd=tmp_path,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        master.wait(timeout=60)
-        worker.wait(timeout=30)
-    finally:
-        for p in (master, worker):
-            if p.poll() is None:
-                p.kill()
-                p.wait()
+    run_distributed(shop, env, tmp_path, workers=1, timeout=60)
     doc = results_from_raw(raw, profile="tiny", config_files=(profile,), out_dir=str(tmp_path / "r"))
     assert [e.name for e in doc.endpoints] == ["GET /items/{id}"] and doc.summary.requests > 3
     assert doc.config["generator_cpu"] == "reported by each worker"
@@ -138,22 +99,10 @@ RAMP = ("profiles:\n  ramp:\n    spawn_rate: 50\n    mix: {health: 1}\n"
         "    stages: [{users: 2, duration: 3}, {users: 2, duration: 3}]\n")
 
 
-class SlowHandler(Handler):
-    def do_GET(self):
-        import time
-
-        time.sleep(0.05)  # two users can send at most ~40 requests a second
-        super().do_GET()
-
-
 @pytest.fixture
 def slow_shop():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), SlowHandler)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with json_app(delay_s=0.05) as url:  # two users can send at most ~40 requests a second
+        yield url
 
 
 RAMP_IN_PROFILE = ("profiles:\n  ramp:\n    spawn_rate: 50\n    mix: {health: 1}\n"
