@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import re
 import resource
 import shutil
@@ -245,6 +246,16 @@ def main() -> int:
         "health_hmb_ops_steady_vs_plain_locust": round(health["hmb_ops"]["steady_rps"]
                                                        / health["plain_locust"]["rps"], 3),
     }
+    # Each round ran wrk and hmb-ops back to back, so a round's own ratio is the pair least touched by
+    # drift in the shared machine's load; their median and spread are printed beside the medians' ratio.
+    def paired(kind: str, tool: str) -> list[float]:
+        return [round(h.get("steady_rps", h["rps"]) / w["rps"], 3) for h, w in zip(runs[tool], runs[kind], strict=True)]
+
+    results["ratios_per_round"] = {"mixed_hmb_ops_steady_vs_wrk": paired("mw", "mh"),
+                                   "health_hmb_ops_steady_vs_wrk": paired("hw", "hh"),
+                                   "health_plain_locust_vs_wrk": paired("hw", "hp")}
+    results["ratios_per_round_median"] = {k: statistics.median(v) for k, v in results["ratios_per_round"].items()}
+    results["load_average"] = [round(x, 2) for x in os.getloadavg()]
     if args.json:
         print(json.dumps(results, indent=2))
     else:
@@ -270,6 +281,10 @@ def main() -> int:
               f"{health['plain_locust']['cpu_ms_per_request_incl_startup']} ms (incl. its start-up)")
         print("rounds req/s: " + json.dumps({f"{k}/{t}": v["rounds_rps"] for k in ("mixed", "health")
                                               for t, v in results[k].items()}))
+        print("ratio per round (hmb-ops once ready / wrk of the same round): "
+              + json.dumps(results["ratios_per_round"]) + "; medians "
+              + json.dumps(results["ratios_per_round_median"]))
+        print(f"load average at the end: {results['load_average']}")
     return 0
 
 
