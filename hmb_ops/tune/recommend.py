@@ -233,12 +233,14 @@ def recommend(resources: Resources, profile: AppProfile, *, tier: Tier | None = 
         add("db_pool_size", pool.pool_size,
             "declared with --pool-size" if req.pool_size is not None else "SQLAlchemy's default",
             FLAG if req.pool_size is not None else DEFAULT,
-            "DB_POOL_SIZE: SQLAlchemy pool_size, connections kept open once opened")
+            "SQLALCHEMY_POOL_SIZE: pool_size, connections kept open once opened")
         add("db_max_overflow", pool.max_overflow,
             "declared with --max-overflow" if req.max_overflow is not None else "SQLAlchemy's default",
             FLAG if req.max_overflow is not None else DEFAULT,
-            "DB_MAX_OVERFLOW: SQLAlchemy max_overflow, opened past pool_size under load, closed when returned")
-    if pool.library == SQLALCHEMY:
+            "SQLALCHEMY_MAX_OVERFLOW: max_overflow, opened past pool_size under load, closed when returned")
+    # The reference apps (Flask and the FastAPI variant) read DB_POOL_TIMEOUT with their own default;
+    # another SQLAlchemy app waits SQLAlchemy's pool_timeout unless it says otherwise.
+    if pool.library == SQLALCHEMY and not profile.app.startswith("hmb_ops.refapp"):
         add("db_pool_timeout", SQLALCHEMY_POOL_TIMEOUT_S, "SQLAlchemy's default pool_timeout", DEFAULT,
             "DB_POOL_TIMEOUT: seconds a request waits for a free connection before it fails")
     else:

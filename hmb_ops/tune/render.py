@@ -90,7 +90,7 @@ def tier_environment(plan: TunePlan) -> dict[str, str]:
         "DB_POOL_MAX": str(v["db_pool_max"]),
     })
     # SQLAlchemy's two numbers, for an app that builds its engine from them (DB_POOL_MAX is their sum).
-    for name, var in (("db_pool_size", "DB_POOL_SIZE"), ("db_max_overflow", "DB_MAX_OVERFLOW")):
+    for name, var in (("db_pool_size", "SQLALCHEMY_POOL_SIZE"), ("db_max_overflow", "SQLALCHEMY_MAX_OVERFLOW")):
         if v.get(name) is not None:
             env[var] = str(v[name])
     env.update({

@@ -100,7 +100,7 @@ def test_rendered_files_have_no_threads_and_the_class():
     conf = files["gunicorn.conf.py"]
     assert "threads =" not in conf and f'worker_class = "{UVICORN}"' in conf
     assert "WEB_THREADS" not in files["hmb-ops.env"] and "WEB_THREADS" not in files["render.yaml"]
-    assert "DB_POOL_SIZE=5" in files["hmb-ops.env"] and "DB_MAX_OVERFLOW=10" in files["hmb-ops.env"]
+    assert "SQLALCHEMY_POOL_SIZE=5" in files["hmb-ops.env"] and "SQLALCHEMY_MAX_OVERFLOW=10" in files["hmb-ops.env"]
     assert "threads" not in plan_settings(plan)
     assert "WEB_THREADS" not in tier_environment(plan)
     assert f"gunicorn --config gunicorn.conf.py {FOREIGN}" in files["Procfile"]
