@@ -171,3 +171,19 @@ def test_merge_does_not_merge_a_users_pgbouncer_ini(hmb, tmp_path):
     assert res.returncode == 2
     assert (deploy / "pgbouncer.ini").read_text() == "[pgbouncer]\nlisten_port = 7000\n"
     assert sorted(p.name for p in deploy.iterdir()) == ["pgbouncer.ini"]
+
+
+def test_tune_check_is_clean_on_its_asgi_pgbouncer_files_and_flags_the_asyncpg_cache(hmb, tmp_path):
+    deploy = tmp_path / "deploy"
+    res = hmb(["tune", "--cpus", "2", "--memory", "2GB", "--app", "myapi.main:app", "--worker-class", UVICORN,
+               "--pgbouncer", "--out", str(deploy), "--no-check-config"] + FAST)
+    assert res.returncode == 0, res.stderr
+    res = hmb(["tune", "check", str(deploy)])
+    assert res.returncode == 0, res.stdout + res.stderr
+    # The app's environment then says it talks asyncpg through PgBouncer with the statement cache on.
+    with (deploy / "hmb-ops.env").open("a") as f:
+        f.write("DATABASE_URL=postgresql+asyncpg://app:pw@127.0.0.1:6432/app\n")
+    res = hmb(["tune", "check", str(deploy)])
+    assert res.returncode == 1
+    assert "asyncpg's statement cache is on" in res.stdout and "statement_cache_size=0" in res.stdout
+    assert "pw@" not in res.stdout + res.stderr
