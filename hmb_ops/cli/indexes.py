@@ -257,10 +257,11 @@ def _age(seconds) -> str:
     return "unknown" if seconds is None else human_age(seconds)
 
 
-unused_after_option = click.option("--unused-after", "unused_after", type=click.FloatRange(0, 3650), default=7.0,
-                                   show_default=True, metavar="DAYS",
+unused_after_option = click.option("--unused-after", "unused_after", type=click.FloatRange(0, 3650), default=None,
+                                   metavar="DAYS", envvar="HMB_OPS_UNUSED_AFTER_DAYS",
                                    help="Call an index with 0 scans unused only when statistics (and the index, "
-                                        "when its age is known) are at least this old.")
+                                        "when its age is known) are at least this old [default: the spec's "
+                                        "unused_after_days, else 7; env HMB_OPS_UNUSED_AFTER_DAYS].")
 
 
 @indexes.command()
@@ -276,8 +277,12 @@ def status(ctx: Ctx, spec_file, unused_after, as_json):
     --unused-after days (the index's own age counts when hmb-ops built it; otherwise it is unknown).
     """
     from hmb_ops.indexes.service import status as run_status
+    from hmb_ops.indexes.usage import UNUSED_AFTER_DAYS
 
-    report = run_status(ctx.database().url, _spec(spec_file), unused_after_days=unused_after)
+    spec = _spec(spec_file)
+    days = unused_after if unused_after is not None else (
+        spec.unused_after_days if spec.unused_after_days is not None else UNUSED_AFTER_DAYS)
+    report = run_status(ctx.database().url, spec, unused_after_days=days)
     if as_json:
         emit_json(report)
         return

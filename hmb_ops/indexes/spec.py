@@ -132,6 +132,8 @@ class IndexSpec(StrictModel):
     schema_name: str = Field(default="public", alias="schema")
     extensions: list[str] = Field(default_factory=list)
     declared: list[IndexDef] = Field(default_factory=list)
+    # `indexes status`: 0 scans mean "unused" only over this many days (--unused-after overrides).
+    unused_after_days: float | None = Field(default=None, ge=0, le=3650)
     source: str = ""
     _lines: dict = PrivateAttr(default_factory=dict)  # YAML key path -> line, for file:line problems
 

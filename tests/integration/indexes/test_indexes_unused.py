@@ -42,3 +42,16 @@ def test_with_a_zero_day_threshold_zero_scans_are_unused_but_unique_indexes_neve
     assert {f["index"] for f in report["findings"] if f["kind"] == "unused"} >= {"idx_users_created"}
     bad = hmb(["indexes", "status", "--file", spec, "--unused-after", "-1"], env=env)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
+
+
+def test_the_threshold_comes_from_the_spec_or_the_environment(schema_db, hmb, tmp_path):
+    env = env_for(schema_db)
+    spec = write_spec(tmp_path, USERS_SPEC.replace("indexes:\n", "indexes:\n  unused_after_days: 0\n", 1))
+    assert hmb(["indexes", "apply", "--file", spec], env=env).returncode == 0
+    report = json.loads(hmb(["indexes", "status", "--file", spec, "--json"], env=env).stdout)
+    assert report["statistics"]["unused_after_days"] == 0
+    assert {r["name"]: r["usage"] for r in report["indexes"]}["idx_users_created"] == "unused"
+    later = json.loads(hmb(["indexes", "status", "--file", spec, "--json"],
+                           env={**env, "HMB_OPS_UNUSED_AFTER_DAYS": "30"}).stdout)
+    assert later["statistics"]["unused_after_days"] == 30
+    assert {r["name"]: r["usage"] for r in later["indexes"]}["idx_users_created"] == "too_young"
