@@ -57,6 +57,23 @@ def check_pool_mode(mode: str | None) -> str:
     return m
 
 
+def check_listen(addr: str) -> str:
+    """listen_addr as PgBouncer takes it: an IP address, `*`, or a host name (parsed: it goes into the ini)."""
+    import ipaddress
+
+    a = (addr or "").strip()
+    if a == "*":
+        return a
+    try:
+        return str(ipaddress.ip_address(a.strip("[]")))
+    except ValueError:
+        pass
+    if _INI_WORD.fullmatch(a) and not a.startswith(("-", ".")):
+        return a
+    raise UsageError(f"--pgbouncer-listen {addr!r} is not an address PgBouncer can listen on",
+                     hint="give an IP address (default 127.0.0.1), a host name or *")
+
+
 @dataclass(frozen=True)
 class PgBouncerPlan:
     pool_mode: str
@@ -115,6 +132,7 @@ def plan_pgbouncer(*, peak_clients: int, per_release_clients: int, server_max_co
     """Size PgBouncer for an app whose connections peak at `peak_clients` (both releases during a
     deploy) against a database with `server_max_connections` (PostgreSQL's default when None)."""
     mode = check_pool_mode(pool_mode)
+    listen_addr = check_listen(listen_addr)
     items: list[PlanValue] = []
     warnings: list[str] = []
 
@@ -167,6 +185,9 @@ def plan_pgbouncer(*, peak_clients: int, per_release_clients: int, server_max_co
         warnings.append(f"session mode: each app connection holds a server connection for its whole life; "
                         f"{peak_clients} app connections > default_pool_size {pool}, so the rest wait up to "
                         f"query_wait_timeout {wait} s — use transaction mode or smaller app pools")
+    if listen_addr not in ("127.0.0.1", "::1", "localhost"):
+        warnings.append(f"PgBouncer listens on {listen_addr}, not only on loopback: anything that reaches it may "
+                        "try the users in userlist.txt")
     if mode == "statement":
         warnings.append("statement mode refuses multi-statement transactions: the app must run every "
                         "statement in autocommit")

@@ -148,3 +148,16 @@ def test_conflicts_with_an_explicit_mode():
     env = {"DATABASE_URL": "postgresql+asyncpg://u:p@db:5432/app"}
     assert pool_mode_conflicts(env, "transaction")
     assert pool_mode_conflicts(env, "session") == []
+
+
+def test_listen_address_is_parsed():
+    from hmb_ops.tune.pgbouncer import check_listen
+
+    assert check_listen("127.0.0.1") == "127.0.0.1" and check_listen("*") == "*" and check_listen("::1") == "::1"
+    assert check_listen("db-proxy.internal") == "db-proxy.internal"
+    for bad in ("127.0.0.1\nadmin_users = x", "a b", "", "-x"):
+        with pytest.raises(UsageError, match="not an address PgBouncer can listen on"):
+            check_listen(bad)
+    pb = plan_pgbouncer(peak_clients=4, per_release_clients=2, server_max_connections=40, server_source="x",
+                        listen_addr="0.0.0.0")
+    assert any("not only on loopback" in w for w in pb.warnings)
