@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import click
 
-from hmb_ops.cli.common import info, table
+from hmb_ops.cli.common import console, info
 
 SEARCH_OPTIONS = ("search", "search_grid", "search_steps", "search_step_seconds", "search_rounds", "search_slo",
                   "search_out", "search_budget", "search_config")
@@ -80,12 +80,14 @@ def run(ctx, formula_plan, plan_kwargs: dict, opts: dict, *, scenario: str | Non
 
 def show(doc) -> None:
     """The comparison on stderr: every candidate, its rounds, the pick and the formula's, the noise."""
+    from hmb_ops.report.console import table as rich_table
     from hmb_ops.report.search import search_rows
 
     columns, rows = search_rows(doc)
-    table(f"tune --search ({doc.worker_class}; SLO {', '.join(doc.slo)}; steps "
-          f"{', '.join(f'{u:g}' for u, _ in doc.steps)} users × {doc.steps[0][1]:g} s; {doc.elapsed_s:.0f} s)",
-          columns, rows)
+    title = (f"tune --search ({doc.worker_class}; SLO {', '.join(doc.slo)}; steps "
+             f"{', '.join(f'{u:g}' for u, _ in doc.steps)} users × {doc.steps[0][1]:g} s; {doc.elapsed_s:.0f} s)")
+    # stderr: tune's stdout is the plan's files (or its JSON document).
+    console().print(rich_table(title, columns, rows, numeric=False, none=""))
     for line in doc.explanation:
         info(line)
     info(f"search results: {doc.out_dir}/search.json")
