@@ -84,7 +84,9 @@ def confinement_fields(opts: ConfinementOptions, ctx, *, tier: str | None, targe
 
 def confinement_line(record: dict | None) -> str | None:
     """One console line for a confinement record (the report's words: hmb_ops.report.fmt)."""
+    from hmb_ops.documents.results import Confinement
     from hmb_ops.report.fmt import confinement_facts
 
-    facts = [v for k, v in confinement_facts({"confinement": record}) if k == "confinement"]
+    model = Confinement.model_validate(record) if record else None
+    facts = [v for k, v in confinement_facts(model) if k == "confinement"]
     return f"confinement: {facts[0]}" if facts else None

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from hmb_ops.documents import CapacityDocument, CapacityTier, ClaimsDocument, Generator, Results
+    from hmb_ops.documents.results import Confinement, DataState
 
 LAT_KEYS = ("p50", "p90", "p95", "p99", "p999", "max", "mean")
 
@@ -59,7 +60,7 @@ def run_facts(results: Results) -> list[tuple[str, str]]:
         facts.append(("offered / achieved", f"{num(results.offered_rps)} / {num(results.achieved_rps)} req/s"))
     facts.append(("generator", generator_text(results.generator)))
     facts.append(("valid", "yes" if results.valid else "NO: " + "; ".join(results.invalid_reasons)))
-    facts += [(k, v) for k, v in confinement_facts(results.model_dump(include={"confinement", "data"})) if v]
+    facts += [(k, v) for k, v in confinement_facts(results.confinement, results.data) if v]
     if results.interrupted:
         facts.append(("interrupted", "yes: partial results"))
     if results.aborted:
@@ -67,30 +68,28 @@ def run_facts(results: Results) -> list[tuple[str, str]]:
     return facts
 
 
-def confinement_facts(doc: dict) -> list[tuple[str, str]]:
+def confinement_facts(c: Confinement | None, d: DataState | None = None) -> list[tuple[str, str]]:
     """How the app was confined and which data the run started from (docs/confinement.md), in words;
     every warning of an inexact confinement is its own line: it must never go unseen."""
     facts: list[tuple[str, str]] = []
-    c = doc.get("confinement")
-    if c and c.get("method") not in (None, "none"):
+    if c is not None and c.method != "none":
         limits = []
-        if c.get("cpus") is not None:
-            limits.append(f"{c['cpus']:g} CPU" + ("" if c["cpus"] == 1 else "s"))
-        if c.get("memory_bytes") is not None:
-            mib = c["memory_bytes"] / 2 ** 20
+        if c.cpus is not None:
+            limits.append(f"{c.cpus:g} CPU" + ("" if c.cpus == 1 else "s"))
+        if c.memory_bytes is not None:
+            mib = c.memory_bytes / 2 ** 20
             limits.append(f"{mib / 1024:.3g} GiB" if mib >= 1024 else f"{mib:,.0f} MiB")
-        where = f", app on CPUs {c['app_cpus']}" if c.get("app_cpus") else ""
-        if c.get("other_cpus"):
-            where += f", PostgreSQL and generator on {c['other_cpus']}"
-        facts.append(("confinement", f"{c['method']}: {' / '.join(limits) or 'no limit'}"
-                      + (" (exact)" if c.get("exact") else " (NOT exact)") + where))
-        facts += [("confinement warning", w) for w in c.get("warnings") or []]
-        kills = c.get("oom_kills") or []
-        if kills:
-            facts.append(("killed by memory limit", f"{len(kills)}: at " + ", ".join(f"{k['t']:g} s" for k in kills)))
-    d = doc.get("data")
-    if d:
-        facts.append(("data", ("WARNING: " if d.get("changes_user_database") else "") + (d.get("note") or "")))
+        where = f", app on CPUs {c.app_cpus}" if c.app_cpus else ""
+        if c.other_cpus:
+            where += f", PostgreSQL and generator on {c.other_cpus}"
+        facts.append(("confinement", f"{c.method}: {' / '.join(limits) or 'no limit'}"
+                      + (" (exact)" if c.exact else " (NOT exact)") + where))
+        facts += [("confinement warning", w) for w in c.warnings]
+        if c.oom_kills:
+            facts.append(("killed by memory limit",
+                          f"{len(c.oom_kills)}: at " + ", ".join(f"{k.t:g} s" for k in c.oom_kills)))
+    if d is not None:
+        facts.append(("data", ("WARNING: " if d.changes_user_database else "") + (d.note or "")))
     return facts
 
 

@@ -72,15 +72,18 @@ def test_a_memory_limit_below_one_worker_and_the_master_is_exit_2():
 
 
 def test_the_report_shows_the_confinement_its_warnings_and_the_kills():
+    from hmb_ops.documents.results import Confinement, DataState
     from hmb_ops.report.fmt import confinement_facts
 
     rec = plan_confinement(4, GiB, method="affinity", host_cpus=[0, 1]).record()
     rec["memory_bytes"] = GiB  # as a cgroup method would have applied it
     rec["oom_kills"] = [{"at": "2026-12-01T10:00:00+00:00", "t": 12.5, "count": 1}]
-    facts = dict(confinement_facts({"confinement": rec, "data": {"reset": False, "changes_user_database": True,
-                                                                 "note": "this run writes to your database"}}))
-    assert facts["confinement"].startswith("affinity: 2 CPUs / 1 GiB (NOT exact)")
-    assert "asks for 4 CPUs" in next(v for k, v in confinement_facts({"confinement": rec})
-                                 if k == "confinement warning")
-    assert facts["killed by memory limit"] == "1: at 12.5 s"
-    assert facts["data"].startswith("WARNING: this run writes to your database")
+    conf = Confinement.model_validate(rec)
+    data = DataState(reset=False, changes_user_database=True, note="this run writes to your database")
+    facts = confinement_facts(conf, data)
+    by = dict(facts)
+    assert by["confinement"].startswith("affinity: 2 CPUs / 1 GiB (NOT exact)")
+    assert "asks for 4 CPUs" in next(v for k, v in facts if k == "confinement warning")
+    assert by["killed by memory limit"] == "1: at 12.5 s"
+    assert by["data"].startswith("WARNING: this run writes to your database")
+    assert confinement_facts(None, None) == []
