@@ -4,8 +4,12 @@
 
 Set-up: an embedded server in --state-dir (kept, so a second run reuses the seed), the data seeded at
 --scale, every index of the shipped spec applied, the reference app served by `hmb-ops app serve`.
-1. Which indexes the mix needs: one `loadtest --profile ci --target` run with every index; an index
-   the mix needs is one whose idx_scan grew during that run.
+1. Which indexes the mix needs: one `loadtest --profile ci --target` run with every index, then each
+   statement pg_stat_statements recorded is planned (EXPLAIN GENERIC_PLAN) with every index and, for
+   each index in that plan, without it (DROP INDEX inside a rolled-back transaction, on the bench's own
+   database): an index the mix needs is one whose absence makes a statement's estimated cost at least
+   double — the rule suggest is held to. Indexes whose idx_scan grew but that no statement needs that
+   way are listed as "used, not needed".
 2. For each such index: drop it (`indexes apply --file <spec without it> --drop-undeclared`: it is
    hmb-ops's own), reset pg_stat_statements for the database, run the `ci` profile against the app,
    run `indexes suggest --json` (timed, wall clock of the whole command), compare, and build the index
@@ -22,6 +26,7 @@ import argparse
 import contextlib
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -99,6 +104,47 @@ def reset_statements(url: str) -> None:
         cur.execute("SELECT pg_stat_statements_reset(0, %s::oid, 0)", (dboid,))
 
 
+def needed_indexes(url: str, names: set[str]) -> dict[str, list[str]]:
+    """Declared index -> the statements (first 80 characters) whose generic cost at least doubles without it."""
+    from hmb_ops.db.connect import connection
+    from hmb_ops.db.dsn import parse
+    from hmb_ops.indexes.suggest.conditions import facts
+
+    with connection(url) as conn, conn.cursor() as cur:
+        cur.execute("SELECT oid FROM pg_database WHERE datname = current_database()")
+        dboid = cur.fetchone()[0]
+        conn.rollback()
+    with connection(parse(url).with_database("postgres").url) as conn, conn.cursor() as cur:
+        cur.execute("SELECT query FROM pg_stat_statements WHERE dbid = %s AND calls > 0", (dboid,))
+        statements = [r[0] for r in cur.fetchall()]
+    out: dict[str, list[str]] = {}
+    with connection(url) as conn, conn.cursor() as cur:
+        for sql in statements:
+            if not sql.lstrip().lower().startswith(("select", "with", "update", "delete")):
+                continue
+            try:
+                cur.execute("EXPLAIN (GENERIC_PLAN, VERBOSE, FORMAT JSON) " + sql)
+                base = facts(cur.fetchone()[0])
+            except Exception:  # noqa: BLE001 - a statement the bench cannot plan is not counted
+                conn.rollback()
+                continue
+            conn.rollback()
+            for name in base.index_names:
+                if name not in names:
+                    continue
+                try:
+                    cur.execute("SET LOCAL lock_timeout = '2s'")
+                    cur.execute(f'DROP INDEX "{name}"')
+                    cur.execute("EXPLAIN (GENERIC_PLAN, VERBOSE, FORMAT JSON) " + sql)
+                    without = facts(cur.fetchone()[0])
+                except Exception:  # noqa: BLE001 - a lock not granted: that pair is not counted
+                    without = None
+                conn.rollback()
+                if without is not None and without.total_cost >= 2 * base.total_cost:
+                    out.setdefault(name, []).append(" ".join(sql.split())[:80])
+    return out
+
+
 def load(state: Path, url: str, target: str, out: Path) -> None:
     must(hmb(state, url, "loadtest", "--profile", "ci", "--target", target, "--out", str(out)), "loadtest")
 
@@ -108,6 +154,10 @@ def norm(keys: list) -> list[tuple[str, bool]]:
     for k in keys:
         if isinstance(k, dict):
             out.append((k.get("column") or k.get("expression") or "", k.get("order") == "desc"))
+        elif "(" in str(k):  # an expression: its function and column names, casts aside
+            words = [w for w in re.findall(r"[a-z_][a-z0-9_]*", str(k).lower())
+                     if w not in ("cast", "as", "text", "varchar")]
+            out.append((" ".join(words), False))
         else:
             words = str(k).split()
             out.append((words[0].lower(), "desc" in (w.lower() for w in words[1:])))
@@ -151,6 +201,8 @@ def main() -> None:
     spec = yaml.safe_load(SPEC.read_text())
     declared = {d["name"]: d for d in spec["indexes"]["declared"]}
     rows = []
+    used: list[str] = []
+    needed: list[str] = []
     try:
         t = time.monotonic()
         ensure_seeded(url, scale=a.scale, seed=42)
@@ -160,13 +212,17 @@ def main() -> None:
             work = Path(work_dir)
             with app(state, url) as target:
                 before = scans(url)
+                reset_statements(url)
                 load(state, url, target, work / "all")
                 after = scans(url)
-                needed = [n for n in declared if after.get(n, 0) > before.get(n, 0)]
+                used = [n for n in declared if after.get(n, 0) > before.get(n, 0)]
+                needs = needed_indexes(url, set(declared))
+                needed = [n for n in declared if n in needs]
                 if a.only:
                     needed = [n for n in a.only.split(",") if n in declared]
-                print(f"the ci mix uses {len(needed)} of {len(declared)} declared indexes: {', '.join(needed)}",
-                      flush=True)
+                print(f"the ci mix scanned {len(used)} of {len(declared)} declared indexes; {len(needed)} of them "
+                      f"are needed (a statement's cost at least doubles without): {', '.join(needed)}; used, not "
+                      f"needed: {', '.join(n for n in used if n not in needs) or '-'}", flush=True)
                 for name in needed:
                     rest = {**spec, "indexes": {**spec["indexes"],
                                                 "declared": [d for d in spec["indexes"]["declared"]
@@ -183,6 +239,7 @@ def main() -> None:
                     doc = json.loads(proc.stdout)
                     v, which = verdict(declared[name], doc["suggestions"])
                     rows.append({"index": name, "table": declared[name]["table"], "verdict": v, "suggestion": which,
+                                 "needed_by": needs.get(name, []),
                                  "suggest_s": round(seconds, 2), "statements": len(doc["statements"]),
                                  "candidates": doc["candidates_tried"], "suggestions": len(doc["suggestions"]),
                                  "core_s": doc["seconds"]})
@@ -194,7 +251,8 @@ def main() -> None:
         if tmp is not None:
             tmp.cleanup()
     hits = sum(r["verdict"] != "miss" for r in rows)
-    summary = {"scale": a.scale, "tried": len(rows), "exact": sum(r["verdict"] == "exact" for r in rows),
+    summary = {"scale": a.scale, "scanned": used, "needed": needed, "tried": len(rows),
+               "exact": sum(r["verdict"] == "exact" for r in rows),
                "serves": sum(r["verdict"] == "serves" for r in rows), "miss": len(rows) - hits,
                "suggest_s_max": max((r["suggest_s"] for r in rows), default=None),
                "load_average": os.getloadavg(), "rows": rows}

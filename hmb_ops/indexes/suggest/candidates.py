@@ -38,7 +38,7 @@ class Candidate:
                 f"{_ident(self.schema)}.{_ident(self.table)}{using} ({self.key_sql()})")
 
     def columns(self) -> list[str]:
-        return [k.split()[0] for k in self.keys]
+        return [k.split()[0] for k in self.keys if not k.startswith("(")]
 
 
 _PLAIN = re.compile(r"^[a-z_][a-z0-9_$]*$")
@@ -49,6 +49,8 @@ def _ident(name: str) -> str:
 
 
 def _quote_key(key: str) -> str:
+    if key.startswith("("):  # an expression key, already in parentheses
+        return key
     col, _, rest = key.partition(" ")
     return _ident(col) + (" " + rest if rest else "")
 
@@ -96,7 +98,7 @@ def for_use(use: TableUse, distinct: dict[str, float], *, trigram: bool) -> list
 
 def index_name(c: Candidate, taken: set[str]) -> str:
     """idx_<table>_<columns>[_trgm], at most 63 bytes, not one of ``taken`` (existing or chosen names)."""
-    cols = "_".join(k.split()[0] for k in c.keys)
+    cols = "_".join(_name_part(k) for k in c.keys)
     base = f"idx_{c.table}_{cols}" + ("_trgm" if c.method == "gin" else "")
     base = re.sub(r"[^a-z0-9_]", "_", base.lower())[:60]
     name, n = base, 2
@@ -105,3 +107,12 @@ def index_name(c: Candidate, taken: set[str]) -> str:
         n += 1
     taken.add(name)
     return name
+
+
+_CAST_WORDS = {"cast", "as", "text", "varchar", "character", "varying"}
+
+
+def _name_part(key: str) -> str:
+    if not key.startswith("("):
+        return key.split()[0]
+    return "_".join(w for w in re.findall(r"[a-z_][a-z0-9_]*", key.lower()) if w not in _CAST_WORDS)

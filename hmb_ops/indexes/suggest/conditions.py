@@ -98,6 +98,23 @@ def _param(e) -> int | None:
     return None
 
 
+def _expression_key(e) -> tuple[str, str, str] | None:
+    """(alias, column, key) when ``e`` is a function of exactly one column of one table, such as
+    lower((u.email)::text): the key is the expression without the alias, in parentheses, as an
+    expression index takes it."""
+    from sqlglot import exp
+
+    while isinstance(e, exp.Paren):
+        e = e.this
+    if not isinstance(e, exp.Func) or isinstance(e, exp.Cast):
+        return None
+    cols = list(e.find_all(exp.Column))
+    if not cols or len({(c.table, c.name) for c in cols}) != 1 or not cols[0].table:
+        return None
+    bare = e.copy().transform(lambda n: exp.column(n.name) if isinstance(n, exp.Column) else n)
+    return cols[0].table, cols[0].name, "(" + bare.sql(dialect="postgres") + ")"
+
+
 def _columns_in(e) -> set[str]:
     from sqlglot import exp
 
@@ -134,6 +151,15 @@ def _walk_condition(tree, uses: dict[str, TableUse]) -> None:
         left, right = node.this, node.expression
         for a, b in ((left, right), (right, left)):
             col = _column(a)
+            if col is None and isinstance(node, exp.EQ):
+                expr = _expression_key(a)
+                if expr and expr[0] in uses and expr[0] not in _columns_in(b):
+                    uses[expr[0]].add("equality", expr[2])
+                    n = _param(b) if _param(b) is not None else next(
+                        (_param(x) for x in b.find_all(exp.Parameter)), None)
+                    if n is not None:
+                        uses[expr[0]].params.setdefault(n, expr[1])
+                continue
             if not col or col[0] not in uses:
                 continue
             use = uses[col[0]]

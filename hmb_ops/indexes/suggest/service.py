@@ -196,7 +196,7 @@ def _suggestions(env, target, winners) -> list[Suggestion]:
         size, note = env.size(c)
         out.append(Suggestion(
             name=name, schema=c.schema, table=c.table, method=c.method,
-            keys=[k.split()[0] if c.method == "gin" else k for k in c.keys],
+            keys=[k.split()[0] if c.method == "gin" else (k[1:-1] if k.startswith("(") else k) for k in c.keys],
             opclass="gin_trgm_ops" if c.method == "gin" else None, kind=c.kind,
             statements=[st.id for st, _, _ in served],
             cost_before=round(sum(b for _, b, _ in served), 2), cost_after=round(sum(a for _, _, a in served), 2),

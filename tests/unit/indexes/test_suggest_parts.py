@@ -117,3 +117,13 @@ def test_statement_files_and_logs(tmp_path):
 def test_declared_query_text_uses_pyformat_parameters():
     assert to_pyformat("SELECT 1 FROM t WHERE a = $1 AND b LIKE '%x$2%' LIMIT $2") == \
         "SELECT 1 FROM t WHERE a = %(p1)s AND b LIKE '%%x$2%%' LIMIT %(p2)s"
+
+
+def test_a_function_of_one_column_is_an_expression_candidate():
+    plan = [{"Plan": {"Node Type": "Seq Scan", "Total Cost": 1, "Relation Name": "users", "Schema": "public",
+                      "Alias": "users", "Filter": "(lower((users.email)::text) = lower($1))"}}]
+    use = facts(plan).uses["users"]
+    assert use.params == {1: "email"}                       # sampled from the column inside the expression
+    (c,) = cand.for_use(use, {}, trigram=False)
+    assert c.ddl("x") == "CREATE INDEX x ON public.users ((LOWER(CAST((email) AS TEXT))))"
+    assert cand.index_name(c, set()) == "idx_users_lower_email"
