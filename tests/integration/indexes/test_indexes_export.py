@@ -37,6 +37,7 @@ def _plan_actions(hmb, url: str, spec: str) -> list:
     return json.loads(done.stdout)["actions"]
 
 
+@pytest.mark.slow
 def test_every_expressible_form_round_trips_and_the_rest_is_listed(forms_db, hmb, tmp_path):
     out = tmp_path / "exported.yaml"
     done = hmb(["indexes", "export", "--out", str(out)], env=env_for(forms_db))
@@ -70,6 +71,11 @@ def test_every_expressible_form_round_trips_and_the_rest_is_listed(forms_db, hmb
     assert _plan_actions(hmb, forms_db, str(public)) == []
     assert _plan_actions(hmb, forms_db, str(other)) == []
     assert yaml.safe_load(other.read_text())["indexes"]["declared"][0]["columns"] == ["a DESC"]
+    assert "cheap_items" not in text  # a view has no index to export
+    # status on the same (non-reference) database: nothing freshly built is called unused
+    status = hmb(["indexes", "status", "--file", str(public)], env=env_for(forms_db))
+    assert status.returncode == 0, status.stderr
+    assert "unused needs 7 days, so no index is called unused yet" in status.stderr
 
 
 def test_out_that_exists_is_refused_without_force(forms_db, hmb, tmp_path):
@@ -84,6 +90,7 @@ def test_out_that_exists_is_refused_without_force(forms_db, hmb, tmp_path):
     assert _plan_actions(hmb, forms_db, str(out)) == []
 
 
+@pytest.mark.slow
 def test_several_schemas_to_stdout_and_an_unknown_schema_are_refused(forms_db, hmb):
     env = env_for(forms_db)
     assert "a spec holds one schema" in error_line(hmb(["indexes", "export"], env=env), 2)
@@ -93,6 +100,7 @@ def test_several_schemas_to_stdout_and_an_unknown_schema_are_refused(forms_db, h
     assert yaml.safe_load(one.stdout)["indexes"]["schema"] == "other"
 
 
+@pytest.mark.slow
 def test_the_reference_schema_with_the_shipped_indexes_round_trips(schema_db, hmb, tmp_path):
     from hmb_ops.indexes import api
 
@@ -107,6 +115,7 @@ def test_the_reference_schema_with_the_shipped_indexes_round_trips(schema_db, hm
     assert _plan_actions(hmb, schema_db, str(out)) == []
 
 
+@pytest.mark.slow
 def test_queries_come_from_pg_stat_statements_with_sample_values(forms_db, hmb, tmp_path):
     sql(forms_db, "CREATE EXTENSION IF NOT EXISTS pg_stat_statements",
         "INSERT INTO items (sku, title, price, code, tags, created_at) SELECT 'sku' || g, 'title ' || (g % 50), "
