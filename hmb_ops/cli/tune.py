@@ -278,6 +278,8 @@ def _validate(files, app, run_check_config, location):
                      "give --chdir DIR (and --pythonpath) to check it")
         return notes
     notes.append(check_config(files["gunicorn.conf.py"], app, location))
+    notes.append(f"{app} imported from {location.chdir}"
+                 + (f" with --pythonpath {','.join(map(str, location.pythonpath))}" if location.pythonpath else ""))
     return notes
 
 
@@ -287,7 +289,7 @@ def _keep_users_app(out_dir, service, app, worker_class, preload, *, keep_app=Tr
     from hmb_ops.tune.api import existing_web
     from hmb_ops.tune.validate import worker_class_problem
 
-    found = existing_web(out_dir, service=service)
+    found = existing_web(out_dir, service=service, keep_app=keep_app)
     if preload is None and found.preload_source:
         # Their web command preloads the app: that is their word that it is safe to (the plan then
         # agrees with the --preload kept on the merged line).
@@ -335,6 +337,8 @@ def _show_deploy(deploy) -> None:
         info(mask_secrets(f"kept on {source}: {' '.join(words)}"))
     for source, words in deploy.moved:
         info(mask_secrets(f"set by the plan's config instead (same value), from {source}: {' '.join(words)}"))
+    for note in deploy.left:
+        info(mask_secrets(f"not changed: {note}"))
 
 
 @tune.command()

@@ -207,8 +207,9 @@ def apply_deploy(prepared) -> list[Path]:
     return deploy.apply(prepared)
 
 
-def existing_web(out_dir, *, service: str | None = None):
-    """The app and worker class the user's own Procfile / render.yaml start (for --merge)."""
+def existing_web(out_dir, *, service: str | None = None, keep_app: bool = True):
+    """The app and worker class the user's own deploy files start (for --merge); keep_app=False: --app
+    named it, so files starting different apps are not an error."""
     from hmb_ops.tune import deploy
 
-    return deploy.existing_web(out_dir, service=service)
+    return deploy.existing_web(out_dir, service=service, keep_app=keep_app)

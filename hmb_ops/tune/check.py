@@ -10,6 +10,8 @@ controlled environment, never in ours.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import re
@@ -266,7 +268,9 @@ def _parse_gunicorn_command(command: str, env: dict[str, str]) -> tuple[dict | N
     args = words[idx + 1:]
     parser = Config().parser()
     try:
-        ns, rest = parser.parse_known_args(args)
+        # argparse prints its usage on stderr before exiting; the caller reports the problem in one line.
+        with contextlib.redirect_stderr(io.StringIO()):
+            ns, rest = parser.parse_known_args(args)
     except SystemExit:
         return {}, inline, [f"gunicorn rejects these arguments: {' '.join(args)}"]
     if rest:

@@ -87,14 +87,12 @@ def resolve_location(chdir: str | os.PathLike | None, pythonpath: str | None) ->
 def import_problem(app: str, location: AppLocation, env: dict[str, str] | None = None,
                    timeout: float = 60) -> str | None:
     """None when `app` imports from `location` (in a child process), else its error in one line."""
-    from hmb_ops.tune.check import controlled_env
-
-    cmd = [sys.executable, "-I", "-B", "-c", _IMPORTER, str(location.chdir),
+    # Not -I: Python reads PYTHONPATH for Gunicorn too, so it counts here (relative entries from chdir).
+    cmd = [sys.executable, "-B", "-c", _IMPORTER, str(location.chdir),
            json.dumps([str(p) for p in location.pythonpath]), app]
     run_env = {**os.environ, **(env or {})}
-    run_env.pop("PYTHONPATH", None)   # what Gunicorn sees is chdir + --pythonpath, nothing of ours
     try:
-        proc = subprocess.run(cmd, cwd=str(location.chdir), env=controlled_env(run_env) | run_env,
+        proc = subprocess.run(cmd, cwd=str(location.chdir), env=run_env,
                               capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
     except subprocess.TimeoutExpired:
         return f"importing it took longer than {timeout:g} s"
@@ -119,6 +117,7 @@ def require_importable(app: str, location: AppLocation, env: dict[str, str] | No
 
 def check_config(conf_text: str, app: str, location: AppLocation, env: dict[str, str] | None = None,
                  timeout: float = 60) -> str:
+    # The note is the same as for the reference app; where the app was imported from is the caller's.
     """`gunicorn --check-config` of the rendered config with the app imported from `location`.
 
     The app is imported first on its own so a failure is its error in one line (UsageError, exit 2);
@@ -133,9 +132,11 @@ def check_config(conf_text: str, app: str, location: AppLocation, env: dict[str,
         conf.write_text(conf_text, encoding="utf-8")
         run_env = dict(env or {})
         if location.pythonpath:
-            run_env["PYTHONPATH"] = os.pathsep.join(str(p) for p in location.pythonpath)
+            given = os.environ.get("PYTHONPATH")
+            paths = [str(p) for p in location.pythonpath] + ([given] if given else [])
+            run_env["PYTHONPATH"] = os.pathsep.join(paths)
         result = gunicorn_check_config(conf, app, cwd=location.chdir, env=run_env, timeout=timeout)
     if not result.ok:
         last = result.output.splitlines()[-1] if result.output else "no output"
         raise CheckFailed(f"gunicorn --check-config failed: {last}")
-    return f"gunicorn --check-config passed with {app} from {location.chdir}"
+    return f"gunicorn --check-config passed with {app}"

@@ -206,6 +206,7 @@ class DeployPlan:
     overrides: tuple[Override, ...] = ()
     kept: tuple[tuple[str, tuple[str, ...]], ...] = ()
     moved: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    left: tuple[str, ...] = ()   # web processes of the user's other deploy files not rewritten, with why
 
     @property
     def refused(self) -> tuple[FileWrite, ...]:
@@ -216,7 +217,8 @@ class DeployPlan:
                 "refused": [w.name for w in self.refused], "chained_config": self.chain,
                 "overrides": [o.to_dict() for o in self.overrides],
                 "kept_flags": [{"source": src, "flags": mask_secrets(" ".join(words))} for src, words in self.kept],
-                "moved_flags": [{"source": src, "flags": mask_secrets(" ".join(words))} for src, words in self.moved]}
+                "moved_flags": [{"source": src, "flags": mask_secrets(" ".join(words))} for src, words in self.moved],
+                "left_as_is": [mask_secrets(n) for n in self.left]}
 
 
 @dataclass(frozen=True)
@@ -390,7 +392,7 @@ class ExistingWeb:
     preload_source: str | None = None   # where the web command says --preload, if any does
 
 
-def existing_web(out_dir: str | os.PathLike, *, service: str | None = None) -> ExistingWeb:
+def existing_web(out_dir: str | os.PathLike, *, service: str | None = None, keep_app: bool = True) -> ExistingWeb:
     """What the user's Procfile web line and render.yaml web service run (files with our header skipped).
 
     Two files naming different apps is an error: tune would have to guess which one to keep.
@@ -409,13 +411,14 @@ def existing_web(out_dir: str | os.PathLike, *, service: str | None = None) -> E
         if start:
             name = _scalar(_get(svc, "name")[1]) or "web"
             found.append((f"{RENDER} {name}", parse_web_command(start, where)))
+    found += _other_files_web(out)
     for source, web in found:
         if web.server == "uvicorn":
             raise UsageError(f"{source} starts uvicorn directly; tune writes a Gunicorn command and cannot "
                              "tell which app and worker class to keep",
                              hint="give --app MODULE:VAR (and --worker-class, e.g. uvicorn_worker.UvicornWorker)")
     apps = {web.app for _s, web in found if web.app}
-    if len(apps) > 1:
+    if len(apps) > 1 and keep_app:   # with --app the user has said which one
         desc = "; ".join(f"{s}: {w.app}" for s, w in found if w.app)
         raise UsageError(f"the deploy files start different apps ({desc})", hint="say which one with --app MODULE:VAR")
     preload = next((source for source, web in found if web.preload), None)
@@ -423,6 +426,21 @@ def existing_web(out_dir: str | os.PathLike, *, service: str | None = None) -> E
         if web.app:
             return ExistingWeb(web.app, web.worker_class, source, preload)
     return ExistingWeb(None, None, None, preload)
+
+
+def _other_files_web(out: Path) -> list[tuple[str, WebCommand]]:
+    """The Gunicorn web commands of the user's Dockerfile, compose, railway, nixpacks and fly files."""
+    from hmb_ops.tune.cmdline import parse_command
+    from hmb_ops.tune.deploy.edits import MERGED_FILES, _command_text
+    from hmb_ops.tune.deploy.sources import read_sources
+
+    names = [n for n in MERGED_FILES if (out / n).is_file() and not (out / n).is_symlink()]
+    found = []
+    for site in read_sources(out, names).starts if names else []:
+        text = _command_text(site)
+        if site.web and text and parse_command(site.command or "", site.env).server == "gunicorn":
+            found.append((f"{site.name} ({site.where})", parse_web_command(text, str(out / site.file))))
+    return found
 
 
 # ---------------------------------------------------------------------------------------------
@@ -848,6 +866,9 @@ def prepare(plan: TunePlan, out_dir: str | os.PathLike, *, mode: str = "refuse",
         else:
             writes.append(FileWrite(target, "refuse", text, previous, file_mode,
                                     reason="not written by hmb-ops (no generated-by header)"))
+    left: list[str] = []
+    if mode == "merge":
+        writes += _merge_other_files(out, plan, conf, report, left)
     checked = dict(rendered)
     if chain is not None:
         # tune validates the config in a temporary folder: that copy finds the user's config and
@@ -855,7 +876,28 @@ def prepare(plan: TunePlan, out_dir: str | os.PathLike, *, mode: str = "refuse",
         root = out.resolve()
         checked[CONF] = render_gunicorn_conf(plan, str(root / chain), str(root))
     return DeployPlan(out, mode, tuple(writes), checked, chain, tuple(report.overrides), tuple(report.kept),
-                      tuple(report.moved))
+                      tuple(report.moved), tuple(left))
+
+
+def _merge_other_files(out: Path, plan: TunePlan, conf: str, report: MergeReport, left: list[str]) -> list[FileWrite]:
+    """--merge into the user's Dockerfile, compose, railway, nixpacks and fly files (hmb_ops.tune.deploy.edits)."""
+    from hmb_ops.tune.deploy.edits import MERGED_FILES, merge_file
+
+    names = [n for n in MERGED_FILES if (out / n).exists() or (out / n).is_symlink()]
+    _refuse_links(out, names)
+    writes = []
+    for name in names:
+        path = out / name
+        previous = _read(path)
+        if previous is None:
+            continue
+        merged = merge_file(path, previous, plan, conf, report, wanted_env=app_environment(plan),
+                            skip_env={TOKEN_SECRET_ENV})
+        left += merged.left
+        if merged.text != previous:
+            writes.append(FileWrite(name, "merge", merged.text, previous, os.stat(path).st_mode & 0o777,
+                                    reason="not written by hmb-ops; only hmb-ops's keys changed"))
+    return writes
 
 
 def _write_atomic(path: Path, text: str, mode: int, *, create: bool = False) -> None:

@@ -22,7 +22,8 @@ def tune(*args, cwd=None, env=None, timeout=180):
 def test_check_config_imports_the_app_from_its_folder(tmp_path):
     r = tune("--chdir", str(USER_APP), "--pythonpath", "src", "--worker-memory", "64MB", "--out", str(tmp_path))
     assert r.returncode == 0, r.stderr
-    assert f"gunicorn --check-config passed with {APP} from {USER_APP}" in r.stderr
+    assert f"gunicorn --check-config passed with {APP}\n" in r.stderr
+    assert f"{APP} imported from {USER_APP} with --pythonpath {USER_APP / 'src'}" in r.stderr
 
 
 def test_check_config_from_the_current_folder(tmp_path):
@@ -41,8 +42,8 @@ def test_not_importable_without_a_folder_is_said_not_failed(tmp_path):
 def test_chdir_that_does_not_exist(tmp_path):
     r = tune("--chdir", str(tmp_path / "nope"), "--worker-memory", "64MB", "--out", str(tmp_path / "out"))
     assert r.returncode == 2
-    assert r.stderr.strip().splitlines() == [f"error: --chdir {tmp_path / 'nope'}: no such directory "
-                                             "(give the folder your app is started from)"]
+    expected = f"error: --chdir {tmp_path / 'nope'}: no such directory (give the folder your app is started from)"
+    assert r.stderr.strip().splitlines() == [expected]
     assert not (tmp_path / "out").exists()
 
 
