@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from fixtures_indexes import USERS_SPEC, env_for, run_sql as sql, write_spec
 
 
+@pytest.mark.slow
 def test_status_right_after_apply_calls_no_index_unused(schema_db, hmb, tmp_path):
     env = env_for(schema_db)
     spec = write_spec(tmp_path, USERS_SPEC)
@@ -30,6 +33,7 @@ def test_status_right_after_apply_calls_no_index_unused(schema_db, hmb, tmp_path
     assert "unused" not in plan.stderr
 
 
+@pytest.mark.slow
 def test_with_a_zero_day_threshold_zero_scans_are_unused_but_unique_indexes_never(schema_db, hmb, tmp_path):
     env = env_for(schema_db)
     spec = write_spec(tmp_path, USERS_SPEC)
@@ -44,6 +48,7 @@ def test_with_a_zero_day_threshold_zero_scans_are_unused_but_unique_indexes_neve
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
 
 
+@pytest.mark.slow
 def test_the_threshold_comes_from_the_spec_or_the_environment(schema_db, hmb, tmp_path):
     env = env_for(schema_db)
     spec = write_spec(tmp_path, USERS_SPEC.replace("indexes:\n", "indexes:\n  unused_after_days: 0\n", 1))
