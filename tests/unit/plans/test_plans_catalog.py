@@ -168,3 +168,24 @@ def test_cli_lists_plans(tmp_path):
 
     names = {p["name"]: p for p in json.loads(proc.stdout)["plans"]}
     assert names["my-vps"]["price_usd_month"] == 6.5 and names["render-pro"]["checked_on"] == "2026-05-04"
+
+
+def test_tune_plan_uses_the_plan_cpus_memory_and_database_connections(tmp_path):
+    import json
+
+    proc = _cli("--json", "tune", "--plan", "render-standard", "--worker-memory", "120MB")
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["tier"] == "render-standard"
+    assert doc["resources"]["cpus"] == 1.0 and doc["resources"]["memory_bytes"] == 2 * 2**30
+    assert doc["budgets"]["db_connections"]["max_connections"] == 100  # render-postgres-basic-1gb
+    assert "hmb-ops tune --plan render-standard" in doc["files"]["gunicorn.conf.py"]
+    # a plan of your own, and the alternatives refused
+    f = _write(tmp_path, GOOD)
+    proc = _cli("--json", "tune", "--plan", "my-vps", "--plans-file", str(f), "--worker-memory", "120MB")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["resources"]["cpus"] == 2.0
+    from cli_helpers import error_line
+
+    assert "alternatives" in error_line(_cli("tune", "--plan", "render-pro", "--tier", "small"), 2, alone=True)
+    assert "--plans-file adds plans for --plan" in error_line(_cli("tune", "--plans-file", str(f)), 2, alone=True)
