@@ -178,7 +178,8 @@ CAPACITY_HEADER = ["tier", "w×t", "sustainable req/s", "knee users", "p95 ms", 
 
 
 def capacity_title(doc: CapacityDocument) -> str:
-    return (f"Capacity per tier (SLO: {', '.join(doc.slo)}; target {doc.target_users:,} users "
+    per = "plan" if doc.tiers and all(t.plan for t in doc.tiers) else "tier"
+    return (f"Capacity per {per} (SLO: {', '.join(doc.slo)}; target {doc.target_users:,} users "
             f"= {doc.target_rps:.1f} req/s at the peak hour)")
 
 
