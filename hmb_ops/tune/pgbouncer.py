@@ -255,7 +255,11 @@ def render_ini(pb: PgBouncerPlan, header: str, *, auth_file: str = USERLIST) -> 
     for item in pb.items:
         lines.append(f"; {item.formula} [{item.binding}]")
         lines.append(f"{item.name} = {_ini_value(item.value)}")
+    v = pb.values
+    fds = v["max_client_conn"] + v["default_pool_size"] + v["reserve_pool_size"]
     lines += [
+        f"; file descriptors needed ≈ max_client_conn + default_pool_size + reserve_pool_size = {fds}:",
+        "; the open-files limit (ulimit -n) PgBouncer runs under must allow it",
         f"auth_file = {auth_file}",
         f"ignore_startup_parameters = {','.join(IGNORED_STARTUP)}",
         "; no unix socket: the app connects over loopback TCP",
