@@ -24,6 +24,7 @@ GUNICORN = "gunicorn"
 UVICORN = "uvicorn"
 SERVERS = (GUNICORN, UVICORN)
 SHELLS = ("sh", "bash", "dash", "ash", "zsh")
+PLATFORM_VARS = ("PORT",)
 # Words that run the next word as the program: `poetry run gunicorn ...`, `uv run uvicorn ...`.
 RUNNERS = {("poetry", "run"), ("pipenv", "run"), ("uv", "run"), ("pdm", "run"), ("hatch", "run")}
 _ASSIGN = re.compile(r"[A-Za-z_]\w*=.*", re.S)
@@ -185,8 +186,8 @@ def _groups(args: list[str], options: dict[str, tuple[str, bool]]
     return groups, positional
 
 
-def _expand_groups(args: list[str], options: dict[str, tuple[str, bool]], scope: dict[str, str]
-                   ) -> tuple[list[str], dict[str, str], list[str]]:
+def _expand_groups(args: list[str], options: dict[str, tuple[str, bool]], scope: dict[str, str],
+                   platform: dict[str, str] | None = None) -> tuple[list[str], dict[str, str], list[str]]:
     """The arguments with variables resolved; an option whose value needs an unknown variable is
     left out (setting -> variable in the second result) so the rest still parses."""
     groups, positional = _groups(args, options)
@@ -196,6 +197,12 @@ def _expand_groups(args: list[str], options: dict[str, tuple[str, bool]], scope:
     for dest, words in groups:
         ex = _Expander(scope)
         expanded = [ex(w) for w in words]
+        # $PORT is the platform's (Heroku, Render, Railway set it at start): kept as written, so
+        # `0.0.0.0:$PORT` compares with itself and is not reported as unknown.
+        if platform is not None and dest and any(m in PLATFORM_VARS for m in ex.missing):
+            platform[dest] = expanded[-1]    # uvicorn's --port is a number: kept aside, not parsed
+            continue
+        ex.missing = [m for m in ex.missing if m not in PLATFORM_VARS]
         if ex.missing:
             unknown[dest or words[0]] = "$" + ex.missing[0]
             continue
@@ -267,7 +274,8 @@ def _parse_uvicorn(args: list[str], scope: dict[str, str]):
     import click
     from uvicorn.main import main as command
 
-    words, unknown, notes = _expand_groups(args, uvicorn_options(), scope)
+    platform: dict[str, str] = {}
+    words, unknown, notes = _expand_groups(args, uvicorn_options(), scope, platform)
     try:
         # auto_envvar_prefix=None: our own UVICORN_* variables must not leak into the reading.
         ctx = command.make_context("uvicorn", list(words), auto_envvar_prefix=None)
@@ -281,8 +289,8 @@ def _parse_uvicorn(args: list[str], scope: dict[str, str]):
             settings[_UVICORN_AS_GUNICORN[name]] = value
     if ctx.params.get("app"):
         settings["app"] = ctx.params["app"]
-    if "host" in given or "port" in given:
-        settings["bind"] = f"{ctx.params.get('host')}:{ctx.params.get('port')}"
+    if "host" in given or "port" in given or "port" in platform:
+        settings["bind"] = f"{ctx.params.get('host')}:{platform.get('port', ctx.params.get('port'))}"
     elif "uds" in given:
         settings["bind"] = f"unix:{given['uds']}"
     if "workers" not in settings and "workers" not in unknown and scope.get("WEB_CONCURRENCY", "").strip():

@@ -69,7 +69,7 @@ def test_measure_memory_of_a_user_app_after_a_database_warmup(new_database):
                  "--pythonpath", "src", "--measure-memory", "--warmup-urls", str(urls), "--json"], timeout=180)
     assert r.returncode == 0, r.stderr
     source = _worker_source(r.stdout)
-    assert f"measured: RSS of 1 sync worker of {APP} (from {USER_APP})" in source
+    assert f"measured: RSS of 1 gthread worker of {APP} (from {USER_APP})" in source
     # 3 rounds of /notes (the database), / and a 404
     assert "9 GET of 3 path(s)" in source and "6×200" in source and "3×404" in source
 

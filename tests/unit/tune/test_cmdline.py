@@ -58,3 +58,11 @@ def test_bad_arguments_are_one_line_errors():
 def test_gunicorn_cmd_args_environment():
     c = parse_command("gunicorn a:b --threads 2", {"GUNICORN_CMD_ARGS": "--workers 7 --threads 3"})
     assert c.settings["workers"] == 7 and c.settings["threads"] == 2   # the command line wins
+
+
+def test_port_is_the_platforms_and_kept_as_written():
+    g = parse_command("gunicorn a:b --bind 0.0.0.0:$PORT")
+    assert g.settings["bind"] == "0.0.0.0:$PORT" and not g.unknown
+    u = parse_command("uvicorn a:b --host 0.0.0.0 --port $PORT --workers 2")
+    assert u.error is None and u.settings["bind"] == "0.0.0.0:$PORT" and u.settings["workers"] == 2
+    assert parse_command("uvicorn a:b --port $PORT", {"PORT": "9000"}).settings["bind"] == "127.0.0.1:9000"
