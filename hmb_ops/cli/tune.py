@@ -41,7 +41,8 @@ from hmb_ops.cli.tune_search import search_options
               help="The database's max_connections (or PgBouncer's pool) to budget against.")
 @click.option("--live-db", is_flag=True,
               help="Read max_connections from the database (starts the embedded one if none is configured).")
-@click.option("--pool-max", type=int, metavar="N", help="Database pool max per worker (default: threads + 1).")
+@click.option("--pool-max", type=int, metavar="N",
+              help="Database pool max per worker (default: threads + 1; ASGI worker classes: the async pool's).")
 @click.option("--async-pool", "pool_library", type=click.Choice(["sqlalchemy", "asyncpg"]), default=None,
               help="The app's own database pool, for its connection budget (default with an ASGI worker class: "
                    "sqlalchemy).")
