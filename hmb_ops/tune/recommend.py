@@ -12,7 +12,7 @@ from hmb_ops.errors import ConfigError, UsageError
 from hmb_ops.resources import Resources, format_size, parse_cpus, parse_size
 from hmb_ops.tune.budget import DB_USABLE_FRACTION, DEPLOY_COPIES, PG_DEFAULT_MAX_CONNECTIONS, connection_budget
 from hmb_ops.tune.plan import APP, CPU, DB, DEFAULT, FLAG, MEMORY, PLATFORM, TIER, AppProfile, PlanValue, TunePlan
-from hmb_ops.tune.pools import SQLALCHEMY, SQLALCHEMY_POOL_TIMEOUT_S, worker_pool
+from hmb_ops.tune.pools import ASYNCPG, SQLALCHEMY, SQLALCHEMY_POOL_TIMEOUT_S, worker_pool
 from hmb_ops.tune.tiers import Tier
 from hmb_ops.tune.worker_classes import ASGI, SYNC, THREADS, ignored_settings, lookup
 
@@ -243,6 +243,10 @@ def recommend(resources: Resources, profile: AppProfile, *, tier: Tier | None = 
     if pool.library == SQLALCHEMY and not profile.app.startswith("hmb_ops.refapp"):
         add("db_pool_timeout", SQLALCHEMY_POOL_TIMEOUT_S, "SQLAlchemy's default pool_timeout", DEFAULT,
             "DB_POOL_TIMEOUT: seconds a request waits for a free connection before it fails")
+    elif pool.library == ASYNCPG and not profile.app.startswith("hmb_ops.refapp"):
+        add("db_pool_timeout", profile.pool_timeout_s,
+            "asyncpg's acquire() waits forever by default: the reference apps' bound", APP,
+            "DB_POOL_TIMEOUT: pass it as pool.acquire(timeout=...) so a request fails instead of hanging")
     else:
         add("db_pool_timeout", profile.pool_timeout_s, "reference app default", APP,
             "DB_POOL_TIMEOUT: seconds a thread waits for a free connection")
