@@ -533,10 +533,21 @@ def _web_command(existing: str | None, plan: TunePlan, conf: str, where: str,
     scope = {**app_environment(plan), "PORT": str(DEFAULT_PORT),
              **dict(a.split("=", 1) for a in web.assignments)}
     planned = plan_settings(plan)
+    from hmb_ops.tune.worker_classes import lookup
+
+    plan_class = lookup(str(planned.get("worker_class") or "sync"))
+    ignored = dict(plan_class.ignored) if plan_class else {}
     kept: list[str] = []
     for setting, group in groups:
         if setting == "config":
             continue  # the plan's config replaces it and runs it first (see prepare)
+        if setting in ignored and setting not in planned and plan_class is not None:
+            # A flag the plan's worker class ignores (threads with a Uvicorn worker) would only mislead.
+            if report is not None:
+                report.overrides.append(Override(setting, f"{source}: {' '.join(group)}",
+                                                 str(_flag_value(setting, group, scope)),
+                                                 f"dropped (no effect with {plan_class.name})"))
+            continue
         if setting is not None and setting in planned:  # None: an option Gunicorn does not know
             yours = _flag_value(setting, group, scope)
             if not _same(setting, yours, planned[setting]):

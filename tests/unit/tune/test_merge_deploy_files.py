@@ -124,3 +124,16 @@ def test_without_merge_other_files_are_not_touched(tmp_path):
     plan = plan_for(tier="small", worker_memory="64MB", app="app.main:app")
     prepared = deploy.prepare(plan, folder, mode="force")
     assert not {w.name for w in prepared.writes} & {"Dockerfile", "railway.toml", "nixpacks.toml"}
+
+
+def test_flags_the_plans_worker_class_ignores_are_dropped(tmp_path):
+    folder = project(tmp_path, "seed_layout")
+    plan = plan_for(tier="small", worker_memory="64MB", app="app.main:app",
+                    worker_class="uvicorn_worker.UvicornWorker")
+    prepared = deploy.prepare(plan, folder, mode="merge")
+    deploy.apply(prepared)
+    assert (folder / "Procfile").read_text() == "web: gunicorn --config gunicorn.conf.py app.main:app\n"
+    dropped = [o for o in prepared.overrides if o.setting == "threads"]
+    assert {o.source.split(":")[0] for o in dropped} == {"Procfile web", "Dockerfile CMD", "nixpacks.toml start.cmd"}
+    assert all("no effect with uvicorn_worker.UvicornWorker" in o.plan for o in dropped)
+    assert not [f for f in check_directory(folder).findings if f.kind == "no_effect"]
