@@ -221,8 +221,10 @@ class Confined:
             if plan.memory_bytes is not None:
                 props += ["-p", f"MemoryMax={plan.memory_bytes}", "-p", "MemorySwapMax=0"]
             user = [] if os.geteuid() == 0 else ["--user"]
+            from hmb_ops.stack.confinement.cgroups import PREFIX, _counter
+
             return ["systemd-run", *user, "--scope", "--quiet", "--collect",
-                    f"--unit=hmb-ops-{os.getpid()}-app", *props, "--", *inner]
+                    f"--unit={PREFIX}{os.getpid()}-{next(_counter)}", *props, "--", *inner]
         return inner
 
     def pin_outside(self, *pids: int) -> None:
