@@ -168,11 +168,18 @@ def test_merge_beside_the_seed_apps_own_gunicorn_conf(hmb, tmp_path):
     d = tmp_path / "seed"
     shutil.copytree(SEED, d)
     before = snapshot(d)
-    # The seed's web line uses a worker class that is not installed here: named, nothing written.
-    res = hmb(["tune", "--tier", "small", "--out", str(d), "--merge"] + FAST)
+    # A web line whose worker class is not installed here is named and nothing is written (uvicorn is
+    # installed now, with the asgi extra: a copy uses the tornado worker, whose package is not).
+    missing = tmp_path / "missing"
+    shutil.copytree(SEED, missing)
+    for name in ("Procfile", "render.yaml"):
+        text = (missing / name).read_text().replace("uvicorn.workers.UvicornWorker", "tornado")
+        (missing / name).write_text(text)
+    missing_before = snapshot(missing)
+    res = hmb(["tune", "--tier", "small", "--out", str(missing), "--merge"] + FAST)
     line = error_line(res, 2)
-    assert "Procfile web uses worker class 'uvicorn.workers.UvicornWorker'" in line and "--worker-class" in line
-    assert snapshot(d) == before
+    assert "Procfile web uses worker class 'tornado'" in line and "--worker-class" in line
+    assert snapshot(missing) == missing_before
     res = hmb(["tune", "--tier", "small", "--out", str(d), "--merge", "--worker-class", "gthread"] + FAST)
     assert res.returncode == 0, res.stderr
     # Their gunicorn.conf.py is Python, left alone; the plan's config goes beside it.
