@@ -141,39 +141,49 @@ def clone_for_run(admin_url: str, template: str, *, owner_pid: int | None = None
     template's size: WAL_LOG (PostgreSQL 15+'s default) copies a small template without the two
     checkpoints FILE_COPY needs, FILE_COPY is faster for a large one (bench/data_reset.py: small
     0.69 s vs 1.50 s, medium 6.9 s vs 5.8 s)."""
-    import psycopg2
-
     from hmb_ops.db.connect import connection
 
     pid = owner_pid or os.getpid()
-    name = f"{RUN_PREFIX}{pid}"
     with connection(admin_url, autocommit=True, application_name="hmb-ops template") as conn, conn.cursor() as cur:
-        removed = remove_leftover_runs(cur)
-        found = _databases(cur, name)
-        if name in found:
-            if not (found[name] or "").startswith(RUN_MARK):
-                raise UsageError(f"database {name} exists but hmb-ops did not create it; refusing to replace it",
-                                 hint="drop or rename it yourself, or run with --no-reset")
-            _terminate(cur, name, own_only=True)
-            cur.execute(f"DROP DATABASE {_ident(name)}")
-        _terminate(cur, template, own_only=True)
-        started = time.perf_counter()
+        # The same lock as ensure_template: a concurrent run preparing the template holds connections
+        # to it, which would make this copy fail (or be terminated by it).
+        cur.execute("SELECT pg_advisory_lock(%s)", (_LOCK_KEY,))
         try:
-            if strategy is None:
-                cur.execute("SELECT pg_database_size(%s)", (template,))
-                strategy = "WAL_LOG" if cur.fetchone()[0] < WAL_LOG_BELOW else "FILE_COPY"
-            chosen = strategy.upper()
-            if chosen not in ("WAL_LOG", "FILE_COPY"):
-                raise UsageError(f"unknown CREATE DATABASE strategy {strategy!r}", hint="WAL_LOG or FILE_COPY")
-            clause = f" STRATEGY = {chosen}" if conn.server_version >= 150000 else ""
-            cur.execute(f"CREATE DATABASE {_ident(name)} TEMPLATE {_ident(template)}{clause}")
-        except psycopg2.Error as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
-            raise EnvironmentUnusable(f"cannot copy the template {template}: {first}",
-                                      hint="another session is connected to it; close it, or run with "
-                                           "--no-reset") from None
-        seconds = time.perf_counter() - started
-        cur.execute(f"COMMENT ON DATABASE {_ident(name)} IS %s", (f"{RUN_MARK}{pid}; cloned from {template}",))
+            return _clone(conn, cur, admin_url, template, pid, strategy)
+        finally:
+            cur.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_KEY,))
+
+
+def _clone(conn, cur, admin_url: str, template: str, pid: int, strategy: str | None) -> RunDatabase:
+    import psycopg2
+
+    name = f"{RUN_PREFIX}{pid}"
+    removed = remove_leftover_runs(cur)
+    found = _databases(cur, name)
+    if name in found:
+        if not (found[name] or "").startswith(RUN_MARK):
+            raise UsageError(f"database {name} exists but hmb-ops did not create it; refusing to replace it",
+                             hint="drop or rename it yourself, or run with --no-reset")
+        _terminate(cur, name, own_only=True)
+        cur.execute(f"DROP DATABASE {_ident(name)}")
+    _terminate(cur, template, own_only=True)
+    started = time.perf_counter()
+    try:
+        if strategy is None:
+            cur.execute("SELECT pg_database_size(%s)", (template,))
+            strategy = "WAL_LOG" if cur.fetchone()[0] < WAL_LOG_BELOW else "FILE_COPY"
+        chosen = strategy.upper()
+        if chosen not in ("WAL_LOG", "FILE_COPY"):
+            raise UsageError(f"unknown CREATE DATABASE strategy {strategy!r}", hint="WAL_LOG or FILE_COPY")
+        clause = f" STRATEGY = {chosen}" if conn.server_version >= 150000 else ""
+        cur.execute(f"CREATE DATABASE {_ident(name)} TEMPLATE {_ident(template)}{clause}")
+    except psycopg2.Error as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
+        raise EnvironmentUnusable(f"cannot copy the template {template}: {first}",
+                                  hint="another session is connected to it; close it, or run with "
+                                       "--no-reset") from None
+    seconds = time.perf_counter() - started
+    cur.execute(f"COMMENT ON DATABASE {_ident(name)} IS %s", (f"{RUN_MARK}{pid}; cloned from {template}",))
     return RunDatabase(name, _url(admin_url, name), template, seconds, False, tuple(removed))
 
 
