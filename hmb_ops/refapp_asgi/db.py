@@ -40,6 +40,19 @@ def async_url(database_url: str):
     return url.set(query=query)
 
 
+def pool_shape(pool_max: int, env=None) -> tuple[int, int]:
+    """(pool_size, max_overflow): SQLALCHEMY_POOL_SIZE / SQLALCHEMY_MAX_OVERFLOW as `tune` writes them
+    for an ASGI plan, else DB_POOL_MAX connections kept and no overflow (the Flask pool's shape).
+    Either way at most pool_size + max_overflow connections per worker, the plan's DB_POOL_MAX."""
+    env = os.environ if env is None else env
+    try:
+        size = int(env.get("SQLALCHEMY_POOL_SIZE", ""))
+        overflow = int(env.get("SQLALCHEMY_MAX_OVERFLOW", "0") or 0)
+    except ValueError:
+        return max(1, pool_max), 0
+    return max(1, size), max(0, overflow)
+
+
 def _first_line(exc: BaseException, default: str) -> str:
     text = str(getattr(exc, "orig", None) or exc).strip()
     return text.splitlines()[0] if text else default
@@ -60,12 +73,13 @@ class AsyncDatabase:
         from sqlalchemy.ext.asyncio import create_async_engine
 
         s = self.settings
+        pool_size, overflow = pool_shape(s.pool_max)
         try:
             url = async_url(s.database_url)
         except Exception as exc:  # noqa: BLE001 - an unparsable URL is a database the app cannot reach
             raise DatabaseDown(f"DATABASE_URL is not a database URL: {type(exc).__name__}") from None
         self._engine = create_async_engine(
-            url, pool_size=s.pool_max, max_overflow=0, pool_timeout=s.pool_timeout or 0.001,
+            url, pool_size=pool_size, max_overflow=overflow, pool_timeout=s.pool_timeout or 0.001,
             pool_reset_on_return=None,  # autocommit connections: nothing to roll back on return
             isolation_level="AUTOCOMMIT",
             connect_args={"timeout": max(1, int(min(s.pool_timeout or 5, 10))),
