@@ -766,6 +766,10 @@ def _users_chain(out: Path, service: str | None) -> str | None:
         render_web = parse_web_command(start, where) if start else None
         if render_web is not None and render_web.simple and render_web.config:
             named[f"{RENDER} {_scalar(_get(svc, 'name')[1]) or 'web'}"] = render_web.config
+    # A Dockerfile, compose, railway, nixpacks or fly command naming its config keeps it too.
+    for source, other in _other_files_web(out):
+        if other.simple and other.config:
+            named[source] = other.config
     chains: dict[str, str] = {}
     for source, path in named.items():
         if path.startswith("python:") or "$" in path:

@@ -137,3 +137,16 @@ def test_flags_the_plans_worker_class_ignores_are_dropped(tmp_path):
     assert {o.source.split(":")[0] for o in dropped} == {"Procfile web", "Dockerfile CMD", "nixpacks.toml start.cmd"}
     assert all("no effect with uvicorn_worker.UvicornWorker" in o.plan for o in dropped)
     assert not [f for f in check_directory(folder).findings if f.kind == "no_effect"]
+
+
+def test_a_config_named_by_a_dockerfile_runs_first(tmp_path):
+    folder = tmp_path / "p"
+    (folder / "deploy").mkdir(parents=True)
+    (folder / "deploy" / "gunicorn.py").write_text("workers = 7\naccesslog = '-'\n")
+    (folder / "Dockerfile").write_text('FROM python:3.11\nCMD ["gunicorn", "-c", "deploy/gunicorn.py", "app:app"]\n')
+    prepared = merge(folder, "app:app")
+    assert prepared.chain == "deploy/gunicorn.py"
+    assert ("workers", "deploy/gunicorn.py", "7", "2") in {(o.setting, o.source, o.yours, o.plan)
+                                                          for o in prepared.overrides}
+    assert (folder / "Dockerfile").read_text().endswith('CMD ["gunicorn", "--config", "gunicorn.conf.py", "app:app"]\n')
+    assert "deploy/gunicorn.py" in (folder / "gunicorn.conf.py").read_text()
