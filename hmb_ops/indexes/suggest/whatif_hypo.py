@@ -30,6 +30,8 @@ class HypoWhatIf:
         created: dict[str, Candidate] = {}
         with self.conn.cursor() as cur:
             try:
+                # READ ONLY: the statement is only planned; hypothetical indexes live in backend memory
+                cur.execute("SET TRANSACTION READ ONLY")
                 cur.execute("SELECT hypopg_reset()")
                 for c in present:
                     if c.method != "btree":

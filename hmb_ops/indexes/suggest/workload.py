@@ -77,6 +77,8 @@ def _keep(sql: str, source: str, skipped: list[Skipped], out: list[Statement], *
     if not text or first_word(text) not in _KEEP:
         return
     problem = parses(text)
+    if problem is None and len(split_statements(text)) != 1:
+        problem = "more than one statement"  # the project's lexer has the last word: EXPLAIN gets one statement
     if problem is not None:
         skipped.append(Skipped("unparseable", text[:500], problem))
         return
