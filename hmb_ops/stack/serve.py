@@ -27,7 +27,8 @@ def build_process(database_url: str, *, tier: str | None = None, host: str = "12
     ref = reference_app(database_url, state_dir=state_dir, tier=tier, config_files=config_files,
                         work_dir=work_dir, worker_class=worker_class,
                         host=host, port=port, workers=workers, threads=threads, env=env, log_dir=log_dir)
-    summary: dict = {"source": "built-in gthread defaults"}
+    summary: dict = {"source": f"built-in defaults, worker class {worker_class}" if worker_class
+                     else "built-in gthread defaults"}
     if ref.tier is not None:
         # The summary is printed: it names where the key comes from, never a value (nor a placeholder).
         summary = {"source": f"tier {tier}", "gunicorn_conf": ref.tier.config_file,
