@@ -712,14 +712,16 @@ def _pool_sizes(root: Path, surfaces: list[Surface]) -> tuple[list[dict], int | 
     for s in surfaces:
         for var in POOL_VARS:
             if s.env.get(var, "").strip().isdigit():
-                claims.append({"source": s.name, "kind": "environment", "value": int(s.env[var]), "variable": var})
+                claims.append({"source": s.name, "kind": "environment", "value": int(s.env[var]), "variable": var,
+                               "place": s.env_lines.get(var) or s.where})
     return claims, code_background
 
 
 def _pool_drift(claims: list[dict]) -> list[Finding]:
     if len({c["value"] for c in claims}) <= 1:
         return []
-    desc = "; ".join(f"{c['source']} ({c['kind']}): {c['value']}" for c in claims)
+    desc = "; ".join(f"{c['source']} ({c['kind']}{', ' + c['place'] if c.get('place') else ''}): {c['value']}"
+                     for c in claims)
     return [Finding("drift", "db_pool_max", f"database pool size per worker differs: {desc}", tuple(claims))]
 
 

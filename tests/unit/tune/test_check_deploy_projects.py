@@ -61,7 +61,9 @@ def test_compose_web_services_checked_the_rest_named():
     assert api.server == "uvicorn" and api.settings["workers"] == 2
     assert not any("does not start" in f.message or "neither" in f.message for f in report.findings)
     pool = next(f for f in report.findings if f.key == "db_pool_max")
-    assert {c["value"] for c in pool.values} == {8, 5}
+    places = {(c["value"], c["place"]) for c in pool.values}
+    assert places == {(8, "docker-compose.yml:7"), (5, "docker-compose.yml:13")}
+    assert "docker-compose.yml:7" in pool.message and "docker-compose.yml:13" in pool.message
 
 
 def test_shell_form_cmd_with_variables():
