@@ -107,3 +107,15 @@ def test_a_deploy_file_that_does_not_parse(tmp_path, name, line, words):
     msg = exc.value.one_line()
     assert f"{name}:{line}:" in msg and words in msg
     assert "\n" not in msg
+
+
+def test_pool_mode_conflicts_from_a_deploy_files_environment(tmp_path):
+    # PgBouncer in transaction mode with asyncpg's statement cache on (hmb_ops.tune.pgbouncer's rule).
+    (tmp_path / "docker-compose.yml").write_text(
+        "services:\n  api:\n    command: uvicorn shop.asgi:app --workers 2\n    environment:\n"
+        "      PGBOUNCER_POOL_MODE: transaction\n"
+        "      DATABASE_URL: postgresql+asyncpg://shop@pgbouncer:6432/shop\n")
+    report = check_directory(tmp_path)
+    found = [f for f in report.findings if f.kind == "pool_mode"]
+    assert len(found) == 1
+    assert found[0].message.startswith("docker-compose.yml api (docker-compose.yml:3): asyncpg's statement cache is on")
