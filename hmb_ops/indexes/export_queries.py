@@ -229,6 +229,9 @@ def attach_queries(conn, schemas, server_version_num: int) -> tuple[int, str | N
                 return 0, note or "pg_stat_statements holds no statements for this database yet"
             seen: set[str] = set()
             for recorded in statements:
+                # Most recorded statements are writes, DDL or utility commands: skipped before lexing.
+                if not recorded.text.lstrip()[:8].lower().startswith(_READS + ("prepare",)):
+                    continue
                 stmt = _unprepared(recorded)
                 try:
                     toks = sqltext.tokens(stmt.text, params=True)
