@@ -11,6 +11,7 @@ controlled environment, never in ours.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import json
 import os
@@ -169,10 +170,11 @@ _SECRET_NAME = re.compile(r"SECRET|PASSWORD|PASSWD|TOKEN|KEY|CREDENTIAL|AUTH", r
 
 
 def _mask(text: str) -> str:
-    # Deploy files may carry real credentials (DATABASE_URL=postgres://u:pw@…); reports never repeat them.
-    from hmb_ops.db.dsn import mask_text
+    # Deploy files may carry real credentials (DATABASE_URL=postgres://u:pw@…, SECRET_KEY=… before a
+    # command, --password flags); reports never repeat them: the same masking as tune --out's diffs.
+    from hmb_ops.tune.deploy.writer import mask_secrets
 
-    return mask_text(text)
+    return mask_secrets(text)
 
 
 @dataclass(frozen=True)
@@ -321,27 +323,6 @@ def _pool_claims(root: Path) -> tuple[list[dict], int | None]:
     return claims, background
 
 
-def _render_services(path: Path) -> list[tuple[str, str | None, dict[str, str]]]:
-    from hmb_ops.settings import load_yaml
-
-    data, _ = load_yaml(path)
-    services = (data or {}).get("services") if isinstance(data, dict) else None
-    if not isinstance(services, list):
-        raise ConfigError("expected a 'services' list", path=str(path))
-    out = []
-    for i, svc in enumerate(services):
-        if not isinstance(svc, dict) or svc.get("type", "web") != "web":
-            continue
-        env = {}
-        for item in svc.get("envVars") or []:
-            if isinstance(item, dict) and "key" in item and "value" in item:
-                value = item["value"]
-                env[str(item["key"])] = str(value).lower() if isinstance(value, bool) else str(value)
-        name = str(svc.get("name") or f"service[{i}]")
-        out.append((name, svc.get("startCommand"), env))
-    return out
-
-
 class _Evaluator:
     def __init__(self, conf: Path | None, timeout: float):
         self.conf, self.timeout = conf, timeout
@@ -470,6 +451,7 @@ def check_directory(directory: str | os.PathLike, *, max_connections: int | None
         findings += _connection_budget(s, claims, code_background, max_connections)
         if memory_bytes:
             findings += _memory_budget(s, memory_bytes, worker_memory_bytes)
+    findings = [dataclasses.replace(f, message=_mask(f.message)) for f in findings]
     return CheckReport(directory=str(deploy.root), files=tuple(p.name for p in deploy.all),
                        surfaces=tuple(surfaces), pool_sizes=tuple(claims), findings=tuple(findings),
                        not_checked=tuple(reader.not_checked))

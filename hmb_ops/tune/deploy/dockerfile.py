@@ -98,8 +98,12 @@ def exec_form(args: str) -> list[str] | None:
     return words if isinstance(words, list) and all(isinstance(w, str) for w in words) else None
 
 
-def _env(ins: Instruction, path: Path, env: dict[str, str], lines: dict[str, str]) -> None:
+def _env(ins: Instruction, path: Path, env: dict[str, str], lines: dict[str, str],
+         args: dict[str, str] | None = None) -> None:
+    """ENV KEY=value ... / ENV KEY value; `$VAR` in a value is an earlier ENV, else an ARG's default."""
     from hmb_ops.tune.cmdline import _Expander
+
+    scope = {**(args or {}), **env}
 
     try:
         words = shlex.split(ins.args)
@@ -109,28 +113,34 @@ def _env(ins: Instruction, path: Path, env: dict[str, str], lines: dict[str, str
         # ENV KEY value with spaces
         if len(words) < 2:
             raise ConfigError(f"ENV {words[0]} has no value", path=str(path), line=ins.line)
-        env[words[0]] = _Expander(env)(ins.args.split(None, 1)[1].strip())
+        env[words[0]] = _Expander(scope)(ins.args.split(None, 1)[1].strip())
         lines[words[0]] = f"{path.name}:{ins.line}"
         return
     for w in words:
         if "=" not in w:
             raise ConfigError(f"ENV: {w!r} is not KEY=value", path=str(path), line=ins.line)
         k, _, v = w.partition("=")
-        env[k] = _Expander(env)(v)
+        env[k] = _Expander(scope)(v)
+        scope[k] = env[k]
         lines[k] = f"{path.name}:{ins.line}"
 
 
 def read(path: Path, text: str) -> Sources:
     env: dict[str, str] = {}
     env_lines: dict[str, str] = {}
+    args: dict[str, str] = {}      # ARG defaults: build-time only, but ENV values may use them
     cmd = entry = None
     for ins in instructions(path, text):
         if ins.op == "FROM":
             # A new stage: what runs is the last stage's CMD, with its ENV.
             cmd = entry = None
-            env, env_lines = {}, {}
+            env, env_lines, args = {}, {}, {}
+        elif ins.op == "ARG":
+            name, eq, default = ins.args.partition("=")
+            if eq:
+                args[name.strip()] = default.strip().strip("\"'")
         elif ins.op == "ENV":
-            _env(ins, path, env, env_lines)
+            _env(ins, path, env, env_lines, args)
         elif ins.op == "CMD":
             cmd = ins
         elif ins.op == "ENTRYPOINT":

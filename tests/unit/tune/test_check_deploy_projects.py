@@ -119,3 +119,24 @@ def test_pool_mode_conflicts_from_a_deploy_files_environment(tmp_path):
     found = [f for f in report.findings if f.kind == "pool_mode"]
     assert len(found) == 1
     assert found[0].message.startswith("docker-compose.yml api (docker-compose.yml:3): asyncpg's statement cache is on")
+
+
+def test_dockerfile_arg_defaults_feed_env(tmp_path):
+    (tmp_path / "Dockerfile").write_text(
+        "FROM python:3.11\nARG WORKERS=3\nENV WEB_CONCURRENCY=$WORKERS\nCMD gunicorn app:app\n")
+    report = check_directory(tmp_path)
+    assert report.surfaces[0].settings["workers"] == 3
+    assert report.surfaces[0].places["workers"] == "Dockerfile:3"
+
+
+def test_secrets_in_the_new_deploy_files_are_never_printed(tmp_path):
+    import json
+
+    (tmp_path / "Dockerfile").write_text(
+        'FROM python:3.11\nENV DATABASE_URL=postgresql://app:hunter2pw@db/app SECRET_KEY=s3cr3tvalue\n'
+        'CMD API_TOKEN=tok3nvalue python serve.py --password pa55word\n')
+    (tmp_path / "docker-compose.yml").write_text(
+        "services:\n  jobs:\n    command: celery -A x worker --broker redis://:redispw99@cache:6379/0\n")
+    text = json.dumps(check_directory(tmp_path).to_dict())
+    for secret in ("hunter2pw", "s3cr3tvalue", "tok3nvalue", "pa55word", "redispw99"):
+        assert secret not in text, secret
