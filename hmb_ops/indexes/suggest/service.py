@@ -162,16 +162,7 @@ def _run(env, target, workload: Workload, result: SuggestResult, opts: SuggestOp
             continue
         if values is None and _partial_on(existing, f0) and _refuted_by_samples(env, target, st, f0, present, opts):
             continue
-        chosen: list[tuple[Candidate, float]] = []
-        if len(used) == 1:
-            chosen = [(next(iter(used.values())), f1.total_cost)]
-        else:
-            best: tuple[Candidate, float] | None = None
-            for c in used.values():
-                fa, _, ua = _plan(env, st.sql, [c], values)
-                if ua and fa.total_cost <= limit and (best is None or fa.total_cost < best[1]):
-                    best = (c, fa.total_cost)
-            chosen = [best] if best else [(c, f1.total_cost) for c in used.values()]
+        chosen = _pick(env, st.sql, list(used.values()), f1.total_cost, limit, values)
         st.cost_after = round(min(cost for _, cost in chosen), 2)
         for c, cost in chosen:
             entry = winners.setdefault(c.identity, (c, []))
@@ -204,6 +195,29 @@ def _suggestions(env, target, winners) -> list[Suggestion]:
             existing=relations_to_existing(c, existing.get((c.schema, c.table), [])),
             ddl=c.ddl(name, concurrently=True)))
     return out
+
+
+def _pick(env, sql: str, used: list[Candidate], cost_all: float, limit: float, values: list | None
+          ) -> list[tuple[Candidate, float]]:
+    """The candidates to suggest for one statement. Per table, when the plan used several, each is
+    tried alone (with the other tables' ones kept) and the best that still halves the cost wins; a
+    plan using candidates on several tables (a join, the partitions of one table) keeps one per table."""
+    by_table: dict[tuple[str, str], list[Candidate]] = {}
+    for c in used:
+        by_table.setdefault((c.schema, c.table), []).append(c)
+    chosen: list[tuple[Candidate, float]] = []
+    for key, cs in by_table.items():
+        if len(cs) == 1:
+            chosen.append((cs[0], cost_all))
+            continue
+        others = [c for k, group in by_table.items() if k != key for c in group]
+        best: tuple[Candidate, float] | None = None
+        for c in cs:
+            fa, _, ua = _plan(env, sql, [c, *others], values)
+            if c in ua.values() and fa.total_cost <= limit and (best is None or fa.total_cost < best[1]):
+                best = (c, fa.total_cost)
+        chosen += [best] if best else [(c, cost_all) for c in cs]
+    return chosen
 
 
 def _partial_on(existing, f0: PlanFacts) -> bool:

@@ -156,3 +156,26 @@ def test_a_role_that_cannot_read_other_roles_statements_is_told_how(library, pg_
         assert "insufficient privilege" in line and "pg_read_all_stats" in line and password not in proc.stderr
     finally:
         run_sql(pg_url, f"DROP OWNED BY {role}", f"DROP ROLE {role}")
+
+
+def test_a_view_and_a_partitioned_table(library, pg_state_dir, hmb, tmp_path):
+    """A statement on a view is planned through it (the suggestion names the base table); one on a
+    partitioned table is planned on its partitions, so the suggestions name partitions (a spec declares
+    plain tables, not partitioned parents)."""
+    run_sql(library, "CREATE VIEW shelf_books AS SELECT id, title, shelf FROM books WHERE added_at IS NOT NULL",
+            ("CREATE TABLE visits (id bigint, member_id bigint NOT NULL, at timestamptz NOT NULL) "
+             "PARTITION BY RANGE (at)"),
+            "CREATE TABLE visits_h1 PARTITION OF visits FOR VALUES FROM ('2025-01-01') TO ('2025-07-01')",
+            "CREATE TABLE visits_h2 PARTITION OF visits FOR VALUES FROM ('2025-07-01') TO ('2026-01-01')",
+            "INSERT INTO visits SELECT g, 1 + g % 3000, timestamptz '2025-01-01' + g * interval '5 min' "
+            "FROM generate_series(1, 90000) g",
+            "ANALYZE visits")
+    queries = tmp_path / "w.sql"
+    queries.write_text("SELECT id, title FROM shelf_books WHERE shelf = 17;\n"
+                       "SELECT count(*) FROM visits WHERE member_id = 42;\n")
+    proc = _suggest(hmb, library, pg_state_dir, "--queries", str(queries), "--json")
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    keys = {(s["table"], tuple(s["keys"])) for s in doc["suggestions"]}
+    assert ("books", ("shelf",)) in keys
+    assert {("visits_h1", ("member_id",)), ("visits_h2", ("member_id",))} <= keys
