@@ -46,8 +46,9 @@ def render(sx: SchemaExport, *, header: str) -> str:
     if sx.extensions:
         body["extensions"] = list(sx.extensions)
     body["declared"] = declared
-    text = yaml.safe_dump({"indexes": body}, sort_keys=False, allow_unicode=True, width=110,
-                          default_flow_style=None)
+    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml when present: 200 entries in ms
+    text = yaml.dump({"indexes": body}, Dumper=dumper, sort_keys=False, allow_unicode=True, width=110,
+                     default_flow_style=None)
     return "\n".join(lines) + "\n" + text
 
 
