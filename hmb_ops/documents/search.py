@@ -50,7 +50,7 @@ class SearchDocument(DocumentModel):
     candidates: list[SearchCandidate]
     pick: str | None = Field(None, description="label of the chosen candidate")
     ranked_by: Literal["sustainable_rps", "peak_rps"] = Field(
-        "sustainable_rps", description="peak_rps only when no candidate met the SLO at any step")
+        "sustainable_rps", description="peak_rps when some measured candidate never met the SLO at any step")
     formula: str = Field(description="label of the formula's choice")
     noise: float | None = Field(None, description="relative difference between rounds of one candidate")
     gap: float | None = Field(None, description="(pick − formula) ÷ formula, measured")

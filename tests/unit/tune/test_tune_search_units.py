@@ -85,7 +85,14 @@ def test_choice_without_repeats_says_the_noise_is_unknown():
 def test_when_no_candidate_met_the_slo_the_ranking_is_by_peak_and_says_so():
     c = pick.choose([_cand("4x4", 4, 4, [0, 0], formula=True, peaks=[90, 95]), _cand("3x2", 3, 2, [0], peaks=[60])])
     assert c.ranked_by == "peak_rps" and c.pick.label == "4x4"
-    assert "no candidate met the SLO" in c.explanation[0]
+    assert "met in 0 of 3 runs" in c.explanation[0]
+
+
+def test_one_lucky_run_at_the_slo_does_not_rank_the_others_at_zero():
+    c = pick.choose([_cand("4x4", 4, 4, [0, 0], formula=True, peaks=[80, 83]),
+                     _cand("3x2", 3, 2, [170, 0], peaks=[172, 60])])
+    assert c.ranked_by == "peak_rps" and c.pick.label == "3x2" and "met in 1 of 4 runs" in c.explanation[0]
+    assert c.within_noise is True  # 3x2's own rounds: 172 and 60
 
 
 def test_the_chosen_plan_carries_the_measured_workers_and_recomputed_budgets():
