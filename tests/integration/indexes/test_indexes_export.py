@@ -144,6 +144,12 @@ def test_without_pg_stat_statements_the_export_says_so(forms_db, hmb):
     assert done.returncode == 0, done.stderr
     assert "queries: pg_stat_statements is not installed in this database" in done.stderr
     assert "Traceback" not in done.stderr
+    as_json = hmb(["indexes", "export", "--json"], env=env_for(forms_db))
+    assert as_json.returncode == 0, as_json.stderr
+    doc = json.loads(as_json.stdout)
+    assert doc["schema_version"] and doc["queries_note"].startswith("pg_stat_statements is not installed")
+    assert [s["schema"] for s in doc["schemas"]] == ["other", "public"]
+    assert {c["index"] for c in doc["schemas"][1]["constraints"]} == {"items_pkey", "items_sku_key"}
 
 
 def test_a_role_without_pg_read_all_stats_exports_and_is_told_what_it_cannot_see(forms_db, hmb, tmp_path):
