@@ -19,6 +19,7 @@ PostgreSQL to the rest, so neither competes with the app for its CPUs.
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import shutil
@@ -70,9 +71,24 @@ def available_method(root: Path = Path("/")) -> tuple[str, object | None]:
     found = cgroups.find_v1(root)
     if found is not None:
         return "cgroup-v1", found
-    if shutil.which("systemd-run") and (root / "run/systemd/system").is_dir():
+    if shutil.which("systemd-run") and (root / "run/systemd/system").is_dir() and _systemd_run_works():
         return "systemd-run", None
     return "affinity", None
+
+
+@functools.cache
+def _systemd_run_works() -> bool:
+    """One real `systemd-run --scope true` (once per process): a user without a systemd user
+    manager (CI runners, containers) has the binary but no way to make a scope, and must fall back."""
+    import subprocess
+
+    user = [] if os.geteuid() == 0 else ["--user"]
+    try:
+        done = subprocess.run(["systemd-run", *user, "--scope", "--quiet", "--collect", "-p", "MemoryMax=1G",
+                               "--", "true"], capture_output=True, timeout=10, stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return done.returncode == 0
 
 
 def _cpu_text(cpus: float) -> str:
