@@ -153,13 +153,13 @@ class Environment:
         memory = getattr(req, "app_memory_bytes", None)
         plan = plan_confinement(cpus, memory, require=bool(getattr(req, "require_confinement", False)))
         self.confinement_plan = plan
-        for warning in plan.warnings:
-            self.note(f"warning: {warning}")
-        if plan.memory_bytes is not None:
+        if plan.requested_memory_bytes is not None:  # bad input even where memory cannot be enforced
             from hmb_ops.stack.confinement import check_memory
             from hmb_ops.stack.confinement.rss import reference_worker_memory
 
-            check_memory(plan.memory_bytes, *reference_worker_memory())
+            check_memory(plan.requested_memory_bytes, *reference_worker_memory())
+        for warning in plan.warnings:
+            self.note(f"warning: {warning}")
         if plan.method != "none":
             self.confined = box = self._stack.enter_context(Confined(plan))
             limits = [f"{plan.cpus:g} CPU(s)" if plan.cpus is not None else "",

@@ -56,10 +56,10 @@ def serve_app(database_url: str, *, on_ready: Callable[[GunicornProcess, dict], 
     from hmb_ops.stack.gunicorn import last_log_line
 
     plan = plan_confinement(cpus, memory_bytes, require=require_confinement)
-    if plan.memory_bytes is not None:
+    if plan.requested_memory_bytes is not None:  # bad input even where memory cannot be enforced
         from hmb_ops.stack.confinement.rss import reference_worker_memory
 
-        check_memory(plan.memory_bytes, *reference_worker_memory())
+        check_memory(plan.requested_memory_bytes, *reference_worker_memory())
     ensure_schema(database_url)
     with tempfile.TemporaryDirectory(prefix="hmb-serve-") as work, Confined(plan) as box:
         box.pin_outside(*pin_outside)
