@@ -151,8 +151,8 @@ def _conditions(req: SearchRequest) -> dict:
 
 
 def _order(round_no: int, cands: list[Candidate], docs: dict[str, SearchCandidate]) -> list[Candidate]:
-    """Round 1: every candidate that fits, in grid order. Later rounds: the contenders of round 1
-    (its best few, and the formula's choice), each round in the reverse order of the one before."""
+    """Round 1: every candidate that fits, in grid order (the formula's choice first). Later rounds:
+    round 1's best, the formula's choice, then the next best two."""
     runnable = [c for c in cands if c.skipped is None]
     if round_no == 1:
         return runnable
@@ -161,9 +161,15 @@ def _order(round_no: int, cands: list[Candidate], docs: dict[str, SearchCandidat
         return (ms[0].sustainable_rps, ms[0].peak_rps) if ms else (-1.0, -1.0)
 
     ranked = sorted(runnable, key=first, reverse=True)
-    keep = ranked[:CONTENDERS] + [c for c in runnable if c.formula and c not in ranked[:CONTENDERS]]
-    keep = [c for c in runnable if c in keep]
-    return keep[::-1] if round_no % 2 == 0 else keep
+    formula = [c for c in runnable if c.formula]
+    # The two the conclusion hinges on first (round 1's best, then the formula's choice: round 1 ran
+    # the formula first), then the next contenders: a time budget that cuts the round short still
+    # leaves the pick-versus-formula comparison with two rounds each.
+    keep: list[Candidate] = []
+    for c in ranked[:1] + formula + ranked[1:CONTENDERS]:
+        if c not in keep:
+            keep.append(c)
+    return keep
 
 
 def run_search(req: SearchRequest, cands: list[Candidate], plans: Callable[[int], object], *,
