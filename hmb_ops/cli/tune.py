@@ -125,6 +125,7 @@ def tune(cctx, ctx: Ctx, tier, hosting_plan, plans_file, cpus, memory, app, work
         app_where["warmup_scenario"] = None  # --scenario is the search's traffic, not a warm-up
     location, measure_with = _user_app(app, measure_memory, database_url, **app_where)
     config_files = tuple(ctx.config_files)
+    conns_source = None
     if hosting_plan is not None:
         import shutil
         import tempfile
@@ -137,9 +138,10 @@ def tune(cctx, ctx: Ctx, tier, hosting_plan, plans_file, cpus, memory, app, work
         # The plan becomes a tier of its own (its CPUs and memory) in a generated config file.
         folder = Path(tempfile.mkdtemp(prefix="hmb-plan-"))
         cctx.call_on_close(lambda: shutil.rmtree(folder, ignore_errors=True))
-        tier, config_files, plan_conns = tune_args_for_plan(hosting_plan, config_files, plans_file, folder)
+        tier, config_files, plan_conns, conns_from = tune_args_for_plan(hosting_plan, config_files, plans_file,
+                                                                        folder)
         if max_connections is None and not live_db:
-            max_connections = plan_conns
+            max_connections, conns_source = plan_conns, conns_from
     elif plans_file:
         raise UsageError("--plans-file adds plans for --plan", hint="add --plan NAME")
     kwargs = dict(tier=tier, cpus=cpus, memory=memory, config_files=config_files, app=app,
@@ -149,7 +151,7 @@ def tune(cctx, ctx: Ctx, tier, hosting_plan, plans_file, cpus, memory, app, work
                   pool_library=pool_library, pool_size=pool_size, max_overflow=max_overflow,
                   asyncpg_max_size=asyncpg_max_size,
                   pgbouncer=_pgbouncer_wanted(pgbouncer, pool_mode, pgbouncer_listen),
-                  pool_mode=pool_mode, pgbouncer_listen=pgbouncer_listen)
+                  pool_mode=pool_mode, pgbouncer_listen=pgbouncer_listen, max_connections_source=conns_source)
     try:
         plan = plan_for(measure_memory=measure_memory, measure_with=measure_with, **kwargs)
     except EnvironmentUnusable as exc:

@@ -40,13 +40,16 @@ def plans_config_file(plans: dict[str, Plan], names: Iterable[str], folder: Path
 
 
 def tune_args_for_plan(name: str, config_files: tuple[str, ...], plans_file: str | None,
-                       folder: Path) -> tuple[str, tuple[str, ...], int | None]:
+                       folder: Path) -> tuple[str, tuple[str, ...], int | None, str | None]:
     """What `tune --plan NAME` hands to tune's tier machinery: (tier name, config files with the plan
-    as a tier written into `folder`, the plan's database max_connections or None)."""
+    as a tier written into `folder`, the plan's database max_connections or None, where it is from)."""
     from hmb_ops.plans.catalog import get_plan, load_plans
 
     plan = get_plan(name, config_files, plans_file)
     catalog = load_plans(config_files, plans_file)
     path = plans_config_file(catalog, [name], folder, config_files)
     db = catalog.get(plan.database) if plan.database else None
-    return name, (*config_files, str(path)), db.max_connections if db else None
+    source = (f"plan {name}'s database {plan.database} (plans catalog: {db.source}, dated "
+              f"{db.checked_on.isoformat()}); read SHOW max_connections on the real database with --live-db"
+              if db else None)
+    return name, (*config_files, str(path)), db.max_connections if db else None, source

@@ -39,7 +39,8 @@ def plan_for(*, tier: str | None = None, cpus: float | None = None, memory: str 
              root: str | os.PathLike = "/", database_required: bool = False,
              pool_library: str | None = None, pool_size: int | None = None, max_overflow: int | None = None,
              asyncpg_max_size: int | None = None, pgbouncer: bool | None = False,
-             pool_mode: str | None = None, pgbouncer_listen: str | None = None) -> TunePlan:
+             pool_mode: str | None = None, pgbouncer_listen: str | None = None,
+             max_connections_source: str | None = None) -> TunePlan:
     """A plan for a tier, a declared machine (cpus/memory) or this machine (detected).
 
     max_connections: declared value wins; else read from ``database_url`` when it answers (when
@@ -99,7 +100,7 @@ def plan_for(*, tier: str | None = None, cpus: float | None = None, memory: str 
 
     conn_source = ""
     if max_connections is not None:
-        conn_source = f"declared --max-connections {max_connections}"
+        conn_source = max_connections_source or f"declared --max-connections {max_connections}"
     elif database_url:
         from hmb_ops.db import dsn
         from hmb_ops.tune.measure import max_connections as read_max
