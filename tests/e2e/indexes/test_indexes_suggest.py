@@ -8,6 +8,7 @@ scratch database on that same server (--state-dir), dropped afterwards.
 from __future__ import annotations
 
 import json
+import os
 import uuid
 
 import pytest
@@ -102,7 +103,17 @@ def test_suggest_from_pg_stat_statements_on_a_foreign_schema(library, pg_url, pg
     assert {s["name"] for s in doc["suggestions"]} <= creates
 
 
-def test_suggest_from_a_queries_file_with_an_unparseable_statement(library, pg_state_dir, hmb, tmp_path):
+def test_suggest_from_a_queries_file_with_an_unparseable_statement(library, pg_url, pg_state_dir, hmb, tmp_path):
+    from hmb_ops.indexes.suggest.whatif_copy import SCRATCH_COMMENT
+
+    # a scratch copy left by a killed run (its pid is gone) is dropped; one of a live process, and a
+    # database that only looks like one (no hmb-ops comment), are left alone
+    dead, alive, lookalike = (f"hmb_ops_whatif_{kind}{uuid.uuid4().hex[:6]}" for kind in ("dead", "live", "look"))
+    for name, comment in ((dead, SCRATCH_COMMENT + "999999999"), (alive, SCRATCH_COMMENT + str(os.getpid())),
+                          (lookalike, None)):
+        run_sql(pg_url, f'CREATE DATABASE "{name}"')
+        if comment:
+            run_sql(pg_url, f'COMMENT ON DATABASE "{name}" IS %s', params=(comment,))
     queries = tmp_path / "workload.sql"
     queries.write_text("SELECT id FROM loans WHERE loaned_at >= '2025-01-20' AND loaned_at < '2025-01-21';\n"
                        "SELECT id FROM books WHERE title LIKE '%beef%';\n"
@@ -118,6 +129,10 @@ def test_suggest_from_a_queries_file_with_an_unparseable_statement(library, pg_s
     assert ("loans", ("loaned_at",)) in keys and ("books", ("title",)) in keys
     human = _suggest(hmb, library, pg_state_dir, "--queries", str(queries))
     assert human.returncode == 0 and "1 unparseable" in human.stderr and "1 unplannable" in human.stderr
+    left = {row[0] for row in _scratch_databases(pg_url)}
+    assert dead not in left and {alive, lookalike} <= left
+    for name in (alive, lookalike):
+        run_sql(pg_url, f'DROP DATABASE "{name}"')
 
 
 def test_empty_workload_is_nothing_to_suggest(library, pg_state_dir, hmb, tmp_path):
