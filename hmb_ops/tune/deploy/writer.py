@@ -884,6 +884,10 @@ def prepare(plan: TunePlan, out_dir: str | os.PathLike, *, mode: str = "refuse",
     left: list[str] = []
     if mode == "merge":
         writes += _merge_other_files(out, plan, conf, report, left)
+    else:
+        # Files tune does not render keep starting Gunicorn their own way: said, so the drift is no surprise.
+        left += [f"{source}: starts Gunicorn with its own flags; --merge rewrites it to run the plan's config"
+                 for source, _web in _other_files_web(out)]
     checked = dict(rendered)
     if chain is not None:
         # tune validates the config in a temporary folder: that copy finds the user's config and

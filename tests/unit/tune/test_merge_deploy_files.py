@@ -150,3 +150,10 @@ def test_a_config_named_by_a_dockerfile_runs_first(tmp_path):
                                                           for o in prepared.overrides}
     assert (folder / "Dockerfile").read_text().endswith('CMD ["gunicorn", "--config", "gunicorn.conf.py", "app:app"]\n')
     assert "deploy/gunicorn.py" in (folder / "gunicorn.conf.py").read_text()
+
+
+def test_without_merge_the_other_files_are_named(tmp_path):
+    folder = project(tmp_path, "seed_layout")
+    plan = plan_for(tier="small", worker_memory="64MB", app="app.main:app")
+    prepared = deploy.prepare(plan, folder, mode="force")
+    assert any(n.startswith("Dockerfile CMD (Dockerfile:8): starts Gunicorn with its own flags") for n in prepared.left)
