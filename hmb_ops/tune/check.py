@@ -623,8 +623,10 @@ def _setting_drift(surfaces: list[Surface]) -> list[Finding]:
         vals = [(s.name, s.settings.get(key), s.origins.get(key), s.place(key)) for s in surfaces
                 if s.settings.get(key) is not None]
         distinct = {json.dumps(v, sort_keys=True, default=str) for _, v, _, _ in vals}
-        if key == "bind" and any("$PORT" in str(v) for _, v, _, _ in vals):
-            # The platform sets PORT at start (a Dockerfile's ENV PORT is only its default): hosts compared.
+        if key == "bind":
+            # Hosts compared: 127.0.0.1 in one file and 0.0.0.0 in another is the disagreement that
+            # breaks a deploy (unreachable in a container); ports come from the platform's $PORT, a
+            # Dockerfile's ENV PORT is only its fallback, and separate services listen apart anyway.
             distinct = {str(v).rsplit(":", 1)[0] for _, v, _, _ in vals}
         # Two servers' own defaults differing (Gunicorn's keepalive 2 s, uvicorn's 5 s) is nobody's setting.
         all_defaults = all(str(o).endswith(" default") for _, _, o, _ in vals)

@@ -140,3 +140,14 @@ def test_secrets_in_the_new_deploy_files_are_never_printed(tmp_path):
     text = json.dumps(check_directory(tmp_path).to_dict())
     for secret in ("hunter2pw", "s3cr3tvalue", "tok3nvalue", "pa55word", "redispw99"):
         assert secret not in text, secret
+
+
+def test_bind_hosts_are_compared(tmp_path):
+    (tmp_path / "Procfile").write_text("web: gunicorn app:app --bind 0.0.0.0:$PORT\n")
+    (tmp_path / "Dockerfile").write_text(
+        'FROM python:3.11\nENV PORT=8000\nCMD ["gunicorn", "app:app", "-b", "127.0.0.1:8000"]\n')
+    report = check_directory(tmp_path)
+    assert drift(report, "bind") == {"Procfile web": ("0.0.0.0:$PORT", "Procfile:1"),
+                                     "Dockerfile CMD": ("127.0.0.1:8000", "Dockerfile:3")}
+    (tmp_path / "Dockerfile").write_text('FROM python:3.11\nCMD ["gunicorn", "app:app", "-b", "0.0.0.0:8000"]\n')
+    assert not [f for f in check_directory(tmp_path).findings if f.key == "bind"]
