@@ -42,3 +42,18 @@ def test_a_deploy_file_that_does_not_parse(hmb, tmp_path):
     res = hmb(["tune", "check", str(tmp_path)])
     line = error_line(res, 2, alone=True)
     assert f"{tmp_path / 'docker-compose.yml'}:4: YAML syntax error" in line
+
+
+def test_merge_then_check_is_clean(hmb, tmp_path):
+    d = tmp_path / "seed_layout"
+    shutil.copytree(PROJECTS / "seed_layout", d)
+    res = hmb(["tune", "--tier", "small", "--worker-memory", "64MB", "--merge", "--out", str(d),
+               "--app", "app.main:app", "--worker-class", "uvicorn_worker.UvicornWorker"])
+    assert res.returncode == 0, res.stderr
+    for name in ("Dockerfile", "railway.toml", "nixpacks.toml"):
+        assert f"{d / name}: merged (only hmb-ops's keys changed)" in res.stderr
+    assert (d / "Dockerfile").read_text().splitlines()[-1] == \
+        'CMD ["sh", "-c", "gunicorn --config gunicorn.conf.py app.main:app"]'
+    check = hmb(["tune", "check", str(d)])
+    assert check.returncode == 0, check.stdout
+    assert "no drift, no unknown settings, within budget" in check.stdout
