@@ -113,6 +113,8 @@ def _run(env, target, workload: Workload, result: SuggestResult, opts: SuggestOp
             if use.schema in SYSTEM_SCHEMAS:
                 continue
             for c in cand.for_use(use, stats.get((use.schema, use.table), {}), trigram=True):
+                if _duplicates_valid_index(c, existing.get((c.schema, c.table), [])):
+                    continue  # the planner already has that index; a copy would only tie with it
                 if c.method == "gin" and not env.trigram_ok:
                     label = f"{c.table}({c.key_sql()}) USING gin"
                     if label not in result.not_evaluated:
@@ -205,6 +207,17 @@ def _pick(env, sql: str, used: list[Candidate], cost_all: float, limit: float, v
     by_table: dict[tuple[str, str], list[Candidate]] = {}
     for c in used:
         by_table.setdefault((c.schema, c.table), []).append(c)
+    if len(by_table) > 1:
+        # each table's candidates must earn their place: without them (the others kept) the cost
+        # at least doubles, the halving rule applied to their own share (a partition's index does, a
+        # second copy of a primary key's keys on the joined table does not)
+        kept: dict[tuple[str, str], list[Candidate]] = {}
+        for key in by_table:
+            rest = [c for k, group in by_table.items() if k != key for c in group]
+            f_rest, _, _ = _plan(env, sql, rest, values)
+            if f_rest.total_cost >= 2 * cost_all:
+                kept[key] = by_table[key]
+        by_table = kept or by_table
     chosen: list[tuple[Candidate, float]] = []
     for key, cs in by_table.items():
         if len(cs) == 1:
@@ -218,6 +231,11 @@ def _pick(env, sql: str, used: list[Candidate], cost_all: float, limit: float, v
                 best = (c, fa.total_cost)
         chosen += [best] if best else [(c, cost_all) for c in cs]
     return chosen
+
+
+def _duplicates_valid_index(c: Candidate, rows) -> bool:
+    valid = {name for name, _am, ok, partial, _k in rows if ok and not partial}
+    return any(r.relation == "duplicate" and r.index in valid for r in relations_to_existing(c, rows))
 
 
 def _partial_on(existing, f0: PlanFacts) -> bool:
