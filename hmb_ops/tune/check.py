@@ -392,6 +392,12 @@ def _resolve(surface: Surface, evaluated: dict | None, conf_name: str | None, fl
         surface.origins[key] = origin
         if place:
             surface.places[key] = place
+    # Gunicorn runs gthread when the worker class is sync and threads > 1 (Config.worker_class_str),
+    # so `-w 3 --threads 2` and `-k gthread --threads 2` are the same server, not drift.
+    threads = surface.settings.get("threads")
+    if surface.settings.get("worker_class") == "sync" and isinstance(threads, int) and threads > 1:
+        surface.settings["worker_class"] = "gthread"
+        surface.origins["worker_class"] = "Gunicorn loads gthread for sync with threads > 1"
 
 
 def _resolve_uvicorn(surface: Surface, flags: dict) -> None:

@@ -151,3 +151,12 @@ def test_bind_hosts_are_compared(tmp_path):
                                      "Dockerfile CMD": ("127.0.0.1:8000", "Dockerfile:3")}
     (tmp_path / "Dockerfile").write_text('FROM python:3.11\nCMD ["gunicorn", "app:app", "-b", "0.0.0.0:8000"]\n')
     assert not [f for f in check_directory(tmp_path).findings if f.key == "bind"]
+
+
+def test_sync_with_threads_is_gthread_not_drift(tmp_path):
+    # Gunicorn loads gthread when the worker class is sync and threads > 1 (Config.worker_class_str).
+    (tmp_path / "Procfile").write_text("web: gunicorn app:app -w 3 --threads 2\n")
+    (tmp_path / "railway.toml").write_text('[deploy]\nstartCommand = "gunicorn app:app -w 3 -k gthread --threads 2"\n')
+    report = check_directory(tmp_path)
+    assert [s.settings["worker_class"] for s in report.surfaces] == ["gthread", "gthread"]
+    assert report.ok, [f.message for f in report.findings]
