@@ -888,6 +888,7 @@ def prepare(plan: TunePlan, out_dir: str | os.PathLike, *, mode: str = "refuse",
         # Files tune does not render keep starting Gunicorn their own way: said, so the drift is no surprise.
         left += [f"{source}: starts Gunicorn with its own flags; --merge rewrites it to run the plan's config"
                  for source, _web in _other_files_web(out)]
+    left += _env_file_overrides(out, plan)
     checked = dict(rendered)
     if chain is not None:
         # tune validates the config in a temporary folder: that copy finds the user's config and
@@ -896,6 +897,38 @@ def prepare(plan: TunePlan, out_dir: str | os.PathLike, *, mode: str = "refuse",
         checked[CONF] = render_gunicorn_conf(plan, str(root / chain), str(root))
     return DeployPlan(out, mode, tuple(writes), checked, chain, tuple(report.overrides), tuple(report.kept),
                       tuple(report.moved), tuple(left))
+
+
+# The variables the written gunicorn.conf.py reads at start-up, so another env file setting them wins.
+_CONF_ENV = ("WEB_CONCURRENCY", "WEB_THREADS", "GUNICORN_TIMEOUT")
+
+
+def _env_file_overrides(out: Path, plan: TunePlan) -> list[str]:
+    """The user's other env files (.env, prod.env) that set a start-up variable to another value than the plan:
+    wherever they are loaded they override the plan, so `tune check` would report drift right after writing."""
+    from hmb_ops.tune.deploy.env_files import is_env_file, parse
+
+    wanted = app_environment(plan)
+    notes = []
+    try:
+        names = sorted(p.name for p in out.iterdir() if p.is_file() and not p.is_symlink())
+    except OSError:
+        return []
+    for name in names:
+        if name == ENV or not is_env_file(name):
+            continue
+        text = _read(out / name)
+        if text is None:
+            continue
+        try:
+            env, lines = parse(out / name, text)
+        except ConfigError:
+            continue  # `tune check` names the line that does not parse
+        for key in _CONF_ENV:
+            if key in env and key in wanted and env[key].strip() != str(wanted[key]):
+                notes.append(f"{lines[key]} sets {key}={env[key]}, which overrides the plan's {wanted[key]} "
+                             f"wherever {name} is loaded; set it to {wanted[key]} or remove it")
+    return notes
 
 
 def _merge_other_files(out: Path, plan: TunePlan, conf: str, report: MergeReport, left: list[str]) -> list[FileWrite]:

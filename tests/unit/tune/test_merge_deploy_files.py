@@ -157,3 +157,19 @@ def test_without_merge_the_other_files_are_named(tmp_path):
     plan = plan_for(tier="small", worker_memory="64MB", app="app.main:app")
     prepared = deploy.prepare(plan, folder, mode="force")
     assert any(n.startswith("Dockerfile CMD (Dockerfile:8): starts Gunicorn with its own flags") for n in prepared.left)
+
+
+def test_a_users_env_file_that_overrides_the_plan_is_named(tmp_path):
+    # .env's WEB_CONCURRENCY wins over the plan wherever .env is loaded: said at once, .env left untouched.
+    (tmp_path / "Procfile").write_text("web: gunicorn app:app -w 3\n")
+    (tmp_path / ".env").write_text("WEB_CONCURRENCY=7\nWEB_THREADS=2\nDATABASE_URL=postgresql://u:pw@h/db\n")
+    prepared = merge(tmp_path, "app:app")
+    from hmb_ops.tune.render import app_environment
+
+    workers = app_environment(plan_for(tier="small", worker_memory="64MB", app="app:app"))["WEB_CONCURRENCY"]
+    notes = [n for n in prepared.left if n.startswith(".env:")]
+    assert notes[0] == (f".env:1 sets WEB_CONCURRENCY=7, which overrides the plan's {workers} wherever .env is "
+                        f"loaded; set it to {workers} or remove it")
+    assert (tmp_path / ".env").read_text().startswith("WEB_CONCURRENCY=7\n")
+    (tmp_path / ".env").write_text(f"WEB_CONCURRENCY={workers}\n")
+    assert not [n for n in merge(tmp_path, "app:app").left if n.startswith(".env:")]
