@@ -175,7 +175,7 @@ def tune(cctx, ctx: Ctx, tier, hosting_plan, plans_file, cpus, memory, app, work
                                 service=service)
         files = deploy.rendered
         if not deploy.refused:
-            notes = _validate(files, app, not no_check_config, location)
+            notes = _validate(files, app, not no_check_config, location, plan.values.get("worker_class"))
             written = [str(p) for p in apply_deploy(deploy)]
     else:
         files = render_files(plan)
@@ -263,7 +263,7 @@ def _user_app(app, measure_memory, database_url, *, app_chdir=None, app_pythonpa
     return location, {"location": location, "warmup": warmup}
 
 
-def _validate(files, app, run_check_config, location):
+def _validate(files, app, run_check_config, location, worker_class=None):
     """Static checks of the rendered config; `gunicorn --check-config` with the app imported from its folder."""
     from hmb_ops.tune.plan import REFAPP
     from hmb_ops.tune.validate import validate_rendered
@@ -280,7 +280,7 @@ def _validate(files, app, run_check_config, location):
         notes.append(f"gunicorn --check-config skipped: {module} is not importable from {location.chdir}; "
                      "give --chdir DIR (and --pythonpath) to check it")
         return notes
-    notes.append(check_config(files["gunicorn.conf.py"], app, location))
+    notes.append(check_config(files["gunicorn.conf.py"], app, location, worker_class=worker_class))
     notes.append(f"{app} imported from {location.chdir}"
                  + (f" with --pythonpath {','.join(map(str, location.pythonpath))}" if location.pythonpath else ""))
     return notes

@@ -125,8 +125,8 @@ def worker_memory(*, app: str = REFAPP, database_url: str | None = None, request
 
     location = location or resolve_location(None, None)
     env = {"DATABASE_URL": database_url} if database_url else {}
-    require_importable(app, location, env)
     wc = worker_class or "gthread"   # tune's default worker class, as the plan will most likely use
+    require_importable(app, location, env, wc)   # a WSGI app under an ASGI worker fails its warm-up, and the reverse
     with _UserGunicorn(app, location, wc, threads, env) as server:
         done = warmup.run(server.url)
         worker_rss, uss, master = server.rss()

@@ -104,3 +104,34 @@ def test_reference_app_warmup_touches_the_database(module_database):
     assert source.startswith("measured: RSS of 1 gthread worker of hmb_ops.refapp.wsgi:app after ")
     assert "requests of the reference scenario" in source and "×200" in source
     assert "/health" not in source
+
+
+WSGI_APP = "def app(environ, start_response):\n    start_response('200 OK', [])\n    return [b'ok']\n"
+ASGI_APP = ("from fastapi import FastAPI\n\napp = FastAPI()\n\n\n@app.get('/health')\nasync def health():\n"
+            "    return {'ok': True}\n")
+
+
+@pytest.mark.parametrize("source, worker_class, expected", [
+    (WSGI_APP, "uvicorn_worker.UvicornWorker",
+     "is a WSGI app, and the worker class uvicorn_worker.UvicornWorker serves ASGI apps"),
+    (ASGI_APP, "gthread", "is an ASGI app, and the worker class gthread serves WSGI apps"),
+])
+def test_an_app_the_worker_class_cannot_serve_is_refused(tmp_path, source, worker_class, expected):
+    # gunicorn --check-config only imports the app, so it passed these; every request would fail.
+    (tmp_path / "web.py").write_text(source)
+    out = tmp_path / "out"
+    r = run_hmb(["tune", "--tier", "small", "--app", "web:app", "--chdir", str(tmp_path), "--worker-class",
+                 worker_class, "--worker-memory", "64MB", "--out", str(out)])
+    assert r.returncode == 2, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and expected in lines[0], r.stderr
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("source, worker_class", [(WSGI_APP, "sync"), (ASGI_APP, "uvicorn_worker.UvicornWorker")])
+def test_an_app_its_worker_class_serves_passes(tmp_path, source, worker_class):
+    (tmp_path / "web.py").write_text(source)
+    r = run_hmb(["tune", "--tier", "small", "--app", "web:app", "--chdir", str(tmp_path), "--worker-class",
+                 worker_class, "--worker-memory", "64MB", "--out", str(tmp_path / "out")])
+    assert r.returncode == 0, r.stderr
+    assert "gunicorn --check-config passed with web:app" in r.stderr
