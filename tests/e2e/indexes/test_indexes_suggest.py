@@ -101,6 +101,12 @@ def test_suggest_from_pg_stat_statements_on_a_foreign_schema(library, pg_url, pg
     assert plan.returncode == 0, plan.stderr
     creates = {a["index"] for a in json.loads(plan.stdout)["actions"] if a["kind"] == "create"}
     assert {s["name"] for s in doc["suggestions"]} <= creates
+    # --top 1: the costliest statement by total time and by mean time (at most two); --min-calls above
+    # every statement's count: an empty workload
+    top = json.loads(_suggest(hmb, library, pg_state_dir, "--json", "--top", "1").stdout)
+    assert 1 <= len(top["statements"]) + sum(top["skipped"].values()) <= 2
+    none = _suggest(hmb, library, pg_state_dir, "--min-calls", "100000")
+    assert none.returncode == 0 and "nothing to suggest" in none.stdout
 
 
 def test_suggest_from_a_queries_file_with_an_unparseable_statement(library, pg_url, pg_state_dir, hmb, tmp_path):
