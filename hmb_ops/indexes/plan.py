@@ -180,7 +180,13 @@ def redundancy(indexes: list[LiveIndex]) -> list[Finding]:
                 continue
             if not set(a.include) <= set(b.key_parts) | set(b.include):
                 continue  # a covering index answers from the index alone where b would read the table
-            if len(sa) == len(sb):
+            extra = [c for c in b.include if c not in a.include]
+            if len(sa) == len(sb) and extra:
+                # b holds more columns: a is covered by it (whichever name sorts first), not the same index.
+                out.append(Finding("redundant", a.name, a.table,
+                                   f"same keys ({', '.join(a.key_parts)}) as {b.name}, which also includes "
+                                   f"({', '.join(extra)})", covered_by=b.name))
+            elif len(sa) == len(sb):
                 if b.unique or a.name > b.name:  # report an exact duplicate pair once
                     out.append(Finding("duplicate", a.name, a.table,
                                        f"same definition as {b.name}", covered_by=b.name))

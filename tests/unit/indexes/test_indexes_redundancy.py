@@ -34,3 +34,16 @@ def test_a_covering_index_is_not_a_duplicate_of_its_keys():
     wider = ix("items_wide", ["sku", "price"], include=["title"])
     # covered when the other index holds every INCLUDE column (as a key or an INCLUDE column)
     assert kinds([covering, wider]) == {("redundant", "items_incl", "items_wide")}
+
+
+def test_same_keys_under_a_covering_index_is_redundant_whatever_the_names():
+    # (user_id) beside (user_id) INCLUDE (content): covered, not "the same definition", and reported
+    # whichever name sorts first.
+    for plain_name in ("items_a_plain", "items_z_plain"):
+        plain = ix(plain_name, ["user_id"])
+        covering = ix("items_m_incl", ["user_id"], include=["content"])
+        found = redundancy([plain, covering])
+        assert [(f.kind, f.index, f.covered_by) for f in found] == [("redundant", plain_name, "items_m_incl")]
+        assert found[0].detail == "same keys (user_id) as items_m_incl, which also includes (content)"
+    exact = [ix("items_a", ["sku"]), ix("items_b", ["sku"])]
+    assert kinds(exact) == {("duplicate", "items_b", "items_a")}
