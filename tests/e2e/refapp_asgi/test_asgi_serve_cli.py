@@ -40,9 +40,9 @@ def _get(url: str, token: str | None = None):
         req.add_header("Authorization", f"Bearer {token}")
     try:
         with urllib.request.urlopen(req, timeout=15) as r:
-            return r.status, dict(r.headers), json.loads(r.read())
+            return r.status, r.headers, json.loads(r.read())
     except urllib.error.HTTPError as exc:
-        return exc.code, dict(exc.headers), json.loads(exc.read())
+        return exc.code, exc.headers, json.loads(exc.read())
 
 
 def _stop(proc: subprocess.Popen) -> tuple[str, str]:
@@ -125,3 +125,18 @@ def test_without_the_asgi_extra_exits_3_naming_it(hmb, tmp_path):
                env={"DATABASE_URL": "postgresql://u:pw@127.0.0.1:1/x", "PYTHONPATH": str(hide)})
     line = error_line(proc, 3, alone=True)
     assert "pip install 'hmb-ops[asgi]'" in line and "fastapi" in line
+
+
+@pytest.mark.slow
+def test_loadtest_cli_with_an_asgi_tier_serves_the_fastapi_variant(hmb, new_database, tmp_path):
+    """`loadtest --config examples/asgi/tiers.yaml --tier asgi-default`: the tier's worker class picks
+    the ASGI variant, started the way app serve starts it."""
+    url = new_database()
+    out = tmp_path / "run"
+    proc = hmb(["--state-dir", str(tmp_path / "state"), "--config", str(REPO / "examples" / "asgi" / "tiers.yaml"),
+                "loadtest", "--tier", "asgi-default", "--profile", "ci", "--users", "4", "--duration", "6s",
+                "--out", str(out)], env={"DATABASE_URL": url}, timeout=400)
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads((out / "results.json").read_text())
+    assert doc["summary"]["failures"] == 0 and doc["server"]["worker_class"] == UVICORN
+    assert "hmb_ops.refapp_asgi.asgi:app" in (out / "app" / "gunicorn.log").read_text(errors="replace")

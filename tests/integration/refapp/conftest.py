@@ -36,9 +36,11 @@ class Client:
             req.add_header(k, v)
         try:
             with urllib.request.urlopen(req, timeout=timeout) as resp:
-                status, hdrs, payload = resp.status, dict(resp.headers), resp.read()
+                # The message itself, not dict(): header names are case-insensitive (Uvicorn's
+                # httptools protocol sends them lowercase, Werkzeug capitalised).
+                status, hdrs, payload = resp.status, resp.headers, resp.read()
         except urllib.error.HTTPError as exc:
-            status, hdrs, payload = exc.code, dict(exc.headers), exc.read()
+            status, hdrs, payload = exc.code, exc.headers, exc.read()
         try:
             doc = json.loads(payload) if payload else None
         except ValueError:
