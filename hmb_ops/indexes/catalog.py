@@ -17,7 +17,9 @@ SELECT c.relname, t.relname, am.amname, pg_get_indexdef(i.indexrelid),
        i.indoption::int2[], i.indclass::oid[], pg_get_expr(i.indpred, i.indrelid, true),
        i.indexrelid::bigint, obj_description(i.indexrelid, 'pg_class'), t.oid::bigint,
        i.indcollation::oid[],
-       ARRAY(SELECT pg_get_indexdef(i.indexrelid, k, true) FROM generate_series(i.indnkeyatts + 1, i.indnatts) AS k)
+       ARRAY(SELECT pg_get_indexdef(i.indexrelid, k, true) FROM generate_series(i.indnkeyatts + 1, i.indnatts) AS k),
+       c.relkind = 'I',
+       (SELECT pc.relname FROM pg_inherits h JOIN pg_class pc ON pc.oid = h.inhparent WHERE h.inhrelid = c.oid)
 FROM pg_index i
 JOIN pg_class c ON c.oid = i.indexrelid
 JOIN pg_class t ON t.oid = i.indrelid
@@ -63,6 +65,10 @@ class LiveIndex:
     schema: str = ""            # the schema of the index and its table
     collations: tuple[int, ...] = ()   # pg_index.indcollation per key column
     include: tuple[str, ...] = ()      # INCLUDE columns
+    # An index on a partitioned table, or a partition's part of one (the parent index's name): built and
+    # dropped with their partitioned index, never by DROP INDEX CONCURRENTLY.
+    partitioned: bool = False
+    parent_index: str | None = None
 
     @property
     def canonical(self) -> str:
@@ -179,7 +185,8 @@ def read_indexes(conn, schema: str) -> list[LiveIndex]:
                       scans=int(r[11] or 0), key_parts=tuple(r[13] or ()), options=tuple(r[14] or ()),
                       opclasses=tuple(r[15] or ()), predicate=r[16], oid=int(r[17]), comment=r[18],
                       table_owned=mine.get(r[1]) == int(r[19]), schema=schema,
-                      collations=tuple(int(c) for c in r[20] or ()), include=tuple(r[21] or ()))
+                      collations=tuple(int(c) for c in r[20] or ()), include=tuple(r[21] or ()),
+                      partitioned=bool(r[22]), parent_index=r[23])
             for r in rows]
 
 

@@ -197,6 +197,15 @@ def redundancy(indexes: list[LiveIndex]) -> list[Finding]:
     return out
 
 
+def _partition_bound(ix: LiveIndex) -> str | None:
+    """Why `ix` cannot be dropped online by apply (None: it can)."""
+    if ix.parent_index:
+        return f"a partition's part of the partitioned index {ix.parent_index} (dropped only with it)"
+    if ix.partitioned:
+        return "on a partitioned table: DROP INDEX CONCURRENTLY cannot drop it (drop it by hand, off-peak)"
+    return None
+
+
 def _debris_base(name: str) -> str | None:
     for suffix in (NEW_SUFFIX, OLD_SUFFIX):
         if name.endswith("_" + suffix):
@@ -233,7 +242,11 @@ def build_plan(spec: IndexSpec, catalog: Catalog, norm: Normalized, options: Pla
     adopt = set(options.adopt)
     debris_live = {n for n in live if n in debris_prefixes and n not in declared_names}
     undeclared_live = {n for n, have in live.items() if n not in declared_names and n not in debris_live
-                       and not have.primary and not have.constraint_backed}
+                       and not have.primary and not have.constraint_backed and not _partition_bound(have)}
+    for name in sorted(adopt - declared_names):
+        if name in live and (why := _partition_bound(live[name])) is not None:
+            raise UsageError(f"--adopt {name}: indexes apply cannot drop it: {why}; nothing was changed",
+                             hint="leave it out of --adopt")
     unknown = sorted(adopt - declared_names - debris_live - (undeclared_live if options.drop_undeclared else set()))
     if unknown:
         lone = sorted(set(unknown) & undeclared_live)
@@ -341,6 +354,9 @@ def build_plan(spec: IndexSpec, catalog: Catalog, norm: Normalized, options: Pla
             findings.append(Finding("building", name, have.table, f"being built by pid {building[name].pid}"))
             continue
         whose = "hmb-ops's" if have.owned else "not hmb-ops's"
+        if (why := _partition_bound(have)) is not None:
+            findings.append(Finding("undeclared", name, have.table, f"not in the spec; {whose}; kept: {why}"))
+            continue
         # --drop-undeclared alone drops only hmb-ops's own undeclared indexes; one that is not
         # hmb-ops's (the user's, maybe on a table the spec never mentions) is dropped only when
         # --adopt names it too, and is then marked as hmb-ops's first, like any adopted index.

@@ -181,3 +181,21 @@ def test_the_embedded_server_has_pg_stat_statements(pg_server):
                             "WHERE extname = 'pg_stat_statements'")
     assert comment == STATEMENTS_MARK  # recorded as hmb-ops's own
     assert sql(url, "SELECT count(*) >= 0 FROM pg_stat_statements") == [(True,)]
+
+
+def test_partition_bound_indexes_are_not_offered_for_dropping(forms_db, hmb, tmp_path):
+    # Before: the plan offered DROP INDEX CONCURRENTLY for both, which the server refuses (after the adopt mark).
+    out = tmp_path / "exported.yaml"
+    assert hmb(["indexes", "export", "--out", str(out)], env=env_for(forms_db)).returncode == 0
+    spec = str(tmp_path / "exported.public.yaml")
+    done = hmb(["indexes", "plan", "--file", spec, "--json", "--drop-undeclared"], env=env_for(forms_db))
+    assert done.returncode == 0, done.stderr
+    doc = json.loads(done.stdout)
+    assert doc["actions"] == []
+    kept = {f["index"]: f["detail"] for f in doc["findings"] if f["kind"] == "undeclared"}
+    assert "partitioned index events_at (dropped only with it)" in kept["events_2026_at_idx"]
+    assert "on a partitioned table" in kept["events_at"]
+    refused = hmb(["indexes", "plan", "--file", spec, "--drop-undeclared", "--adopt", "events_2026_at_idx"],
+                  env=env_for(forms_db))
+    assert refused.returncode == 2
+    assert error_line(refused).startswith("error: --adopt events_2026_at_idx: indexes apply cannot drop it")

@@ -146,3 +146,24 @@ def test_sql_script_sets_timeouts_per_step_and_wraps_only_the_swap():
     assert "CREATE INDEX CONCURRENTLY idx_a_hmbnew" in before_begin
     assert "SET lock_timeout = '60000ms';" in script and "SET lock_timeout = '2000ms';" in script
     assert "nothing to do" in build_plan(SPEC, catalog(all_ok()), norm()).sql_script()
+
+
+def test_partition_bound_undeclared_indexes_are_never_dropped():
+    # DROP INDEX CONCURRENTLY fails on a partitioned index and on a partition's part of one.
+    from dataclasses import replace
+
+    import pytest
+
+    from hmb_ops.errors import UsageError
+
+    parent = replace(live("ev_at", "ev", "USING btree (at)", keys=["at"]), partitioned=True)
+    child = replace(live("ev_2026_at_idx", "ev_2026", "USING btree (at)", keys=["at"]), parent_index="ev_at")
+    plan = build_plan(SPEC, catalog([*all_ok(), parent, child]), norm(), PlanOptions(drop_undeclared=True))
+    assert plan.actions == ()
+    details = {f.index: f.detail for f in plan.findings if f.kind == "undeclared"}
+    assert details["ev_2026_at_idx"].endswith("kept: a partition's part of the partitioned index ev_at "
+                                              "(dropped only with it)")
+    assert "DROP INDEX CONCURRENTLY cannot drop it" in details["ev_at"]
+    with pytest.raises(UsageError, match="--adopt ev_2026_at_idx: indexes apply cannot drop it"):
+        build_plan(SPEC, catalog([*all_ok(), parent, child]), norm(),
+                   PlanOptions(drop_undeclared=True, adopt=("ev_2026_at_idx",)))
