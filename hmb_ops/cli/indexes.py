@@ -357,9 +357,18 @@ def export_cmd(ctx: Ctx, schemas, out_file, force, no_queries, as_json):
     from hmb_ops.indexes.export import export as run_export
     from hmb_ops.indexes.export_yaml import render, write
 
-    if out_file and Path(out_file).exists() and not force and not Path(out_file).is_dir():
-        raise UsageError(f"{out_file} exists; nothing was written", hint="add --force to replace it, or choose "
-                                                                        "another --out")
+    if out_file:
+        # Checked before reading the database: a folder given as --out would get its per-schema files
+        # written beside it (FOLDER.public.yaml in its parent); a dangling link is a file that is there.
+        given = Path(out_file)
+        if given.is_dir():
+            raise UsageError(f"{out_file} is a folder; --out takes a file name", hint="give a file such as "
+                                                                                     f"{given / 'indexes.yaml'}")
+        if not given.parent.is_dir():
+            raise UsageError(f"{given.parent} is not a folder; nothing was written", hint="create it first")
+        if (given.exists() or given.is_symlink()) and not force:
+            raise UsageError(f"{out_file} exists; nothing was written", hint="add --force to replace it, or choose "
+                                                                            "another --out")
     db = ctx.database()
     result = run_export(db.url, list(schemas), with_queries=not no_queries)
     stamp = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
@@ -374,7 +383,7 @@ def export_cmd(ctx: Ctx, schemas, out_file, force, no_queries, as_json):
         for schema in texts:
             suffix = base.suffix or ".yaml"
             targets[schema] = base if len(texts) == 1 else base.with_name(f"{base.stem}.{schema}{suffix}")
-        existing = [str(p) for p in targets.values() if p.exists()]
+        existing = [str(p) for p in targets.values() if p.exists() or p.is_symlink()]
         if existing and not force:
             raise UsageError(f"{', '.join(existing)} exist(s); nothing was written", hint="add --force to replace")
         for schema, path in targets.items():

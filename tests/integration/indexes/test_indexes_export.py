@@ -199,3 +199,21 @@ def test_partition_bound_indexes_are_not_offered_for_dropping(forms_db, hmb, tmp
                   env=env_for(forms_db))
     assert refused.returncode == 2
     assert error_line(refused).startswith("error: --adopt events_2026_at_idx: indexes apply cannot drop it")
+
+
+def test_out_that_is_a_folder_a_missing_folder_or_a_dangling_link_is_refused(forms_db, hmb, tmp_path):
+    # A folder used to get its per-schema files written beside it (tmp_path.public.yaml in its parent).
+    folder = tmp_path / "specs"
+    folder.mkdir()
+    link = tmp_path / "link.yaml"
+    link.symlink_to(tmp_path / "nowhere.yaml")
+    cases = {str(folder): f"error: {folder} is a folder; --out takes a file name",
+             str(tmp_path / "nodir" / "x.yaml"): f"error: {tmp_path / 'nodir'} is not a folder; nothing was written",
+             str(link): f"error: {link} exists; nothing was written"}
+    for out, expected in cases.items():
+        done = hmb(["indexes", "export", "--out", out], env=env_for(forms_db))
+        assert done.returncode == 2, done.stderr
+        assert error_line(done).startswith(expected), done.stderr
+    assert sorted(p.name for p in tmp_path.parent.iterdir() if p.name.startswith(tmp_path.name + ".")) == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link.yaml", "specs"] and link.is_symlink()
+    assert list(folder.iterdir()) == []
