@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 
 from hmb_ops.indexes import ddl, sqltext
 from hmb_ops.indexes.catalog import LiveIndex, canonical_definition, read_indexes
-from hmb_ops.indexes.spec import IndexDef, IndexSpec, text_problems
+from hmb_ops.indexes.spec import IndexDef, IndexSpec, shown_name, text_problems
 
 _VOLATILITY = {"i": "IMMUTABLE", "s": "STABLE", "v": "VOLATILE"}
 _LINE = re.compile(r"\(line (\d+)\)$")
@@ -151,7 +151,7 @@ def normalize(conn, spec: IndexSpec, *, read_only: bool = True) -> Normalized:
 
     def problem(ix: IndexDef, message: str) -> None:
         ln = spec.line_of("declared", _index_index(spec, ix))
-        problems.append(f"{ix.name}: {message}" + (f" (line {ln})" if ln else ""))
+        problems.append(f"{shown_name(ix.name)}: {message}" + (f" (line {ln})" if ln else ""))
         if ln:
             lines.append(ln)
 

@@ -190,7 +190,13 @@ class TextProblem:
     message: str
 
     def __str__(self) -> str:
-        return f"{self.index}: {self.message}" + (f" (line {self.line})" if self.line else "")
+        return f"{shown_name(self.index)}: {self.message}" + (f" (line {self.line})" if self.line else "")
+
+
+def shown_name(name: str) -> str:
+    """A spec name as printed in a message: quoted and escaped when it holds control characters
+    (a NUL or an escape sequence from the file must not reach the terminal raw)."""
+    return name if name.isprintable() else repr(name)
 
 
 def text_problems(spec: IndexSpec) -> list[TextProblem]:

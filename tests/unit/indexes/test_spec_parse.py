@@ -234,3 +234,12 @@ def test_an_index_name_with_a_comma_is_a_spec_error(tmp_path):
     with pytest.raises(ConfigError) as info:
         api.load_spec(str(spec))
     assert "may not contain ','" in info.value.one_line() and "spec.yaml:3" in info.value.one_line()
+
+
+def test_a_name_with_control_characters_is_printed_escaped(tmp_path):
+    # The problem's prefix used to carry the NUL / escape sequence from the file to the terminal raw.
+    p = tmp_path / "s.yaml"
+    p.write_text('indexes:\n  declared:\n  - name: "a\\e[31mred"\n    table: posts\n    columns: [user_id]\n')
+    problems = [str(x) for x in text_problems(load(p))]
+    assert problems and all("\x1b" not in x for x in problems)
+    assert problems[0].startswith("'a\\x1b[31mred': name: ")
