@@ -45,7 +45,8 @@ def test_open_model_holds_the_rate_and_reports_offered_vs_achieved(app, tmp_path
                                out_dir=str(tmp_path / "r")))
     assert doc.model == "open" and doc.offered_rps == 40.0
     om = doc.open_model
-    assert om.scheduled == int(40 * doc.duration_s)
+    # duration_s is rounded to ms: 40 × 3.2249 s schedules 128 slots, 40 × 3.225 would say 129
+    assert abs(om.scheduled - 40 * doc.duration_s) <= 1
     # the schedule is a ceiling: never more sends than slots (log-ins run outside the schedule)
     assert 0 < om.sent <= om.scheduled + 1 and om.dropped == max(0, om.scheduled - om.sent)
     assert doc.achieved_rps > 0 and doc.summary.failures == 0
