@@ -249,6 +249,18 @@ def _parse_gunicorn(args: list[str], scope: dict[str, str]):
     if rest:
         notes.append(f"gunicorn does not know: {' '.join(rest)}")
     settings.update({k: v for k, v in vars(ns).items() if v is not None and k != "args"})
+    # argparse only converts types; Gunicorn's validators run when it sets each value (app/base.py),
+    # so `-w -3` passes the parser and then stops Gunicorn at start-up: refused here the same way.
+    from gunicorn.errors import ConfigError as GunicornConfigError
+
+    cfg = Config()
+    for key, value in settings.items():
+        # These are checked against this machine's users and files, not the one the file deploys to.
+        if key in cfg.settings and key not in ("user", "group", "chdir", "reload_extra_files"):
+            try:
+                cfg.set(key, value)
+            except (ValueError, TypeError, GunicornConfigError) as exc:
+                return settings, unknown, notes, f"gunicorn rejects these arguments: {key}={value!r}: {exc}"
     if getattr(ns, "args", None):
         settings["app"] = ns.args[0]
     if isinstance(settings.get("bind"), list):

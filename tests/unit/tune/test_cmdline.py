@@ -66,3 +66,15 @@ def test_port_is_the_platforms_and_kept_as_written():
     u = parse_command("uvicorn a:b --host 0.0.0.0 --port $PORT --workers 2")
     assert u.error is None and u.settings["bind"] == "0.0.0.0:$PORT" and u.settings["workers"] == 2
     assert parse_command("uvicorn a:b --port $PORT", {"PORT": "9000"}).settings["bind"] == "127.0.0.1:9000"
+
+
+def test_values_gunicorns_validators_refuse_are_errors():
+    # argparse takes `-w -3`; Gunicorn's validator then stops it at start-up.
+    bad = parse_command("gunicorn app:app -w -3")
+    assert bad.error == "gunicorn rejects these arguments: workers=-3: Value must be positive: -3"
+    assert parse_command("gunicorn app:app --keep-alive -1").error.startswith("gunicorn rejects these arguments: "
+                                                                               "keepalive=-1")
+    # users, groups and folders of the machine it deploys to are not checked against this one
+    ok = parse_command("gunicorn app:app -w 2 --user nosuchuser --group nosuchgroup --chdir /nonexistent/app "
+                       "--reload-extra-file /nonexistent/x.html")
+    assert ok.error is None and ok.settings["workers"] == 2
