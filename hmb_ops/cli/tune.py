@@ -423,7 +423,12 @@ def check(directory, max_connections, memory, worker_memory, timeout, as_json):
             out(f"not checked (not the web process): {name}")
         for f in report.findings:
             out(f"{f.kind}: {f.message}")
-        if report.ok:
+        unknown = sum(len(s.unknown) for s in report.surfaces)
+        if not report.surfaces:
+            out(f"nothing checked: no web start command (Gunicorn or Uvicorn) in {', '.join(report.files)}")
+        elif report.ok and unknown:
+            out(f"no drift, within budget; {unknown} setting(s) unknown (above), so not compared")
+        elif report.ok:
             out("no drift, no unknown settings, within budget")
     if not report.ok:
         raise CheckFailed(f"tune check found {len(report.findings)} problem(s) in {directory}")

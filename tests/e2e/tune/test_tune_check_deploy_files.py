@@ -57,3 +57,18 @@ def test_merge_then_check_is_clean(hmb, tmp_path):
     check = hmb(["tune", "check", str(d)])
     assert check.returncode == 0, check.stdout
     assert "no drift, no unknown settings, within budget" in check.stdout
+
+
+def test_the_last_line_says_what_was_not_compared(hmb, tmp_path):
+    # It used to say "no unknown settings" right under an unknown one, and "no drift" with nothing checked.
+    (tmp_path / "Dockerfile").write_text("FROM python:3.11\nCMD gunicorn app:app -w $WORKERS\n")
+    res = hmb(["tune", "check", str(tmp_path)])
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.splitlines()[-2:] == [
+        "unknown: Dockerfile CMD (Dockerfile:2): workers uses $WORKERS, which no file here sets",
+        "no drift, within budget; 1 setting(s) unknown (above), so not compared"]
+    (tmp_path / "Dockerfile").write_text("")
+    (tmp_path / "Procfile").write_text("")
+    res = hmb(["tune", "check", str(tmp_path)])
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.splitlines()[-1].startswith("nothing checked: no web start command (Gunicorn or Uvicorn) in ")
