@@ -148,7 +148,15 @@ def _through_pgbouncer(resources, profile: AppProfile, tier_obj, tier: str | Non
     server_source = profile.max_connections_source or "assumed PostgreSQL default (declare --max-connections)"
     unbounded = dataclasses.replace(profile, max_connections=PGBOUNCER_CLIENT_CEILING,
                                     max_connections_source="PgBouncer's clients")
-    first = recommend(resources, unbounded, tier=tier_obj, tier_name=tier)
+    try:
+        first = recommend(resources, unbounded, tier=tier_obj, tier_name=tier)
+    except ConfigError as exc:
+        if not exc.message.startswith("database connections over budget"):
+            raise
+        # Not the database's max_connections but PgBouncer's own ceiling: say so, and do not advise PgBouncer.
+        raise ConfigError(f"even behind PgBouncer the app needs too many connections: "
+                          f"{exc.message.replace('max_connections', 'PgBouncer clients', 1)}",
+                          hint="use fewer threads or a smaller pool (--pool-max)") from None
     peak = first.budgets["db_connections"]["peak_during_deploy"]
     max_client = client_max_connections(peak)
     while connection_budget(max_client).budget < peak:  # float rounding in ⌊0.8 × n⌋

@@ -161,3 +161,15 @@ def test_listen_address_is_parsed():
     pb = plan_pgbouncer(peak_clients=4, per_release_clients=2, server_max_connections=40, server_source="x",
                         listen_addr="0.0.0.0")
     assert any("not only on loopback" in w for w in pb.warnings)
+
+
+def test_more_clients_than_pgbouncer_takes_is_said_as_such():
+    # It said "max_connections 100000" (PgBouncer's ceiling, not the database's) and advised --pgbouncer.
+    from hmb_ops.errors import ConfigError
+
+    with pytest.raises(ConfigError) as caught:
+        plan_for(cpus=2, memory="4GB", worker_memory="64MB", threads=100_000, pgbouncer=True)
+    text = caught.value.one_line()
+    assert text.startswith("even behind PgBouncer the app needs too many connections: database connections over "
+                           "budget:") and "PgBouncer clients 100000" in text
+    assert "max_connections" not in text and "--pgbouncer" not in text
