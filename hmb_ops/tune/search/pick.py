@@ -100,6 +100,10 @@ def choose(candidates: list[SearchCandidate], *, formula_reason: str = "") -> Ch
                      "the noise is unknown (use --search-rounds 2 or more)")
         return Choice(pick, formula, noise, gap, None, tuple(lines), by)
     within = gap <= noise
+    single = [c.label for c in (pick, formula) if len(_values(c, by)) < 2]
+    if single:  # the noise then comes from other candidates' rounds, not from these two
+        lines.append(f"{' and '.join(single)} measured in one round only: the noise below is estimated from "
+                     "the candidates measured twice")
     if within:
         lines.append(f"within noise: {pick.label} is {gap:+.1%} against {formula.label}, and the same candidate "
                      f"varies by up to {noise:.1%} between rounds here — the formula's choice is as good as "
