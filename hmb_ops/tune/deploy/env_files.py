@@ -26,14 +26,20 @@ def parse(path: Path, text: str) -> tuple[dict[str, str], dict[str, str]]:
         if not m:
             raise ConfigError(f"not a NAME=value line: {line[:40]!r}", path=str(path), line=n,
                               hint="env files hold NAME=value lines and # comments")
-        value = m.group("value").strip()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
-            value = value[1:-1]
-        else:
-            value = value.split(" #", 1)[0].strip()
+        value = _value(m.group("value").strip())
         env[m.group("key")] = value
         lines[m.group("key")] = f"{path.name}:{n}"
     return env, lines
+
+
+def _value(raw: str) -> str:
+    """A quoted value up to its closing quote (a `# comment` may follow, as docker compose and
+    python-dotenv read `KEY="3" # three`), else the text before ` #`."""
+    if raw[:1] in ("'", '"'):
+        end = raw.find(raw[0], 1)
+        if end > 0 and (raw[end + 1:].strip() == "" or raw[end + 1:].lstrip().startswith("#")):
+            return raw[1:end]
+    return raw.split(" #", 1)[0].strip()
 
 
 def read(path: Path, text: str) -> Sources:

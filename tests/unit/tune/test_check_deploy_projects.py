@@ -160,3 +160,14 @@ def test_sync_with_threads_is_gthread_not_drift(tmp_path):
     report = check_directory(tmp_path)
     assert [s.settings["worker_class"] for s in report.surfaces] == ["gthread", "gthread"]
     assert report.ok, [f.message for f in report.findings]
+
+
+def test_a_quoted_env_value_with_a_comment_after_it(tmp_path):
+    # docker compose and python-dotenv read KEY="3" # comment as 3; it was kept as '"3"' (drift against 3).
+    from hmb_ops.tune.deploy.env_files import parse
+
+    (tmp_path / ".env").write_text("WEB_CONCURRENCY=\"3\" # three\nA='x y' #c\nB=plain # c\nC=\"#not a comment\"\n")
+    env, _lines = parse(tmp_path / ".env", (tmp_path / ".env").read_text())
+    assert env == {"WEB_CONCURRENCY": "3", "A": "x y", "B": "plain", "C": "#not a comment"}
+    (tmp_path / "prod.env").write_text("WEB_CONCURRENCY=3\n")
+    assert [f.message for f in check_directory(tmp_path).findings if f.key == "workers"] == []
