@@ -28,6 +28,7 @@ sys.path.insert(0, chdir)
 for p in paths:
     sys.path.insert(0, p)
 module, _, attr = target.partition(":")
+attr = attr or "application"   # Gunicorn's default when MODULE has no :VARIABLE (gunicorn.util.import_app)
 
 
 def _interface(obj):

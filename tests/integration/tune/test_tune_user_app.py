@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.cli_helpers import error_line
 from tests.conftest import run_hmb
 
 USER_APP = Path(__file__).resolve().parents[2] / "fixtures" / "deploy_projects" / "user_app"
@@ -135,3 +136,17 @@ def test_an_app_its_worker_class_serves_passes(tmp_path, source, worker_class):
                  worker_class, "--worker-memory", "64MB", "--out", str(tmp_path / "out")])
     assert r.returncode == 0, r.stderr
     assert "gunicorn --check-config passed with web:app" in r.stderr
+
+
+def test_an_app_without_a_variable_is_gunicorns_application(tmp_path):
+    # `--app web` means web:application to Gunicorn; a module without it was exit 1 from --check-config.
+    (tmp_path / "web.py").write_text(WSGI_APP)
+    r = run_hmb(["tune", "--tier", "small", "--app", "web", "--chdir", str(tmp_path), "--worker-memory", "64MB",
+                 "--out", str(tmp_path / "out")])
+    assert r.returncode == 2, r.stderr
+    assert "AttributeError: module 'web' has no attribute 'application'" in error_line(r)
+    assert not (tmp_path / "out").exists()
+    (tmp_path / "web.py").write_text(WSGI_APP.replace("def app(", "def application("))
+    r = run_hmb(["tune", "--tier", "small", "--app", "web", "--chdir", str(tmp_path), "--worker-memory", "64MB",
+                 "--out", str(tmp_path / "out")])
+    assert r.returncode == 0, r.stderr
