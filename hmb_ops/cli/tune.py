@@ -59,7 +59,8 @@ from hmb_ops.cli.tune_search import search_options
 @click.option("--preload/--no-preload", default=None,
               help="Declare that the app opens no pools/threads at import (--preload) or that it does.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), metavar="DIR",
-              help="Write gunicorn.conf.py, hmb-ops.env, Procfile and render.yaml here (validated first).")
+              help="Write gunicorn.conf.py, hmb-ops.env, Procfile and render.yaml here, and pgbouncer.ini + "
+                   "userlist.txt when PgBouncer is planned (validated first).")
 @click.option("--merge", is_flag=True,
               help="With --out: change only hmb-ops's keys in your own files (Procfile web line, the web "
                    "service's startCommand and envVars in render.yaml, the env file's variables); keep the rest. "
