@@ -109,11 +109,31 @@ def evaluate_config(path: str | os.PathLike, *, env: dict[str, str] | None = Non
                           hint="Gunicorn would refuse to start with this file; fix the line named")
     known = known_settings()
     settings = {k: v for k, v in data["values"].items() if k in known}
+    _validate_values(p, settings)
     settings.update({k: "<function>" for k in data["callables"] if k in known})
     unknown = sorted(k for k in data["values"] if k not in known)
     # A function whose name is one letter off a hook (post_fork vs postfork) is a hook that never runs.
     unknown += sorted(k for k in data["callables"] if k not in known and suggest_setting(k))
     return {"settings": settings, "unknown": unknown, "callables": sorted(data["callables"])}
+
+
+def _validate_values(path: Path, settings: dict) -> None:
+    """Gunicorn runs each config value through its validator at start-up and refuses the file on the
+    first it rejects (`workers = -3`); the same here, with the line. user, group, chdir and
+    reload_extra_files name things on the machine the file deploys to, so they are not checked here."""
+    from gunicorn.config import Config
+    from gunicorn.errors import ConfigError as GunicornConfigError
+
+    cfg = Config()
+    for key, value in settings.items():
+        if key not in cfg.settings or key in ("user", "group", "chdir", "reload_extra_files"):
+            continue
+        try:
+            cfg.set(key, value)
+        except (ValueError, TypeError, GunicornConfigError) as exc:
+            raise ConfigError(f"Gunicorn rejects {key} = {value!r}: {_mask(str(exc))}", path=str(path),
+                              line=_config_line(path, key),
+                              hint="Gunicorn would refuse to start with this file; fix the line named") from None
 
 
 _VAR = re.compile(r"\$(?:\{(\w+)(?:(:?-)([^}]*))?\}|(\w+))")

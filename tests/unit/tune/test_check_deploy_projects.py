@@ -171,3 +171,15 @@ def test_a_quoted_env_value_with_a_comment_after_it(tmp_path):
     assert env == {"WEB_CONCURRENCY": "3", "A": "x y", "B": "plain", "C": "#not a comment"}
     (tmp_path / "prod.env").write_text("WEB_CONCURRENCY=3\n")
     assert [f.message for f in check_directory(tmp_path).findings if f.key == "workers"] == []
+
+
+def test_a_config_value_gunicorn_refuses_is_its_line(tmp_path):
+    # `workers = -3` in gunicorn.conf.py stops Gunicorn at start-up; it was reported as no drift.
+    (tmp_path / "gunicorn.conf.py").write_text('bind = "0.0.0.0:8000"\nworkers = -3\n')
+    (tmp_path / "Procfile").write_text("web: gunicorn app:app\n")
+    with pytest.raises(ConfigError) as caught:
+        check_directory(tmp_path)
+    assert caught.value.line == 2 and "Gunicorn rejects workers = -3: Value must be positive: -3" in str(caught.value)
+    # this machine's users and folders are not the deploy target's
+    (tmp_path / "gunicorn.conf.py").write_text('workers = 2\nuser = "nosuchuser"\nchdir = "/nonexistent/app"\n')
+    assert check_directory(tmp_path).surfaces[0].settings["workers"] == 2
