@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from hmb_ops.documents import Step
 
 DEFAULT_ERROR_LIMIT = "error_rate<1%"
+NO_ANSWER = "no request completed in this step (nothing was measured)"
 
 
 @dataclass(frozen=True)
@@ -130,6 +131,10 @@ def find_knee(steps: list[Step], slo: list[th.Threshold]) -> Knee:
         judged.append(results)
         breaches = tuple(r.message for r in results if not r.passed)
         errors_ok = all(r.passed for t, r in zip(slo, results, strict=True) if t.metric == "error_rate")
+        if st.requests <= 0:
+            # A step nothing answered measured nothing: its zero latency and zero errors are no
+            # evidence the SLO held (a stuck generator or a scenario that cannot run here).
+            breaches, errors_ok = (NO_ANSWER,), False
         verdicts.append(StepVerdict(index=st.index, users=float(st.users), rps=st.rps, p95_ms=st.latency_ms.p95,
                                     error_rate=st.error_rate, passed=not breaches, breaches=breaches,
                                     errors_ok=errors_ok))
@@ -138,6 +143,10 @@ def find_knee(steps: list[Step], slo: list[th.Threshold]) -> Knee:
         return Knee(names, (), None, "the results have no load steps (run a stepped profile such as 'step')",
                     False, False)
     passing = [i for i, v in enumerate(verdicts) if v.passed]
+    if all(v.breaches == (NO_ANSWER,) for v in verdicts):
+        return Knee(names, tuple(verdicts), None,
+                    f"no step recorded a completed request ({len(verdicts)} steps): nothing was measured, "
+                    "so there is no capacity figure", False, False)
     if not passing:
         first = verdicts[0]
         return Knee(names, tuple(verdicts), None,

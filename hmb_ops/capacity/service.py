@@ -105,3 +105,15 @@ def with_overrides(model: UsersModel, requests_per_user_hour: float | None, peak
     if peak_factor is not None:
         update["peak_to_average"] = peak_factor
     return model.model_copy(update=update)
+
+
+def nothing_measured(doc) -> str | None:
+    """Why the capacity command must exit 1: a tier or plan none of whose steps recorded a completed
+    request has no figure at all (a 0.0 req/s 'capacity' would read as a measurement). None: all measured."""
+    empty = [t.tier for t in doc.tiers if t.knee.steps and all(kn.NO_ANSWER in s.breaches for s in t.knee.steps)]
+    if not empty:
+        return None
+    what = "plan" if any(t.plan for t in doc.tiers) else "tier"
+    return (f"{what} {', '.join(empty)}: no step recorded a completed request, so nothing was measured "
+            "(see each results.json's invalid reasons; with --scenario or --locustfile, the file must fit the "
+            "reference app capacity starts)")

@@ -33,7 +33,9 @@ from hmb_ops.cli.common import Ctx, emit_json, info, json_option, out, pass_ctx,
 @click.option("--seed-scale", default=None, help="Data set the runs seed or reuse (default: small); with "
               "--results, the data set those runs had (they do not record it).")
 @click.option("--scenario", type=click.Path(dir_okay=False), metavar="FILE",
-              help="Scenario file each step runs (docs/scenarios.md); default: the reference app's.")
+              help="Scenario file each step runs against the reference app capacity starts (default: the "
+                   "reference app's own). For your own app: `loadtest --profile step --target URL --scenario "
+                   "FILE`, then `capacity --results` (docs/scenarios.md).")
 @click.option("--locustfile", type=click.Path(dir_okay=False), metavar="FILE",
               help="Your locustfile's User classes run each step against the reference app (docs/locustfiles.md).")
 @click.option("--require-confinement", is_flag=True,
@@ -73,10 +75,15 @@ def capacity(click_ctx, ctx: Ctx, tiers, plans, plans_file, slo, users_model, ta
                               require_confinement=require_confinement, reset_data=not no_reset)
     if as_json:
         emit_json(report)
-        return
-    from hmb_ops.report import render
+    else:
+        from hmb_ops.report import render
 
-    out(render("console", report).rstrip("\n"))
+        out(render("console", report).rstrip("\n"))
+    failed = service.nothing_measured(report)
+    if failed:
+        from hmb_ops.errors import CheckFailed
+
+        raise CheckFailed(failed)
 
 
 @capacity.command("plans")
