@@ -36,6 +36,13 @@ from hmb_ops.loadtest import arrival, wire
 _ghc_client._may_retry_after_send_error = lambda method: False
 
 LATE_SEND_S = 0.010  # an open-model send leaving later than this after its slot counts as late
+# A user whose setup failed (login refused, token not captured) retries it at this pace instead of
+# looping over requests that could only fail for want of its variables: with no think time those
+# were never sent, so the user never yielded to gevent and the generator spun recording nothing.
+SETUP_RETRY_S = 1.0
+# A request that could not be sent (a variable still unset) pauses its user this long when the
+# request has no think time: nothing else would make the user yield.
+UNSENT_PAUSE_S = 0.1
 
 
 class Recorder:
@@ -182,11 +189,18 @@ def make_user_class(spec: dict) -> type:
             self.lists: dict[str, list] = {}  # pick: random captures: one value drawn per use
             for feeder in per_user:
                 self.vars.update(feeder.draw())
+            self.set_up = self.run_setup()
+            rec.ready += 1
+
+        def run_setup(self) -> bool:
+            """The scenario's setup steps in order; False (and the rest skipped) at the first that
+            failed: its failure is recorded under its own name, the root cause of what follows."""
             for step in setup:
-                self.perform(step, None)
+                if not self.perform(step, None):
+                    return False
                 if step.think is not None and step.think[1] > 0:
                     gevent.sleep(random.uniform(*step.think))
-            rec.ready += 1
+            return True
 
         def _connection(self, url: URL) -> wire.Connection | None:
             """This user's own connection (http targets); None: geventhttpclient's pool (https,
@@ -205,7 +219,9 @@ def make_user_class(spec: dict) -> type:
             if conn is not None:
                 conn.close()
 
-        def perform(self, call, intended: float | None) -> None:
+        def perform(self, call, intended: float | None) -> bool | None:
+            """Send one request and record it: True when it passed, False when it failed, None when
+            it could not be sent (a variable it needs is unset)."""
             ns = self.vars
             if call.draws:
                 ns = dict(ns)
@@ -235,10 +251,9 @@ def make_user_class(spec: dict) -> type:
                         headers[name] = tpl.render(ns)
             except KeyError:
                 if call.fallback is not None:
-                    self.perform(calls[call.fallback], intended)
-                else:
-                    rec.fail(call.name, "missing_variable")
-                return
+                    return self.perform(calls[call.fallback], intended)
+                rec.fail(call.name, "missing_variable")
+                return None
             start = time.perf_counter()
             try:
                 status, data, got = self.send(call, path, payload, headers, head, key)
@@ -247,21 +262,22 @@ def make_user_class(spec: dict) -> type:
                 rec.sent += 1
                 if isinstance(exc, (socket.timeout, TimeoutError)):
                     rec.series(call.name).append(int((time.perf_counter() - (intended or start)) * 1e6))
-                return
+                return False
             rec.series(call.name).append(int((time.perf_counter() - (intended or start)) * 1e6))
             rec.sent += 1
             if status not in call.ok:
                 rec.fail(call.name, failure_kind(status) or f"http_{status}")
-                return
+                return False
             if call.captures:
-                self.capture(call, data, got)
+                return self.capture(call, data, got)
+            return True
 
         def payload(self, call, ns: dict) -> bytes:
             if call.body_kind == "json":
                 return json.dumps(render_json(call.body, ns), separators=(",", ":")).encode()
             return "&".join(f"{k}={t.render(ns)}" for k, t in call.body).encode()
 
-        def capture(self, call, data: bytes, got: dict) -> None:
+        def capture(self, call, data: bytes, got: dict) -> bool:
             doc: object = _UNPARSED
             failed = False
             for cap in call.captures:
@@ -285,6 +301,7 @@ def make_user_class(spec: dict) -> type:
                     self.heads = {}  # heads built with the old value are stale
             if failed:
                 rec.fail(call.name, "capture_failed")
+            return not failed
 
         def send(self, call, path: str, payload: bytes, headers: dict | None, head: bytes | None,
                  key: tuple) -> tuple[int, bytes, dict]:
@@ -335,6 +352,9 @@ def make_user_class(spec: dict) -> type:
         @task
         def loop(self) -> None:
             # One long task instead of Locust's per-task scheduling: cheaper per request.
+            while not self.set_up:
+                gevent.sleep(SETUP_RETRY_S)
+                self.set_up = self.run_setup()
             if schedule is not None:
                 while True:
                     intended = schedule.next_slot()
@@ -347,10 +367,12 @@ def make_user_class(spec: dict) -> type:
                     self.perform(self.pick(), intended)
             while True:
                 call = self.pick()
-                self.perform(call, None)
+                sent = self.perform(call, None)
                 lo, hi = call.run_think
                 if hi > 0:
                     gevent.sleep(random.uniform(lo, hi))
+                elif sent is None:
+                    gevent.sleep(UNSENT_PAUSE_S)
 
     ScenarioUser.__name__ = ScenarioUser.__qualname__ = "HmbUser"
     return ScenarioUser
