@@ -3,7 +3,8 @@
 A service is checked when its command or entrypoint starts Gunicorn or Uvicorn (the web services);
 the others (a database image, a queue worker) are named, not checked. A service without a command
 runs its image's CMD, which the Dockerfile reader covers when the Dockerfile is in the folder.
-`environment` may be a mapping or a `KEY=value` list; `env_file` files are read too.
+`environment` may be a mapping or a `KEY=value` list; `env_file` files are read too, relative to the
+compose file's folder; a missing one that is not `required: false` is an error, as docker compose refuses it.
 """
 
 from __future__ import annotations
@@ -18,18 +19,39 @@ from hmb_ops.tune.deploy.sources import Sources, StartSite, read_text
 from hmb_ops.tune.deploy.yaml_nodes import compose, get, line, scalar, text_value, value
 
 
-def _environment(path: Path, svc, where: str) -> tuple[dict[str, str], dict[str, str]]:
+def _env_file_entries(files) -> list[tuple[str, bool, yaml.Node]]:
+    """(path, required, node) of each `env_file` entry: a string, a list of strings, or a list of
+    `{path, required}` mappings (compose spec; `required` defaults to true)."""
+    if isinstance(files, yaml.ScalarNode):
+        return [(scalar(files) or "", True, files)]
+    if not isinstance(files, yaml.SequenceNode):
+        return []
+    out: list[tuple[str, bool, yaml.Node]] = []
+    for n in files.value:
+        if isinstance(n, yaml.ScalarNode):
+            out.append((scalar(n) or "", True, n))
+        else:
+            _k, required = get(n, "required")
+            out.append((scalar(get(n, "path")[1]) or "", required is None or value(required) is not False, n))
+    return out
+
+
+def _environment(path: Path, svc, where: str, service: str) -> tuple[dict[str, str], dict[str, str]]:
     from hmb_ops.tune.deploy import env_files
 
     env: dict[str, str] = {}
     lines: dict[str, str] = {}
     _k, files = get(svc, "env_file")
-    names = [scalar(files)] if isinstance(files, yaml.ScalarNode) else (
-        [scalar(n) if isinstance(n, yaml.ScalarNode) else scalar(get(n, "path")[1]) for n in files.value]
-        if isinstance(files, yaml.SequenceNode) else [])
-    for name in names:
-        f = path.parent / (name or "")
-        if name and f.is_file() and f.resolve().is_relative_to(path.parent.resolve()):
+    for name, required, node in _env_file_entries(files):
+        f = path.parent / name
+        if name and not f.is_file():
+            # docker compose refuses to start the service; an absolute path is the deploy host's, not checked.
+            if required and not Path(name).is_absolute():
+                raise ConfigError(f"service {service!r}: env_file {name} does not exist (docker compose refuses to "
+                                  "start the service)", path=where, line=line(node),
+                                  hint="create it, fix the path, or mark it `required: false`")
+            continue
+        if name and f.resolve().is_relative_to(path.parent.resolve()):
             e, ln = env_files.parse(f, read_text(f))
             env.update(e)
             lines.update(ln)
@@ -64,7 +86,7 @@ def read(path: Path, text: str) -> Sources:
         name = scalar(key) or "?"
         if not isinstance(svc, yaml.MappingNode):
             raise ConfigError(f"service {name!r} must be a mapping", path=where, line=line(key))
-        env, env_lines = _environment(path, svc, where)
+        env, env_lines = _environment(path, svc, where, name)
         _ck, cmd = get(svc, "command")
         _ek, entry = get(svc, "entrypoint")
         words = None

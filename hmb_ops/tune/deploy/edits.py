@@ -188,18 +188,15 @@ def merge_file(path: Path, text: str, plan, conf: str, report, *, wanted_env: di
 def _verify(path: Path, new_text: str, before, expected: dict[str, str], wanted_env: dict[str, str],
             skip_env: set[str]) -> None:
     """The edited file, read again, must start exactly the intended commands and nothing else changed."""
-    import tempfile
+    from hmb_ops.tune.deploy.sources import read_text_as
 
-    from hmb_ops.tune.deploy.sources import read_sources
-
-    with tempfile.TemporaryDirectory(prefix="hmb-merge-check-") as tmp:
-        (Path(tmp) / path.name).write_text(new_text, encoding="utf-8")
-        # env_file references of a compose file are read from the real folder: copy none, compare commands.
-        try:
-            after = read_sources(Path(tmp), [path.name]).starts
-        except ConfigError as exc:
-            raise ConfigError(f"the merged file would not parse ({exc.one_line()})", path=str(path),
-                              hint="edit it by hand (tune without --out prints the values) or use --force") from None
+    # Read as the file in its own folder, so a compose service's env_file is found where docker compose
+    # finds it (a copy in a temporary folder had none of them).
+    try:
+        after = read_text_as(path, new_text).starts
+    except ConfigError as exc:
+        raise ConfigError(f"the merged file would not parse ({exc.one_line()})", path=str(path),
+                          hint="edit it by hand (tune without --out prints the values) or use --force") from None
     problem = None
     if [s.name for s in after] != [s.name for s in before]:
         problem = "its processes changed"
@@ -212,6 +209,9 @@ def _verify(path: Path, new_text: str, before, expected: dict[str, str], wanted_
         elif new.command != old.command:
             problem = f"{old.name} changed"
         for key, value in new.env.items():
+            # only what this file sets; an env_file's values are that file's (named, not edited)
+            if not new.env_lines.get(key, "").startswith(f"{path.name}:"):
+                continue
             if key in wanted_env and key not in skip_env and key in old.env and value != wanted_env[key]:
                 problem = f"{key} in {old.name} is {value!r}"
     if problem:

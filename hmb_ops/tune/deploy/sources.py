@@ -111,17 +111,23 @@ def read_sources(root: Path, names: list[str]) -> Sources:
     readers = _readers()
     out = Sources()
     for name in names:
-        path = root / name
-        if name in readers:
-            got = readers[name](path, read_text(path))
-        elif env_files.is_env_file(name):
-            got = env_files.read(path, read_text(path))
-        else:
+        if name not in readers and not env_files.is_env_file(name):
             continue
+        path = root / name
+        got = read_text_as(path, read_text(path))
         out.starts += got.starts
         out.envs += got.envs
         out.files.append(name)
     return out
+
+
+def read_text_as(path: Path, text: str) -> Sources:
+    """`text` read as the deploy file `path` (its kind from its name); files it names, such as a compose
+    service's env_file, are looked up beside `path`."""
+    from hmb_ops.tune.deploy import env_files
+
+    reader = _readers().get(path.name)
+    return reader(path, text) if reader else env_files.read(path, text)
 
 
 def env_file_names(names) -> list[str]:

@@ -72,3 +72,10 @@ def test_the_last_line_says_what_was_not_compared(hmb, tmp_path):
     res = hmb(["tune", "check", str(tmp_path)])
     assert res.returncode == 0, res.stderr
     assert res.stdout.splitlines()[-1].startswith("nothing checked: no web start command (Gunicorn or Uvicorn) in ")
+
+
+def test_a_missing_env_file_is_its_line(hmb, tmp_path):
+    (tmp_path / "compose.yaml").write_text("services:\n  web:\n    command: gunicorn app:app\n    env_file: web.env\n")
+    res = hmb(["tune", "check", str(tmp_path)])
+    line = error_line(res, 2, alone=True)
+    assert f"{tmp_path / 'compose.yaml'}:4: service 'web': env_file web.env does not exist" in line

@@ -183,3 +183,21 @@ def test_a_config_value_gunicorn_refuses_is_its_line(tmp_path):
     # this machine's users and folders are not the deploy target's
     (tmp_path / "gunicorn.conf.py").write_text('workers = 2\nuser = "nosuchuser"\nchdir = "/nonexistent/app"\n')
     assert check_directory(tmp_path).surfaces[0].settings["workers"] == 2
+
+
+def test_a_missing_env_file_of_a_compose_service(tmp_path):
+    # docker compose refuses to start a service whose env_file is missing; it was ignored silently.
+    (tmp_path / "docker-compose.yml").write_text(
+        "services:\n  web:\n    command: gunicorn app:app\n    env_file:\n      - web.env\n"
+        "      - path: local.env\n        required: false\n")
+    with pytest.raises(ConfigError) as caught:
+        check_directory(tmp_path)
+    assert caught.value.line == 5 and "service 'web': env_file web.env does not exist" in str(caught.value)
+    (tmp_path / "web.env").write_text("WEB_CONCURRENCY=3\n")
+    report = check_directory(tmp_path)   # local.env is `required: false`: absent is fine
+    assert report.surfaces[0].settings["workers"] == 3
+    (tmp_path / "docker-compose.yml").write_text(
+        "services:\n  web:\n    command: gunicorn app:app\n    env_file: [{path: prod.env}]\n")
+    with pytest.raises(ConfigError) as caught:
+        check_directory(tmp_path)
+    assert caught.value.line == 4 and "env_file prod.env does not exist" in str(caught.value)

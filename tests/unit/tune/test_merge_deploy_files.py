@@ -173,3 +173,21 @@ def test_a_users_env_file_that_overrides_the_plan_is_named(tmp_path):
     assert (tmp_path / ".env").read_text().startswith("WEB_CONCURRENCY=7\n")
     (tmp_path / ".env").write_text(f"WEB_CONCURRENCY={workers}\n")
     assert not [n for n in merge(tmp_path, "app:app").left if n.startswith(".env:")]
+
+
+def test_compose_merge_reads_env_files_beside_the_compose_file(tmp_path):
+    # The merged file is read again to verify it; that re-read once ran in a temporary folder without
+    # the project's env files, which a missing-env_file check would refuse.
+    folder = project(tmp_path, "compose_services")
+    compose = folder / "docker-compose.yml"
+    optional = "    env_file:\n      - web.env\n      - path: local.env\n        required: false\n"
+    compose.write_text(compose.read_text().replace("    env_file: web.env\n", optional))
+    (folder / "web.env").write_text("GUNICORN_TIMEOUT=45\nWEB_CONCURRENCY=9\n")
+    before = compose.read_text()
+    merge(folder, "shop.wsgi:app")
+    after = compose.read_text()
+    assert '+     command: "gunicorn --config gunicorn.conf.py shop.wsgi:app"' in changed_lines(before, after)
+    assert (folder / "web.env").read_text() == "GUNICORN_TIMEOUT=45\nWEB_CONCURRENCY=9\n"   # not ours to edit
+    (folder / "web.env").unlink()
+    with pytest.raises(ConfigError, match=r"env_file web\.env does not exist"):
+        merge(folder, "shop.wsgi:app")
