@@ -244,26 +244,6 @@ def _normalise_worker_class(name) -> str:
     return name
 
 
-def read_env_file(path: Path) -> dict[str, str]:
-    env = {}
-    for raw in path.read_text(encoding="utf-8", errors="replace").splitlines():
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        if line.startswith("export "):
-            line = line[7:].strip()
-        if "=" not in line:
-            continue
-        key, _, value = line.partition("=")
-        value = value.strip()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
-            value = value[1:-1]
-        else:
-            value = value.split(" #", 1)[0].strip()
-        env[key.strip()] = value
-    return env
-
-
 def _parse_gunicorn_command(command: str, env: dict[str, str]) -> tuple[dict | None, dict[str, str], list[str]]:
     """(flags given on the command line, inline VAR=value assignments, notes); flags None = not gunicorn."""
     from gunicorn.config import Config

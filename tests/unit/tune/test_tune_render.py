@@ -7,7 +7,8 @@ import yaml
 from hmb_ops.private_files import TOKEN_SECRET_ENV, TOKEN_SECRET_PLACEHOLDER
 from hmb_ops.resources import Resources
 from hmb_ops.tune.api import plan_for, render_files, tier_environment, write_files
-from hmb_ops.tune.check import check_directory, evaluate_config, read_env_file
+from hmb_ops.tune.check import check_directory, evaluate_config
+from hmb_ops.tune.deploy.env_files import parse
 from hmb_ops.tune.plan import AppProfile
 from hmb_ops.tune.recommend import recommend
 from hmb_ops.tune.validate import known_settings
@@ -47,7 +48,8 @@ def test_files_agree_by_construction(tmp_path):
     write_files(plan, tmp_path)
     env = tier_environment(plan)
     # The env file also carries the token secret placeholder; render.yaml has Render generate it.
-    assert read_env_file(tmp_path / "hmb-ops.env") == {**env, TOKEN_SECRET_ENV: TOKEN_SECRET_PLACEHOLDER}
+    written = tmp_path / "hmb-ops.env"
+    assert parse(written, written.read_text())[0] == {**env, TOKEN_SECRET_ENV: TOKEN_SECRET_PLACEHOLDER}
     render = yaml.safe_load((tmp_path / "render.yaml").read_text())
     svc = render["services"][0]
     assert {e["key"]: e["value"] for e in svc["envVars"] if "value" in e} == env
