@@ -46,7 +46,8 @@ def connection_budget(max_connections: int | None) -> ConnectionBudget:
 def candidate_problem(plan, workers: int, threads: int = 1) -> str | None:
     """Why a configuration other than the plan's does not fit the plan's budgets (None: it fits).
 
-    For `tune --search`: each candidate (workers × threads) is judged by the same rules as the plan.
+    For `tune --search` (hmb_ops.tune.search.grid): each candidate (workers × threads) is judged by the
+    same rules as the plan.
     The pool per worker follows the plan's: threads + 1 for the reference app's pool when the plan
     derived it from threads, else the plan's pool max (an async pool does not grow with threads).
     """
@@ -60,7 +61,8 @@ def candidate_problem(plan, workers: int, threads: int = 1) -> str | None:
     connections = connection_budget(db["max_connections"])
     if not connections.fits(workers, pool, background):
         return (f"database connections: ({workers} workers × pool {pool} + {background} background) × "
-                f"{DEPLOY_COPIES} = {connections.peak(workers, pool, background)} > budget {connections.budget} "
+                f"{DEPLOY_COPIES} during deploys = {connections.peak(workers, pool, background)} "
+                f"> budget {connections.budget} "
                 f"({DB_USABLE_FRACTION:g} × max_connections {connections.max_connections})")
     planned = mem["master_bytes"] + workers * mem["worker_bytes"]
     if planned > mem["usable_bytes"]:

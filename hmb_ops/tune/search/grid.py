@@ -10,8 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from hmb_ops.errors import UsageError
-from hmb_ops.resources import format_size
-from hmb_ops.tune.budget import DEPLOY_COPIES, connection_budget
+from hmb_ops.tune.budget import candidate_problem
 
 MAX_CANDIDATES = 12
 
@@ -76,27 +75,6 @@ def parse_grid(text: str, threaded: bool) -> list[tuple[int, int]]:
     return pairs
 
 
-def budget_problem(plan, workers: int) -> str | None:
-    """Why `workers` of this plan's shape (threads, pool, background) do not fit, or None."""
-    values = plan.values
-    pool = int(values.get("db_pool_max") or 0)
-    background = int(values.get("background_workers") or 0)
-    db = plan.budgets.get("db_connections", {})
-    conn = connection_budget(db.get("max_connections"))
-    if pool and not conn.fits(workers, pool, background):
-        return (f"database connections: ({workers} workers × pool {pool} + {background} background) × "
-                f"{DEPLOY_COPIES} during deploys = {conn.peak(workers, pool, background)} > budget {conn.budget} "
-                f"(max_connections {conn.max_connections})")
-    mem = plan.budgets.get("memory", {})
-    if mem:
-        need = mem["master_bytes"] + workers * mem["worker_bytes"]
-        if need > mem["usable_bytes"]:
-            return (f"memory: master {format_size(mem['master_bytes'])} + {workers} × "
-                    f"{format_size(mem['worker_bytes'])} = {format_size(need)} > usable "
-                    f"{format_size(mem['usable_bytes'])}")
-    return None
-
-
 def candidates(pairs: list[tuple[int, int]], worker_class: str, formula: tuple[int, int],
                plan_with_threads: Callable[[int], object]) -> list[Candidate]:
     """Each pair as a Candidate, its pool from the plan for its thread count, skipped when over budget.
@@ -111,5 +89,5 @@ def candidates(pairs: list[tuple[int, int]], worker_class: str, formula: tuple[i
             plan = plans[t] = plan_with_threads(t)
         pool = plan.values.get("db_pool_max")  # type: ignore[attr-defined]
         out.append(Candidate(worker_class, w, t, int(pool) if pool else None, formula=(w, t) == formula,
-                             skipped=budget_problem(plan, w)))
+                             skipped=candidate_problem(plan, w, t)))
     return out

@@ -132,7 +132,8 @@ def test_candidate_problem_uses_the_plans_budgets():
     plan = recommend(machine(2, 1 * GiB), AppProfile(max_connections=50, background_workers=2))
     # gthread: pool follows threads (threads + 1); budget 40 → 20 per copy
     assert candidate_problem(plan, 3, 4) is None  # (3 × 5 + 2) × 2 = 34 ≤ 40
-    assert candidate_problem(plan, 4, 4) == ("database connections: (4 workers × pool 5 + 2 background) × 2 = 44 > "
+    assert candidate_problem(plan, 4, 4) == ("database connections: (4 workers × pool 5 + 2 background) × 2 "
+                                             "during deploys = 44 > "
                                              "budget 40 (0.8 × max_connections 50)")
     assert candidate_problem(plan, 2, 2) is None
     assert candidate_problem(plan, 9, 1).startswith("memory: ")  # 9 × 128 MiB > 0.9 GiB usable
