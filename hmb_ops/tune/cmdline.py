@@ -223,6 +223,12 @@ def gunicorn_options() -> dict[str, tuple[str, bool]]:
     return {flag: (a.dest, a.nargs != 0) for flag, a in Config().parser()._option_string_actions.items()}
 
 
+def gunicorn_groups(args: list[str]) -> tuple[list[tuple[str | None, list[str]]], list[str]]:
+    """Gunicorn's arguments as (setting, words) per option (None: an option Gunicorn does not know)
+    and the positional words, split the way Gunicorn's own argument parser reads them."""
+    return _groups(args, gunicorn_options())
+
+
 def _parse_gunicorn(args: list[str], scope: dict[str, str]):
     from gunicorn.config import Config
 

@@ -52,6 +52,8 @@ import yaml
 
 from hmb_ops.errors import ConfigError, StateDirError, UsageError
 from hmb_ops.private_files import TOKEN_SECRET_ENV, write_private
+from hmb_ops.tune.cmdline import gunicorn_groups
+from hmb_ops.tune.deploy.yaml_nodes import compose, get, scalar
 from hmb_ops.tune.plan import TunePlan
 from hmb_ops.tune.render import (
     CONF,
@@ -326,33 +328,11 @@ def _procfile_web(text: str) -> list[tuple[int, str]]:
             if (m := _WEB_LINE.match(line))]
 
 
-def _compose(text: str, where: str):
-    try:
-        return yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise ConfigError(f"YAML syntax error: {getattr(exc, 'problem', None) or exc}", path=where,
-                          line=mark.line + 1 if mark else None) from None
-    except RecursionError:
-        raise ConfigError("YAML nested too deeply", path=where) from None
-
-
-def _get(mapping: yaml.MappingNode, key: str):
-    for k, v in mapping.value:
-        if isinstance(k, yaml.ScalarNode) and k.value == key:
-            return k, v
-    return None, None
-
-
-def _scalar(node) -> str | None:
-    return node.value if isinstance(node, yaml.ScalarNode) else None
-
-
 def _web_service(root, where: str, service: str | None) -> tuple[int, yaml.MappingNode]:
     """(index, node) of the service tune owns keys in: the named one, else the one starting gunicorn/uvicorn."""
     if not isinstance(root, yaml.MappingNode):
         raise ConfigError("expected a mapping with a 'services' list", path=where)
-    _k, services = _get(root, "services")
+    _k, services = get(root, "services")
     if not isinstance(services, yaml.SequenceNode) or services.flow_style:
         raise ConfigError("expected a block-style 'services' list", path=where,
                           hint="--force replaces the file (a backup is kept)")
@@ -360,13 +340,13 @@ def _web_service(root, where: str, service: str | None) -> tuple[int, yaml.Mappi
     for i, svc in enumerate(services.value):
         if not isinstance(svc, yaml.MappingNode):
             continue
-        name = _scalar(_get(svc, "name")[1]) or f"service[{i}]"
+        name = scalar(get(svc, "name")[1]) or f"service[{i}]"
         named.append(name)
         if service is not None:
             if name == service:
                 return i, svc
             continue
-        cmd = _scalar(_get(svc, "startCommand")[1])
+        cmd = scalar(get(svc, "startCommand")[1])
         if cmd and parse_web_command(cmd, where).server:
             candidates.append((i, svc, name))
     if service is not None:
@@ -406,10 +386,10 @@ def existing_web(out_dir: str | os.PathLike, *, service: str | None = None, keep
     render = _read(out / RENDER)
     if render is not None and not is_generated(render):
         where = str(out / RENDER)
-        _i, svc = _web_service(_compose(render, where), where, service)
-        start = _scalar(_get(svc, "startCommand")[1])
+        _i, svc = _web_service(compose(render, where), where, service)
+        start = scalar(get(svc, "startCommand")[1])
         if start:
-            name = _scalar(_get(svc, "name")[1]) or "web"
+            name = scalar(get(svc, "name")[1]) or "web"
             found.append((f"{RENDER} {name}", parse_web_command(start, where)))
     found += _other_files_web(out)
     for source, web in found:
@@ -445,36 +425,6 @@ def _other_files_web(out: Path) -> list[tuple[str, WebCommand]]:
 
 # ---------------------------------------------------------------------------------------------
 # Merging
-
-
-def _flag_groups(args: list[str]) -> tuple[list[tuple[str | None, list[str]]], list[str]]:
-    """Gunicorn's arguments as (setting, words) per option (None: an option Gunicorn does not know)
-    and the positional words, split the way Gunicorn's own argument parser reads them."""
-    from gunicorn.config import Config
-
-    actions = Config().parser()._option_string_actions
-    groups: list[tuple[str | None, list[str]]] = []
-    positional: list[str] = []
-    i = 0
-    while i < len(args):
-        word = args[i]
-        if word == "--":
-            positional += args[i + 1:]
-            break
-        if not word.startswith("-") or word == "-":
-            positional.append(word)
-            i += 1
-            continue
-        name = word.split("=", 1)[0] if word.startswith("--") else word[:2]
-        action = actions.get(name)
-        attached = "=" in word if word.startswith("--") else len(word) > 2
-        if action is None or action.nargs == 0 or attached:
-            groups.append((action.dest if action else None, [word]))
-            i += 1
-        else:
-            groups.append((action.dest, args[i:i + 2]))
-            i += 2
-    return groups, positional
 
 
 def _flag_value(setting: str, words: list[str], scope: dict[str, str]):
@@ -529,7 +479,7 @@ def _web_command(existing: str | None, plan: TunePlan, conf: str, where: str,
         return " ".join([*web.assignments, ours])
     words = _words(existing, where)
     start = next(i for i, w in enumerate(words) if os.path.basename(w) == "gunicorn")
-    groups, positional = _flag_groups(words[start + 1:])
+    groups, positional = gunicorn_groups(words[start + 1:])
     scope = {**app_environment(plan), "PORT": str(DEFAULT_PORT),
              **dict(a.split("=", 1) for a in web.assignments)}
     planned = plan_settings(plan)
@@ -642,16 +592,16 @@ def merge_render_yaml(text: str, plan: TunePlan, conf: str, where: str, service:
     """The user's render.yaml with only the web service's startCommand and tune's envVars entries changed."""
     if not text.endswith("\n"):
         text += "\n"  # so every insertion lands on a line of its own
-    root = _compose(text, where)
+    root = compose(text, where)
     index, svc = _web_service(root, where, service)
     key_col = svc.value[0][0].start_mark.column if svc.value else svc.start_mark.column
     wanted = app_environment(plan)
     edits: list[tuple[int, int, str]] = []
     inserts: list[str] = []          # new lines for the end of the service mapping
 
-    _k, cmd_node = _get(svc, "startCommand")
-    name = _scalar(_get(svc, "name")[1]) or "web"
-    new_cmd = _web_command(_scalar(cmd_node), plan, conf, where, report, f"{RENDER} {name}")
+    _k, cmd_node = get(svc, "startCommand")
+    name = scalar(get(svc, "name")[1]) or "web"
+    new_cmd = _web_command(scalar(cmd_node), plan, conf, where, report, f"{RENDER} {name}")
     if cmd_node is None:
         inserts.append(f"{' ' * key_col}startCommand: {_yaml_str(new_cmd)}\n")
     elif not isinstance(cmd_node, yaml.ScalarNode):
@@ -659,7 +609,7 @@ def merge_render_yaml(text: str, plan: TunePlan, conf: str, where: str, service:
     else:
         edits.append(_replace_scalar(text, cmd_node, _yaml_str(new_cmd)))
 
-    env_key, env_node = _get(svc, "envVars")
+    env_key, env_node = get(svc, "envVars")
     present: set[str] = set()
     expected_items: dict[str, dict] = {}
     if env_node is not None and not (isinstance(env_node, yaml.SequenceNode)
@@ -670,13 +620,13 @@ def merge_render_yaml(text: str, plan: TunePlan, conf: str, where: str, service:
         for item in env_node.value:
             if not isinstance(item, yaml.MappingNode):
                 continue
-            key = _scalar(_get(item, "key")[1])
+            key = scalar(get(item, "key")[1])
             if key not in wanted or key in present:
                 continue
             present.add(key)
             if key == TOKEN_SECRET_ENV:
                 continue  # the user's own secret, sync: false or generateValue stays as it is
-            _vk, value_node = _get(item, "value")
+            _vk, value_node = get(item, "value")
             if value_node is not None and isinstance(value_node, yaml.ScalarNode) and len(item.value) == 2:
                 edits.append(_replace_scalar(text, value_node, _yaml_str(wanted[key])))
             else:
@@ -761,11 +711,11 @@ def _users_chain(out: Path, service: str | None) -> str | None:
     render = _read(out / RENDER)
     if render is not None and not is_generated(render):
         where = str(out / RENDER)
-        _i, svc = _web_service(_compose(render, where), where, service)
-        start = _scalar(_get(svc, "startCommand")[1])
+        _i, svc = _web_service(compose(render, where), where, service)
+        start = scalar(get(svc, "startCommand")[1])
         render_web = parse_web_command(start, where) if start else None
         if render_web is not None and render_web.simple and render_web.config:
-            named[f"{RENDER} {_scalar(_get(svc, 'name')[1]) or 'web'}"] = render_web.config
+            named[f"{RENDER} {scalar(get(svc, 'name')[1]) or 'web'}"] = render_web.config
     # A Dockerfile, compose, railway, nixpacks or fly command naming its config keeps it too.
     for source, other in _other_files_web(out):
         if other.simple and other.config:
