@@ -131,7 +131,7 @@ def find_knee(steps: list[Step], slo: list[th.Threshold]) -> Knee:
         judged.append(results)
         breaches = tuple(r.message for r in results if not r.passed)
         errors_ok = all(r.passed for t, r in zip(slo, results, strict=True) if t.metric == "error_rate")
-        if st.requests <= 0:
+        if st.requests <= 0 and st.rps <= 0:
             # A step nothing answered measured nothing: its zero latency and zero errors are no
             # evidence the SLO held (a stuck generator or a scenario that cannot run here).
             breaches, errors_ok = (NO_ANSWER,), False

@@ -48,10 +48,16 @@ def price_plans(rows: list[CapacityTier], target_rps: float) -> tuple[list[Capac
     if not fits:
         best = max((r for r in priced if r.plan), key=lambda r: r.sustainable_rps)
         why = (f"no plan meets the target ({target_rps:.1f} req/s at the peak hour within the SLO); the most: "
-               f"{best.tier} at {best.sustainable_rps:.1f} req/s")
+               f"{best.tier} at {best.sustainable_rps:.1f} req/s" + _bound_warning(best))
         return priced, None, why
     win = min(fits, key=lambda r: (r.plan.price_usd_month if r.plan else 0.0, r.cost_per_1000_users or 0.0))
     assert win.plan is not None
     why = (f"{win.tier} (${win.plan.price_usd_month:g}/month) is the cheapest plan that serves the target's "
-           f"{target_rps:.1f} req/s within the SLO ({win.sustainable_rps:.1f} req/s sustainable)")
+           f"{target_rps:.1f} req/s within the SLO ({win.sustainable_rps:.1f} req/s sustainable)"
+           + _bound_warning(win))
     return [r.model_copy(update={"cheapest": True}) if r is win else r for r in priced], win.tier, why
+
+
+def _bound_warning(row: CapacityTier) -> str:
+    """A plan named on figures the host bounded carries that warning wherever it is named."""
+    return f" — WARNING: {row.host_bound}" if row.host_bound else ""

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from hmb_ops.errors import HmbOpsError, UsageError
 from hmb_ops.gates import thresholds as th
 
-from . import knee as kn, usl
+from . import bounds, knee as kn, usl
 from .users import UsersEstimate, UsersModel, users_supported
 
 if TYPE_CHECKING:
@@ -47,6 +47,24 @@ class TierCapacity:
     confinement: dict | None = None     # the run's results.json confinement record
     confinement_note: str | None = None
     data_state: dict | None = None      # the run's results.json data record (template reset, or not)
+    restarts: dict[int, int] | None = None  # worker exits per step index (None: server not sampled)
+    worker_restarts: int | None = None  # worker exits in the whole run
+    app_cpu_max: float | None = None    # highest step mean of the app's CPU, % of one CPU
+
+    @property
+    def host_bound(self) -> str | None:
+        return bounds.host_bound(self.confinement, self.app_cpu_max)
+
+    def knee_restart(self) -> str | None:
+        """A warning when a worker restart fell in the step that set the knee (or the one that broke it)."""
+        if not self.restarts or self.knee.index is None:
+            return None
+        hit = [v for v in self.knee.steps[self.knee.index:self.knee.index + 2] if self.restarts.get(v.index)]
+        if not hit:
+            return None
+        where = ", ".join(f"{v.users:g} users ({self.restarts[v.index]})" for v in hit)
+        return (f"worker restart(s) inside the step(s) that set the knee: {where}; a restarting worker "
+                "(Gunicorn max_requests) leaves the app short for seconds, so the knee may be low")
 
     @property
     def sustainable_rps(self) -> float:
@@ -59,6 +77,10 @@ class TierCapacity:
         k, at = self.knee.step, self.at_knee
         check = usl.cross_check(self.fit, self.knee.crossing_users if self.knee.crossing_users is not None
                                 else (k.users if k else None), self.sustainable_rps)
+        knee = self.knee.to_dict()
+        if self.restarts is not None:
+            for st in knee["steps"]:
+                st["worker_restarts"] = self.restarts.get(st["index"], 0)
         return CapacityTier(
             tier=self.tier, results=self.results_path, profile=self.profile, valid=self.valid,
             invalid_reasons=list(self.invalid_reasons), workers=self.workers, threads=self.threads,
@@ -68,9 +90,11 @@ class TierCapacity:
             rss_mb_per_worker=at.rss_mb_per_worker if at else None, db_connections=at.db_connections if at else None,
             users_supported=round(self.users.registered_users),
             concurrent_users_supported=round(self.users.concurrent_users, 1), headroom=self.users.headroom,
-            knee=KneeSummary(**self.knee.to_dict()), usl=UslSummary(**self.fit.to_dict(), **check.to_dict()),
+            knee=KneeSummary(**knee), usl=UslSummary(**self.fit.to_dict(), **check.to_dict()),
             plan=PlanInfo(**self.plan) if self.plan else None, confinement=self.confinement,
-            confinement_note=self.confinement_note, data_state=self.data_state)
+            confinement_note=self.confinement_note, data_state=self.data_state,
+            worker_restarts=self.worker_restarts, app_cpu_percent_max=self.app_cpu_max, host_bound=self.host_bound,
+            knee_restart=self.knee_restart())
 
 
 def confinement_of(results: Results) -> tuple[dict | None, str]:
@@ -113,13 +137,17 @@ def analyse(results: Results, slo: list[th.Threshold], model: UsersModel, *, tar
     server = results.server
     confinement, note = confinement_of(results)
     data = getattr(results, "data", None)
+    workers = server.workers if server else None
     return TierCapacity(tier=tier or results.tier or "?", results_path=results_path, profile=results.profile,
                         valid=results.valid, invalid_reasons=tuple(results.invalid_reasons),
                         workers=server.workers if server else None, threads=server.threads if server else None,
                         steps=tuple(steps), knee=knee, fit=fit,
                         users=users_supported(model, knee.sustainable_rps, target_users), at_knee=at_knee,
                         confinement=confinement, confinement_note=note,
-                        data_state=data.model_dump() if data is not None and hasattr(data, "model_dump") else data)
+                        data_state=data.model_dump() if data is not None and hasattr(data, "model_dump") else data,
+                        restarts=bounds.restarts_per_step(results) if server and server.samples else None,
+                        worker_restarts=server.summary.worker_restarts if server and server.samples else None,
+                        app_cpu_max=bounds.app_cpu_peak(results, workers))
 
 
 def parse_tiers(text: str) -> list[str]:

@@ -20,6 +20,7 @@ class StepJudgement(DocumentModel):
     error_rate: float | None = None
     passed: bool
     breaches: list[str] = Field(default_factory=list)
+    worker_restarts: int | None = Field(None, description="worker exits inside the step (None: not sampled)")
 
 
 class KneeSummary(DocumentModel):
@@ -131,6 +132,11 @@ class CapacityTier(DocumentModel):
     confinement_note: str | None = None
     data_state: dict[str, Any] | None = Field(None, description="which data the run started from (the run's "
                                                                 "results.json data: template reset or not)")
+    worker_restarts: int | None = Field(None, description="worker exits in the whole run (None: not sampled)")
+    app_cpu_percent_max: float | None = Field(None, description="highest step mean of the app's CPU, % of one CPU")
+    host_bound: str | None = Field(None, description="set when the app never reached its CPU limit: the figure is "
+                                                     "bounded by the host, not the plan")
+    knee_restart: str | None = Field(None, description="set when a worker restart fell in the step that set the knee")
 
 
 class CapacityDocument(DocumentModel):

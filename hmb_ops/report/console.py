@@ -69,7 +69,7 @@ def _results(console, results: Results, verdict: Verdict | None) -> None:
 
 
 def _capacity(console, doc: CapacityDocument) -> None:
-    console.print(table(fmt.capacity_title(doc), fmt.CAPACITY_HEADER, fmt.capacity_rows(doc), no_wrap=True))
+    console.print(table(fmt.capacity_title(doc), fmt.capacity_header(doc), fmt.capacity_rows(doc), no_wrap=True))
     for line in fmt.capacity_lines(doc):
         console.print(line, markup=False)
     if fmt.plan_rows(doc):

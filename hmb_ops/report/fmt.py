@@ -173,12 +173,21 @@ def check_rows(verdict) -> list[list[str]]:
 
 
 # -- capacity -------------------------------------------------------------------------------------
-CAPACITY_HEADER = ["tier", "w×t", "sustainable req/s", "knee users", "p95 ms", "CPU %/worker", "RSS MB/worker",
-                   "DB conns", "users supported", "headroom", "USL peak (req/s @ users)", "valid"]
+# Short names: the table must fit a 170-column terminal uncut (the lines below it say the rest).
+CAPACITY_HEADER = ["tier", "w×t", "sustainable req/s", "knee users", "p95 ms", "CPU %/w", "RSS MB/w", "DB conns",
+                   "users", "headroom", "USL peak", "restarts", "valid"]
+
+
+def capacity_per(doc: CapacityDocument) -> str:
+    return "plan" if doc.tiers and all(t.plan for t in doc.tiers) else "tier"
+
+
+def capacity_header(doc: CapacityDocument) -> list[str]:
+    return [capacity_per(doc), *CAPACITY_HEADER[1:]]
 
 
 def capacity_title(doc: CapacityDocument) -> str:
-    per = "plan" if doc.tiers and all(t.plan for t in doc.tiers) else "tier"
+    per = capacity_per(doc)
     return (f"Capacity per {per} (SLO: {', '.join(doc.slo)}; target {doc.target_users:,} users "
             f"= {doc.target_rps:.1f} req/s at the peak hour)")
 
@@ -204,8 +213,15 @@ def capacity_rows(doc: CapacityDocument) -> list[list[str]]:
                      num(t.cpu_percent_per_worker), num(t.rss_mb_per_worker), num(t.db_connections, 0),
                      at_least + users(t.users_supported),
                      f"{at_least}{t.headroom:.2f}×" if t.headroom is not None else "–", usl_peak(t),
-                     "yes" if t.valid else "NO"])
+                     _restarts_cell(t), "yes" if t.valid else "NO"])
     return rows
+
+
+def _restarts_cell(t: CapacityTier) -> str:
+    """Worker restarts in the run, marked when one fell in the steps that set the knee."""
+    if t.worker_restarts is None:
+        return "–"
+    return f"{t.worker_restarts}" + (" (at knee!)" if t.knee_restart else "")
 
 
 def capacity_lines(doc: CapacityDocument) -> list[str]:
@@ -221,6 +237,13 @@ def capacity_lines(doc: CapacityDocument) -> list[str]:
             lines.append(f"{t.tier}: USL cross-check: {fit.cross_check}")
         if t.confinement_note:
             lines.append(f"{t.tier}: {t.confinement_note}")
+        if t.host_bound:
+            lines.append(f"{t.tier}: WARNING: {t.host_bound}")
+        if t.knee_restart:
+            lines.append(f"{t.tier}: WARNING: {t.knee_restart}")
+        per_step = [f"{s.users:g} users: {s.worker_restarts}" for s in t.knee.steps if s.worker_restarts]
+        if per_step:
+            lines.append(f"{t.tier}: worker restarts per step: {', '.join(per_step)}")
         d = t.data_state
         if d:
             if d.get("reset"):

@@ -40,7 +40,8 @@ def capacity_parts(model, doc: dict, verdict=None) -> tuple[str, str, str, list[
                    + ([(f"{fmt.num(best.get('sustainable_rps'))} req/s", f"best tier: {best.get('tier')}")]
                       if best else []))]
     held = any((t.get("knee") or {}).get("slo_held_throughout") for t in tiers)
-    parts.append(section("Capacity per tier", table(fmt.CAPACITY_HEADER, fmt.capacity_rows(model)),
+    parts.append(section(f"Capacity per {fmt.capacity_per(model)}",
+                         table(fmt.capacity_header(model), fmt.capacity_rows(model)),
                          bullets(sentence(line) for line in fmt.capacity_lines(model)),
                          para("≥: the SLO held at every step, so the real capacity is above the last step.", "note")
                          if held else ""))

@@ -66,7 +66,7 @@ def _results(results: Results, verdict: Verdict | None) -> list[str]:
 
 def _capacity(doc: CapacityDocument) -> list[str]:
     lines = ["## hmb-ops capacity", "", f"**{fmt.capacity_title(doc)}**", ""]
-    lines += _table(fmt.CAPACITY_HEADER, fmt.capacity_rows(doc))
+    lines += _table(fmt.capacity_header(doc), fmt.capacity_rows(doc))
     lines += [""] + [f"- {line}" for line in fmt.capacity_lines(doc)]
     if fmt.plan_rows(doc):
         lines += ["", "### Plans: cost per 1,000 users supported", ""] + _table(fmt.PLAN_HEADER, fmt.plan_rows(doc))

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from hmb_ops.capacity import knee as kn
 from hmb_ops.capacity.runner import analyse, finish
 from hmb_ops.capacity.service import nothing_measured
@@ -41,3 +43,56 @@ def test_a_measured_run_is_not_flagged(step_results, tmp_path):
     doc = finish([analyse(step_results, SLO, UsersModel(), tier="small")], SLO, UsersModel(), None, tmp_path,
                  {"profile": "step"})
     assert nothing_measured(doc) is None
+
+
+def _confined(results, cpus: float, throttled: int = 0, exits_at: tuple[float, ...] = ()):
+    """The run as confined to `cpus` (cgroup, exact), with worker exits seen at the given run seconds."""
+    d = results.model_dump(mode="json", by_alias=True)
+    d["confinement"] = {"method": "cgroup-v1", "cpus": cpus, "memory_bytes": 2**30, "exact": True,
+                        "throttling": {"nr_periods": 1200, "throttled_periods": throttled, "throttled_s": 0.0}}
+    d["server"]["samples"] = [{"t": float(t), "worker_exits": 1 if t in exits_at else 0} for t in range(180)]
+    d["server"]["summary"]["worker_restarts"] = len(exits_at)
+    return type(results).model_validate(d)
+
+
+def test_a_plan_whose_app_never_reached_its_cpus_is_flagged_host_bound(step_results, tmp_path):
+    # 4 workers at most 87.6 % each = 350 % of one CPU: 44 % of 8 CPUs, never throttled.
+    cap = analyse(_confined(step_results, 8), SLO, UsersModel(), tier="big")
+    assert cap.host_bound and "at most 350 % of its 8 CPUs" in cap.host_bound and "not the plan" in cap.host_bound
+    assert analyse(_confined(step_results, 4), SLO, UsersModel(), tier="fits").host_bound is None
+    assert analyse(_confined(step_results, 8, throttled=30), SLO, UsersModel(), tier="t").host_bound is None
+    assert analyse(step_results, SLO, UsersModel(), tier="unconfined").host_bound is None
+
+
+def test_the_cheapest_plan_on_host_bound_figures_carries_the_warning(step_results, tmp_path):
+    from dataclasses import replace
+
+    from hmb_ops.capacity.plan_cost import plan_info
+    from hmb_ops.plans import load_plans
+    from hmb_ops.report import render
+
+    cap = replace(analyse(_confined(step_results, 8), SLO, UsersModel(), tier="render-pro"),
+                  plan=plan_info("render-pro", load_plans()))
+    doc = finish([cap], SLO, UsersModel(), 1000, tmp_path, {"profile": "step"})
+    assert doc.cheapest_plan == "render-pro" and "WARNING: the app used at most" in doc.cheapest_reason
+    row = doc.tiers[0]
+    assert row.host_bound and row.app_cpu_percent_max == pytest.approx(350.4)
+    for fmt_name in ("console", "markdown", "html"):
+        assert "bounded by the host" in render(fmt_name, doc), fmt_name
+
+
+def test_worker_restarts_per_step_and_a_restart_at_the_knee(step_results, tmp_path):
+    from hmb_ops.report import render
+
+    # The knee is the 80-users step (105-125 s); the 100-users step (130-150 s) broke the SLO.
+    cap = analyse(_confined(step_results, 4, exits_at=(20.0, 110.0, 140.0)), SLO, UsersModel(), tier="small")
+    assert cap.worker_restarts == 3 and cap.restarts == {0: 1, 1: 0, 2: 0, 3: 0, 4: 1, 5: 1, 6: 0}
+    assert "80 users (1), 100 users (1)" in cap.knee_restart()
+    doc = finish([cap], SLO, UsersModel(), None, tmp_path, {"profile": "step"})
+    row = doc.tiers[0]
+    assert row.worker_restarts == 3 and row.knee_restart
+    assert [s.worker_restarts for s in row.knee.steps] == [1, 0, 0, 0, 1, 1, 0]
+    text = render("console", doc)
+    assert "restarts" in text and "3 (at knee!)" in text and "worker restarts per step: 10 users: 1" in text
+    quiet = analyse(_confined(step_results, 4, exits_at=(20.0,)), SLO, UsersModel(), tier="small")
+    assert quiet.knee_restart() is None and quiet.worker_restarts == 1
