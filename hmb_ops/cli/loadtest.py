@@ -157,6 +157,16 @@ def loadtest(ctx: Ctx, profile, tier, target, users, spawn_rate, duration, arriv
     code: int = ExitStatus.OK
     # A wrong target is never a pass: the default check (hmb_ops/gates/most_failed.py) judges every run.
     gates = replace(gates, default_checks=True)
+    if not doc.interrupted and doc.out_dir is not None:
+        # results.json and report.html keep what the run was judged on, so `report` renders the same verdict
+        from pathlib import Path
+
+        from hmb_ops.gates.flow import record_verdict
+        from hmb_ops.loadtest.results import write_outputs
+
+        folder = Path(doc.out_dir)
+        doc = record_verdict(gates, doc)
+        write_outputs(doc, folder)
     if gates.requested or gates.save_baseline or gates.junit or gates.summary_md \
             or (not doc.interrupted and default_check_fails(gates, doc)):  # Ctrl-C says enough
         code = run_gates(gates, doc, doc.out_dir)

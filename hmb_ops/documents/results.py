@@ -276,6 +276,40 @@ class DataState(DocumentModel):
     note: str | None = None
 
 
+class CheckRecord(DocumentModel):
+    """One check the run was judged on: a threshold (the default wrong-target check included) or a
+    baseline comparison."""
+
+    kind: Literal["threshold", "baseline"]
+    name: str
+    passed: bool
+    message: str
+    metric: str
+    limit: float
+    actual: float | None = Field(None, description="the measured value (threshold), or the ratio (baseline)")
+    expression: str | None = Field(None, description="the threshold as written")
+    op: str | None = None
+    endpoint: str | None = None
+    abort: bool = Field(False, description="marked for --abort-on-fail")
+    default: bool = Field(False, description="a check every loadtest run gets (hmb_ops/gates/most_failed.py)")
+    baseline: float | None = Field(None, description="the baseline's value (baseline comparisons)")
+    current: float | None = Field(None, description="this run's value (baseline comparisons)")
+
+
+class VerdictRecord(DocumentModel):
+    """What the run was judged on and the outcome, as `loadtest` judged it (its exit code)."""
+
+    passed: bool
+    headline: str
+    exit_code: int
+    checks: list[CheckRecord] = Field(default_factory=list)
+    failures: list[str] = Field(default_factory=list)
+    allow_invalid: bool = False
+    refused_invalid: bool = Field(False, description="checks refused because the results are not valid")
+    baseline_path: str | None = None
+    notes: list[str] = Field(default_factory=list)
+
+
 class Results(DocumentModel):
     """results.json of one load test run."""
 
@@ -305,3 +339,4 @@ class Results(DocumentModel):
     out_dir: str | None = Field(None, description="the folder the run wrote its files to")
     confinement: Confinement | None = Field(None, description="how the app's Gunicorn was confined (CPU, memory)")
     data: DataState | None = Field(None, description="the data the run started from, or that it changed a user's")
+    verdict: VerdictRecord | None = Field(None, description="the checks the run was judged on and the outcome")

@@ -91,8 +91,9 @@ def validate_gates(gates: GateOptions, config_files: tuple[str, ...] | None = No
             raise UsageError(f"{path}: is a directory, expected a file path")
 
 
-def evaluate_gates(gates: GateOptions, results: Results):
-    """The Verdict for these results (UsageError exit 2 for unknown endpoints or a foreign baseline)."""
+def evaluate_gates(gates: GateOptions, results: Results, *, list_default: bool = False):
+    """The Verdict for these results (UsageError exit 2 for unknown endpoints or a foreign baseline).
+    list_default: list the default check even when it passes alone (the record results.json keeps)."""
     from hmb_ops.documents import read_results
     from hmb_ops.gates.verdict import judge
 
@@ -104,7 +105,7 @@ def evaluate_gates(gates: GateOptions, results: Results):
     default = _default_check(gates, results, thresholds)
     # A passing default is listed only next to checks the user asked for: alone it would turn a plain
     # run (or one with only --junit/--save-baseline) into a judged one.
-    if default is not None and (not default.passed or verdict.checked):
+    if default is not None and (not default.passed or verdict.checked or list_default):
         verdict = replace(verdict, thresholds=(default, *verdict.thresholds))
     return verdict
 
@@ -122,6 +123,13 @@ def default_check_fails(gates: GateOptions, results: Results) -> bool:
     even though no check was asked for)."""
     default = _default_check(gates, results, resolve_thresholds(gates))
     return default is not None and not default.passed
+
+
+def record_verdict(gates: GateOptions, results: Results) -> Results:
+    """The results with the checks they were judged on (the default check included) and the outcome."""
+    from hmb_ops.gates.verdict import to_record
+
+    return results.model_copy(update={"verdict": to_record(evaluate_gates(gates, results, list_default=True))})
 
 
 def judge_and_write(gates: GateOptions, results: Results, out_dir):

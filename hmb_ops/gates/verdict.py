@@ -89,3 +89,41 @@ def judge(results: Results, thresholds: Iterable[th.Threshold] = (), *, baseline
                    invalid_reasons=tuple(results.invalid_reasons), allow_invalid=allow_invalid,
                    thresholds=results_t, comparisons=comparisons, baseline_path=baseline_path,
                    notes=tuple(notes), aborted=results.aborted)
+
+
+def to_record(verdict: Verdict):
+    """The verdict as results.json stores it (documents.results.VerdictRecord): what `report` renders
+    later without re-judging, so its JUnit and Markdown say what the run's exit code said."""
+    from hmb_ops.documents.results import CheckRecord, VerdictRecord
+
+    from .most_failed import is_default
+
+    checks = [CheckRecord(kind="threshold", name=r.threshold.name, passed=r.passed, message=r.message,
+                          metric=r.threshold.metric, limit=r.threshold.limit, actual=r.actual,
+                          expression=r.threshold.expression, op=r.threshold.op, endpoint=r.threshold.endpoint,
+                          abort=r.threshold.abort, default=is_default(r.threshold))
+              for r in verdict.thresholds]
+    checks += [CheckRecord(kind="baseline", name=c.name, passed=c.passed, message=c.message, metric=c.metric,
+                           limit=c.limit, actual=c.ratio, baseline=c.baseline, current=c.current)
+               for c in verdict.comparisons]
+    return VerdictRecord(passed=verdict.passed, headline=verdict.headline(), exit_code=verdict.exit_code,
+                         checks=checks, failures=verdict.failures, allow_invalid=verdict.allow_invalid,
+                         refused_invalid=verdict.refused_invalid, baseline_path=verdict.baseline_path,
+                         notes=list(verdict.notes))
+
+
+def from_record(results: Results) -> Verdict | None:
+    """The Verdict a results document stored (None when it stored none: written before, or by hand)."""
+    record = results.verdict
+    if record is None:
+        return None
+    thresholds = tuple(th.ThresholdResult(
+        th.Threshold(expression=c.expression or c.name, metric=c.metric, op=c.op or "<", limit=c.limit,
+                     endpoint=c.endpoint, abort=c.abort), c.actual, c.passed, c.message)
+        for c in record.checks if c.kind == "threshold")
+    comparisons = tuple(bl.Comparison(metric=c.metric, baseline=c.baseline, current=c.current, ratio=c.actual,
+                                      limit=c.limit, passed=c.passed, message=c.message)
+                        for c in record.checks if c.kind == "baseline")
+    return Verdict(profile=results.profile, valid=results.valid, invalid_reasons=tuple(results.invalid_reasons),
+                   allow_invalid=record.allow_invalid, thresholds=thresholds, comparisons=comparisons,
+                   baseline_path=record.baseline_path, notes=tuple(record.notes), aborted=results.aborted)

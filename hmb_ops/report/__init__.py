@@ -14,7 +14,9 @@ FORMATS = ("console", "md", "junit", "html", "json")
 
 
 def render(fmt: str, doc: Document, verdict: Verdict | None = None) -> str:
-    """Text of one document in a format: console, md, junit, html or json."""
+    """Text of one document in a format: console, md, junit, html or json. Without a verdict, load
+    results render the one their run was judged on (stored in results.json)."""
+    verdict = verdict or stored_verdict(doc)
     if fmt == "md":
         from . import markdown
 
@@ -32,6 +34,14 @@ def render(fmt: str, doc: Document, verdict: Verdict | None = None) -> str:
     from . import console
 
     return console.render_text(doc, verdict)
+
+
+def stored_verdict(doc) -> Verdict | None:
+    if getattr(doc, "kind", None) != "loadtest":
+        return None
+    from hmb_ops.gates.verdict import from_record
+
+    return from_record(doc)
 
 
 def _json(doc: Document, verdict: Verdict | None) -> str:

@@ -26,9 +26,10 @@ def render(document: Any, verdict=None) -> str:
     Tables come from report/fmt.py with the model (the words every rendering shares); charts from
     the document as written (its JSON form).
     """
-    from . import html_page
+    from . import html_page, stored_verdict
 
     model = as_model(document)
+    verdict = verdict or stored_verdict(model)
     doc = model.model_dump(mode="json", by_alias=True)
     if model.kind == "capacity":
         from .html_capacity import capacity_parts as parts

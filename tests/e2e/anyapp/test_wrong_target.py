@@ -72,6 +72,12 @@ def test_a_scenario_for_another_app_fails_without_any_check_naming_requests_and_
     assert f"| GET /api/products/{{id}} | {n} | {n} | 404 ×{n} |" in md
     case = ET.parse(out / "junit.xml").getroot().find(".//testcase[@name='error_rate<50%']")
     assert case is not None and "most answers failed" in case.find("failure").get("message")
+    # results.json keeps the checks: `report` of it later says what the run's exit code said
+    assert doc["verdict"]["exit_code"] == 1 and doc["verdict"]["checks"][0]["default"] is True
+    rep = hmb(["report", str(out / "results.json"), "--format", "junit"], timeout=60)
+    assert rep.returncode == 0 and 'failures="1"' in rep.stdout and "most answers failed" in rep.stdout, rep.stdout
+    rep = hmb(["report", str(out / "results.json"), "--format", "md"], timeout=60)
+    assert "**❌ FAIL: 1 of 1 checks failed**" in rep.stdout and "No thresholds" not in rep.stdout
 
 
 def test_a_locustfile_for_another_app_fails_too(hmb, shop_app, tmp_path):
