@@ -10,13 +10,10 @@ controlled environment, never in ours.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import io
 import json
 import os
 import re
-import shlex
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -136,21 +133,6 @@ def _validate_values(path: Path, settings: dict) -> None:
                               hint="Gunicorn would refuse to start with this file; fix the line named") from None
 
 
-_VAR = re.compile(r"\$(?:\{(\w+)(?:(:?-)([^}]*))?\}|(\w+))")
-
-
-def expand(text: str, env: dict[str, str]) -> str:
-    """Shell-style $VAR, ${VAR}, ${VAR:-default} and ${VAR-default} expansion."""
-    def sub(m):
-        name = m.group(1) or m.group(4)
-        op, default = m.group(2), m.group(3)
-        val = env.get(name)
-        if op == ":-" and not val:
-            return default or ""
-        if op == "-" and val is None:
-            return default or ""
-        return val or ""
-    return _VAR.sub(sub, text)
 
 
 @dataclass
@@ -242,45 +224,6 @@ def _normalise_worker_class(name) -> str:
         if name == path:
             return alias
     return name
-
-
-def _parse_gunicorn_command(command: str, env: dict[str, str]) -> tuple[dict | None, dict[str, str], list[str]]:
-    """(flags given on the command line, inline VAR=value assignments, notes); flags None = not gunicorn."""
-    from gunicorn.config import Config
-
-    notes: list[str] = []
-    try:
-        words = shlex.split(command)
-    except ValueError as exc:
-        return None, {}, [f"cannot split the command: {exc}"]
-    inline: dict[str, str] = {}
-    while words and re.fullmatch(r"\w+=.*", words[0]):
-        k, _, v = words.pop(0).partition("=")
-        inline[k] = v
-    while words and words[0] in ("exec", "env"):
-        words.pop(0)
-        while words and re.fullmatch(r"\w+=.*", words[0]):
-            k, _, v = words.pop(0).partition("=")
-            inline[k] = v
-    scope = {**env, **inline}
-    words = [expand(w, scope) for w in words]
-    idx = next((i for i, w in enumerate(words) if os.path.basename(w) == "gunicorn"), None)
-    if idx is None:
-        return None, inline, notes
-    args = words[idx + 1:]
-    parser = Config().parser()
-    try:
-        # argparse prints its usage on stderr before exiting; the caller reports the problem in one line.
-        with contextlib.redirect_stderr(io.StringIO()):
-            ns, rest = parser.parse_known_args(args)
-    except SystemExit:
-        return {}, inline, [f"gunicorn rejects these arguments: {' '.join(args)}"]
-    if rest:
-        notes.append(f"gunicorn does not know: {' '.join(rest)}")
-    flags = {k: v for k, v in vars(ns).items() if v is not None and k != "args"}
-    if getattr(ns, "args", None):
-        flags["app"] = ns.args[0]
-    return flags, inline, notes
 
 
 def _walk(root: Path, suffixes: tuple[str, ...], max_depth: int):

@@ -74,8 +74,9 @@ def split_words(command: str) -> list[str]:
 class _Expander:
     """$VAR expansion that remembers which variables it could not resolve."""
 
-    def __init__(self, env: dict[str, str]):
+    def __init__(self, env: dict[str, str], *, keep_unset: bool = True):
         self.env = env
+        self.keep_unset = keep_unset   # False: an unset variable expands to nothing, as the shell does
         self.missing: list[str] = []
         self.defaulted: list[str] = []
 
@@ -92,9 +93,14 @@ class _Expander:
                 return default or ""
             if val is None:
                 self.missing.append(name)
-                return m.group(0)
+                return m.group(0) if self.keep_unset else ""
             return val
         return _VAR.sub(sub, text)
+
+
+def expand(text: str, env: dict[str, str]) -> str:
+    """Shell-style $VAR, ${VAR}, ${VAR:-default} and ${VAR-default} expansion; unset is empty."""
+    return _Expander(env, keep_unset=False)(text)
 
 
 def parse_command(command: str | list[str], env: dict[str, str] | None = None) -> ServerCommand:

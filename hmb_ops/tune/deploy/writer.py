@@ -52,7 +52,7 @@ import yaml
 
 from hmb_ops.errors import ConfigError, StateDirError, UsageError
 from hmb_ops.private_files import TOKEN_SECRET_ENV, write_private
-from hmb_ops.tune.cmdline import gunicorn_groups
+from hmb_ops.tune.cmdline import expand, gunicorn_groups, parse_command
 from hmb_ops.tune.deploy.yaml_nodes import compose, get, scalar
 from hmb_ops.tune.plan import TunePlan
 from hmb_ops.tune.render import (
@@ -294,8 +294,6 @@ class WebCommand:
 
 
 def parse_web_command(command: str, where: str) -> WebCommand:
-    from hmb_ops.tune.check import _parse_gunicorn_command
-
     words = _words(command, where)
     assignments = []
     i = 0
@@ -311,7 +309,8 @@ def parse_web_command(command: str, where: str) -> WebCommand:
     app = worker_class = config = None
     preload = False
     if server == "gunicorn":
-        flags, _inline, _notes = _parse_gunicorn_command(command, {})
+        parsed = parse_command(command, {})
+        flags = parsed.settings if parsed.error is None else {}
         if flags:
             app = flags.get("app")
             worker_class = flags.get("worker_class")
@@ -430,8 +429,6 @@ def _other_files_web(out: Path) -> list[tuple[str, WebCommand]]:
 def _flag_value(setting: str, words: list[str], scope: dict[str, str]):
     """The value Gunicorn's parser gives `setting` from these words ($VARs expanded from `scope`)."""
     from gunicorn.config import Config
-
-    from hmb_ops.tune.check import expand
 
     # argparse reports a bad value on stderr before exiting; the user sees our message instead.
     with contextlib.redirect_stderr(io.StringIO()):

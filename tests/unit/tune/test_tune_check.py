@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from hmb_ops.errors import ConfigError, UsageError
-from hmb_ops.tune.check import check_directory, evaluate_config, expand
+from hmb_ops.tune.check import check_directory, evaluate_config
+from hmb_ops.tune.cmdline import expand
 
 SEED = Path(__file__).resolve().parents[2] / "fixtures" / "seed_app"
 
