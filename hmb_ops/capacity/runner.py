@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from hmb_ops.errors import HmbOpsError, UsageError
+from hmb_ops.errors import EnvironmentUnusable, HmbOpsError, UsageError
 from hmb_ops.gates import thresholds as th
 
 from . import bounds, knee as kn, usl
@@ -348,9 +348,16 @@ def _check_limits(limits: dict[str, tuple[float | None, int | None]], *, require
 
     for name, (cpus, memory) in limits.items():
         try:
-            plan_confinement(cpus, memory, require=require)
+            plan = plan_confinement(cpus, memory, require=require)
         except HmbOpsError as exc:
             raise type(exc)(f"{name}: {exc.message}", hint=exc.hint) from None
+        if require and cpus is not None and not plan.other_cpus:
+            # Exact limits are not enough: with no CPU to spare, PostgreSQL and the generator run on
+            # the app's CPUs and the figure is not the plan's (docs/capacity.md promises exit 3 here).
+            raise EnvironmentUnusable(
+                f"{name}: confinement is impossible here: the plan's {cpus:g} CPU(s) leave no CPU of this host's "
+                f"{len(plan.host_cpus)} for PostgreSQL and the load generator",
+                hint="drop --require-confinement to measure anyway with a warning, or run on a machine with more CPUs")
     lowest = min((m for _c, m in limits.values() if m is not None), default=None)
     if lowest is not None:
         from hmb_ops.stack.confinement.rss import reference_worker_memory

@@ -96,3 +96,16 @@ def test_worker_restarts_per_step_and_a_restart_at_the_knee(step_results, tmp_pa
     assert "restarts" in text and "3 (at knee!)" in text and "worker restarts per step: 10 users: 1" in text
     quiet = analyse(_confined(step_results, 4, exits_at=(20.0,)), SLO, UsersModel(), tier="small")
     assert quiet.knee_restart() is None and quiet.worker_restarts == 1
+
+
+def test_require_confinement_refuses_a_plan_with_no_cpu_to_spare_before_any_run():
+    import os
+
+    from hmb_ops.capacity.runner import _check_limits
+    from hmb_ops.errors import EnvironmentUnusable
+
+    every = float(len(os.sched_getaffinity(0)))  # a plan as big as this host leaves nothing for PostgreSQL
+    with pytest.raises(EnvironmentUnusable, match="leave no CPU") as exc:
+        _check_limits({"as-big-as-host": (every, None)}, require=True)
+    assert exc.value.exit_code == 3 and exc.value.message.startswith("as-big-as-host: ")
+    _check_limits({"as-big-as-host": (every, None)}, require=False)  # without the flag: measured, with a warning
