@@ -70,6 +70,15 @@ def explain(cur, sql: str, server_version: int, values: list | None = None) -> t
     return (plan if not isinstance(plan, str) else json.loads(plan)), mode
 
 
+def param_types_rolled_back(conn, sql: str) -> list[str]:
+    """param_types on `conn`, its transaction rolled back after (the what-if backends keep none open)."""
+    with conn.cursor() as cur:
+        try:
+            return param_types(cur, sql)
+        finally:
+            conn.rollback()
+
+
 def param_types(cur, sql: str) -> list[str]:
     """The types the server infers for $1..$n (pg_prepared_statements.parameter_types, PG 14+)."""
     n = param_count(sql)

@@ -254,11 +254,7 @@ class CopyWhatIf:
 
     def param_types(self, sql: str) -> list[str]:
         assert self.conn is not None
-        with self.conn.cursor() as cur:
-            try:
-                return planning.param_types(cur, sql)
-            finally:
-                self.conn.rollback()
+        return planning.param_types_rolled_back(self.conn, sql)
 
     def size(self, c: Candidate) -> tuple[int | None, str]:
         """rows × (index tuple header + key widths + line pointer) / (page × 90 % fill), from the statistics."""

@@ -47,11 +47,7 @@ class HypoWhatIf:
                 self.conn.rollback()
 
     def param_types(self, sql: str) -> list[str]:
-        with self.conn.cursor() as cur:
-            try:
-                return planning.param_types(cur, sql)
-            finally:
-                self.conn.rollback()
+        return planning.param_types_rolled_back(self.conn, sql)
 
     def size(self, c: Candidate) -> tuple[int | None, str]:
         if c.method != "btree":
