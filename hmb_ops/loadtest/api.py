@@ -110,15 +110,17 @@ def run_load(req: LoadRequest, *, progress: Callable[[dict], None] | None = None
         plan = replace(plan, arrival_rate=arrival.mean_rate(req.arrival_rates, plan.stages))
     target = check_target(req.target, req.allow_remote) if req.target else None
     check_sampling(req)  # --server-pid, --metrics-url: exit 2 before anything starts
+    user_classes = None
     if req.locustfile:
         from hmb_ops.loadtest.user_locustfile import check_in_child
 
-        check_in_child(req.locustfile, target)  # a bad file is exit 2 before anything starts
+        # a bad file is exit 2 before anything starts
+        user_classes = [c["name"] for c in check_in_child(req.locustfile, target)]
     out_dir = Path(req.out_dir).absolute() if req.out_dir else default_out_dir(req.state_dir, req.profile)
     created = not out_dir.exists()
     _make_dir(out_dir)
     try:
-        return _run(req, plan, target, out_dir, progress, abort)
+        return _run(req, plan, target, out_dir, progress, abort, user_classes)
     except BaseException:
         if created and out_dir.is_dir() and not any(out_dir.iterdir()):
             out_dir.rmdir()  # a run that never started leaves nothing behind
@@ -164,7 +166,21 @@ def _sampler(req: LoadRequest, stack, target: str):
                          scraper=Scraper(req.metrics_url, tuple(req.metrics)) if req.metrics_url else None), info
 
 
-def _run(req: LoadRequest, plan, target: str | None, out_dir: Path, progress, abort) -> Results:
+def _think_note(plan) -> str | None:
+    """One line when a profile's think time replaces the one the user's scenario file gave."""
+    if plan.scenario_think is None:
+        return None
+    return (f"think time: profile {plan.profile}'s {_span(plan.think_time)} replaces the scenario's own "
+            f"{_span(plan.scenario_think)} (a profile without think_time keeps the scenario's)")
+
+
+def _span(think) -> str:
+    lo, hi = think
+    return f"{lo:g} s" if lo == hi else f"{lo:g}-{hi:g} s"
+
+
+def _run(req: LoadRequest, plan, target: str | None, out_dir: Path, progress, abort,
+         user_classes: list[str] | None = None) -> Results:
     from hmb_ops.loadtest.live import LiveView
     from hmb_ops.loadtest.orchestrate import Stack, probe
     from hmb_ops.loadtest.results import build_document, with_sampling
@@ -208,6 +224,9 @@ def _run(req: LoadRequest, plan, target: str | None, out_dir: Path, progress, ab
                 def on_second(got):
                     return abort(view.update(got))
             started_iso = datetime.now(UTC).isoformat(timespec="seconds")
+            think_note = None if req.locustfile else _think_note(plan)
+            if think_note:
+                note(think_note)
             note(f"load: {plan.profile} against {target} for {plan.duration:g} s")
             try:
                 collected = run_generator(plan, spec, out_dir / "generator", progress=progress, signals=signals,
@@ -217,10 +236,17 @@ def _run(req: LoadRequest, plan, target: str | None, out_dir: Path, progress, ab
                     sampler.stop()
             config = {"users": plan.max_users, "spawn_rate": plan.spawn_rate, "duration_s": plan.duration,
                       "arrival_rate": plan.arrival_rate, "stages": [list(s) for s in plan.stages],
-                      "think_time": list(plan.think_time), "mix": plan.mix,
+                      # a locustfile's own classes ran (their wait_time, their tasks): no profile mix or think
+                      "think_time": None if req.locustfile else list(plan.think_time),
+                      "think_time_source": "locustfile" if req.locustfile else plan.think_source,
+                      "think_time_replaced": list(plan.scenario_think) if plan.scenario_think and not req.locustfile
+                      else None,
+                      "think_time_note": think_note,
+                      "mix": None if req.locustfile else plan.mix,
                       "scenario": None if req.locustfile else plan.scenario_name,
                       "scenario_file": plan.scenario,
                       "locustfile": req.locustfile,
+                      "user_classes": user_classes,
                       "arrival_rates": list(rates) if rates else None,
                       "app_env": (stack.server_info.get("app_env") if stack else None) or (req.app_env or {}),
                       "with_indexes": req.with_indexes if stack else None,

@@ -165,6 +165,8 @@ class RunPlan:
     scenario: str | None = None   # a scenario file; None: the shipped reference scenario
     scenario_name: str = "hiremebahamas"
     stage_rates: tuple[float, ...] | None = None  # the profile's ramping arrival rate, one per stage
+    think_source: str = "scenario"  # whose think_time runs: "profile" or "scenario"
+    scenario_think: tuple[float, float] | None = None  # a user scenario's own think_time the profile's replaced
 
     @property
     def duration(self) -> float:
@@ -235,8 +237,11 @@ def build_plan(profile_name: str, *, config_files: tuple[str, ...] = (), users: 
     problem = ramp_problem(shaped, rate)
     if problem:
         raise UsageError(problem, hint="raise --spawn-rate or lengthen the stage")
+    replaced = (compiled.think if scenario is not None and compiled.think_declared and prof.think_time is not None
+                and tuple(prof.think_time) != tuple(compiled.think) else None)
     return RunPlan(profile=profile_name, stages=shaped, spawn_rate=rate,
                    think_time=prof.think_time if prof.think_time is not None else compiled.think,
+                   think_source="profile" if prof.think_time is not None else "scenario", scenario_think=replaced,
                    mix=mix, request_timeout=prof.request_timeout,
                    arrival_rate=float(arrival_rate) if arrival_rate else None,
                    processes=int(processes or 1), stepped=stepped, scenario=scenario,

@@ -82,6 +82,7 @@ class Compiled:
     per_user: tuple[str, ...] = ()
     mix_ignored: bool = False
     weights: dict[str, float] = field(default_factory=dict)  # request name -> effective weight
+    think_declared: bool = False  # the file gave think_time (a profile's replacing it is then said)
 
     def names(self) -> list[str]:
         return [r.name for r in self.requests]
@@ -213,7 +214,8 @@ def compile_scenario(loaded: Loaded, *, mix: dict[str, float] | None = None,
         f["offset"] = offset
     return Compiled(name=sc.name, source=loaded.source, reference=loaded.reference, think=sc.think_time,
                     setup=setup, requests=requests, feeders=feeders, per_user=per_user, mix_ignored=ignored,
-                    weights={c.name: c.weight for c in requests if c.weight > 0})
+                    weights={c.name: c.weight for c in requests if c.weight > 0},
+                    think_declared="think_time" in sc.model_fields_set)
 
 
 def _needed_setup(setup: list[Call], requests: list[Call]) -> list[Call]:

@@ -89,3 +89,21 @@ def test_a_bad_scenario_is_exit_2_with_file_and_line_before_anything_starts(hmb,
     res = hmb(["loadtest", "--scenario", str(bad), "--locustfile", str(bad), "--target", "http://127.0.0.1:9"],
               timeout=60)
     assert "--scenario or --locustfile, not both" in error_line(res, 2)
+
+
+def test_a_profile_think_time_replacing_the_scenarios_own_is_said_and_recorded(shop_app, tmp_path):
+    """smoke's think_time [0.2, 0.8] replaces the example's own [0.05, 0.2]: one line and the JSON say so."""
+    notes: list[str] = []
+    doc = run_load(LoadRequest(profile="smoke", target=shop_app.url, scenario=str(EXAMPLE), users=2, duration=2,
+                               out_dir=str(tmp_path / "r")),
+                   progress=lambda e: notes.append(e["message"]) if "phase" in e else None)
+    line = "think time: profile smoke's 0.2-0.8 s replaces the scenario's own 0.05-0.2 s"
+    assert any(n.startswith(line) for n in notes), notes
+    assert doc.config["think_time"] == [0.2, 0.8] and doc.config["think_time_source"] == "profile"
+    assert doc.config["think_time_replaced"] == [0.05, 0.2] and doc.config["think_time_note"].startswith(line)
+    # a profile without think_time keeps the scenario's own, and says nothing
+    (tmp_path / "p.yaml").write_text("profiles:\n  own:\n    users: 2\n    spawn_rate: 20\n    duration: 2\n")
+    doc = run_load(LoadRequest(profile="own", config_files=(str(tmp_path / "p.yaml"),), target=shop_app.url,
+                               scenario=str(EXAMPLE), out_dir=str(tmp_path / "r2")))
+    assert doc.config["think_time"] == [0.05, 0.2] and doc.config["think_time_source"] == "scenario"
+    assert doc.config["think_time_replaced"] is None and doc.config["think_time_note"] is None

@@ -46,6 +46,10 @@ def test_a_user_locustfile_runs_locally_with_results_per_name_and_failure_kinds(
     assert doc.summary.requests == sum(e.requests for e in doc.endpoints)
     assert doc.valid, doc.invalid_reasons
     assert doc.config["locustfile"].endswith("shop_user.py")
+    # what ran: the file's classes with their own wait_time and tasks, not the profile's mix or think time
+    assert doc.config["user_classes"] == ["ShopUser"]
+    assert doc.config["mix"] is None and doc.config["think_time"] is None
+    assert doc.config["think_time_source"] == "locustfile"
     assert (tmp_path / "r" / "results.json").is_file() and (tmp_path / "r" / "report.html").is_file()
 
 
