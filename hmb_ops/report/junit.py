@@ -44,16 +44,23 @@ def _results_cases(results: Results, verdict: Verdict | None) -> list[Case]:
 
 
 def _capacity_cases(doc: CapacityDocument) -> list[Case]:
-    """A tier fails when no step met the SLO or its runs were not valid (its figure is then no capacity)."""
+    """A tier or plan fails when no step met the SLO or its runs were not valid (its figure is then no
+    capacity); a plan also fails when it does not meet the target, so a CI job gating on this file is
+    red when no plan is enough."""
     cases: list[Case] = []
     for t in doc.tiers:
         out = f"{t.sustainable_rps:.1f} req/s sustainable, {t.users_supported:,} users supported; {t.knee.reason}"
+        out += "".join(f"; WARNING: {w}" for w in (t.host_bound, t.knee_restart) if w)
         failure = None
         if t.knee.step_index is None:
             failure = f"no step met the SLO ({', '.join(doc.slo)}): {t.knee.reason}"
         elif not t.valid:
             failure = f"results not valid: {'; '.join(t.invalid_reasons)}"
-        cases.append(("hmb-ops.capacity", f"tier {t.tier}", failure, out, False))
+        elif t.plan is not None and t.meets_target is False:
+            failure = (f"does not meet the target: {t.sustainable_rps:.1f} req/s sustainable, "
+                       f"{doc.target_rps:.1f} req/s needed for {doc.target_users:,} users at the peak hour")
+        cases.append(("hmb-ops.capacity", f"{'plan' if t.plan is not None else 'tier'} {t.tier}", failure, out,
+                      False))
     return cases
 
 

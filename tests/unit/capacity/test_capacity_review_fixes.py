@@ -109,3 +109,26 @@ def test_require_confinement_refuses_a_plan_with_no_cpu_to_spare_before_any_run(
         _check_limits({"as-big-as-host": (every, None)}, require=True)
     assert exc.value.exit_code == 3 and exc.value.message.startswith("as-big-as-host: ")
     _check_limits({"as-big-as-host": (every, None)}, require=False)  # without the flag: measured, with a warning
+
+
+def test_plans_junit_fails_a_plan_that_does_not_meet_the_target(step_results, tmp_path):
+    import xml.etree.ElementTree as ET
+    from dataclasses import replace
+
+    from hmb_ops.capacity.plan_cost import plan_info
+    from hmb_ops.plans import load_plans
+    from hmb_ops.report import render
+
+    catalog = load_plans()
+    caps = [replace(analyse(step_results, SLO, UsersModel(), tier=p), plan=plan_info(p, catalog))
+            for p in ("heroku-basic", "render-standard")]
+    # 184 req/s sustainable; 200,000 users need 200 req/s at the peak hour: neither plan is enough.
+    short = ET.fromstring(render("junit", finish(caps, SLO, UsersModel(), 200_000, tmp_path, {"profile": "step"})))
+    cases = short.findall(".//testcase")
+    assert [c.get("name") for c in cases] == ["plan heroku-basic", "plan render-standard"]
+    assert short.get("failures") == "2" and "does not meet the target" in cases[0].find("failure").get("message")
+    enough = ET.fromstring(render("junit", finish(caps, SLO, UsersModel(), 100_000, tmp_path, {"profile": "step"})))
+    assert enough.get("failures") == "0"
+    tiers = ET.fromstring(render("junit", finish([analyse(step_results, SLO, UsersModel(), tier="small")], SLO,
+                                                 UsersModel(), 200_000, tmp_path, {"profile": "step"})))
+    assert tiers.find(".//testcase").get("name") == "tier small" and tiers.get("failures") == "0"
