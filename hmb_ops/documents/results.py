@@ -238,7 +238,8 @@ class OomKill(DocumentModel):
     """A process of the app killed by its memory limit (a worker, which Gunicorn replaces)."""
 
     at: str = Field(description="UTC time the kill was seen (ISO 8601)")
-    t: float = Field(description="seconds since the limits were set up")
+    t: float = Field(description="seconds on the run's clock, as timeseries and server.samples (negative: "
+                                 "before the load started)")
     count: int = Field(description="the group's cumulative OOM-kill count after this kill")
 
 

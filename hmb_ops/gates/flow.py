@@ -102,27 +102,29 @@ def evaluate_gates(gates: GateOptions, results: Results, *, list_default: bool =
     verdict = judge(results, thresholds, baseline=base, baseline_path=gates.baseline,
                     latency_tolerance=gates.tolerance_latency, throughput_tolerance=gates.tolerance_throughput,
                     allow_invalid=gates.allow_invalid)
-    default = _default_check(gates, results, thresholds)
+    defaults = _default_checks(gates, results, thresholds)
     # A passing default is listed only next to checks the user asked for: alone it would turn a plain
     # run (or one with only --junit/--save-baseline) into a judged one.
-    if default is not None and (not default.passed or verdict.checked or list_default):
-        verdict = replace(verdict, thresholds=(default, *verdict.thresholds))
+    if any(not d.passed for d in defaults) or verdict.checked or list_default:
+        verdict = replace(verdict, thresholds=(*defaults, *verdict.thresholds))
     return verdict
 
 
-def _default_check(gates: GateOptions, results: Results, thresholds):
-    from hmb_ops.gates import most_failed
+def _default_checks(gates: GateOptions, results: Results, thresholds) -> tuple:
+    """The default checks that apply: most answers failed (most_failed), workers OOM-killed (oom_kills)."""
+    from hmb_ops.gates import most_failed, oom_kills
 
-    if not gates.default_checks or most_failed.replaced_by(thresholds):
-        return None
-    return most_failed.check(results)
+    if not gates.default_checks:
+        return ()
+    out = [] if most_failed.replaced_by(thresholds) else [most_failed.check(results)]
+    oom = None if oom_kills.replaced_by(thresholds) else oom_kills.check(results)
+    return tuple(out + ([oom] if oom is not None else []))
 
 
 def default_check_fails(gates: GateOptions, results: Results) -> bool:
-    """True when the default check applies to these results and fails (the run must be judged and exit 1
+    """True when a default check applies to these results and fails (the run must be judged and exit 1
     even though no check was asked for)."""
-    default = _default_check(gates, results, resolve_thresholds(gates))
-    return default is not None and not default.passed
+    return any(not d.passed for d in _default_checks(gates, results, resolve_thresholds(gates)))
 
 
 def record_verdict(gates: GateOptions, results: Results) -> Results:

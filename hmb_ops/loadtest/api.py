@@ -166,6 +166,16 @@ def _sampler(req: LoadRequest, stack, target: str):
                          scraper=Scraper(req.metrics_url, tuple(req.metrics)) if req.metrics_url else None), info
 
 
+def on_run_clock(confinement: dict | None, started_at: float | None) -> dict | None:
+    """The confinement record with each OOM kill's `t` on the run's clock (the time series' and the
+    server samples'), not the memory watch's, which starts seconds earlier with the app."""
+    if not confinement or not started_at:
+        return confinement
+    kills = [{**k, "t": round(k["wall"] - started_at, 2)} if k.get("wall") else k
+             for k in confinement.get("oom_kills") or []]
+    return {**confinement, "oom_kills": kills}
+
+
 def _think_note(plan) -> str | None:
     """One line when a profile's think time replaces the one the user's scenario file gave."""
     if plan.scenario_think is None:
@@ -262,7 +272,7 @@ def _run(req: LoadRequest, plan, target: str | None, out_dir: Path, progress, ab
             if stack is not None:  # how the app was confined and which data it started from
                 from hmb_ops.documents.results import Confinement, DataState
 
-                confinement, data = stack.confinement_record(), stack.data_record
+                confinement, data = on_run_clock(stack.confinement_record(), collected.started_at), stack.data_record
                 doc = doc.model_copy(update={"confinement": Confinement.model_validate(confinement) if confinement
                                              else None, "data": DataState.model_validate(data) if data else None})
         write_outputs(doc, out_dir)

@@ -162,11 +162,12 @@ def check_memory(limit: int, worker_rss: int, master_rss: int, source: str) -> N
 @dataclass
 class OomKill:
     at: str
-    t: float
+    t: float  # seconds since the watch began; a load run moves it onto its own clock with `wall`
     count: int
+    wall: float = 0.0  # time.time() when the kill was seen
 
     def to_dict(self) -> dict:
-        return {"at": self.at, "t": self.t, "count": self.count}
+        return {"at": self.at, "t": self.t, "count": self.count, "wall": round(self.wall, 3)}
 
 
 @dataclass

@@ -32,8 +32,9 @@ class OomWatch:
         count = self.group.oom_kills()
         if count is not None and count > self._last:
             for n in range(self._last + 1, count + 1):
-                self.kills.append(self._kill_type(datetime.now(UTC).isoformat(timespec="seconds"),
-                                                  round(time.monotonic() - self._t0, 2), n))
+                wall = time.time()
+                self.kills.append(self._kill_type(datetime.fromtimestamp(wall, UTC).isoformat(timespec="seconds"),
+                                                  round(time.monotonic() - self._t0, 2), n, wall))
             self._last = count
 
     def _run(self) -> None:

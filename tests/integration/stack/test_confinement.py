@@ -140,6 +140,7 @@ def test_memory_limit_kills_a_worker_and_it_is_counted(tmp_path):
         proc = burn_app(box, tmp_path)
         try:
             before = set(proc.worker_pids())
+            sent = time.time()
             # The worker dies mid-request: the connection closes without an answer.
             with pytest.raises((http.client.HTTPException, ConnectionError, urllib.error.URLError)):
                 urllib.request.urlopen(proc.url + "/eat?mb=400", timeout=30).read()
@@ -158,6 +159,11 @@ def test_memory_limit_kills_a_worker_and_it_is_counted(tmp_path):
         record = box.record()
     kills = record["oom_kills"]
     assert len(kills) >= 1 and kills[0]["t"] >= 0 and kills[0]["at"].endswith("+00:00")
+    # the kill's wall time lets a load run put it on its own clock (it was ~5 s off: the watch's start)
+    assert sent - 1 <= kills[0]["wall"] <= time.time()
+    from hmb_ops.loadtest.api import on_run_clock
+
+    assert 0 <= on_run_clock(record, sent)["oom_kills"][0]["t"] <= 20
     log = (tmp_path / "burn" / "gunicorn.log").read_text()
     assert "SIGKILL" in log or "out of memory" in log.lower()
 
