@@ -58,11 +58,14 @@ def capacity(*, tiers: str, slo: tuple[str, ...], users_model: str | None, targe
 def _from_results(files, slo_t, model, target_users, out_dir, state_dir, seed_scale, *, plan_names=(),
                   config_files=(), plans_file=None):
     """Analyse stepped runs already made; with plan names, each run is priced as that plan (in order).
-    The data scale is what --seed-scale says (the results do not record it), or unknown."""
+    The data scale is what --seed-scale says, else what the results record (config.seed_scale, when
+    every file agrees), else unknown."""
     from hmb_ops.documents import read_results
 
     caps = []
     docs = [(f, read_results(f)) for f in files]
+    if seed_scale is None:
+        seed_scale = recorded_seed_scale([doc for _f, doc in docs])
     for f, doc in docs:
         if not doc.steps:
             raise UsageError(f"{f}: these results have no load steps (profile '{doc.profile}')",
@@ -88,6 +91,13 @@ def _from_results(files, slo_t, model, target_users, out_dir, state_dir, seed_sc
     conds = {"source": "existing results", "files": [str(f) for f, _ in docs],
              "profile": docs[0][1].profile, "measured_at": docs[0][1].started_at}
     return finish(caps, slo_t, model, target_users, out, conds, seed_scale=seed_scale)
+
+
+def recorded_seed_scale(docs) -> str | None:
+    """The data scale the runs recorded (loadtest writes config.seed_scale when it seeded the data),
+    when every run names the same one; None when one does not record it or they differ."""
+    scales = {(doc.config or {}).get("seed_scale") for doc in docs}
+    return scales.pop() if len(scales) == 1 and None not in scales else None
 
 
 def with_overrides(model: UsersModel, requests_per_user_hour: float | None, peak_factor: float | None) -> UsersModel:

@@ -31,7 +31,7 @@ from hmb_ops.cli.common import Ctx, emit_json, info, json_option, out, pass_ctx,
 @click.option("--steps", metavar="N,N,...", help="User counts per step instead of the profile's, e.g. 10,20,40,80.")
 @click.option("--step-seconds", type=float, metavar="S", help="Seconds per step with --steps (default 30).")
 @click.option("--seed-scale", default=None, help="Data set the runs seed or reuse (default: small); with "
-              "--results, the data set those runs had (they do not record it).")
+              "--results, the data set those runs had (default: what the results record).")
 @click.option("--scenario", type=click.Path(dir_okay=False), metavar="FILE",
               help="Scenario file each step runs against the reference app capacity starts (default: the "
                    "reference app's own). For your own app: `loadtest --profile step --target URL --scenario "
@@ -59,6 +59,7 @@ def capacity(click_ctx, ctx: Ctx, tiers, plans, plans_file, slo, users_model, ta
     Universal Scalability Law fit when the fit is good, and translate it into users supported,
     printing every assumption; with --plans, the cost per 1,000 users and the cheapest plan."""
     if click_ctx.invoked_subcommand is not None:
+        _hand_over(click_ctx)
         return
     from hmb_ops.capacity import service
     from hmb_ops.errors import UsageError
@@ -86,6 +87,26 @@ def capacity(click_ctx, ctx: Ctx, tiers, plans, plans_file, slo, users_model, ta
         raise CheckFailed(failed)
 
 
+def _hand_over(click_ctx) -> None:
+    """Options given before a subcommand (`capacity --plans-file F plans`, which click accepts): the
+    plans file goes to `capacity plans`; any other is refused (exit 2) instead of silently ignored."""
+    given = [p for p in click_ctx.params
+             if click_ctx.get_parameter_source(p) == click.core.ParameterSource.COMMANDLINE]
+    if click_ctx.invoked_subcommand == "plans" and "plans_file" in given:
+        click_ctx.meta[_PLANS_FILE] = click_ctx.params["plans_file"]
+        given.remove("plans_file")
+    if given:
+        from hmb_ops.errors import UsageError
+
+        opt = "--" + given[0].replace("_", "-")
+        raise UsageError(f"{opt} applies to `capacity` itself, not to `capacity {click_ctx.invoked_subcommand}`",
+                         hint=f"put the subcommand's options after it: hmb-ops capacity "
+                              f"{click_ctx.invoked_subcommand} --help")
+
+
+_PLANS_FILE = "hmb_ops.capacity.plans_file"
+
+
 @capacity.command("plans")
 @click.option("--plans-file", type=click.Path(dir_okay=False), metavar="FILE",
               help="YAML with your own plans (section plans), added to or replacing the shipped ones by name.")
@@ -98,6 +119,7 @@ def plans_command(ctx: Ctx, plans_file, kind, as_json) -> None:
     from hmb_ops.plans import load_plans
     from hmb_ops.resources import format_size
 
+    plans_file = plans_file or click.get_current_context().meta.get(_PLANS_FILE)
     catalog = load_plans(tuple(ctx.config_files), plans_file)
     rows = [(n, p) for n, p in catalog.items() if kind == "all" or p.kind == kind]
     if as_json:

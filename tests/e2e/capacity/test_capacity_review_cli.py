@@ -36,3 +36,28 @@ def test_require_confinement_with_no_cpu_to_spare_exits_3_before_any_run(hmb, tm
     proc = hmb(["capacity", "--plans", "render-pro", "--require-confinement", "--out", str(tmp_path / "cap")])
     assert "render-pro: confinement is impossible here" in error_line(proc, 3)
     assert not (tmp_path / "cap" / "render-pro" / "results.json").exists()
+
+
+def test_plans_file_before_the_plans_subcommand_is_used_not_ignored(hmb, tmp_path):
+    assert "nope.yaml: file not found" in error_line(hmb(["capacity", "--plans-file", "nope.yaml", "plans"]), 2)
+    mine = tmp_path / "plans.yaml"
+    mine.write_text("plans:\n  my-vps:\n    provider: me\n    kind: web\n    cpus: 2\n    memory: 4GB\n"
+                    "    price_usd_month: 6.5\n    source: my invoice\n    checked_on: 2026-11-30\n")
+    proc = hmb(["capacity", "--plans-file", str(mine), "plans", "--json"])
+    assert proc.returncode == 0, proc.stderr
+    assert "my-vps" in [p["name"] for p in json.loads(proc.stdout)["plans"]]
+    # Any other option before a subcommand would be ignored: refused instead.
+    assert "--tiers applies to `capacity` itself" in error_line(hmb(["capacity", "--tiers", "small", "plans"]), 2)
+
+
+def test_capacity_results_uses_the_data_scale_the_results_record(hmb, tmp_path):
+    doc = json.loads(STEP.read_text())
+    doc["config"]["seed_scale"] = "small"
+    p = tmp_path / "results.json"
+    p.write_text(json.dumps(doc))
+    proc = hmb(["capacity", "--results", str(p), "--out", str(tmp_path / "cap"), "--json"])
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)["data"]
+    assert data["scale"] == "small" and data["seeded_users"] == 1000 and "unknown" not in (data["message"] or "")
+    unknown = hmb(["capacity", "--results", str(STEP), "--out", str(tmp_path / "cap2"), "--json"])
+    assert json.loads(unknown.stdout)["data"]["scale"] == "unknown"
