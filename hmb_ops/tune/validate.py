@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import difflib
-import importlib.util
 import os
 import re
 import subprocess
@@ -13,6 +12,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from hmb_ops.errors import CheckFailed, EnvironmentUnusable, UsageError
+from hmb_ops.tune.worker_classes import module_available
 
 
 @lru_cache(maxsize=1)
@@ -35,13 +35,6 @@ def unknown_settings(names) -> list[str]:
 def check_app_name(app: str) -> None:
     if not re.fullmatch(r"[A-Za-z_][\w.]*(:[A-Za-z_][\w.()]*)?", app or ""):
         raise UsageError(f"--app {app!r} is not MODULE:VARIABLE", hint="e.g. hmb_ops.refapp.wsgi:app")
-
-
-def _module_available(module: str) -> bool:
-    try:
-        return importlib.util.find_spec(module) is not None
-    except (ImportError, ValueError):
-        return False
 
 
 def worker_class_problem(name: str) -> str | None:
@@ -69,7 +62,7 @@ def worker_class_problem(name: str) -> str | None:
         module = name.rsplit(".", 1)[0]
         if name.startswith("egg:"):
             return None
-        if not _module_available(module):
+        if not module_available(module):
             hint = " (install the uvicorn-worker package)" if module.startswith("uvicorn") else ""
             return f"worker class {name!r} is not importable here: module {module!r} is not installed{hint}"
         return None
@@ -136,7 +129,7 @@ def validate_rendered(files: dict[str, str], app: str, *, run_check_config: bool
             raise CheckFailed(f"generated config: {problem}")
         notes.append("setting names and worker class checked against the installed Gunicorn")
         module = app.split(":", 1)[0]
-        if run_check_config and _module_available(module.split(".")[0]):
+        if run_check_config and module_available(module.split(".")[0]):
             from hmb_ops.private_files import TOKEN_SECRET_ENV, new_token_secret
 
             # The reference app refuses to import without a real token key, and the files hold only

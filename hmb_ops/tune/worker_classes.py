@@ -59,7 +59,7 @@ class WorkerClass:
         return self.kind == THREADS
 
     def installed(self) -> bool:
-        return self.module is None or _module_available(self.module)
+        return self.module is None or module_available(self.module)
 
     def problem(self) -> str | None:
         """None when this class can be loaded here, else why not (one line, with what to do)."""
@@ -174,7 +174,8 @@ def _as_int(value) -> int | None:
         return None
 
 
-def _module_available(module: str) -> bool:
+def module_available(module: str) -> bool:
+    """Whether `module` can be imported here (found on the path), without importing it."""
     try:
         return importlib.util.find_spec(module) is not None
     except (ImportError, ValueError):

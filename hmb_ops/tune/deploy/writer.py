@@ -371,12 +371,9 @@ class ExistingWeb:
     preload_source: str | None = None   # where the web command says --preload, if any does
 
 
-def existing_web(out_dir: str | os.PathLike, *, service: str | None = None, keep_app: bool = True) -> ExistingWeb:
-    """What the user's Procfile web line and render.yaml web service run (files with our header skipped).
-
-    Two files naming different apps is an error: tune would have to guess which one to keep.
-    """
-    out = Path(out_dir)
+def _users_web(out: Path, service: str | None) -> list[tuple[str, WebCommand]]:
+    """The web commands of the user's own files (ours, with the generated header, skipped): the Procfile
+    web line, the render.yaml web service, then the Dockerfile, compose, railway, nixpacks and fly ones."""
     found: list[tuple[str, WebCommand]] = []
     proc = _read(out / PROCFILE)
     if proc is not None and not is_generated(proc):
@@ -390,7 +387,15 @@ def existing_web(out_dir: str | os.PathLike, *, service: str | None = None, keep
         if start:
             name = scalar(get(svc, "name")[1]) or "web"
             found.append((f"{RENDER} {name}", parse_web_command(start, where)))
-    found += _other_files_web(out)
+    return found + _other_files_web(out)
+
+
+def existing_web(out_dir: str | os.PathLike, *, service: str | None = None, keep_app: bool = True) -> ExistingWeb:
+    """What the user's Procfile web line and render.yaml web service run (files with our header skipped).
+
+    Two files naming different apps is an error: tune would have to guess which one to keep.
+    """
+    found = _users_web(Path(out_dir), service)
     for source, web in found:
         if web.server == "uvicorn":
             raise UsageError(f"{source} starts uvicorn directly; tune writes a Gunicorn command and cannot "
@@ -698,25 +703,7 @@ def _users_chain(out: Path, service: str | None) -> str | None:
     The file their web command names with -c/--config (for a config hmb-ops generated: the one it
     runs first), else ./gunicorn.conf.py when it is theirs (Gunicorn loads that one by default).
     """
-    named: dict[str, str] = {}
-    proc = _read(out / PROCFILE)
-    if proc is not None and not is_generated(proc):
-        for _i, cmd in _procfile_web(proc)[:1]:
-            web = parse_web_command(cmd, str(out / PROCFILE))
-            if web.simple and web.config:
-                named[f"{PROCFILE} web"] = web.config
-    render = _read(out / RENDER)
-    if render is not None and not is_generated(render):
-        where = str(out / RENDER)
-        _i, svc = _web_service(compose(render, where), where, service)
-        start = scalar(get(svc, "startCommand")[1])
-        render_web = parse_web_command(start, where) if start else None
-        if render_web is not None and render_web.simple and render_web.config:
-            named[f"{RENDER} {scalar(get(svc, 'name')[1]) or 'web'}"] = render_web.config
-    # A Dockerfile, compose, railway, nixpacks or fly command naming its config keeps it too.
-    for source, other in _other_files_web(out):
-        if other.simple and other.config:
-            named[source] = other.config
+    named = {source: web.config for source, web in _users_web(out, service) if web.simple and web.config}
     chains: dict[str, str] = {}
     for source, path in named.items():
         if path.startswith("python:") or "$" in path:

@@ -26,7 +26,7 @@ def test_eventlet_is_gone():
 def test_uvicorn_workers_need_uvicorn_worker_package(monkeypatch):
     from hmb_ops.tune import worker_classes
 
-    monkeypatch.setattr(worker_classes, "_module_available", lambda module: not module.startswith("uvicorn"))
+    monkeypatch.setattr(worker_classes, "module_available", lambda module: not module.startswith("uvicorn"))
     assert "uvicorn-worker" in worker_class_problem("uvicorn.workers.UvicornWorker")
     assert "uvicorn-worker" in worker_class_problem("uvicorn_worker.UvicornWorker")
 

@@ -51,7 +51,7 @@ def test_installed_classes_load(monkeypatch):
 
 
 def test_not_installed_class_says_which_package(monkeypatch):
-    monkeypatch.setattr(wcs, "_module_available", lambda module: not module.startswith("uvicorn"))
+    monkeypatch.setattr(wcs, "module_available", lambda module: not module.startswith("uvicorn"))
     problem = worker_class_problem("uvicorn_worker.UvicornWorker")
     assert "uvicorn-worker package, which is not installed" in problem
     problem = worker_class_problem("uvicorn.workers.UvicornWorker")
