@@ -48,10 +48,12 @@ def parse_document(raw: object, *, path: str = "<document>") -> Document:
 
 
 def read_document(path: str | os.PathLike) -> Document:
-    """A results.json, capacity.json or claims.json (a folder: its results.json), validated."""
+    """A results.json, capacity.json or claims.json (a folder: the one it holds, results.json first), validated."""
     p = Path(path)
     if p.is_dir():
-        p = p / "results.json"
+        # A capacity or claims --out folder holds capacity.json / claims.json, not results.json.
+        p = next((p / n for n in ("results.json", "capacity.json", "claims.json") if (p / n).is_file()),
+                 p / "results.json")
     data = read_limited(p, limit=MAX_DOCUMENT_BYTES, what="results file")
     try:
         raw = json.loads(data.decode("utf-8"))

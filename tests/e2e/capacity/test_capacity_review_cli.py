@@ -61,3 +61,12 @@ def test_capacity_results_uses_the_data_scale_the_results_record(hmb, tmp_path):
     assert data["scale"] == "small" and data["seeded_users"] == 1000 and "unknown" not in (data["message"] or "")
     unknown = hmb(["capacity", "--results", str(STEP), "--out", str(tmp_path / "cap2"), "--json"])
     assert json.loads(unknown.stdout)["data"]["scale"] == "unknown"
+
+
+def test_report_of_a_capacity_folder_finds_capacity_json(hmb, tmp_path):
+    out = tmp_path / "cap"
+    assert hmb(["capacity", "--results", str(STEP), "--out", str(out)]).returncode == 0
+    proc = hmb(["report", str(out), "--format", "md"])
+    assert proc.returncode == 0, proc.stderr
+    assert "## hmb-ops capacity" in proc.stdout
+    assert "results file not found" in error_line(hmb(["report", str(tmp_path / "nothing")]), 2)
