@@ -26,16 +26,16 @@ typecheck: $(STAMP)
 	$(BIN)/mypy hmb_ops
 
 # The whole suite (what CI runs): lint and types first, then the fast tests, then the slow ones
-# (load runs, large data). test-fast and test-slow run the tests alone.
+# (load runs, large data), each listing its 15 slowest tests; test-fast and test-slow run the tests alone.
 test: $(STAMP) lint typecheck
-	$(BIN)/python -m pytest -q -m "not slow"
-	$(BIN)/python -m pytest -q -m slow
+	$(BIN)/python -m pytest -q -m "not slow" --durations=15
+	$(BIN)/python -m pytest -q -m slow --durations=15
 
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -q -m "not slow"
+	$(BIN)/python -m pytest -q -m "not slow" --durations=15
 
 test-slow: $(STAMP)
-	$(BIN)/python -m pytest -q -m slow
+	$(BIN)/python -m pytest -q -m slow --durations=15
 
 # The command reference in docs/commands/ from the click commands (tests/unit/docs fails when it is stale).
 .PHONY: docs
