@@ -41,10 +41,7 @@ class HypoWhatIf:
                 plan, mode = planning.explain(cur, sql, self.server_version, values)
                 return plan, mode, created
             finally:
-                self.conn.rollback()
-                with self.conn.cursor() as c2:
-                    c2.execute("SELECT hypopg_reset()")
-                self.conn.rollback()
+                self._reset()
 
     def param_types(self, sql: str) -> list[str]:
         return planning.param_types_rolled_back(self.conn, sql)
@@ -58,10 +55,14 @@ class HypoWhatIf:
                             (c.ddl("hmb_hypo"),))
                 return int(cur.fetchone()[0]), "HypoPG's estimate"
             finally:
-                self.conn.rollback()
-                with self.conn.cursor() as c2:
-                    c2.execute("SELECT hypopg_reset()")
-                self.conn.rollback()
+                self._reset()
+
+    def _reset(self) -> None:
+        """End the planning transaction and drop this backend's hypothetical indexes."""
+        self.conn.rollback()
+        with self.conn.cursor() as cur:
+            cur.execute("SELECT hypopg_reset()")
+        self.conn.rollback()
 
     def close(self) -> None:
         pass
