@@ -51,6 +51,7 @@ def host_bound(confinement: dict | None, cpu_peak: float | None) -> str | None:
     if share >= REACHED_SHARE or (isinstance(throttled, (int, float)) and throttled > 0):
         return None
     never = " and was never throttled" if throttled == 0 else ""
-    return (f"the app used at most {cpu_peak:.0f} % of its {cpus:g} CPU{'' if cpus == 1 else 's'} "
-            f"({share:.0%} of the limit){never}; the figure is bounded by the host (PostgreSQL, the load "
+    of_limit = "" if cpus == 1 else f" ({share:.0%} of the limit)"
+    return (f"the app used at most {cpu_peak:.0f} % of its {cpus:g} CPU{'' if cpus == 1 else 's'}"
+            f"{of_limit}{never}; the figure is bounded by the host (PostgreSQL, the load "
             "generator, other load), not the plan: a lower bound, not the plan's capacity")
