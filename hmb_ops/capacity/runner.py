@@ -329,7 +329,8 @@ def run_capacity(req: CapacityRequest, *, progress: Callable[[str], None] | None
         cap = analyse(doc, slo, req.model, target_users=req.target_users, tier=name, results_path=path)
         if name in plan_infos:
             cap = replace(cap, plan=plan_infos[name])
-        if not cap.valid:
+        answered = any(kn.NO_ANSWER not in v.breaches for v in cap.knee.steps)
+        if not cap.valid and answered:  # nothing answered at all: nothing_measured says why (exit 1)
             notes.append(f"{what} {name}: results not valid ({'; '.join(cap.invalid_reasons)}); "
                          "its capacity is a lower bound measured on a saturated generator")
         if progress:
@@ -386,7 +387,7 @@ def finish(tiers: list[TierCapacity], slo: list[th.Threshold], model: UsersModel
     notes = list(notes or [])
     for t in tiers:
         if not t.fit.ok:
-            notes.append(f"tier {t.tier}: {t.fit.reason}")
+            notes.append(f"{'plan' if t.plan else 'tier'} {t.tier}: {t.fit.reason}")
     from .data_scale import data_scale
     from .plan_cost import price_plans
 

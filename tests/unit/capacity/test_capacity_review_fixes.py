@@ -132,3 +132,19 @@ def test_plans_junit_fails_a_plan_that_does_not_meet_the_target(step_results, tm
     tiers = ET.fromstring(render("junit", finish([analyse(step_results, SLO, UsersModel(), tier="small")], SLO,
                                                  UsersModel(), 200_000, tmp_path, {"profile": "step"})))
     assert tiers.find(".//testcase").get("name") == "tier small" and tiers.get("failures") == "0"
+
+
+def test_a_capacity_run_whose_steps_recorded_nothing_reports_no_capacity(step_results, tmp_path):
+    from hmb_ops.capacity import runner, users
+
+    def silent_run_load(req, progress=None):
+        return _silent(step_results).model_copy(update={"tier": req.tier}, deep=True)
+
+    req = runner.CapacityRequest(tiers=("small",), slo=("p95<100ms",), model=users.load_model(),
+                                 stages=((1, 5.0), (2, 5.0)), out_dir=str(tmp_path), state_dir=str(tmp_path),
+                                 confine=False)
+    rep = runner.run_capacity(req, run_load=silent_run_load)
+    row = rep.tiers[0]
+    assert row.knee.step_index is None and row.sustainable_rps == 0.0 and not row.knee.slo_held_throughout
+    assert "at least 0.0" not in row.knee.reason and nothing_measured(rep)
+    assert not any("saturated generator" in n for n in rep.notes)
