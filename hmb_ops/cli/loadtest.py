@@ -153,6 +153,9 @@ def loadtest(ctx: Ctx, profile, tier, target, users, spawn_rate, duration, arriv
         from hmb_ops.report import render
 
         out(render("console", doc).rstrip("\n"))
+    for family, why in (((doc.server.metrics if doc.server else None) or {}).items()):
+        if why.note:  # a typo'd --metric, or a per-worker endpoint: never silent
+            info(f"warning: metric {family}: {why.note}")
     info(f"results: {doc.out_dir}/results.json, timeseries.csv, report.html")
     code: int = ExitStatus.OK
     # A wrong target is never a pass: the default check (hmb_ops/gates/most_failed.py) judges every run.

@@ -171,6 +171,8 @@ class MetricSummary(DocumentModel):
     mean: float | None = None
     p95: float | None = None
     last: float | None = None
+    note: str | None = Field(None, description="why the values are missing or not the app's (never exposed; "
+                                               "an endpoint served per worker)")
 
 
 class Statement(DocumentModel):

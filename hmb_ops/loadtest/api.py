@@ -109,7 +109,9 @@ def run_load(req: LoadRequest, *, progress: Callable[[dict], None] | None = None
         arrival.check_stages(req.arrival_rates, plan.stages)
         plan = replace(plan, arrival_rate=arrival.mean_rate(req.arrival_rates, plan.stages))
     target = check_target(req.target, req.allow_remote) if req.target else None
-    check_sampling(req)  # --server-pid, --metrics-url: exit 2 before anything starts
+    for warning in check_sampling(req):  # --server-pid, --metrics-url: exit 2 before anything starts
+        if progress is not None:
+            progress({"phase": "setup", "message": warning})
     user_classes = None
     if req.locustfile:
         from hmb_ops.loadtest.user_locustfile import check_in_child
@@ -127,11 +129,12 @@ def run_load(req: LoadRequest, *, progress: Callable[[dict], None] | None = None
         raise
 
 
-def check_sampling(req: LoadRequest) -> None:
-    """Before anything starts: --server-pid and --metrics-url must name something we can read (exit 2)."""
+def check_sampling(req: LoadRequest) -> list[str]:
+    """Before anything starts: --server-pid and --metrics-url must name something we can read (exit 2).
+    Returns warning lines (a chosen --metric family the endpoint does not expose now)."""
     from hmb_ops.errors import UsageError
     from hmb_ops.loadtest.process_sampler import check_pid
-    from hmb_ops.loadtest.prom_scrape import check_metrics_url, check_url
+    from hmb_ops.loadtest.prom_scrape import check_metrics_url, check_url, missing_note
 
     if not req.target and (req.server_pid is not None or req.metrics_url):
         raise UsageError("--server-pid and --metrics-url describe the app at --target",
@@ -139,9 +142,12 @@ def check_sampling(req: LoadRequest) -> None:
     if req.metrics and not req.metrics_url and req.target:
         raise UsageError("--metric names a family to scrape from --metrics-url, which is missing")
     if req.server_pid is not None:
-        check_pid(req.server_pid)
+        check_pid(req.server_pid, req.target)
     if req.metrics_url:
-        check_url(check_metrics_url(req.metrics_url, req.allow_remote), req.metrics)
+        url = check_metrics_url(req.metrics_url, req.allow_remote)
+        note = missing_note(url, tuple(req.metrics), check_url(url, req.metrics))
+        return [note] if note else []
+    return []
 
 
 def _sampler(req: LoadRequest, stack, target: str):

@@ -17,18 +17,66 @@ from hmb_ops.errors import UsageError
 _HELPERS = ("multiprocessing.resource_tracker", "multiprocessing.forkserver", "multiprocessing.semaphore_tracker")
 
 
-def check_pid(pid: int) -> None:
-    """Before the run: a pid that does not exist (or we may not read) → UsageError (exit 2)."""
+WHAT_TO_GIVE = "give the pid of the Gunicorn or Uvicorn master serving --target"
+
+
+def check_pid(pid: int, target: str | None = None) -> None:
+    """Before the run: a pid that does not exist (or we may not read), init, hmb-ops itself or one of
+    its parents (a shell), or a tree where nothing listens on the target's port → UsageError (exit 2).
+    Sampling any of those gave plausible but foreign CPU/RSS figures (pid 1: the whole machine)."""
     try:
         proc = psutil.Process(pid)
         proc.memory_info()
         proc.cpu_times()
     except psutil.NoSuchProcess:
-        raise UsageError(f"--server-pid {pid}: no such process",
-                         hint="give the pid of the Gunicorn or Uvicorn master serving --target") from None
+        raise UsageError(f"--server-pid {pid}: no such process", hint=WHAT_TO_GIVE) from None
     except psutil.AccessDenied:
         raise UsageError(f"--server-pid {pid}: not allowed to read that process",
                          hint="run hmb-ops as the user running the server") from None
+    if pid == 1:
+        raise UsageError("--server-pid 1 is the init process: its tree is the whole machine, not the server",
+                         hint=WHAT_TO_GIVE + " (in a container: the server's pid as this host sees it)")
+    me = psutil.Process()
+    if pid in {me.pid, *(p.pid for p in me.parents())}:
+        raise UsageError(f"--server-pid {pid} is hmb-ops itself or the shell that started it, not the server",
+                         hint=WHAT_TO_GIVE)
+    port = _port_of(target)
+    if port is not None and _listens(proc, port) is False:
+        raise UsageError(f"--server-pid {pid} ({proc.name()}): nothing in its process tree listens on port {port} "
+                         f"of --target", hint=f"{WHAT_TO_GIVE}; `ss -ltnp 'sport = :{port}'` names it")
+
+
+def _port_of(target: str | None) -> int | None:
+    if not target:
+        return None
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(target)
+        return parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        return None
+
+
+def _listens(root: psutil.Process, port: int) -> bool | None:
+    """True when the process or a descendant listens on the TCP port; None when that cannot be read
+    (another user's processes): then nothing is refused."""
+    unknown = False
+    try:
+        tree = [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return None
+    for proc in tree:
+        try:
+            conns = proc.net_connections(kind="tcp")
+        except psutil.AccessDenied:
+            unknown = True
+            continue
+        except psutil.Error:
+            continue
+        if any(c.status == psutil.CONN_LISTEN and c.laddr and c.laddr.port == port for c in conns):
+            return True
+    return None if unknown else False
 
 
 class ProcessTree:

@@ -100,7 +100,7 @@ def check_url(url: str, families: tuple[str, ...]) -> dict[str, str]:
     """Scrape once before the run: not reachable or not Prometheus text → UsageError (exit 2).
 
     Returns the types of the families found (a chosen family missing now is not an error: apps
-    create some metrics on first use; it shows as a gap)."""
+    create some metrics on first use; `missing_note` says so before the run, and it shows as a gap)."""
     try:
         text = fetch_text(url)
     except Exception as exc:  # noqa: BLE001 - any failure to fetch is one message for the user
@@ -112,6 +112,21 @@ def check_url(url: str, families: tuple[str, ...]) -> dict[str, str]:
     except NotPrometheus as exc:
         raise UsageError(f"--metrics-url {url}: {exc}", hint="the URL must answer Prometheus text format") from None
     return {name: f.type for name, f in found.items()}
+
+
+def missing_note(url: str, families: tuple[str, ...], found: dict[str, str]) -> str | None:
+    """One warning line for chosen families the endpoint does not expose (a typo yields nothing)."""
+    missing = [f for f in families if f not in found]
+    if not missing:
+        return None
+    have = sorted(n for n in found if not n.endswith("_created"))
+    shown = ", ".join(have[:8]) + (", …" if len(have) > 8 else "")
+    return (f"warning: --metric {', '.join(missing)}: {url} does not expose "
+            f"{'it' if len(missing) == 1 else 'them'} (it has: {shown}); marked as a gap unless the app creates "
+            f"{'it' if len(missing) == 1 else 'them'} during the run")
+
+
+PER_PROCESS_AFTER = 2  # counters falling this often between scrapes: not one app-wide counter
 
 
 class Scraper:
@@ -126,6 +141,8 @@ class Scraper:
         self.first_buckets: dict[str, list[tuple[float, float]]] = {}
         self.last_buckets: dict[str, list[tuple[float, float]]] = {}
         self.restarted: set[str] = set()  # histograms whose counts fell during the run
+        self.backwards: dict[str, int] = {}  # counters/histograms that fell between two scrapes, how often
+        self.seen: set[str] = set()
 
     def sample(self) -> tuple[dict[str, float | None], str | None]:
         """({family: value or None}, gap reason or None)."""
@@ -140,29 +157,49 @@ class Scraper:
             return dict.fromkeys(self.families), f"metrics: {self.url} did not answer ({exc.__class__.__name__})"
         out: dict[str, float | None] = {}
         dt = (now - self._prev_t) if self._prev_t is not None else None
+        absent = []
         for name in self.families:
             fam = found.get(name)
             prev = self._prev.get(name)
             out[name] = None
             if fam is None:
+                absent.append(name)
                 continue
+            self.seen.add(name)
             self.types[name] = fam.type
             if fam.type == "histogram":
                 self.first_buckets.setdefault(name, fam.buckets)
                 if self.last_buckets.get(name) and bucket_delta(fam.buckets, self.last_buckets[name]) is None:
                     self.restarted.add(name)
+                    self.backwards[name] = self.backwards.get(name, 0) + 1
                 self.last_buckets[name] = fam.buckets
                 if prev is not None:
                     delta = bucket_delta(fam.buckets, prev.buckets)
                     out[name] = quantile(0.95, delta) if delta else None
             elif fam.type == "counter":
-                if prev is not None and dt and prev.value is not None and fam.value is not None \
-                        and fam.value >= prev.value:
-                    out[name] = (fam.value - prev.value) / dt
+                if prev is not None and dt and prev.value is not None and fam.value is not None:
+                    if fam.value >= prev.value:
+                        out[name] = (fam.value - prev.value) / dt
+                    else:  # a reset, or (again and again) another worker's own counter answering
+                        self.backwards[name] = self.backwards.get(name, 0) + 1
             else:
                 out[name] = fam.value
         self._prev, self._prev_t = found, now
-        return out, None
+        return out, (f"metrics: {', '.join(absent)} not in the answer of {self.url}" if absent else None)
+
+    def notes(self) -> dict[str, str]:
+        """Per family, why its numbers are missing or not the app's (never silently)."""
+        out = {}
+        for name in self.families:
+            falls = self.backwards.get(name, 0)
+            if name not in self.seen:
+                out[name] = f"not exposed by {self.url}: no sample"
+            elif falls >= PER_PROCESS_AFTER:
+                out[name] = (f"went backwards {falls} times between scrapes: {self.url} looks per-process (each "
+                             "worker serves its own values, scrapes land on different workers), so its rates "
+                             "are not the app's; use prometheus_client's multiprocess mode "
+                             "(PROMETHEUS_MULTIPROC_DIR) to serve one app-wide view")
+        return out
 
     def run_quantile(self, name: str, q: float = 0.95) -> float | None:
         """The q-quantile of a histogram over the whole run (first to last reading)."""

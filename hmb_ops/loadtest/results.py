@@ -164,7 +164,8 @@ def _metric_summaries(samples: list[ServerSample], info: dict) -> dict[str, Metr
         out[name] = MetricSummary(type=typ, samples=len(vals_f), min=min(vals_f) if vals_f else None,
                                   max=max(vals_f) if vals_f else None,
                                   mean=round(sum(vals_f) / len(vals_f), 6) if vals_f else None,
-                                  p95=p95, last=vals_f[-1] if vals_f else None)
+                                  p95=p95, last=vals_f[-1] if vals_f else None,
+                                  note=info.get("notes", {}).get(name))
     return out
 
 
@@ -208,6 +209,7 @@ def with_sampling(server_info: dict, sampler) -> dict:
     info["sampling"] = {
         "families": sc.families if sc else (), "types": dict(sc.types) if sc else {},
         "run_quantiles": {n: sc.run_quantile(n) for n in sc.families if sc.types.get(n) == "histogram"} if sc else {},
+        "notes": sc.notes() if sc else {},
         "top_statements": sampler.top_statements,
         "statements_note": sampler.db.statements_note if sampler.db else None}
     return info

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+from typing import ClassVar
 
 import pytest
 
@@ -74,17 +75,61 @@ def test_a_worker_killed_mid_run_counts_as_a_restart(app, tmp_path):
     assert max(s.worker_exits for s in doc.server.samples) >= 1
 
 
-def test_a_server_pid_exiting_mid_run_is_a_marked_gap_and_the_run_goes_on(app, tmp_path):
-    short = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(2.5)"])
+SHORT_SERVER = """
+import http.server, os, sys, threading
+srv = http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), http.server.SimpleHTTPRequestHandler)
+threading.Timer(2.5, lambda: os._exit(0)).start()
+srv.serve_forever()
+"""
+
+
+def _wait_listening(port: int, proc) -> None:
+    import socket
+
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise AssertionError("the short-lived server did not start")
+
+
+def test_a_server_pid_exiting_mid_run_is_a_marked_gap_and_the_run_goes_on(tmp_path):
+    from hmb_ops.ports import free_port
+
+    port = free_port()
+    short = subprocess.Popen([sys.executable, "-c", SHORT_SERVER, str(port)], cwd=tmp_path,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        doc = run_load(LoadRequest(profile="ci", target=app.url, users=2, duration=5, out_dir=str(tmp_path / "r"),
-                                   server_pid=short.pid))
+        _wait_listening(port, short)
+        doc = run_load(LoadRequest(profile="health", target=f"http://127.0.0.1:{port}", users=2, duration=5,
+                                   out_dir=str(tmp_path / "r"), server_pid=short.pid))
     finally:
         short.wait(10)
     gaps = [g for s in doc.server.samples for g in s.gaps]
     assert any(f"process {short.pid} has exited" in g for g in gaps)
     assert doc.summary.requests > 0 and doc.duration_s >= 4
     assert any(s.workers for s in doc.server.samples)  # sampled while it lived
+
+
+def test_a_pid_that_is_not_the_targets_server_is_refused(app, hmb, tmp_path):
+    """pid 1 (the whole machine), hmb-ops' own parent, a process serving nothing: exit 2, what to give."""
+    idle = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        for pid, message in ((1, "--server-pid 1 is the init process"),
+                             (os.getpid(), "is hmb-ops itself or the shell that started it"),
+                             (idle.pid, f"nothing in its process tree listens on port {app.url.rsplit(':', 1)[1]}")):
+            out = tmp_path / f"r{pid}"
+            res = hmb(["loadtest", "--profile", "ci", "--target", app.url, "--duration", "3", "--out", str(out),
+                       "--server-pid", str(pid)])
+            assert res.returncode == 2 and message in res.stderr, res.stderr
+            assert "give the pid of the Gunicorn or Uvicorn master serving --target" in res.stderr
+            assert "Traceback" not in res.stderr and not out.exists()
+    finally:
+        idle.kill()
+        idle.wait()
 
 
 class _Metrics(http.server.BaseHTTPRequestHandler):
@@ -117,6 +162,48 @@ def test_a_metrics_endpoint_going_away_mid_run_is_a_marked_gap(app, tmp_path):
     assert 7.0 in values and values[-1] is None
     assert any("did not answer" in g for s in doc.server.samples for g in s.gaps)
     assert doc.server.metrics["queue_depth"].max == 7.0
+
+
+class _PerWorker(http.server.BaseHTTPRequestHandler):
+    """Two Gunicorn workers each serving their own prometheus_client counter: scrapes alternate."""
+
+    served: ClassVar[list[int]] = [0]
+
+    def log_message(self, *_a):
+        pass
+
+    def do_GET(self):
+        n = self.served[0] = self.served[0] + 1
+        value = 1000 + 10 * n if n % 2 else 100 + 10 * n  # worker A far ahead of worker B
+        body = f"# TYPE app_requests_total counter\napp_requests_total {value}\n".encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain; version=0.0.4")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+def test_a_per_worker_endpoint_and_a_missing_family_are_said_not_silent(app, hmb, tmp_path):
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _PerWorker)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{srv.server_address[1]}/metrics"
+    try:
+        res = hmb(["loadtest", "--profile", "ci", "--target", app.url, "--users", "2", "--duration", "5",
+                   "--out", str(tmp_path / "r"), "--metrics-url", url, "--metric", "app_requests_total",
+                   "--metric", "app_nope"])
+    finally:
+        srv.shutdown()
+        srv.server_close()
+    assert res.returncode == 0, res.stderr[-2000:]
+    # before the run: the typo'd family, with what the endpoint has
+    assert f"warning: --metric app_nope: {url} does not expose it (it has: app_requests" in res.stderr
+    doc = json.loads((tmp_path / "r" / "results.json").read_text())
+    nope, counter = doc["server"]["metrics"]["app_nope"], doc["server"]["metrics"]["app_requests_total"]
+    assert nope["samples"] == 0 and nope["note"].startswith("not exposed by")
+    assert any("app_nope not in the answer" in g for smp in doc["server"]["samples"] for g in smp["gaps"])
+    # counters falling between scrapes: per-process, said on the console and in the JSON
+    assert "looks per-process" in counter["note"] and "PROMETHEUS_MULTIPROC_DIR" in counter["note"]
+    assert "warning: metric app_requests_total: went backwards" in res.stderr
 
 
 @pytest.mark.parametrize("args, message", [
