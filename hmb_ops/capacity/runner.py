@@ -53,6 +53,9 @@ class TierCapacity:
 
     @property
     def host_bound(self) -> str | None:
+        if all((v.error_rate or 0.0) >= 1.0 or kn.NO_ANSWER in v.breaches
+               for v in self.knee.steps):
+            return None  # nothing succeeded: an idle app says nothing about what bounded it
         return bounds.host_bound(self.confinement, self.app_cpu_max)
 
     def knee_restart(self) -> str | None:

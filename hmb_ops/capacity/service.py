@@ -121,9 +121,15 @@ def nothing_measured(doc) -> str | None:
     """Why the capacity command must exit 1: a tier or plan none of whose steps recorded a completed
     request has no figure at all (a 0.0 req/s 'capacity' would read as a measurement). None: all measured."""
     empty = [t.tier for t in doc.tiers if t.knee.steps and all(kn.NO_ANSWER in s.breaches for s in t.knee.steps)]
-    if not empty:
+    failed = [t.tier for t in doc.tiers if t.tier not in empty and t.knee.steps
+              and all(kn.NO_ANSWER in s.breaches or (s.error_rate or 0.0) >= 1.0 for s in t.knee.steps)]
+    if not empty and not failed:
         return None
     what = "plan" if any(t.plan for t in doc.tiers) else "tier"
-    return (f"{what} {', '.join(empty)}: no step recorded a completed request, so nothing was measured "
-            "(see each results.json's invalid reasons; with --scenario or --locustfile, the file must fit the "
-            "reference app capacity starts)")
+    why = []
+    if empty:
+        why.append(f"{what} {', '.join(empty)}: no step recorded a completed request")
+    if failed:
+        why.append(f"{what} {', '.join(failed)}: every request failed in every step")
+    return ("; ".join(why) + ", so nothing was measured (see each results.json; with --scenario or --locustfile, "
+            "the file must fit the reference app capacity starts)")

@@ -148,3 +148,17 @@ def test_a_capacity_run_whose_steps_recorded_nothing_reports_no_capacity(step_re
     assert row.knee.step_index is None and row.sustainable_rps == 0.0 and not row.knee.slo_held_throughout
     assert "at least 0.0" not in row.knee.reason and nothing_measured(rep)
     assert not any("saturated generator" in n for n in rep.notes)
+
+
+def test_a_plan_whose_every_request_failed_measured_nothing(step_results, tmp_path):
+    # A scenario for another app against the reference app: answers come back, every one a failure.
+    steps = [s.model_copy(update={"failures": s.requests, "error_rate": 1.0}) for s in step_results.steps]
+    failing = _confined(step_results.model_copy(update={"steps": steps}), 8)
+    cap = analyse(failing, SLO, UsersModel(), tier="small")
+    assert cap.knee.step is None and cap.host_bound is None
+    doc = finish([cap], SLO, UsersModel(), None, tmp_path, {"profile": "step"})
+    assert "tier small: every request failed in every step" in nothing_measured(doc)
+    half = [s.model_copy(update={"error_rate": 0.5}) for s in step_results.steps]
+    doc = finish([analyse(step_results.model_copy(update={"steps": half}), SLO, UsersModel(), tier="small")], SLO,
+                 UsersModel(), None, tmp_path, {"profile": "step"})
+    assert nothing_measured(doc) is None  # a plan too slow or too faulty at its first step is still a figure
