@@ -107,9 +107,18 @@ def summary_row(results: Results) -> list[str]:
     return ["TOTAL", num(s.requests), num(s.failures), pct(s.error_rate), num(s.rps), *latency_cells(s)]
 
 
+# Failure kinds with no latency (hmb_ops/loadtest/results.py UNTIMED_KINDS): never sent, or no answer.
+NO_LATENCY_KINDS = ("connection", "missing_variable", "invalid_request")
+
+
 def endpoint_rows(results: Results) -> list[list[str]]:
-    return [[e.name, num(e.requests), num(e.failures), pct(e.error_rate), num(e.rps), *latency_cells(e)]
-            for e in results.endpoints]
+    """A row none of whose requests got an answer shows – for latency, not a measured-looking 0.0 ms."""
+    rows = []
+    for e in results.endpoints:
+        untimed = sum(n for kind, n in e.failures_by_kind.items() if kind in NO_LATENCY_KINDS)
+        lat = latency_cells(e) if e.requests > untimed else ["–"] * len(LAT_KEYS)
+        rows.append([e.name, num(e.requests), num(e.failures), pct(e.error_rate), num(e.rps), *lat])
+    return rows
 
 
 def step_rows(results: Results) -> list[list[str]]:
