@@ -35,7 +35,7 @@ def check_pid(pid: int, target: str | None = None) -> None:
                          hint="run hmb-ops as the user running the server") from None
     if pid == 1:
         raise UsageError("--server-pid 1 is the init process: its tree is the whole machine, not the server",
-                         hint=WHAT_TO_GIVE + " (in a container: the server's pid as this host sees it)")
+                         hint=WHAT_TO_GIVE + "; for a server in a container, its pid as this host sees it")
     me = psutil.Process()
     if pid in {me.pid, *(p.pid for p in me.parents())}:
         raise UsageError(f"--server-pid {pid} is hmb-ops itself or the shell that started it, not the server",
