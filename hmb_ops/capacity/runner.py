@@ -80,10 +80,11 @@ class TierCapacity:
         k, at = self.knee.step, self.at_knee
         check = usl.cross_check(self.fit, self.knee.crossing_users if self.knee.crossing_users is not None
                                 else (k.users if k else None), self.sustainable_rps)
-        knee = self.knee.to_dict()
+        knee = KneeSummary(**self.knee.to_dict())
         if self.restarts is not None:
-            for st in knee["steps"]:
-                st["worker_restarts"] = self.restarts.get(st["index"], 0)
+            restarts = self.restarts
+            knee = knee.model_copy(update={"steps": [v.model_copy(update={"worker_restarts": restarts.get(v.index, 0)})
+                                                     for v in knee.steps]})
         return CapacityTier(
             tier=self.tier, results=self.results_path, profile=self.profile, valid=self.valid,
             invalid_reasons=list(self.invalid_reasons), workers=self.workers, threads=self.threads,
@@ -93,7 +94,7 @@ class TierCapacity:
             rss_mb_per_worker=at.rss_mb_per_worker if at else None, db_connections=at.db_connections if at else None,
             users_supported=round(self.users.registered_users),
             concurrent_users_supported=round(self.users.concurrent_users, 1), headroom=self.users.headroom,
-            knee=KneeSummary(**knee), usl=UslSummary(**self.fit.to_dict(), **check.to_dict()),
+            knee=knee, usl=UslSummary(**self.fit.to_dict(), **check.to_dict()),
             plan=PlanInfo(**self.plan) if self.plan else None, confinement=self.confinement,
             confinement_note=self.confinement_note, data_state=self.data_state,
             worker_restarts=self.worker_restarts, app_cpu_percent_max=self.app_cpu_max, host_bound=self.host_bound,
