@@ -61,7 +61,8 @@ def describe(doc: Document) -> str:
     """One line saying which document this is, e.g. 'capacity document (3 tiers)'."""
     if doc.kind == "capacity":
         n = len(doc.tiers)
-        return f"capacity document ({n} tier{'s' if n != 1 else ''})"
+        per = "plan" if doc.tiers and all(t.plan for t in doc.tiers) else "tier"
+        return f"capacity document ({n} {per}{'s' if n != 1 else ''})"
     if doc.kind == "claims":
         n = len(doc.claims)
         return f"claims document ({n} claim{'s' if n != 1 else ''})"

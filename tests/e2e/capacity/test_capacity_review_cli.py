@@ -70,3 +70,11 @@ def test_report_of_a_capacity_folder_finds_capacity_json(hmb, tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "## hmb-ops capacity" in proc.stdout
     assert "results file not found" in error_line(hmb(["report", str(tmp_path / "nothing")]), 2)
+
+
+def test_report_names_a_plans_document_by_its_plans(hmb, tmp_path):
+    out = tmp_path / "cap"
+    assert hmb(["capacity", "--results", str(STEP), "--plans", "heroku-basic", "--out", str(out)]).returncode == 0
+    proc = hmb(["report", str(out / "capacity.json"), "--format", "junit"])
+    assert proc.returncode == 0 and "capacity document (1 plan) from" in proc.stderr
+    assert 'name="plan heroku-basic"' in proc.stdout
