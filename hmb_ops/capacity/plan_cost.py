@@ -48,7 +48,7 @@ def price_plans(rows: list[CapacityTier], target_rps: float) -> tuple[list[Capac
     if not fits:
         best = max((r for r in priced if r.plan), key=lambda r: r.sustainable_rps)
         why = (f"no plan meets the target ({target_rps:.1f} req/s at the peak hour within the SLO); the most: "
-               f"{best.tier} at {best.sustainable_rps:.1f} req/s" + _bound_warning(best))
+               f"{best.tier} at {best.sustainable_rps:.1f} req/s" + _too_close(best, priced) + _bound_warning(best))
         return priced, None, why
     win = min(fits, key=lambda r: (r.plan.price_usd_month if r.plan else 0.0, r.cost_per_1000_users or 0.0))
     assert win.plan is not None
@@ -56,6 +56,21 @@ def price_plans(rows: list[CapacityTier], target_rps: float) -> tuple[list[Capac
            f"{target_rps:.1f} req/s within the SLO ({win.sustainable_rps:.1f} req/s sustainable)"
            + _bound_warning(win))
     return [r.model_copy(update={"cheapest": True}) if r is win else r for r in priced], win.tier, why
+
+
+# One run per plan on a shared machine: repeated runs of one plan spread up to 1.3-1.5x (docs/capacity.md,
+# Benches), so plans this close are not told apart.
+CLOSE_SHARE = 0.25
+
+
+def _too_close(best: CapacityTier, rows: list[CapacityTier]) -> str:
+    """Plans within CLOSE_SHARE of the best: naming one 'the most' would be noise."""
+    close = [r for r in rows if r.plan and r is not best and best.sustainable_rps > 0
+             and r.sustainable_rps >= best.sustainable_rps * (1 - CLOSE_SHARE)]
+    if not close:
+        return ""
+    return (f" ({', '.join(f'{r.tier} {r.sustainable_rps:.1f}' for r in close)} within {CLOSE_SHARE:.0%}: one run "
+            "per plan does not tell them apart on a shared machine; see docs/capacity.md, Benches)")
 
 
 def _bound_warning(row: CapacityTier) -> str:

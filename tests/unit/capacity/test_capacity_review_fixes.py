@@ -162,3 +162,20 @@ def test_a_plan_whose_every_request_failed_measured_nothing(step_results, tmp_pa
     doc = finish([analyse(step_results.model_copy(update={"steps": half}), SLO, UsersModel(), tier="small")], SLO,
                  UsersModel(), None, tmp_path, {"profile": "step"})
     assert nothing_measured(doc) is None  # a plan too slow or too faulty at its first step is still a figure
+
+
+def test_the_most_plan_is_not_named_a_winner_over_a_plan_within_noise(step_results, tmp_path):
+    from dataclasses import replace
+
+    from hmb_ops.capacity.plan_cost import plan_info
+    from hmb_ops.plans import load_plans
+
+    catalog = load_plans()
+    a = analyse(step_results, SLO, UsersModel(), tier="heroku-basic")
+    slower = step_results.model_copy(update={"steps": [s.model_copy(update={"rps": s.rps * 0.99})
+                                                       for s in step_results.steps]})
+    b = analyse(slower, SLO, UsersModel(), tier="render-standard")
+    caps = [replace(a, plan=plan_info("heroku-basic", catalog)), replace(b, plan=plan_info("render-standard", catalog))]
+    doc = finish(caps, SLO, UsersModel(), 1_000_000, tmp_path, {"profile": "step"})
+    assert "the most: heroku-basic" in doc.cheapest_reason
+    assert "render-standard 182.2 within 25%: one run per plan does not tell them apart" in doc.cheapest_reason
