@@ -162,8 +162,9 @@ def _sampler(req: LoadRequest, stack, target: str):
         families = tuple(dict.fromkeys(REFERENCE_METRICS + tuple(req.metrics)))
         info = {k: v for k, v in stack.server_info.items() if k != "app_env"}
         info.update(pid=stack.app.pid, metrics_url=target + "/metrics", database_sampled=True)
+        optional = tuple(f for f in REFERENCE_METRICS if f not in req.metrics)
         return ServerSampler(processes=ProcessTree(stack.app.pid), database_url=stack.database_url,
-                             scraper=Scraper(target + "/metrics", families)), info
+                             scraper=Scraper(target + "/metrics", families, optional=optional)), info
     if req.server_pid is None and not req.metrics_url and not req.database_url:
         return None, None
     info = {"pid": req.server_pid, "metrics_url": req.metrics_url, "database_sampled": bool(req.database_url)}

@@ -132,9 +132,12 @@ PER_PROCESS_AFTER = 2  # counters falling this often between scrapes: not one ap
 class Scraper:
     """One scrape per call to `sample`; keeps the previous reading for rates and bucket deltas."""
 
-    def __init__(self, url: str, families: tuple[str, ...]):
+    def __init__(self, url: str, families: tuple[str, ...], optional: tuple[str, ...] = ()):
         self.url = url
         self.families = tuple(families)
+        # Families hmb-ops asks for on its own (the reference app's, created on first use): their
+        # absence is no gap and no note; only the families a user named are.
+        self.optional = frozenset(optional)
         self.types: dict[str, str] = {}
         self._prev: dict[str, Family] = {}
         self._prev_t: float | None = None
@@ -163,7 +166,8 @@ class Scraper:
             prev = self._prev.get(name)
             out[name] = None
             if fam is None:
-                absent.append(name)
+                if name not in self.optional:
+                    absent.append(name)
                 continue
             self.seen.add(name)
             self.types[name] = fam.type
@@ -192,7 +196,7 @@ class Scraper:
         out = {}
         for name in self.families:
             falls = self.backwards.get(name, 0)
-            if name not in self.seen:
+            if name not in self.seen and name not in self.optional:
                 out[name] = f"not exposed by {self.url}: no sample"
             elif falls >= PER_PROCESS_AFTER:
                 out[name] = (f"went backwards {falls} times between scrapes: {self.url} looks per-process (each "
