@@ -68,12 +68,19 @@ def statuses(kinds: dict[str, int]) -> tuple[tuple[str, int], ...]:
     return tuple(sorted(merged.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
+# Knock-on failures: the request was never sent because an earlier one (a login) left a variable
+# unset. The request that failed first explains them, so names failing only this way come last.
+KNOCK_ON = "missing_variable"
+
+
 def top_failing(results: Results, n: int = TOP) -> list[FailingName]:
-    """The request names with the most failures, most first (names without failures left out)."""
-    rows = [FailingName(e.name, e.requests, e.failures, statuses(e.failures_by_kind))
+    """The request names with the most failures, most first (names without failures left out); names
+    whose failures are all knock-on (`missing_variable`) after those with a failure of their own."""
+    rows = [({k for k, c in e.failures_by_kind.items() if c} == {KNOCK_ON},
+             FailingName(e.name, e.requests, e.failures, statuses(e.failures_by_kind)))
             for e in results.endpoints if e.failures]
-    rows.sort(key=lambda r: (-r.failures, r.name))
-    return rows[:n]
+    rows.sort(key=lambda r: (r[0], -r[1].failures, r[1].name))
+    return [r for _, r in rows[:n]]
 
 
 def is_default(threshold: Threshold) -> bool:

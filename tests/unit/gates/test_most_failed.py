@@ -102,3 +102,17 @@ def test_markdown_and_console_name_the_default_and_the_top_failing_requests(ci_r
     ok = evaluate_gates(GateOptions(checks=("p95<10s",), default_checks=True), fine)
     assert ok.passed and "Top failing" not in render("md", fine, ok)
     assert th.parse("error_rate<50%").name == "error_rate<50%"
+
+
+def test_the_request_that_failed_first_is_named_before_its_knock_on_failures(ci_results):
+    """A failed login (501) leaves the token unset: its few failures explain the many never-sent ones."""
+    kinds = {"GET /api/feed": {"missing_variable": 9000}, "GET /api/jobs": {"missing_variable": 6000},
+             "POST /api/auth/login": {"http_501": 3}}
+    for e in ci_results.endpoints:
+        e.failures_by_kind = kinds.get(e.name, {})
+        e.failures = sum(e.failures_by_kind.values())
+    ci_results.endpoints[-1].name = "POST /api/auth/login"
+    ci_results.endpoints[-1].failures_by_kind = kinds["POST /api/auth/login"]
+    ci_results.endpoints[-1].failures = 3
+    names = [r.name for r in most_failed.top_failing(ci_results)]
+    assert names[0] == "POST /api/auth/login" and names[1:] == ["GET /api/feed", "GET /api/jobs"], names
