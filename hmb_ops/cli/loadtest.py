@@ -147,9 +147,7 @@ def loadtest(ctx: Ctx, profile, tier, target, users, spawn_rate, duration, arriv
     else:
         with Progress(live=interactive()) as progress:
             doc = run_load(req, progress=progress, abort=abort)
-    if as_json:
-        emit_json(doc)
-    else:
+    if not as_json:
         from hmb_ops.report import render
 
         out(render("console", doc).rstrip("\n"))
@@ -168,8 +166,15 @@ def loadtest(ctx: Ctx, profile, tier, target, users, spawn_rate, duration, arriv
         from hmb_ops.loadtest.results import write_outputs
 
         folder = Path(doc.out_dir)
-        doc = record_verdict(gates, doc)
+        try:
+            doc = record_verdict(gates, doc)
+        except Exception:
+            if as_json:
+                emit_json(doc)  # the measurements still go out; the error (an unknown endpoint) follows
+            raise
         write_outputs(doc, folder)
+    if as_json:
+        emit_json(doc)  # with the stored verdict, as results.json
     if gates.requested or gates.save_baseline or gates.junit or gates.summary_md \
             or (not doc.interrupted and default_check_fails(gates, doc)):  # Ctrl-C says enough
         code = run_gates(gates, doc, doc.out_dir)

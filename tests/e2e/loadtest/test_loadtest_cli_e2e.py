@@ -92,6 +92,10 @@ def test_checks_pass_and_fail_with_junit_and_json(hmb, served, tmp_path):
     assert doc["schema_version"] == 1 and doc["summary"]["requests"] > 0 and doc["out_dir"] == str(out)
     assert (out / "junit.xml").exists() and (out / "summary.md").exists()
     assert json.loads((out / "results.json").read_text())["summary"] == doc["summary"]
+    # the --json document carries the verdict results.json stores (error_rate<1% replaced the default)
+    assert doc["verdict"]["passed"] and doc["verdict"]["exit_code"] == 0
+    assert [c["name"] for c in doc["verdict"]["checks"]] == ["error_rate<1%", "p99<5000ms"], doc["verdict"]
+    assert json.loads((out / "results.json").read_text())["verdict"] == doc["verdict"]
     bad = hmb(["loadtest", "--profile", "ci", "--target", app.url, "--users", "2", "--duration", "2",
                "--out", str(tmp_path / "fail"), "--check", "p50<0.001ms"], env={"CI": "true"})
     assert bad.returncode == 1, bad.stderr
