@@ -32,6 +32,14 @@ class Inspection:
 def inspect(conn, spec: IndexSpec, *, read_only: bool = True) -> Inspection:
     """Validate the spec against the database (all problems at once) and read the live catalog."""
     norm = normalize(conn, spec, read_only=read_only)
+    if norm.problems and spec.declared and all(": unknown table " in p for p in norm.problems):
+        # Not a spec to fix but the wrong (or an empty) database: say that once, not per index.
+        tables = sorted({ix.table for ix in spec.declared})
+        shown = ", ".join(f"{spec.schema_name}.{t}" for t in tables[:3]) + (", ..." if len(tables) > 3 else "")
+        raise ConfigError(f"none of the spec's {len(tables)} tables ({shown}) exist in this database",
+                          path=spec.source or None, line=norm.first_line,
+                          hint="seed the reference schema with `hmb-ops db seed`, or give --database-url "
+                               "of the database this spec is for; nothing was changed")
     if norm.problems:
         raise SpecInvalid(list(norm.problems), spec.source, norm.first_line)
     return Inspection(catalog=read_catalog(conn, spec.schema_name), normalized=norm)

@@ -84,18 +84,27 @@ def test_server_pid_samples_each_uvicorn_worker_and_counts_a_killed_one_as_a_res
     victim = min(before)
 
     def kill_later():
-        # Once the load has reached the victim (its CPU time grows) and the sampler has seen it
-        # for a couple of seconds: the CLI's start-up time varies a lot on a busy machine.
+        # Once the load has reached the victim (a client connection to it, or its CPU time grows)
+        # and the sampler has seen it for a couple of seconds: the CLI's start-up time varies a lot
+        # on a busy machine, and at a few % CPU per worker the CPU time alone can take the whole run.
         proc, deadline = psutil.Process(victim), time.monotonic() + 60
         idle = sum(proc.cpu_times()[:2])
-        while sum(proc.cpu_times()[:2]) < idle + 0.3 and time.monotonic() < deadline:
-            time.sleep(0.2)
+
+        def reached() -> bool:
+            try:
+                return (any(c.status == psutil.CONN_ESTABLISHED for c in proc.net_connections("tcp"))
+                        or sum(proc.cpu_times()[:2]) >= idle + 0.3)
+            except psutil.Error:
+                return False
+
+        while not reached() and time.monotonic() < deadline:
+            time.sleep(0.1)
         time.sleep(2.5)
         os.kill(victim, signal.SIGKILL)
 
     threading.Thread(target=kill_later, daemon=True).start()
     res = hmb(["loadtest", "--target", url, "--scenario", str(scenario), "--profile", "ci", "--users", "4",
-               "--spawn-rate", "50", "--duration", "9s", "--server-pid", str(pid), "--out", str(tmp_path / "r"),
+               "--spawn-rate", "50", "--duration", "14s", "--server-pid", str(pid), "--out", str(tmp_path / "r"),
                "--json"])
     assert res.returncode == 0, res.stderr
     doc = json.loads(res.stdout)

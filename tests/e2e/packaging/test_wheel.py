@@ -137,13 +137,16 @@ def test_smoke_load_test_then_indexes_plan_on_the_embedded_database(user, root):
     proc = _ok(user("hmb-ops", "loadtest", "--profile", "smoke", timeout=900), "hmb-ops loadtest --profile smoke")
     assert "hmb-ops results: smoke" in proc.stdout  # report's console view of the run
     assert "results:" in proc.stderr and str(root / "state") in proc.stderr
+    # Load runs use a copy of the seeded template (docs/confinement.md), so the default database
+    # is still empty: `indexes plan` says so in one line and names the seed command.
+    empty = user("hmb-ops", "indexes", "plan")
+    assert empty.returncode == 2 and "none of the spec's" in empty.stderr and "db seed" in empty.stderr, empty.stderr
+    _ok(user("hmb-ops", "db", "seed", "--scale", "small", timeout=600), "hmb-ops db seed")
     # The declared indexes are the shipped spec, read from the installed package.
     proc = _ok(user("hmb-ops", "indexes", "plan"), "hmb-ops indexes plan")
     assert "declared indexes" in proc.stdout
     doc = json.loads(_ok(user("hmb-ops", "indexes", "plan", "--json"), "hmb-ops indexes plan --json").stdout)
     assert doc["spec"] == "hmb_ops/configs/indexes.yaml"
-    # Load runs use a copy of the seeded template, not the default database (docs/confinement.md),
-    # so the default database has no indexes of the run's to find.
     assert doc["summary"]["declared"] > 0
     _ok(user("hmb-ops", "db", "down", timeout=120), "hmb-ops db down")
     # Run from an empty folder, everything went to the state folder.
