@@ -197,7 +197,10 @@ def test_every_answer_a_redirect_is_counted_as_redirect_failures_and_fails_the_g
     by_name = {e["name"]: e for e in doc["endpoints"]}
     login = by_name["POST /api/auth/login"]
     assert login["requests"] >= 2 and login["failures_by_kind"] == {"redirect": login["requests"]}
-    assert by_name["GET /health"]["failures_by_kind"] == {"redirect": by_name["GET /health"]["requests"]}
+    # A user whose setup (the login) failed retries it and sends no requests (docs/scenarios.md);
+    # whatever else was sent was redirected too.
+    for e in by_name.values():
+        assert e["failures_by_kind"] == {"redirect": e["requests"]}, e
     assert doc["valid"] is False
     assert any(r.startswith(f"{s['requests']} of {s['requests']} answers were redirects") for r in
                doc["invalid_reasons"]), doc["invalid_reasons"]
