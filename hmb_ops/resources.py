@@ -391,3 +391,20 @@ def declared(cpus: float | None, memory: int | None, *, base: Resources | None =
         dev_shm=base.dev_shm,
         somaxconn=base.somaxconn,
     )
+
+
+def field_cpus(value):
+    """parse_cpus for a pydantic field validator: the same bounded message, as the ValueError
+    pydantic turns into a file:line error (tiers and hosting plans share it)."""
+    try:
+        return parse_cpus(value, what="cpus")
+    except UsageError as exc:
+        raise ValueError(exc.message) from None
+
+
+def field_size(value):
+    """parse_size for a pydantic field validator (see field_cpus)."""
+    try:
+        return parse_size(value)
+    except UsageError as exc:
+        raise ValueError(exc.message) from None

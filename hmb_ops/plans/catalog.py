@@ -15,7 +15,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from hmb_ops.errors import ConfigError, UsageError
-from hmb_ops.resources import format_size, parse_cpus, parse_size
+from hmb_ops.resources import field_cpus, field_size, format_size
 from hmb_ops.settings import StrictModel, load_yaml, parse_model
 from hmb_ops.settings.loader import MAX_SECTION_ENTRIES, load_shipped_yaml
 from hmb_ops.settings.shipped import shipped_exists
@@ -43,22 +43,12 @@ class Plan(StrictModel):
     @field_validator("cpus", mode="before")
     @classmethod
     def _cpus(cls, v):
-        if v is None:
-            return v
-        try:
-            return parse_cpus(v, what="cpus")
-        except UsageError as exc:
-            raise ValueError(exc.message) from None
+        return v if v is None else field_cpus(v)
 
     @field_validator("memory", mode="before")
     @classmethod
     def _memory(cls, v):
-        if v is None:
-            return v
-        try:
-            return parse_size(v)
-        except UsageError as exc:
-            raise ValueError(exc.message) from None
+        return v if v is None else field_size(v)
 
     @model_validator(mode="after")
     def _complete(self):

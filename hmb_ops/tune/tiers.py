@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from pydantic import Field, RootModel, field_validator
 
 from hmb_ops.errors import ConfigError, UsageError
-from hmb_ops.resources import format_size, parse_cpus, parse_size
+from hmb_ops.resources import field_cpus, field_size, format_size
 from hmb_ops.settings import StrictModel, load_section
 
 
@@ -28,18 +28,12 @@ class Tier(StrictModel):
     def _cpus(cls, v):
         # The CLI's own parser, so 1e400 (infinity), .nan and 5000 get the same bounded message as
         # --cpus instead of overflowing the plan later.
-        try:
-            return parse_cpus(v, what="cpus")
-        except UsageError as exc:
-            raise ValueError(exc.message) from None
+        return field_cpus(v)
 
     @field_validator("memory", mode="before")
     @classmethod
     def _size(cls, v):
-        try:
-            return parse_size(v)
-        except UsageError as exc:
-            raise ValueError(exc.message) from None
+        return field_size(v)
 
     def to_dict(self, name: str) -> dict:
         return {"name": name, "description": self.description, "cpus": self.cpus,
