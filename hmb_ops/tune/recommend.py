@@ -23,6 +23,15 @@ ESTIMATED_MASTER_MEMORY = 48 * MiB
 # Leave 10 % for the kernel, page cache and allocation spikes; an OOM kill costs more than a worker.
 MEMORY_USABLE_FRACTION = 0.9
 DEFAULT_THREADS = 4        # the seed's gthread setting
+# A worker restart (Gunicorn max_requests) costs the reference app about 0.8 s of a CPU's work (a fresh
+# import, new pool connections): at the seed's max_requests 1000 a 1-CPU plan restarted each worker
+# every ~10 s and lost 13 % of its capacity (render-standard, 206 vs 236 req/s; 20 restarts per 120 s
+# run; bench/capacity_repeat.py with the seed's value and with recycling off). Recycling is kept under
+# 1 % of a worker's time at the ~120 req/s a reference-app worker serves at saturation.
+RESTART_COST_S = 0.8
+WORKER_RPS_AT_SATURATION = 120
+RECYCLE_BUDGET = 0.01
+MAX_REQUESTS = int(round(RESTART_COST_S * WORKER_RPS_AT_SATURATION / RECYCLE_BUDGET, -3))
 
 
 def _cpu_workers(cpus: float, kind: str) -> tuple[int, str]:
@@ -203,8 +212,13 @@ def recommend(resources: Resources, profile: AppProfile, *, tier: Tier | None = 
         "drain inside it")
     add("keepalive", 5, "seed's value", DEFAULT,
         "behind a PaaS proxy; short so idle keep-alive connections do not hold gthread threads")
-    add("max_requests", 1000, "seed's value", DEFAULT, "recycle workers to bound slow memory growth")
-    add("max_requests_jitter", 100, "max_requests ÷ 10", DEFAULT, "so workers do not all restart at once")
+    add("max_requests", MAX_REQUESTS,
+        f"restart cost {RESTART_COST_S:g} s × {WORKER_RPS_AT_SATURATION} req/s per worker ÷ "
+        f"{RECYCLE_BUDGET:.0%} → {MAX_REQUESTS:,}", DEFAULT,
+        "recycle workers to bound slow memory growth, rarely enough that restarts cost under 1 % of a "
+        "worker's time (the seed's 1000 restarted each worker every ~10 s on a 1-CPU plan: 13 % of its capacity)")
+    add("max_requests_jitter", MAX_REQUESTS // 10, "max_requests ÷ 10", DEFAULT,
+        "so workers do not all restart at once")
     if profile.opens_db_at_import is False:
         add("preload_app", True, "app opens no pools or threads at import", APP,
             "share the imported code copy-on-write between workers")
