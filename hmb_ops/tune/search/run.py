@@ -18,10 +18,11 @@ from pathlib import Path
 from hmb_ops.documents.search import SearchCandidate, SearchDocument, SearchMeasurement
 from hmb_ops.errors import UsageError
 
+from . import DEFAULT_STEP_SECONDS, DEFAULT_STEP_USERS
 from .grid import Candidate
 from .pick import choose, summarise
 
-DEFAULT_STEPS = ((8, 4.0), (16, 4.0), (32, 4.0))
+DEFAULT_STEPS = tuple((u, DEFAULT_STEP_SECONDS) for u in DEFAULT_STEP_USERS)
 DEFAULT_TIME_BUDGET_S = 165.0   # the whole search stays under 3 minutes on the 2-CPU bench machine
 CONTENDERS = 3                  # later rounds re-measure the best of round 1 (and the formula's choice)
 REFAPP = "hmb_ops.refapp.wsgi:app"
