@@ -15,6 +15,7 @@ from hmb_ops.indexes.suggest import candidates as cand
 from hmb_ops.indexes.suggest.candidates import Candidate
 from hmb_ops.indexes.suggest.conditions import PlanFacts, facts
 from hmb_ops.indexes.suggest.model import ExistingRelation, Skipped, Statement, Suggestion, SuggestResult
+from hmb_ops.indexes.suggest.samples import FREQUENT, NO_MATCH, declared_query, has_like_params
 from hmb_ops.indexes.suggest.workload import Workload, from_file, from_pg_stat_statements
 
 SYSTEM_SCHEMAS = ("pg_catalog", "information_schema")
@@ -147,23 +148,28 @@ def _run(env, target, workload: Workload, result: SuggestResult, opts: SuggestOp
             continue
         limit = f0.total_cost * (1 - opts.min_saving)
         values = None
-        if (not used or f1.total_cost > limit) and any(u.like_params for u in f0.uses.values()) \
-                and any(c.method == "gin" for c in present):
-            # a generic plan prices LIKE $1 at a default selectivity: judge it with a sample pattern instead
-            values = _sample_values(env, target, st.sql, f0)
-            if values is not None:
+        if (not used or f1.total_cost > limit) and has_like_params(f0) and any(c.method == "gin" for c in present):
+            # a generic plan prices LIKE $1 at a default selectivity: judge it with sample patterns instead
+            for label, sample in _sample_value_sets(env, target, st.sql, f0):
                 try:
-                    f0s, mode_s, _ = _plan(env, st.sql, [], values)
-                    f1s, _, used_s = _plan(env, st.sql, present, values)
+                    f0s, mode_s, _ = _plan(env, st.sql, [], sample)
+                    f1s, _, used_s = _plan(env, st.sql, present, sample)
                 except Exception:  # noqa: BLE001 - the sampled plan is a second opinion; without it, no suggestion
-                    values = None
-                else:
-                    f0, f1, used, limit = f0s, f1s, used_s, f0s.total_cost * (1 - opts.min_saving)
-                    st.plan_mode, st.cost_before = mode_s, round(f0s.total_cost, 2)
+                    continue
+                if used_s and f1s.total_cost <= f0s.total_cost * (1 - opts.min_saving):
+                    values, f0, f1, used, limit = sample, f0s, f1s, used_s, f0s.total_cost * (1 - opts.min_saving)
+                    st.plan_mode, st.cost_before = f"{mode_s}; {label}", round(f0s.total_cost, 2)
+                    break
         if not used or f1.total_cost > limit:
             continue
-        if values is None and _partial_on(existing, f0) and _refuted_by_samples(env, target, st, f0, present, opts):
-            continue
+        if values is None and _partial_on(existing, f0):
+            second = _sampled_opinion(env, target, st, f0, present, opts)
+            if second is False:
+                continue
+            if second is not None:
+                # judged on the sample that confirmed it: the generic plan may have used another candidate
+                values, f0, f1, used = second
+                limit = f0.total_cost * (1 - opts.min_saving)
         chosen = _pick(env, st.sql, list(used.values()), f1.total_cost, limit, values)
         st.cost_after = round(min(cost for _, cost in chosen), 2)
         for c, cost in chosen:
@@ -242,42 +248,55 @@ def _partial_on(existing, f0: PlanFacts) -> bool:
     return any(partial for rel in f0.relations for _n, _am, _v, partial, _k in existing.get(rel, []))
 
 
-def _refuted_by_samples(env, target, st: Statement, f0: PlanFacts, present: list[Candidate],
-                        opts: SuggestOptions) -> bool:
+def _sampled_opinion(env, target, st: Statement, f0: PlanFacts, present: list[Candidate], opts: SuggestOptions):
     """A partial index cannot match a generic plan whose constant pg_stat_statements turned into $n
     (is_read = false became is_read = $2): with sample values the existing partial index may serve the
-    statement. True when the sampled plan does not confirm the candidate (it is then not suggested)."""
-    values = _sample_values(env, target, st.sql, f0)
-    if values is None:
-        return False
-    try:
-        fb, _, _ = _plan(env, st.sql, [], values)
-        fc, _, used = _plan(env, st.sql, present, values)
-    except Exception:  # noqa: BLE001 - no second opinion: the generic plan's verdict stands
-        return False
-    if used and fc.total_cost <= fb.total_cost * (1 - opts.min_saving):
-        return False
-    st.note = (f"not suggested: with sample values an existing partial index serves it (cost {fb.total_cost:.2f}); "
+    statement. A LIKE/ILIKE statement is judged with a frequent term and with a term matching nothing:
+    an ordered partial index with a filter serves the first, only a trigram index serves the second.
+
+    None: no sample could be planned (the generic plan's verdict stands); False: no sampled plan
+    confirms a candidate (it is not suggested, ``st.note`` says why); else (values, facts without and
+    with the candidates, the candidates used) of the first sample that confirms one."""
+    sets = _sample_value_sets(env, target, st.sql, f0)
+    costs = []
+    for label, values in sets:
+        try:
+            fb, mode, _ = _plan(env, st.sql, [], values)
+            fc, _, used = _plan(env, st.sql, present, values)
+        except Exception:  # noqa: BLE001 - no second opinion: the generic plan's verdict stands
+            return None
+        if used and fc.total_cost <= fb.total_cost * (1 - opts.min_saving):
+            st.plan_mode, st.cost_before = f"{mode}; {label}", round(fb.total_cost, 2)
+            return values, fb, fc, used
+        costs.append(f"{fb.total_cost:.2f} ({label})")
+    if not sets:
+        return None
+    st.note = (f"not suggested: with sample values an existing partial index serves it (cost {', '.join(costs)}); "
                "the generic plan could not match its predicate to a $n parameter")
-    return True
+    return False
 
 
-def _sample_values(env, target, sql: str, f0: PlanFacts) -> list | None:
-    from hmb_ops.indexes.suggest.samples import declared_query
-
+def _sample_value_sets(env, target, sql: str, f0: PlanFacts) -> list[tuple[str, list]]:
+    """[(what the sample is, values for $1..$n)]: frequent values; for a LIKE/ILIKE statement also a
+    search term that matches none of the column's sampled values."""
     try:
         types = env.param_types(sql)
     except Exception:  # noqa: BLE001 - no types, no sample values: the generic plan's verdict stands
-        return None
-    q, _why = declared_query(target, sql, f0, types, reads_only=False)
-    if q is None:
-        return None
-    return [q["params"][f"p{n}"] for n in range(1, len(types) + 1)]
+        return []
+    kinds = [FREQUENT, NO_MATCH] if has_like_params(f0) else [FREQUENT]
+    out = []
+    for kind in kinds:
+        q, _why = declared_query(target, sql, f0, types, reads_only=False, like=kind)
+        if q is not None:
+            label = "a search term matching no sampled value" if kind == NO_MATCH else "frequent values"
+            out.append((label, [q["params"][f"p{n}"] for n in range(1, len(types) + 1)]))
+    return out
 
 
 def _attach_queries(env, target, s: Suggestion, by_id: dict[int, Statement], base: dict[int, PlanFacts]) -> None:
-    from hmb_ops.indexes.suggest.samples import declared_query
-
+    # a trigram index proves itself on a term matching nothing (as the shipped spec's '%zzyzx%'): with a
+    # frequent term the planner may rightly prefer an ordered scan, and `verify` would call it unused
+    like = NO_MATCH if s.method == "gin" else FREQUENT
     for sid in s.statements:
         st = by_id[sid]
         try:
@@ -285,7 +304,7 @@ def _attach_queries(env, target, s: Suggestion, by_id: dict[int, Statement], bas
         except Exception as exc:  # noqa: BLE001 - the types cannot be had: the query is left out, with the reason
             s.query_notes.append(f"statement {sid}: {_first_line(exc)}")
             continue
-        q, why = declared_query(target, st.sql, base[sid], types)
+        q, why = declared_query(target, st.sql, base[sid], types, like=like)
         if q is None:
             s.query_notes.append(f"statement {sid}: {why}")
         else:
