@@ -19,6 +19,7 @@ from hmb_ops.indexes.suggest.samples import FREQUENT, NO_MATCH, declared_query, 
 from hmb_ops.indexes.suggest.workload import Workload, from_file, from_pg_stat_statements
 
 SYSTEM_SCHEMAS = ("pg_catalog", "information_schema")
+FREQUENT_LABEL, NO_MATCH_LABEL = "frequent values", "a search term matching no sampled value"
 
 
 @dataclass(frozen=True)
@@ -254,9 +255,10 @@ def _sampled_opinion(env, target, st: Statement, f0: PlanFacts, present: list[Ca
     statement. A LIKE/ILIKE statement is judged with a frequent term and with a term matching nothing:
     an ordered partial index with a filter serves the first, only a trigram index serves the second.
 
-    None: no sample could be planned (the generic plan's verdict stands); False: no sampled plan
-    confirms a candidate (it is not suggested, ``st.note`` says why); else (values, facts without and
-    with the candidates, the candidates used) of the first sample that confirms one."""
+    None: the generic plan's verdict stands (frequent values confirm it, or no sample could be
+    planned); False: no sampled plan confirms a candidate (it is not suggested, ``st.note`` says why);
+    else (values, facts without and with the candidates, the candidates used) of the no-match sample
+    that alone confirms one (the generic plan may have picked another candidate: it is judged on these)."""
     sets = _sample_value_sets(env, target, st.sql, f0)
     costs = []
     for label, values in sets:
@@ -266,6 +268,8 @@ def _sampled_opinion(env, target, st: Statement, f0: PlanFacts, present: list[Ca
         except Exception:  # noqa: BLE001 - no second opinion: the generic plan's verdict stands
             return None
         if used and fc.total_cost <= fb.total_cost * (1 - opts.min_saving):
+            if label == FREQUENT_LABEL:
+                return None  # the values confirm the generic plan's verdict: it stands, with its costs
             st.plan_mode, st.cost_before = f"{mode}; {label}", round(fb.total_cost, 2)
             return values, fb, fc, used
         costs.append(f"{fb.total_cost:.2f} ({label})")
@@ -288,7 +292,7 @@ def _sample_value_sets(env, target, sql: str, f0: PlanFacts) -> list[tuple[str, 
     for kind in kinds:
         q, _why = declared_query(target, sql, f0, types, reads_only=False, like=kind)
         if q is not None:
-            label = "a search term matching no sampled value" if kind == NO_MATCH else "frequent values"
+            label = NO_MATCH_LABEL if kind == NO_MATCH else FREQUENT_LABEL
             out.append((label, [q["params"][f"p{n}"] for n in range(1, len(types) + 1)]))
     return out
 
