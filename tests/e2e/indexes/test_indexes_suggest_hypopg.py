@@ -18,6 +18,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from debian_packages import install
 
 from cli_helpers import error_line
 from fixtures_indexes import run_sql
@@ -26,7 +27,6 @@ pytestmark = pytest.mark.slow
 
 PG15 = Path("/usr/lib/postgresql/15/bin")
 HYPOPG = Path("/usr/share/postgresql/15/extension/hypopg.control")
-APT_TIMEOUT_S = 900
 SCHEMA = (
     "CREATE TABLE accounts (id bigserial PRIMARY KEY, region text NOT NULL, created_at timestamptz NOT NULL)",
     ("INSERT INTO accounts (region, created_at) SELECT 'r' || (g % 50), "
@@ -39,30 +39,10 @@ SCHEMA = (
 )
 
 
-def _install() -> str | None:
-    if PG15.joinpath("initdb").exists() and HYPOPG.exists():
-        return None
-    if os.geteuid() != 0:
-        return "not root, so apt-get cannot install postgresql-15 and postgresql-15-hypopg"
-    if shutil.which("apt-get") is None:
-        return "no apt-get on this machine (install postgresql-15 and postgresql-15-hypopg to run this test)"
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    for cmd in (["apt-get", "update", "-qq"],
-                ["apt-get", "install", "-y", "-qq", "postgresql-15", "postgresql-15-hypopg"]):
-        try:
-            done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=APT_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            return f"`{' '.join(cmd)}` took longer than {APT_TIMEOUT_S} s"
-        if done.returncode != 0:
-            tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
-            return f"`{' '.join(cmd)}` failed: {' / '.join(tail)}"
-    return None if HYPOPG.exists() else "apt-get ran but hypopg.control is still missing"
-
-
 @pytest.fixture(scope="module")
 def pg15():
     """postgresql://postgres@127.0.0.1:PORT of a throwaway PostgreSQL 15 cluster with pg_stat_statements loaded."""
-    why = _install()
+    why = install(["postgresql-15", "postgresql-15-hypopg"], HYPOPG)
     if why:
         pytest.skip(f"PostgreSQL 15 with HypoPG is not installed and could not be: {why}")
     from hmb_ops.ports import free_port

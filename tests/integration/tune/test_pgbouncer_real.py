@@ -20,38 +20,19 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import pytest
+from debian_packages import install
 
 PGBOUNCER = "/usr/sbin/pgbouncer"
-APT_TIMEOUT_S = 900
 SERVICE_USER = "postgres"
 DECLARED_MAX_CONNECTIONS = 5   # a small database: ⌊0.8 × 5⌋ = 4 server connections through PgBouncer
 SMOKE_USERS = 12
 
 
-def _install_pgbouncer() -> str | None:
-    """Install Debian's pgbouncer; None when done, else why it could not be."""
-    if os.geteuid() != 0:
-        return "not root, so apt-get cannot install it (apt-get install pgbouncer as root, then rerun)"
-    if shutil.which("apt-get") is None:
-        return "no apt-get on this machine (install PgBouncer at /usr/sbin/pgbouncer to run this test)"
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    for cmd in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "pgbouncer"]):
-        try:
-            done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=APT_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            return f"`{' '.join(cmd)}` took longer than {APT_TIMEOUT_S} s"
-        if done.returncode != 0:
-            tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
-            return f"`{' '.join(cmd)}` failed: {' / '.join(tail)}"
-    return None if Path(PGBOUNCER).exists() else "apt-get installed pgbouncer but /usr/sbin/pgbouncer is missing"
-
-
 @pytest.fixture(scope="session")
 def pgbouncer_bin() -> str:
-    if not Path(PGBOUNCER).exists():
-        why = _install_pgbouncer()
-        if why:
-            pytest.skip(f"PgBouncer is not installed and could not be: {why}")
+    why = install(["pgbouncer"], Path(PGBOUNCER))
+    if why:
+        pytest.skip(f"PgBouncer is not installed and could not be: {why}")
     return PGBOUNCER
 
 
