@@ -27,12 +27,16 @@ typecheck: $(STAMP)
 
 # The whole suite (what CI runs): lint and types first, then the fast tests, then the slow ones
 # (load runs, large data), each listing its 15 slowest tests; test-fast and test-slow run the tests alone.
+# The fast tests mostly wait on servers (the machine sits at load ~1), so two pytest-xdist workers run
+# them, a test file per worker (its module fixtures set up once), each with its own embedded PostgreSQL;
+# the slow ones load the machine on purpose (load runs, confined capacity) and run one at a time.
+FAST_WORKERS ?= -n 2 --dist loadfile
 test: $(STAMP) lint typecheck
-	$(BIN)/python -m pytest -q -m "not slow" --durations=15
+	$(BIN)/python -m pytest -q -m "not slow" $(FAST_WORKERS) --durations=15
 	$(BIN)/python -m pytest -q -m slow --durations=15
 
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -q -m "not slow" --durations=15
+	$(BIN)/python -m pytest -q -m "not slow" $(FAST_WORKERS) --durations=15
 
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -q -m slow --durations=15

@@ -71,6 +71,9 @@ def _saturated_or_skip(reports: list[dict]) -> None:
                     " of a core")
 
 
+# slow: run one at a time (the fast suite runs two test processes side by side, and then the burning
+# worker may get only part of a core: the test would skip instead of checking the judgement)
+@pytest.mark.slow
 def test_a_worker_burning_its_cpu_makes_a_processes_run_not_valid(shop, profile, tmp_path):
     doc = run_load(LoadRequest(profile="tiny", config_files=(profile,), target=shop, processes=2, duration=6,
                                out_dir=str(tmp_path / "r"), locustfile=str(FIXTURES / "burn_user.py")))
@@ -81,6 +84,9 @@ def test_a_worker_burning_its_cpu_makes_a_processes_run_not_valid(shop, profile,
     assert any("generator CPU stayed above 90 %" in r for r in doc.invalid_reasons), doc.invalid_reasons
 
 
+# slow: run one at a time (the fast suite runs two test processes side by side, and then the burning
+# worker may get only part of a core: the test would skip instead of checking the judgement)
+@pytest.mark.slow
 def test_the_distributed_form_reports_each_workers_cpu_and_a_saturated_worker_is_not_valid(shop, profile,
                                                                                             tmp_path):
     """Locust's own CLI, master + worker with hmb_ops/loadtest/locustfile.py and HMB_LOCUSTFILE: the
