@@ -44,6 +44,8 @@ def main(argv=None) -> int:
                          "more rounds give the judge a smaller noise than the 5 %% it judges by")
     ap.add_argument("--out", default=None)
     args = ap.parse_args(argv)
+    if args.grid_rounds < 2:
+        ap.error("--grid-rounds must be at least 2 (the grid's noise is the spread between rounds)")
 
     import tempfile
     from contextlib import ExitStack
