@@ -147,30 +147,29 @@ def _run(env, target, workload: Workload, result: SuggestResult, opts: SuggestOp
         except Exception as exc:  # noqa: BLE001 - planning with candidates failed: no suggestion for it
             st.note = f"not planned with candidates: {_first_line(exc)}"
             continue
-        limit = f0.total_cost * (1 - opts.min_saving)
         values = None
-        if (not used or f1.total_cost > limit) and has_like_params(f0) and any(c.method == "gin" for c in present):
+        judged: _Sampled | bool | None = None
+        if not _halves(f0, f1, used, opts) and has_like_params(f0) and any(c.method == "gin" for c in present):
             # a generic plan prices LIKE $1 at a default selectivity: judge it with sample patterns instead
             for label, sample in _sample_value_sets(env, target, st.sql, f0):
                 try:
-                    f0s, mode_s, _ = _plan(env, st.sql, [], sample)
-                    f1s, _, used_s = _plan(env, st.sql, present, sample)
+                    sampled = _plan_sample(env, st.sql, present, label, sample)
                 except Exception:  # noqa: BLE001 - the sampled plan is a second opinion; without it, no suggestion
                     continue
-                if used_s and f1s.total_cost <= f0s.total_cost * (1 - opts.min_saving):
-                    values, f0, f1, used, limit = sample, f0s, f1s, used_s, f0s.total_cost * (1 - opts.min_saving)
-                    st.plan_mode, st.cost_before = f"{mode_s}; {label}", round(f0s.total_cost, 2)
+                if sampled.halves(opts):
+                    judged = sampled
                     break
-        if not used or f1.total_cost > limit:
-            continue
-        if values is None and _partial_on(existing, f0):
-            second = _sampled_opinion(env, target, st, f0, present, opts)
-            if second is False:
+        elif _halves(f0, f1, used, opts) and _partial_on(existing, f0):
+            judged = _sampled_opinion(env, target, st, f0, present, opts)
+            if judged is False:
                 continue
-            if second is not None:
-                # judged on the sample that confirmed it: the generic plan may have used another candidate
-                values, f0, f1, used = second
-                limit = f0.total_cost * (1 - opts.min_saving)
+        if isinstance(judged, _Sampled):
+            # judged on the sample that confirmed it: the generic plan may have used another candidate
+            values, f0, f1, used = judged.values, judged.before, judged.after, judged.used
+            st.plan_mode, st.cost_before = f"{judged.mode}; {judged.label}", round(f0.total_cost, 2)
+        if not _halves(f0, f1, used, opts):
+            continue
+        limit = f0.total_cost * (1 - opts.min_saving)
         chosen = _pick(env, st.sql, list(used.values()), f1.total_cost, limit, values)
         st.cost_after = round(min(cost for _, cost in chosen), 2)
         for c, cost in chosen:
@@ -249,7 +248,34 @@ def _partial_on(existing, f0: PlanFacts) -> bool:
     return any(partial for rel in f0.relations for _n, _am, _v, partial, _k in existing.get(rel, []))
 
 
-def _sampled_opinion(env, target, st: Statement, f0: PlanFacts, present: list[Candidate], opts: SuggestOptions):
+def _halves(before: PlanFacts, after: PlanFacts, used, opts: SuggestOptions) -> bool:
+    """Dexter's rule: the plan uses a candidate and the statement's cost at least halves."""
+    return bool(used) and after.total_cost <= before.total_cost * (1 - opts.min_saving)
+
+
+@dataclass(frozen=True)
+class _Sampled:
+    """A statement planned with sample values, without and with the candidates."""
+
+    label: str
+    values: list
+    before: PlanFacts
+    after: PlanFacts
+    used: dict
+    mode: str
+
+    def halves(self, opts: SuggestOptions) -> bool:
+        return _halves(self.before, self.after, self.used, opts)
+
+
+def _plan_sample(env, sql: str, present: list[Candidate], label: str, values: list) -> _Sampled:
+    before, mode, _ = _plan(env, sql, [], values)
+    after, _, used = _plan(env, sql, present, values)
+    return _Sampled(label, values, before, after, used, mode)
+
+
+def _sampled_opinion(env, target, st: Statement, f0: PlanFacts, present: list[Candidate], opts: SuggestOptions
+                     ) -> _Sampled | bool | None:
     """A partial index cannot match a generic plan whose constant pg_stat_statements turned into $n
     (is_read = false became is_read = $2): with sample values the existing partial index may serve the
     statement. A LIKE/ILIKE statement is judged with a frequent term and with a term matching nothing:
@@ -257,22 +283,19 @@ def _sampled_opinion(env, target, st: Statement, f0: PlanFacts, present: list[Ca
 
     None: the generic plan's verdict stands (frequent values confirm it, or no sample could be
     planned); False: no sampled plan confirms a candidate (it is not suggested, ``st.note`` says why);
-    else (values, facts without and with the candidates, the candidates used) of the no-match sample
-    that alone confirms one (the generic plan may have picked another candidate: it is judged on these)."""
+    else the no-match sample that alone confirms one (the generic plan may have picked another
+    candidate: it is judged on that sample)."""
     sets = _sample_value_sets(env, target, st.sql, f0)
     costs = []
     for label, values in sets:
         try:
-            fb, mode, _ = _plan(env, st.sql, [], values)
-            fc, _, used = _plan(env, st.sql, present, values)
+            s = _plan_sample(env, st.sql, present, label, values)
         except Exception:  # noqa: BLE001 - no second opinion: the generic plan's verdict stands
             return None
-        if used and fc.total_cost <= fb.total_cost * (1 - opts.min_saving):
-            if label == FREQUENT_LABEL:
-                return None  # the values confirm the generic plan's verdict: it stands, with its costs
-            st.plan_mode, st.cost_before = f"{mode}; {label}", round(fb.total_cost, 2)
-            return values, fb, fc, used
-        costs.append(f"{fb.total_cost:.2f} ({label})")
+        if s.halves(opts):
+            # frequent values confirm the generic plan's verdict: it stands, with its costs
+            return None if label == FREQUENT_LABEL else s
+        costs.append(f"{s.before.total_cost:.2f} ({label})")
     if not sets:
         return None
     st.note = (f"not suggested: with sample values an existing partial index serves it (cost {', '.join(costs)}); "
