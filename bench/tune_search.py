@@ -30,12 +30,15 @@ from pathlib import Path
 
 
 def main(argv=None) -> int:
+    from hmb_ops.cli.tune_search import DEFAULT_STEPS_TEXT
+    from hmb_ops.tune.search import DEFAULT_STEP_SECONDS
+
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--grid", default=None, help="candidates (default: the search's own default grid)")
     ap.add_argument("--worker-class", default=None)
     ap.add_argument("--slo", default="p95<100ms")
-    ap.add_argument("--steps", default="4,8,16")
-    ap.add_argument("--step-seconds", type=float, default=5.0)
+    ap.add_argument("--steps", default=DEFAULT_STEPS_TEXT)
+    ap.add_argument("--step-seconds", type=float, default=DEFAULT_STEP_SECONDS)
     ap.add_argument("--state-dir", default=".hmb-ops")
     ap.add_argument("--database-url", default=None)
     ap.add_argument("--work", default=None, help="folder for every run's results (default: a temporary one)")

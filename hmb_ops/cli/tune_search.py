@@ -10,6 +10,8 @@ import click
 from hmb_ops.cli.common import console, info
 from hmb_ops.tune.search import DEFAULT_STEP_SECONDS, DEFAULT_STEP_USERS
 
+DEFAULT_STEPS_TEXT = ",".join(map(str, DEFAULT_STEP_USERS))
+
 SEARCH_OPTIONS = ("search", "search_grid", "search_steps", "search_step_seconds", "search_rounds", "search_slo",
                   "search_out", "search_budget", "search_config")
 
@@ -25,9 +27,9 @@ def search_options(fn: Callable) -> Callable:
                      help="With --search: the candidates, e.g. 3x2,4x4,5x1 (Uvicorn: 2,3,4); default: the "
                           "formula's choice and its neighbours."),
         click.option("--search-steps", metavar="U1,U2,...",
-                     help=f"With --search: users per load step (default {','.join(map(str, DEFAULT_STEP_USERS))}).",),
+                     help=f"With --search: users per load step (default {DEFAULT_STEPS_TEXT})."),
         click.option("--search-step-seconds", type=click.FloatRange(1, 120), metavar="S",
-                     help=f"With --search: seconds per step (default {DEFAULT_STEP_SECONDS:g}).",),
+                     help=f"With --search: seconds per step (default {DEFAULT_STEP_SECONDS:g})."),
         click.option("--search-rounds", type=click.IntRange(1, 5), default=2, show_default=True,
                      help="With --search: rounds; later rounds re-measure the best few in reverse order."),
         click.option("--slo", "search_slo", multiple=True, metavar="EXPR",
@@ -66,7 +68,7 @@ def run(ctx, formula_plan, plan_kwargs: dict, opts: dict, *, scenario: str | Non
     from hmb_ops.tune.search.service import search
 
     slo = tuple(opts.get("search_slo") or ()) or tuple(shipped_slo(ctx.config_files).checks) or ("p95<100ms",)
-    steps = parse_steps(opts.get("search_steps") or ",".join(map(str, DEFAULT_STEP_USERS)),
+    steps = parse_steps(opts.get("search_steps") or DEFAULT_STEPS_TEXT,
                         opts.get("search_step_seconds") or DEFAULT_STEP_SECONDS)
     say = (lambda _m: None) if quiet else (lambda m: info(f"search: {m}"))
     outcome = search(formula_plan, plan_kwargs, slo=slo, grid=opts.get("search_grid"), steps=steps,
